@@ -1,0 +1,104 @@
+"""Command line: ``python -m bnviz presets`` and ``python -m bnviz record --preset NAME --out FILE``.
+
+``record`` trains headless through the same Run the app uses and writes the tidy table (columns
+variant, step, layer, stage, unit, stat, value) as CSV or Parquet by the file's suffix. Bad arguments
+exit with status 2 and one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from .config import PRESETS
+
+EXIT_USAGE = 2
+RECORD_HISTORY_CAP = 4096  # snapshots kept by record; longer runs are thinned evenly (see history.py)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one clear line instead of argparse's usage block
+        sys.stderr.write(f"bnviz: error: {message} (see python -m bnviz {self.prog.split()[-1]} --help)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"bnviz: error: {message}\n")
+    return EXIT_USAGE
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m bnviz", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("presets", help="list the presets, one line each")
+    rec = sub.add_parser("record", help="train a preset headless and write the tidy table")
+    rec.add_argument("--preset", required=True, help=f"one of: {', '.join(PRESETS)}")
+    rec.add_argument("--steps", type=int, help="training steps (default: the preset's)")
+    rec.add_argument("--seed", type=int, help="random seed (default: the preset's)")
+    rec.add_argument("--snapshot-every", type=int, help="steps between snapshots (default: the preset's)")
+    rec.add_argument("--out", required=True, help="output file, .csv or .parquet")
+    rec.add_argument("--inline", action="store_true", help="compute statistics on the training thread "
+                     "instead of a worker process (slower; for debugging)")
+    rec.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def _presets() -> int:
+    width = max(len(name) for name in PRESETS)
+    for name, preset in PRESETS.items():
+        print(f"{name:<{width}}  {preset.shows}")
+    return 0
+
+
+def _record(args: argparse.Namespace) -> int:
+    if args.preset not in PRESETS:
+        return _fail(f"unknown preset {args.preset!r}; choose one of: {', '.join(PRESETS)}")
+    if not args.out.lower().endswith((".csv", ".parquet")):
+        return _fail(f"--out must end in .csv or .parquet, got {args.out!r}")
+    changes = {k: v for k, v in (("steps", args.steps), ("seed", args.seed),
+                                 ("snapshot_every", args.snapshot_every)) if v is not None}
+    try:
+        config = PRESETS[args.preset].config.replace(**changes)
+    except ValueError as exc:
+        return _fail(str(exc))
+
+    from tqdm import tqdm
+
+    from .run import Run
+
+    run = Run(config, stats_in="inline" if args.inline else "process", history_cap=RECORD_HISTORY_CAP)
+    run.start()
+    with tqdm(total=config.steps, unit="step", file=sys.stderr, disable=args.quiet or None,
+              desc=f"record {args.preset}") as bar:
+        while not run.join(timeout=0.2):
+            bar.update(run.step - bar.n)
+        bar.update(run.step - bar.n)
+    for note in run.notes:
+        sys.stderr.write(f"bnviz: note: {note}\n")
+    for token, status in run.status.items():
+        if status.state != "training":
+            sys.stderr.write(f"bnviz: {status.message}\n")
+    if run.state != "finished":
+        sys.stderr.write(f"bnviz: error: run {run.state}: {run.error or ''}\n")
+        return 1
+    from .history import write_table
+
+    t0 = time.perf_counter()
+    write_table(run.history.to_table(), args.out)
+    if not args.quiet:
+        sys.stderr.write(f"bnviz: wrote {len(run.history)} snapshots to {args.out} "
+                         f"({time.perf_counter() - t0:.1f} s)\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit status."""
+    args = _parser().parse_args(argv)
+    if args.command == "presets":
+        return _presets()
+    return _record(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

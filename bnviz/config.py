@@ -1,0 +1,245 @@
+"""Experiment configuration, the registries of choices, and the presets.
+
+One frozen dataclass describes a run completely (seed included), so a run is a pure function of its
+config: the same config trains the same weights bit for bit, and the registry can share one run among
+every viewer of a link. Each registry (datasets, activations, variants, optimizers, presets) is a dict
+that feeds the widgets, the URL codec and the builders alike, so a new choice is one entry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+# --- registries: name -> one-line description (the code that implements each lives beside its use) ---
+
+DATASETS = {
+    "digits": "scikit-learn's 8x8 handwritten digits, 64 inputs in [0, 1], 10 classes (the MNIST stand-in)",
+    "moons": "two interleaving half circles, 2 inputs, 2 classes",
+    "circles": "a circle inside a ring, 2 inputs, 2 classes",
+    "spirals": "two interleaved spirals, 2 inputs, 2 classes",
+    "xor": "four Gaussian clusters in an XOR layout, 2 inputs, 2 classes",
+    "blobs": "four Gaussian blobs, 2 inputs, 4 classes",
+    "features": "synthetic inputs whose features follow a chosen distribution (see INPUT_DISTS), "
+    "labels from a fixed random teacher network",
+}
+
+INPUT_DISTS = {
+    "gaussian": "standard normal features",
+    "uniform": "uniform on [-sqrt(3), sqrt(3)] (unit variance, light tails)",
+    "exponential": "exponential(1) minus 1 (skewed)",
+    "bimodal": "a +/-1 coin plus N(0, 0.25^2) noise (two modes)",
+    "student-t": "Student's t with 3 degrees of freedom (heavy tails)",
+    "sparse": "ReLU of a standard normal (half exact zeros, like post-ReLU activations)",
+    "correlated": "one shared bimodal factor plus small independent noise (features far from independent)",
+}
+
+ACTIVATIONS = {
+    "sigmoid": "logistic sigmoid, as in Ioffe & Szegedy's Figure 1",
+    "tanh": "hyperbolic tangent",
+    "relu": "rectified linear unit",
+    "gelu": "Gaussian error linear unit (exact erf form)",
+    "identity": "no nonlinearity (a deep linear network)",
+}
+
+VARIANTS = {
+    "none": "no normalization: the baseline",
+    "bn": "batch normalization with learned scale gamma and shift beta (Ioffe & Szegedy, 2015)",
+    "bn_noaffine": "batch normalization with gamma = 1 and beta = 0 frozen",
+    "bn_noisy": "batch normalization followed by a random per-unit scale and shift redrawn every step "
+    "(Santurkar et al., 2018)",
+    "ln": "layer normalization: statistics over the units of one example instead of over the batch",
+}
+
+PLACEMENTS = {
+    "before": "normalize Wu + b, then apply the activation (as in the paper)",
+    "after": "apply the activation, then normalize its output",
+}
+
+OPTIMIZERS = {
+    "sgd": "plain stochastic gradient descent (as in the paper's Figure 1)",
+    "momentum": "SGD with momentum 0.9",
+    "adam": "Adam with default betas",
+}
+
+VIEWS = {
+    "train": "normalize the probe set with its own batch statistics (what training sees)",
+    "eval": "normalize with BN's running statistics (what inference sees)",
+}
+
+STAGES = {
+    "x": "Wu + b: the linear output, what normalization receives when placed before the activation",
+    "x_hat": "the normalized value: per-unit mean 0 and variance 1 over the batch",
+    "y": "gamma * x_hat + beta: what the normalization layer hands on",
+    "a": "the activation's output",
+}
+
+# Hard limits that keep one visitor from occupying the whole server (see also the URL codec).
+LIMITS = {
+    "steps": (1, 1_000_000),
+    "batch": (1, 4096),
+    "lr": (1e-6, 1e3),
+    "width": (1, 1024),
+    "depth": (1, 8),
+    "seed": (0, 2**31 - 1),
+    "snapshot_every": (1, 100_000),
+    "probe_size": (8, 4096),
+    "n_features": (1, 256),
+}
+
+
+def split_variant(token: str) -> tuple[str, str | None]:
+    """Split a variant token such as ``bn`` or ``bn@after`` into (kind, placement or None)."""
+    kind, _, placement = token.partition("@")
+    return kind, (placement or None)
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything that determines a run; equal configs give bit-identical runs on the CPU."""
+
+    dataset: str = "digits"  # the paper used MNIST; digits ships inside scikit-learn, no download
+    input_dist: str = "gaussian"  # feature distribution, used only by the "features" dataset
+    n_features: int = 16  # input width of the "features" dataset (the fan-in of the first layer)
+    widths: tuple[int, ...] = (100, 100, 100)  # hidden layers, as in the paper's Figure 1
+    activation: str = "sigmoid"  # the paper's Figure 1 network uses sigmoids
+    variants: tuple[str, ...] = ("none", "bn")  # trained side by side; "bn@after" overrides placement
+    placement: str = "before"  # default placement for variant tokens without "@..."
+    optimizer: str = "sgd"
+    lr: float = 0.5  # the paper's Figure 1 setting for sigmoids without BN
+    batch: int = 60  # the paper's Figure 1 mini-batch size
+    steps: int = 5000
+    seed: int = 0  # initial weights, data split, batch order and noise all derive from it
+    snapshot_every: int = 25  # 5,000 steps -> 201 snapshots (step 0 included)
+    probe_size: int = 512  # fixed training examples pushed through the network at each snapshot
+    view: str = "train"  # probe with the probe set's own batch statistics, or "eval": running statistics
+    units: tuple[int, ...] = (0, 1, 2, 3, 4)  # units tracked one by one, besides all units pooled
+    ics_every: int = 250  # gradient-based covariate shift costs L extra passes: a rarer cadence
+    noise_shift: float = 0.5  # bn_noisy: per-unit shift ~ U(-noise_shift, noise_shift), every step
+    noise_scale: float = 1.5  # bn_noisy: per-unit scale log-uniform in [1/noise_scale, noise_scale]
+
+    def __post_init__(self) -> None:
+        problems = self.problems()
+        if problems:
+            raise ValueError("invalid experiment config: " + "; ".join(problems))
+
+    def problems(self) -> list[str]:
+        """Human-readable reasons this config is invalid (empty when valid)."""
+        out: list[str] = []
+
+        def choice(name: str, value: str, registry: dict) -> None:
+            if value not in registry:
+                out.append(f"{name}={value!r} is not one of {', '.join(registry)}")
+
+        def bounded(name: str, value: float, key: str | None = None) -> None:
+            lo, hi = LIMITS[key or name]
+            if not lo <= value <= hi:
+                out.append(f"{name}={value!r} is outside [{lo}, {hi}]")
+
+        choice("dataset", self.dataset, DATASETS)
+        choice("input_dist", self.input_dist, INPUT_DISTS)
+        choice("activation", self.activation, ACTIVATIONS)
+        choice("placement", self.placement, PLACEMENTS)
+        choice("optimizer", self.optimizer, OPTIMIZERS)
+        choice("view", self.view, VIEWS)
+        for name in ("steps", "batch", "seed", "snapshot_every", "probe_size", "n_features"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                out.append(f"{name}={value!r} is not an integer")
+            else:
+                bounded(name, value)
+        if not (isinstance(self.lr, (int, float)) and self.lr == self.lr):
+            out.append(f"lr={self.lr!r} is not a number")
+        else:
+            bounded("lr", self.lr)
+        if not 1 <= len(self.widths) <= LIMITS["depth"][1]:
+            out.append(f"widths has {len(self.widths)} layers; 1 to {LIMITS['depth'][1]} allowed")
+        for w in self.widths:
+            if not isinstance(w, int) or not LIMITS["width"][0] <= w <= LIMITS["width"][1]:
+                out.append(f"width {w!r} is outside [1, {LIMITS['width'][1]}]")
+        if not self.variants:
+            out.append("variants is empty; name at least one of " + ", ".join(VARIANTS))
+        if len(set(self.variants)) != len(self.variants):
+            out.append(f"variants {self.variants} repeat a name")
+        for token in self.variants:
+            kind, placement = split_variant(token)
+            if kind not in VARIANTS or (placement is not None and placement not in PLACEMENTS):
+                out.append(f"variant {token!r} is not one of {', '.join(VARIANTS)} (optionally @before/@after)")
+        if any((not isinstance(u, int)) or u < 0 for u in self.units):
+            out.append(f"units {self.units} must be non-negative integers")
+        if not isinstance(self.ics_every, int) or self.ics_every < 0:
+            out.append(f"ics_every={self.ics_every!r} must be a non-negative integer (0 turns it off)")
+        if not self.noise_shift >= 0 or not self.noise_scale >= 1:
+            out.append("bn_noisy needs noise_shift >= 0 and noise_scale >= 1")
+        return out
+
+    def replace(self, **changes) -> "ExperimentConfig":
+        """A copy with some fields changed (validated like any config)."""
+        return dataclasses.replace(self, **changes)
+
+    def placement_of(self, token: str) -> str:
+        """Where variant ``token`` puts its normalization: its own ``@...`` suffix or the default."""
+        return split_variant(token)[1] or self.placement
+
+    def tracked_units(self, layer: int) -> tuple[int, ...]:
+        """The units followed one by one in hidden layer ``layer`` (those that exist in it)."""
+        return tuple(u for u in self.units if u < self.widths[layer])
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named configuration and the one sentence that says what it shows."""
+
+    name: str
+    config: ExperimentConfig
+    shows: str
+
+
+def _presets() -> dict[str, Preset]:
+    base = ExperimentConfig()
+    items = [
+        Preset(
+            "ioffe",
+            base,
+            "Figure 1 of Ioffe & Szegedy on the digits stand-in: 3x100 sigmoid layers, SGD lr 0.5, "
+            "batch 60; the last layer's sigmoid input drifts without BN and holds still with it.",
+        ),
+        Preset(
+            "santurkar",
+            base.replace(variants=("none", "bn", "bn_noisy"), activation="relu", lr=0.1, steps=3000),
+            "Santurkar et al.: BN with noise injected after it trains about as well as BN, although its "
+            "distributions move every step - stability of distributions is not what helps.",
+        ),
+        Preset(
+            "gamma-beta",
+            base.replace(variants=("bn", "bn_noaffine"), steps=3000),
+            "BN with and without learned gamma and beta: the affine step moves the distribution again, "
+            "but slowly, and it never changes its shape.",
+        ),
+        Preset(
+            "why-gaussian",
+            base.replace(
+                dataset="features", input_dist="bimodal", n_features=4, widths=(8, 64, 256),
+                activation="relu", variants=("none", "bn"), lr=0.05, steps=2000,
+            ),
+            "Bimodal inputs: with 4 inputs Wu + b stays bimodal and BN keeps it so; with 64 and 256 inputs "
+            "the central limit theorem makes it near-Gaussian - BN standardizes, it does not reshape.",
+        ),
+        Preset(
+            "small-batch",
+            base.replace(variants=("none", "bn", "ln"), batch=4, lr=0.1, steps=3000),
+            "Batch of 4: BN's statistics come from 4 examples and get noisy; layer norm does not depend on "
+            "the batch.",
+        ),
+        Preset(
+            "placement",
+            base.replace(variants=("none", "bn@before", "bn@after"), activation="relu", lr=0.1, steps=3000),
+            "BN before vs after the ReLU: after it, the layer above receives standardized but still "
+            "half-rectified (skewed) inputs.",
+        ),
+    ]
+    return {p.name: p for p in items}
+
+
+PRESETS: dict[str, Preset] = _presets()
+DEFAULT_PRESET = "ioffe"

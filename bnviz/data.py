@@ -1,0 +1,116 @@
+"""Datasets that need no download: scikit-learn's digits, 2-D toy sets, and chosen feature distributions.
+
+Every dataset is a pure function of (config, seed): the same seed gives the same examples and the same
+80/20 train/test split, so a shared link regenerates exactly the same data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .config import DATASETS, INPUT_DISTS, ExperimentConfig
+
+N_SYNTHETIC = 2000  # examples in each generated dataset (1,600 train / 400 test)
+TEST_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train and test tensors (float32 inputs, int64 labels) of one dataset."""
+
+    name: str
+    x_train: torch.Tensor  # (N_train, D)
+    y_train: torch.Tensor  # (N_train,)
+    x_test: torch.Tensor  # (N_test, D)
+    y_test: torch.Tensor  # (N_test,)
+    n_classes: int
+
+    @property
+    def n_inputs(self) -> int:
+        """Input width D."""
+        return int(self.x_train.shape[1])
+
+
+def feature_sample(dist: str, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw an (n, d) float64 matrix whose features follow ``dist`` (see config.INPUT_DISTS)."""
+    if dist == "gaussian":
+        return rng.standard_normal((n, d))
+    if dist == "uniform":
+        return rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), (n, d))
+    if dist == "exponential":
+        return rng.exponential(1.0, (n, d)) - 1.0
+    if dist == "bimodal":
+        return rng.choice([-1.0, 1.0], (n, d)) + 0.25 * rng.standard_normal((n, d))
+    if dist == "student-t":
+        return rng.standard_t(3, (n, d))
+    if dist == "sparse":
+        return np.maximum(rng.standard_normal((n, d)), 0.0)
+    if dist == "correlated":
+        shared = rng.choice([-1.0, 1.0], (n, 1)) + 0.25 * rng.standard_normal((n, 1))
+        return shared + 0.1 * rng.standard_normal((n, d))
+    raise ValueError(f"unknown input distribution {dist!r}; known: {', '.join(INPUT_DISTS)}")
+
+
+def _digits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits  # ships inside scikit-learn: no download
+
+    digits = load_digits()
+    return digits.data / 16.0, digits.target  # pixel intensities 0..16 scaled to [0, 1]
+
+
+def _spirals(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    # Two interleaved Archimedean spirals, as in TensorFlow Playground's spiral set.
+    t = np.sqrt(rng.uniform(0, 1, n)) * 3 * np.pi
+    label = rng.integers(0, 2, n)
+    angle = t + np.pi * label
+    xy = np.stack([t * np.cos(angle), t * np.sin(angle)], axis=1) / (3 * np.pi)
+    return xy + 0.03 * rng.standard_normal((n, 2)), label
+
+
+def _xor(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    centers = np.array([[1, 1], [-1, -1], [1, -1], [-1, 1]], dtype=float)
+    k = rng.integers(0, 4, n)
+    return centers[k] + 0.4 * rng.standard_normal((n, 2)), (k >= 2).astype(int)
+
+
+def _features(cfg: ExperimentConfig, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    x = feature_sample(cfg.input_dist, n, cfg.n_features, rng)
+    # Labels from a fixed random linear teacher with 4 classes: learnable whatever the distribution.
+    teacher = rng.standard_normal((cfg.n_features, 4))
+    return x, np.argmax(x @ teacher, axis=1)
+
+
+def _raw(cfg: ExperimentConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn import datasets as skd
+
+    n, state = N_SYNTHETIC, int(rng.integers(0, 2**31 - 1))
+    if cfg.dataset == "digits":
+        return _digits()
+    if cfg.dataset == "moons":
+        return skd.make_moons(n, noise=0.1, random_state=state)
+    if cfg.dataset == "circles":
+        return skd.make_circles(n, noise=0.08, factor=0.5, random_state=state)
+    if cfg.dataset == "spirals":
+        return _spirals(rng, n)
+    if cfg.dataset == "xor":
+        return _xor(rng, n)
+    if cfg.dataset == "blobs":
+        return skd.make_blobs(n, centers=4, n_features=2, cluster_std=1.0, random_state=state)
+    if cfg.dataset == "features":
+        return _features(cfg, rng, n)
+    raise ValueError(f"unknown dataset {cfg.dataset!r}; known: {', '.join(DATASETS)}")
+
+
+def load(cfg: ExperimentConfig) -> Dataset:
+    """The dataset of ``cfg`` with its seed-fixed 80/20 train/test split."""
+    rng = np.random.default_rng([cfg.seed, 1])  # a stream of its own: data never shifts the weights' stream
+    x, y = _raw(cfg, rng)
+    order = rng.permutation(len(x))
+    n_test = int(round(TEST_FRACTION * len(x)))
+    test, train = order[:n_test], order[n_test:]
+    as_x = lambda idx: torch.as_tensor(np.asarray(x)[idx], dtype=torch.float32)  # noqa: E731
+    as_y = lambda idx: torch.as_tensor(np.asarray(y)[idx], dtype=torch.int64)  # noqa: E731
+    return Dataset(cfg.dataset, as_x(train), as_y(train), as_x(test), as_y(test), int(np.max(y)) + 1)

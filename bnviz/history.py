@@ -1,0 +1,152 @@
+"""A bounded, evenly spaced store of snapshots, and its tidy export.
+
+Memory stays bounded however long a run: the store keeps the snapshots whose index is a multiple of a
+stride, plus always the latest one; when more than ``cap`` would be kept, the stride doubles and every
+other kept snapshot goes, so what remains stays evenly spaced and the first snapshot (index 0) is kept
+forever. Readers get an immutable tuple that the single writer replaces whole (copy on write), so a
+read never sees a half-written snapshot and never waits for the training thread.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+
+from . import stats
+from .snapshot import POOLED, Snapshot
+
+TABLE_COLUMNS = ("variant", "step", "layer", "stage", "unit", "stat", "value")
+TRAIN_STATS = ("loss", "accuracy", "test_accuracy")
+
+
+class History:
+    """Snapshots of one run, evenly thinned to at most ``cap`` (+1 for the latest)."""
+
+    def __init__(self, snapshot_every: int, cap: int = 256) -> None:
+        if cap < 2:
+            raise ValueError(f"History cap must be at least 2, got {cap}")
+        self.snapshot_every, self.cap = snapshot_every, cap
+        self._stride = 1
+        self._grid: tuple[Snapshot, ...] = ()  # snapshots on the stride grid
+        self._tail: Snapshot | None = None  # the latest snapshot, when it is off the grid
+        self._view: tuple[Snapshot, ...] = ()
+        self._lock = threading.Lock()  # writers only; readers take self._view without it
+        self.version = 0  # bumps on every append: a cheap "anything new?" for the page
+
+    def _index(self, snap: Snapshot) -> int:
+        # Snapshot index on the cadence grid; the final step (not a multiple) rounds up.
+        return -(-snap.step // self.snapshot_every)
+
+    def append(self, snap: Snapshot) -> None:
+        """Add the newest snapshot (steps must increase)."""
+        with self._lock:
+            if self._view and snap.step <= self._view[-1].step:
+                raise ValueError(f"snapshot step {snap.step} is not after {self._view[-1].step}")
+            if self._index(snap) % self._stride == 0:
+                grid = self._grid + (snap,)
+                while len(grid) > self.cap:
+                    self._stride *= 2
+                    grid = tuple(s for s in grid if self._index(s) % self._stride == 0)
+                self._grid, self._tail = grid, None
+            else:
+                self._tail = snap
+            self._view = self._grid + ((self._tail,) if self._tail is not None else ())
+            self.version += 1
+
+    def snapshots(self) -> tuple[Snapshot, ...]:
+        """All kept snapshots, oldest first (an immutable tuple: safe to hold while training goes on)."""
+        return self._view
+
+    def __len__(self) -> int:
+        return len(self._view)
+
+    def latest(self) -> Snapshot | None:
+        """The newest snapshot, or None before the first."""
+        view = self._view
+        return view[-1] if view else None
+
+    def steps(self) -> list[int]:
+        """Steps of the kept snapshots."""
+        return [s.step for s in self._view]
+
+    def at(self, step: int) -> Snapshot:
+        """The kept snapshot nearest to ``step`` (at or before it when possible)."""
+        view = self._view
+        if not view:
+            raise LookupError("the history is empty")
+        steps = np.array([s.step for s in view])
+        i = int(np.searchsorted(steps, step, side="right")) - 1
+        return view[max(i, 0)]
+
+    def nbytes(self) -> int:
+        """Approximate memory held by the kept snapshots' arrays."""
+        return sum(s.nbytes for s in self._view)
+
+    def to_table(self):
+        """The tidy table of the record command: one row per (variant, step, layer, stage, unit, stat)."""
+        return to_table(self.snapshots())
+
+
+def _rows(snap: Snapshot):
+    """Yield column blocks (variant, layer, stage, units array, stat names, values matrix) of one snapshot."""
+    for token, v in snap.variants.items():
+        train = np.array([[v.loss, v.accuracy, v.test_accuracy]])
+        if v.diverged_at is not None:
+            train = np.array([[v.loss, v.accuracy, v.test_accuracy, float(v.diverged_at)]])
+        names = TRAIN_STATS + (("diverged_at",) if v.diverged_at is not None else ())
+        yield token, -1, "train", np.array([POOLED]), names, train
+        for li, layer in enumerate(v.layers):
+            for stage, s in layer.stages.items():
+                units = np.array(s.units)
+                yield token, li, stage, units, stats.UNIT_STATS, s.table
+                extra = np.column_stack([s.drift_prev, s.drift_first])
+                yield token, li, stage, units, ("w1_prev", "w1_first"), extra
+                if stage == layer.act_stage:
+                    yield token, li, stage, units, ("saturation",), layer.saturation[:, None]
+                if stage == "y" and layer.gamma is not None:
+                    tracked = units[1:]
+                    gb = np.column_stack([layer.gamma[tracked], layer.beta[tracked]])
+                    yield token, li, stage, tracked, ("gamma", "beta"), gb
+            if layer.change:
+                names = tuple(f"{k}_change" for k in layer.change)
+                yield token, li, "params", np.array([POOLED]), names, np.array([list(layer.change.values())])
+            if layer.ics is not None:
+                yield token, li, "grad", np.array([POOLED]), ("ics_l2", "ics_cos"), np.array([layer.ics])
+
+
+def to_table(snapshots) -> "pandas.DataFrame":  # noqa: F821
+    """Build the tidy table (columns TABLE_COLUMNS) from snapshots; NaN values (undefined) are left out."""
+    import pandas as pd
+
+    cols: dict[str, list] = {c: [] for c in TABLE_COLUMNS}
+    for snap in snapshots:
+        for token, layer, stage, units, names, values in _rows(snap):
+            values = np.asarray(values, dtype=np.float64)
+            n_units, n_stats = values.shape
+            cols["variant"].append(np.full(n_units * n_stats, token, dtype=object))
+            cols["step"].append(np.full(n_units * n_stats, snap.step, dtype=np.int64))
+            cols["layer"].append(np.full(n_units * n_stats, layer, dtype=np.int64))
+            cols["stage"].append(np.full(n_units * n_stats, stage, dtype=object))
+            cols["unit"].append(np.repeat(np.asarray(units, dtype=np.int64), n_stats))
+            cols["stat"].append(np.tile(np.array(names, dtype=object), n_units))
+            cols["value"].append(values.ravel())
+    if not cols["value"]:
+        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(TABLE_COLUMNS, (
+            "category", "int64", "int64", "category", "int64", "category", "float64"))})
+    df = pd.DataFrame({c: np.concatenate(v) for c, v in cols.items()})
+    df = df[np.isfinite(df["value"].to_numpy())].reset_index(drop=True)
+    for c in ("variant", "stage", "stat"):
+        df[c] = df[c].astype("category")
+    return df
+
+
+def write_table(df, path: str) -> None:
+    """Write the tidy table as CSV or Parquet, chosen by the file's suffix."""
+    lower = str(path).lower()
+    if lower.endswith(".parquet"):
+        df.to_parquet(path, index=False)
+    elif lower.endswith(".csv"):
+        df.to_csv(path, index=False)
+    else:
+        raise ValueError(f"output file must end in .csv or .parquet, got {path!r}")

@@ -1,0 +1,161 @@
+"""The MLP whose hidden layers take a normalization variant and a placement.
+
+A hidden layer is ``Linear -> norm -> activation`` ("before", as in Ioffe & Szegedy) or
+``Linear -> activation -> norm`` ("after"). Twins (one network per variant) share their initial linear
+weights, drawn from one seeded generator, so every difference between them is due to normalization.
+Initialization never touches PyTorch's global random state: runs in parallel threads stay reproducible.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import torch
+from torch import nn
+
+from .config import ExperimentConfig, split_variant
+
+BN_EPS = 1e-5  # PyTorch's default, used by the probe's own formulas too
+
+
+def activation_fn(name: str):
+    """The elementwise activation called ``name`` (see config.ACTIVATIONS)."""
+    table = {
+        "sigmoid": torch.sigmoid,
+        "tanh": torch.tanh,
+        "relu": torch.relu,
+        "gelu": nn.functional.gelu,  # exact erf form, PyTorch's default
+        "identity": lambda t: t,
+    }
+    return table[name]
+
+
+class NoisyBatchNorm(nn.BatchNorm1d):
+    """Batch norm followed by a random per-unit scale and shift that changes every training step.
+
+    Santurkar et al. (2018), Sec. 2.1 ("noisy BN"): the layer's output distribution is made unstable on
+    purpose. Here, after BN (gamma and beta included), unit j is mapped to ``s_j * y_j + m_j`` with, at every
+    training step, ``m_j ~ U(-noise_shift, noise_shift)`` and ``log s_j ~ U(-log noise_scale,
+    log noise_scale)``, drawn from the run's own generator by ``resample``. The noise is applied in training
+    mode only (test accuracy is measured without it); probes in the train-mode view see the latest draw.
+    """
+
+    def __init__(self, width: int, noise_shift: float, noise_scale: float) -> None:
+        super().__init__(width, eps=BN_EPS)
+        self.noise_shift, self.noise_scale = noise_shift, noise_scale
+        self.register_buffer("scale", torch.ones(width))
+        self.register_buffer("shift", torch.zeros(width))
+
+    def resample(self, gen: torch.Generator) -> None:
+        """Draw this step's per-unit scale and shift."""
+        (w,) = self.scale.shape
+        u = torch.rand(2, w, generator=gen)
+        self.shift.copy_((2 * u[0] - 1) * self.noise_shift)
+        self.scale.copy_(torch.exp((2 * u[1] - 1) * math.log(self.noise_scale)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        return y * self.scale + self.shift if self.training else y
+
+
+def make_norm(kind: str, width: int, cfg: ExperimentConfig) -> nn.Module | None:
+    """The normalization module of variant kind ``kind`` for a layer of ``width`` units."""
+    if kind == "none":
+        return None
+    if kind == "bn":
+        return nn.BatchNorm1d(width, eps=BN_EPS)
+    if kind == "bn_noaffine":
+        return nn.BatchNorm1d(width, eps=BN_EPS, affine=False)  # gamma = 1, beta = 0, never trained
+    if kind == "bn_noisy":
+        return NoisyBatchNorm(width, cfg.noise_shift, cfg.noise_scale)
+    if kind == "ln":
+        return nn.LayerNorm(width, eps=BN_EPS)
+    raise ValueError(f"unknown variant kind {kind!r}")
+
+
+class HiddenLayer(nn.Module):
+    """Linear map, normalization and activation, in the order the placement says."""
+
+    def __init__(self, fan_in: int, width: int, kind: str, placement: str, cfg: ExperimentConfig) -> None:
+        super().__init__()
+        self.linear = nn.Linear(fan_in, width)
+        self.norm = make_norm(kind, width, cfg)
+        self.kind, self.placement, self.activation = kind, placement, cfg.activation
+        self.act = activation_fn(cfg.activation)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        x = self.linear(u)  # (B, width)
+        if self.norm is None:
+            return self.act(x)
+        if self.placement == "before":
+            return self.act(self.norm(x))
+        return self.norm(self.act(x))
+
+
+class MLP(nn.Module):
+    """Hidden layers of one variant followed by a linear softmax head (logits out)."""
+
+    def __init__(self, cfg: ExperimentConfig, token: str, n_inputs: int, n_classes: int) -> None:
+        super().__init__()
+        kind, _ = split_variant(token)
+        self.token, self.kind = token, kind
+        sizes = (n_inputs, *cfg.widths)
+        self.layers = nn.ModuleList(
+            HiddenLayer(sizes[i], sizes[i + 1], kind, cfg.placement_of(token), cfg) for i in range(len(cfg.widths))
+        )
+        self.head = nn.Linear(sizes[-1], n_classes)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            u = layer(u)
+        return self.head(u)
+
+    def linears(self) -> list[nn.Linear]:
+        """The linear maps shared with the twins: hidden layers, then the head."""
+        return [layer.linear for layer in self.layers] + [self.head]
+
+    def resample_noise(self, gen: torch.Generator) -> None:
+        """Redraw bn_noisy's per-step scale and shift (no-op for other variants)."""
+        for layer in self.layers:
+            if isinstance(layer.norm, NoisyBatchNorm):
+                layer.norm.resample(gen)
+
+
+def init_linears(linears: list[nn.Linear], gen: torch.Generator) -> None:
+    """PyTorch's default Linear init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), from ``gen`` (not global state)."""
+    with torch.no_grad():
+        for lin in linears:
+            bound = 1.0 / math.sqrt(lin.in_features)
+            lin.weight.uniform_(-bound, bound, generator=gen)
+            lin.bias.uniform_(-bound, bound, generator=gen)
+
+
+def build_twins(cfg: ExperimentConfig, n_inputs: int, n_classes: int) -> dict[str, MLP]:
+    """One network per variant, all with the same initial linear weights (drawn once, from the seed)."""
+    nets = {token: MLP(cfg, token, n_inputs, n_classes) for token in cfg.variants}
+    first = next(iter(nets.values()))
+    init_linears(first.linears(), torch.Generator().manual_seed(cfg.seed))
+    for net in nets.values():
+        with torch.no_grad():
+            for dst, src in zip(net.linears(), first.linears()):
+                dst.weight.copy_(src.weight)
+                dst.bias.copy_(src.bias)
+    return nets
+
+
+def noise_generator(cfg: ExperimentConfig, token: str) -> torch.Generator:
+    """bn_noisy's own random stream: a function of the seed and the variant, untouched by anything else."""
+    return torch.Generator().manual_seed(cfg.seed * 1_000_003 + zlib.crc32(token.encode()) % 1_000_003)
+
+
+def make_optimizer(cfg: ExperimentConfig, net: nn.Module) -> torch.optim.Optimizer:
+    """The optimizer named in the config, over the parameters that train (frozen gamma/beta have none)."""
+    params = [p for p in net.parameters() if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr)
+    if cfg.optimizer == "momentum":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r}")

@@ -1,0 +1,326 @@
+"""A Run: the twin training loop in a background thread, writing snapshots to a History.
+
+All variants train in lockstep on the same mini-batches, from the same initial weights. The thread's
+surface is small and thread-safe: start, pause, resume, step, stop, and the History it fills. It never
+calls Streamlit. A variant whose loss or weights stop being finite is marked diverged (a state, with its
+step) and leaves the loop; the others go on.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from . import data as data_mod
+from . import probe, stats
+from .config import ExperimentConfig
+from .history import History
+from .model import build_twins, make_optimizer, noise_generator
+from .snapshot import RawSnapshot, RawVariant
+from .worker import InlineSink, ProcessSink
+
+log = logging.getLogger(__name__)
+
+STATES = ("ready", "running", "paused", "finished", "stopped", "failed")
+
+
+@dataclass
+class VariantStatus:
+    """Where one variant stands: training, diverged at a step, or refused before it started."""
+
+    state: str = "training"  # training | diverged | refused
+    step: int | None = None  # step of divergence
+    message: str = ""
+
+
+class Batches:
+    """Mini-batch indices in seeded epochs (reshuffled each epoch, last partial batch dropped)."""
+
+    def __init__(self, n: int, batch: int, seed: int) -> None:
+        self.n, self.batch = n, batch
+        self._gen = torch.Generator().manual_seed(seed)
+        self._perm = torch.empty(0, dtype=torch.int64)
+        self._pos = 0
+        self._peeked: torch.Tensor | None = None
+
+    def _draw(self) -> torch.Tensor:
+        if self._pos + self.batch > len(self._perm):
+            self._perm, self._pos = torch.randperm(self.n, generator=self._gen), 0
+        idx = self._perm[self._pos:self._pos + self.batch]
+        self._pos += self.batch
+        return idx
+
+    def peek(self) -> torch.Tensor:
+        """The next batch, without consuming it (the stream is the same whether or not one peeks)."""
+        if self._peeked is None:
+            self._peeked = self._draw()
+        return self._peeked
+
+    def next(self) -> torch.Tensor:
+        """Consume the next batch."""
+        idx = self.peek()
+        self._peeked = None
+        return idx
+
+
+def _bn_kind(kind: str) -> bool:
+    return kind.startswith("bn")
+
+
+class Run:
+    """Twin training of every variant of ``config`` in a background thread."""
+
+    def __init__(self, config: ExperimentConfig, *, stats_in: str = "process", history_cap: int = 256,
+                 steps_per_second: float | None = None) -> None:
+        self.config = config
+        self.history = History(config.snapshot_every, history_cap)
+        self.status = {token: VariantStatus() for token in config.variants}
+        self.notes: list[str] = []  # documented clamps and refusals, for the page
+        self.error: str | None = None
+        self.steps_per_second = steps_per_second  # None: as fast as the CPU allows
+        self._stats_mode = stats_in  # "process" (a worker process) or "inline"
+        self._state = "ready"
+        self._step = 0
+        self._cond = threading.Condition()
+        self._paused = False
+        self._pending = 0  # single steps requested while paused
+        self._stop = False
+        self._thread: threading.Thread | None = None
+
+    # --- the thread-safe surface -------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        """One of STATES."""
+        return self._state
+
+    @property
+    def step(self) -> int:
+        """Optimizer updates done so far."""
+        return self._step
+
+    def start(self, paused: bool = False) -> "Run":
+        """Start training in the background (optionally paused at step 0)."""
+        with self._cond:
+            if self._thread is not None:
+                return self
+            self._paused = paused
+            self._state = "paused" if paused else "running"
+            self._thread = threading.Thread(target=self._main, daemon=True, name=f"bnviz-run-{id(self):x}")
+            self._thread.start()
+        return self
+
+    def pause(self) -> None:
+        """Hold training after the current step."""
+        with self._cond:
+            self._paused = True
+            if self._state == "running":
+                self._state = "paused"
+            self._cond.notify_all()
+
+    def resume(self) -> None:
+        """Continue training."""
+        with self._cond:
+            self._paused = False
+            if self._state == "paused":
+                self._state = "running"
+            self._cond.notify_all()
+
+    def step_once(self, n: int = 1) -> None:
+        """While paused, train ``n`` more steps and stay paused."""
+        with self._cond:
+            self._pending += max(0, int(n))
+            self._cond.notify_all()
+
+    def stop(self, wait: bool = True, timeout: float | None = 30) -> None:
+        """End training (the worker's queued statistics are dropped)."""
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if wait and self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread to end; True when it has."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    @property
+    def alive(self) -> bool:
+        """True while the training thread exists and has not ended."""
+        return self._thread is not None and self._thread.is_alive()
+
+    # --- the training thread ----------------------------------------------------------------------
+
+    def _main(self) -> None:
+        torch.set_num_threads(1)  # small matrices: one thread is fastest and leaves cores to others
+        sink = None
+        try:
+            self._setup()
+            mode = ProcessSink if self._stats_mode == "process" else InlineSink
+            sink = mode(self.config.activation, self.config.units, self.history.append)
+            self._sink = sink
+            self._snapshot()
+            while self._step < self.config.steps and self._active():
+                if not self._wait_turn():
+                    break
+                t0 = time.perf_counter()
+                self._train_step()
+                self._step += 1
+                if self._step % self.config.snapshot_every == 0 or self._step == self.config.steps:
+                    self._snapshot()
+                self._throttle(t0)
+            if self._step and self.history.latest() is not None and self._last_snap != self._step:
+                self._snapshot()  # a stop or a divergence still leaves the final step recorded
+            stopped = self._stop
+            sink.close(wait=not stopped)
+            sink = None
+            if self._sink.error:
+                raise RuntimeError(self._sink.error)
+            self._state = "stopped" if stopped else "finished"
+        except Exception as exc:  # a failed run is a state with a message, not a crash of the server
+            log.warning("run failed: %s", exc)
+            self.error = f"{type(exc).__name__}: {exc}"
+            self._state = "failed"
+        finally:
+            if sink is not None:
+                sink.close(wait=False)
+
+    def _setup(self) -> None:
+        cfg = self.config
+        self.data = data_mod.load(cfg)
+        n_train = len(self.data.x_train)
+        self.batch = min(cfg.batch, n_train)
+        if self.batch < cfg.batch:
+            self.notes.append(f"batch {cfg.batch} is larger than the {n_train} training examples: clamped to "
+                              f"{n_train}")
+        self.nets = build_twins(cfg, self.data.n_inputs, self.data.n_classes)
+        for token, net in self.nets.items():
+            if self.batch < 2 and _bn_kind(net.kind):
+                self.status[token] = VariantStatus(
+                    "refused", None, f"{token}: batch norm needs at least 2 examples per batch to measure a "
+                    "variance (PyTorch refuses one value per channel); use batch >= 2")
+                self.notes.append(self.status[token].message)
+        self.opts = {t: make_optimizer(cfg, n) for t, n in self.nets.items()}
+        self.noise = {t: noise_generator(cfg, t) for t in self.nets}
+        self.batches = Batches(n_train, self.batch, cfg.seed)
+        probe_idx = np.random.default_rng([cfg.seed, 2]).permutation(n_train)[:cfg.probe_size]
+        probe_idx = torch.as_tensor(np.sort(probe_idx))
+        self.probe_x, self.probe_y = self.data.x_train[probe_idx], self.data.y_train[probe_idx]
+        self._sums = {t: [0.0, 0.0, 0] for t in self.nets}  # loss sum, accuracy sum, count
+        self._prev_params = {t: self._param_copy(n) for t, n in self.nets.items()}
+        self._last_snap = -1
+
+    def _active(self) -> bool:
+        return any(s.state == "training" for s in self.status.values())
+
+    def _wait_turn(self) -> bool:
+        with self._cond:
+            while self._paused and self._pending == 0 and not self._stop:
+                self._cond.wait(0.5)
+            if self._stop:
+                return False
+            if self._paused:
+                self._pending -= 1
+            return True
+
+    def _throttle(self, t0: float) -> None:
+        rate = self.steps_per_second
+        if rate:
+            delay = 1.0 / rate - (time.perf_counter() - t0)
+            if delay > 0:
+                with self._cond:  # wakes early on pause/stop/speed change
+                    self._cond.wait(delay)
+
+    def _train_step(self) -> None:
+        idx = self.batches.next()
+        xb, yb = self.data.x_train[idx], self.data.y_train[idx]
+        for token, net in self.nets.items():
+            if self.status[token].state != "training":
+                continue
+            net.train()
+            net.resample_noise(self.noise[token])
+            logits = net(xb)
+            loss = F.cross_entropy(logits, yb)
+            value = loss.item()
+            if not math.isfinite(value):
+                self._diverge(token, f"loss became {value}")
+                continue
+            opt = self.opts[token]
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sums = self._sums[token]
+            sums[0] += value
+            sums[1] += float((logits.argmax(dim=1) == yb).float().mean())
+            sums[2] += 1
+
+    def _diverge(self, token: str, why: str) -> None:
+        step = self._step + 1
+        self.status[token] = VariantStatus("diverged", step, f"{token} diverged at step {step}: {why}")
+        log.info(self.status[token].message)
+
+    @staticmethod
+    def _param_copy(net) -> list[dict[str, torch.Tensor]]:
+        out = []
+        for layer in net.layers:
+            entry = {"weight": layer.linear.weight.detach().clone()}
+            if layer.norm is not None and getattr(layer.norm, "weight", None) is not None:
+                entry["gamma"] = layer.norm.weight.detach().clone()
+                entry["beta"] = layer.norm.bias.detach().clone()
+            out.append(entry)
+        return out
+
+    def _snapshot(self) -> None:
+        cfg, step = self.config, self._step
+        ics_due = cfg.ics_every > 0 and step % cfg.ics_every == 0 and step < cfg.steps
+        variants = {}
+        for token, net in self.nets.items():
+            status = self.status[token]
+            if status.state == "training" and not all(torch.isfinite(p).all() for p in net.parameters()):
+                self._diverge(token, "weights are no longer finite")
+                status = self.status[token]
+            variants[token] = self._raw_variant(token, net, status, ics_due)
+        self._last_snap = step
+        self._sink.submit(RawSnapshot(step, variants))
+
+    def _raw_variant(self, token, net, status: VariantStatus, ics_due: bool) -> RawVariant:
+        sums = self._sums[token]
+        loss = sums[0] / sums[2] if sums[2] else math.nan
+        acc = sums[1] / sums[2] if sums[2] else math.nan
+        self._sums[token] = [0.0, 0.0, 0]
+        if status.state != "training":
+            nan = math.nan
+            return RawVariant(nan if status.state == "diverged" else loss, acc, nan, status.step, [], [], [], [], [],
+                              None)
+        test_acc = probe.accuracy(net, self.data.x_test, self.data.y_test)
+        layers, logits = probe.stages(net, self.probe_x, self.config.view)
+        if self._step == 0:  # no mini-batch yet: the untrained network measured on the probe set
+            loss = float(F.cross_entropy(logits, self.probe_y))
+            acc = float((logits.argmax(dim=1) == self.probe_y).float().mean())
+        act_stage = [probe.activation_input(st, layer.placement) for st, layer in zip(layers, net.layers)]
+        mats = [{k: v.numpy() for k, v in st.items()} for st in layers]
+        now = self._param_copy(net)
+        change = []
+        for prev, cur in zip(self._prev_params[token], now):
+            change.append({k: float(torch.linalg.vector_norm(cur[k] - prev[k]) /
+                                    max(float(torch.linalg.vector_norm(prev[k])), 1e-12)) for k in cur}
+                          if self._step else {})
+        self._prev_params[token] = now
+        gamma = [c["gamma"].numpy() if "gamma" in c else None for c in now]
+        beta = [c["beta"].numpy() if "beta" in c else None for c in now]
+        ics = None
+        if ics_due:
+            idx = self.batches.peek()
+            pairs = probe.gradient_ics(net, self.data.x_train[idx], self.data.y_train[idx], self.config.lr)
+            ics = [stats.gradient_shift(g.numpy(), g2.numpy()) for g, g2 in pairs]
+        return RawVariant(loss, acc, test_acc, None, mats, act_stage, gamma, beta, change, ics)
