@@ -69,7 +69,7 @@ def _record(args: argparse.Namespace) -> int:
 
     run = Run(config, stats_in="inline" if args.inline else "process", history_cap=RECORD_HISTORY_CAP)
     run.start()
-    with tqdm(total=config.steps, unit="step", file=sys.stderr, disable=args.quiet or None,
+    with tqdm(total=config.steps, unit="step", file=sys.stderr, disable=args.quiet,
               desc=f"record {args.preset}") as bar:
         while not run.join(timeout=0.2):
             bar.update(run.step - bar.n)

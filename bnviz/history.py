@@ -116,29 +116,44 @@ def _rows(snap: Snapshot):
 
 
 def to_table(snapshots) -> "pandas.DataFrame":  # noqa: F821
-    """Build the tidy table (columns TABLE_COLUMNS) from snapshots; NaN values (undefined) are left out."""
+    """Build the tidy table (columns TABLE_COLUMNS) from snapshots; NaN (undefined) values are left out.
+
+    Infinite values stay (a KL of +inf is a measurement: the data has a point mass). The per-block unit and
+    stat columns repeat a few patterns, so they are built once per pattern and concatenated.
+    """
     import pandas as pd
 
-    cols: dict[str, list] = {c: [] for c in TABLE_COLUMNS}
+    lengths, variant, step, layer, stage, unit, stat, value = [], [], [], [], [], [], [], []
+    patterns: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
     for snap in snapshots:
-        for token, layer, stage, units, names, values in _rows(snap):
-            values = np.asarray(values, dtype=np.float64)
-            n_units, n_stats = values.shape
-            cols["variant"].append(np.full(n_units * n_stats, token, dtype=object))
-            cols["step"].append(np.full(n_units * n_stats, snap.step, dtype=np.int64))
-            cols["layer"].append(np.full(n_units * n_stats, layer, dtype=np.int64))
-            cols["stage"].append(np.full(n_units * n_stats, stage, dtype=object))
-            cols["unit"].append(np.repeat(np.asarray(units, dtype=np.int64), n_stats))
-            cols["stat"].append(np.tile(np.array(names, dtype=object), n_units))
-            cols["value"].append(values.ravel())
-    if not cols["value"]:
+        for token, li, stage_name, units, names, values in _rows(snap):
+            key = (tuple(int(u) for u in units), tuple(names))
+            if key not in patterns:
+                patterns[key] = (np.repeat(np.asarray(key[0], dtype=np.int64), len(names)),
+                                 np.tile(np.asarray(names, dtype=object), len(key[0])))
+            u, st = patterns[key]
+            lengths.append(len(u))
+            variant.append(token)
+            step.append(snap.step)
+            layer.append(li)
+            stage.append(stage_name)
+            unit.append(u)
+            stat.append(st)
+            value.append(np.asarray(values, dtype=np.float64).reshape(-1))
+    if not value:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(TABLE_COLUMNS, (
             "category", "int64", "int64", "category", "int64", "category", "float64"))})
-    df = pd.DataFrame({c: np.concatenate(v) for c, v in cols.items()})
-    df = df[np.isfinite(df["value"].to_numpy())].reset_index(drop=True)
-    for c in ("variant", "stage", "stat"):
-        df[c] = df[c].astype("category")
-    return df
+    n = np.asarray(lengths)
+    df = pd.DataFrame({
+        "variant": pd.Categorical(np.repeat(np.asarray(variant, dtype=object), n)),
+        "step": np.repeat(np.asarray(step, dtype=np.int64), n),
+        "layer": np.repeat(np.asarray(layer, dtype=np.int64), n),
+        "stage": pd.Categorical(np.repeat(np.asarray(stage, dtype=object), n)),
+        "unit": np.concatenate(unit),
+        "stat": pd.Categorical(np.concatenate(stat)),
+        "value": np.concatenate(value),
+    })
+    return df[~np.isnan(df["value"].to_numpy())].reset_index(drop=True)
 
 
 def write_table(df, path: str) -> None:

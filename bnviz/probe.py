@@ -10,12 +10,18 @@ formulas against PyTorch's own modules and check that training is bit-identical 
 from __future__ import annotations
 
 import copy
+import math
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .model import MLP, NoisyBatchNorm
+from . import data as data_mod
+from .config import ExperimentConfig
+from .model import MLP, NoisyBatchNorm, build_twins
+from .snapshot import RawSnapshot, RawVariant
 
 VIEWS = ("train", "eval")  # probe-set batch statistics, or BN's running statistics
 
@@ -28,12 +34,11 @@ def normalize(norm: nn.Module, z: torch.Tensor, view: str) -> tuple[torch.Tensor
     LayerNorm (Ba et al. 2016) uses the statistics of each example over its units in both views.
     """
     if isinstance(norm, nn.LayerNorm):
-        mean = z.mean(dim=1, keepdim=True)
-        var = z.var(dim=1, unbiased=False, keepdim=True)
+        var, mean = torch.var_mean(z, dim=1, unbiased=False, keepdim=True)
         x_hat = (z - mean) / torch.sqrt(var + norm.eps)
         return x_hat, x_hat * norm.weight + norm.bias
     if view == "train":
-        mean, var = z.mean(dim=0), z.var(dim=0, unbiased=False)
+        var, mean = torch.var_mean(z, dim=0, unbiased=False)
     else:
         mean, var = norm.running_mean, norm.running_var
     x_hat = (z - mean) / torch.sqrt(var + norm.eps)
@@ -115,3 +120,85 @@ def gradient_ics(net: MLP, xb: torch.Tensor, yb: torch.Tensor, lr: float) -> lis
         (g2,) = torch.autograd.grad(loss2, [shifted.layers[i].linear.weight])
         out.append((g.detach(), g2.detach()))
     return out
+
+
+def probe_indices(cfg: ExperimentConfig, n_train: int) -> torch.Tensor:
+    """The fixed probe set: ``probe_size`` training examples chosen by the seed (sorted indices)."""
+    idx = np.random.default_rng([cfg.seed, 2]).permutation(n_train)[:cfg.probe_size]
+    return torch.as_tensor(np.sort(idx))
+
+
+@dataclass
+class WeightVariant:
+    """One variant at a snapshot step, as the training thread hands it over: copies, nothing computed."""
+
+    loss: float  # mean mini-batch loss since the previous snapshot (NaN at step 0)
+    diverged_at: int | None  # set once the variant has left training
+    state: dict[str, np.ndarray] | None  # state_dict copy as numpy arrays (None once it left training)
+    ics: list[tuple[float, float]] | None  # gradient shift per layer, when measured at this step
+
+
+@dataclass
+class WeightSnapshot:
+    """All variants' weights at one step."""
+
+    step: int
+    variants: dict[str, WeightVariant]
+
+
+class Prober:
+    """Turns WeightSnapshots into RawSnapshots: the probe forward pass, accuracies, gamma/beta, changes.
+
+    It rebuilds the run's data and networks from the config (both are pure functions of it) and loads each
+    snapshot's weights into its own copies, so it can run in the statistics worker process: the training
+    thread then pays only for copying the weights.
+    """
+
+    def __init__(self, cfg: ExperimentConfig) -> None:
+        self.cfg = cfg
+        self.data = data_mod.load(cfg)
+        self.nets = build_twins(cfg, self.data.n_inputs, self.data.n_classes)
+        idx = probe_indices(cfg, len(self.data.x_train))
+        self.probe_x, self.probe_y = self.data.x_train[idx], self.data.y_train[idx]
+        self._prev: dict[str, list[dict[str, torch.Tensor]]] = {}
+
+    @staticmethod
+    def _affine(net: MLP) -> list[dict[str, torch.Tensor]]:
+        out = []
+        for layer in net.layers:
+            entry = {"weight": layer.linear.weight.detach().clone()}
+            if layer.norm is not None and getattr(layer.norm, "weight", None) is not None:
+                entry["gamma"] = layer.norm.weight.detach().clone()
+                entry["beta"] = layer.norm.bias.detach().clone()
+            out.append(entry)
+        return out
+
+    def raw(self, ws: WeightSnapshot) -> RawSnapshot:
+        """Probe every variant of ``ws``."""
+        return RawSnapshot(ws.step, {t: self._variant(t, ws.step, wv) for t, wv in ws.variants.items()})
+
+    @torch.no_grad()
+    def _variant(self, token: str, step: int, wv: WeightVariant) -> RawVariant:
+        if wv.state is None:
+            nan = math.nan
+            return RawVariant(nan, nan, nan, wv.diverged_at, [], [], [], [], [], None)
+        net = self.nets[token]
+        net.load_state_dict({k: torch.from_numpy(v) for k, v in wv.state.items()})
+        net.train()
+        test_acc = accuracy(net, self.data.x_test, self.data.y_test)
+        layers, logits = stages(net, self.probe_x, self.cfg.view)
+        acc = float((logits.argmax(dim=1) == self.probe_y).float().mean())  # on the probe set, as probed
+        loss = wv.loss
+        if math.isnan(loss):  # step 0: no mini-batch yet, the untrained network's loss on the probe set
+            loss = float(F.cross_entropy(logits, self.probe_y))
+        act_stage = [activation_input(st, layer.placement) for st, layer in zip(layers, net.layers)]
+        mats = [{k: v.numpy() for k, v in st.items()} for st in layers]
+        now = self._affine(net)
+        prev = self._prev.get(token)
+        change = [{k: float(torch.linalg.vector_norm(c[k] - p[k]) / max(float(torch.linalg.vector_norm(p[k])),
+                                                                         1e-12)) for k in c}
+                  if prev is not None else {} for p, c in zip(prev or now, now)]
+        self._prev[token] = now
+        gamma = [c["gamma"].numpy() if "gamma" in c else None for c in now]
+        beta = [c["beta"].numpy() if "beta" in c else None for c in now]
+        return RawVariant(loss, acc, test_acc, None, mats, act_stage, gamma, beta, change, wv.ics)

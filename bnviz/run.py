@@ -14,16 +14,14 @@ import threading
 import time
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch.nn import functional as F
 
 from . import data as data_mod
 from . import probe, stats
-from .config import ExperimentConfig
+from .config import ExperimentConfig, split_variant
 from .history import History
 from .model import build_twins, make_optimizer, noise_generator
-from .snapshot import RawSnapshot, RawVariant
 from .worker import InlineSink, ProcessSink
 
 log = logging.getLogger(__name__)
@@ -165,10 +163,11 @@ class Run:
         torch.set_num_threads(1)  # small matrices: one thread is fastest and leaves cores to others
         sink = None
         try:
-            self._setup()
+            # The worker process starts first: its imports overlap with loading the data and the models.
             mode = ProcessSink if self._stats_mode == "process" else InlineSink
-            sink = mode(self.config.activation, self.config.units, self.history.append)
+            sink = mode(self.config, self.history.append)
             self._sink = sink
+            self._setup()
             self._snapshot()
             while self._step < self.config.steps and self._active():
                 if not self._wait_turn():
@@ -204,6 +203,8 @@ class Run:
             self.notes.append(f"batch {cfg.batch} is larger than the {n_train} training examples: clamped to "
                               f"{n_train}")
         self.nets = build_twins(cfg, self.data.n_inputs, self.data.n_classes)
+        for net in self.nets.values():
+            net.train()
         for token, net in self.nets.items():
             if self.batch < 2 and _bn_kind(net.kind):
                 self.status[token] = VariantStatus(
@@ -213,11 +214,7 @@ class Run:
         self.opts = {t: make_optimizer(cfg, n) for t, n in self.nets.items()}
         self.noise = {t: noise_generator(cfg, t) for t in self.nets}
         self.batches = Batches(n_train, self.batch, cfg.seed)
-        probe_idx = np.random.default_rng([cfg.seed, 2]).permutation(n_train)[:cfg.probe_size]
-        probe_idx = torch.as_tensor(np.sort(probe_idx))
-        self.probe_x, self.probe_y = self.data.x_train[probe_idx], self.data.y_train[probe_idx]
-        self._sums = {t: [0.0, 0.0, 0] for t in self.nets}  # loss sum, accuracy sum, count
-        self._prev_params = {t: self._param_copy(n) for t, n in self.nets.items()}
+        self._sums = {t: [0.0, 0] for t in self.nets}  # mini-batch loss sum and count since the last snapshot
         self._last_snap = -1
 
     def _active(self) -> bool:
@@ -247,8 +244,7 @@ class Run:
         for token, net in self.nets.items():
             if self.status[token].state != "training":
                 continue
-            net.train()
-            net.resample_noise(self.noise[token])
+            net.resample_noise(self.noise[token])  # nets stay in training mode; probes restore it
             logits = net(xb)
             loss = F.cross_entropy(logits, yb)
             value = loss.item()
@@ -261,66 +257,34 @@ class Run:
             opt.step()
             sums = self._sums[token]
             sums[0] += value
-            sums[1] += float((logits.argmax(dim=1) == yb).float().mean())
-            sums[2] += 1
+            sums[1] += 1
 
     def _diverge(self, token: str, why: str) -> None:
         step = self._step + 1
         self.status[token] = VariantStatus("diverged", step, f"{token} diverged at step {step}: {why}")
         log.info(self.status[token].message)
 
-    @staticmethod
-    def _param_copy(net) -> list[dict[str, torch.Tensor]]:
-        out = []
-        for layer in net.layers:
-            entry = {"weight": layer.linear.weight.detach().clone()}
-            if layer.norm is not None and getattr(layer.norm, "weight", None) is not None:
-                entry["gamma"] = layer.norm.weight.detach().clone()
-                entry["beta"] = layer.norm.bias.detach().clone()
-            out.append(entry)
-        return out
-
     def _snapshot(self) -> None:
         cfg, step = self.config, self._step
         ics_due = cfg.ics_every > 0 and step % cfg.ics_every == 0 and step < cfg.steps
         variants = {}
         for token, net in self.nets.items():
-            status = self.status[token]
-            if status.state == "training" and not all(torch.isfinite(p).all() for p in net.parameters()):
+            if self.status[token].state == "training" and not torch.isfinite(
+                    torch.cat([p.detach().reshape(-1) for p in net.parameters()])).all():
                 self._diverge(token, "weights are no longer finite")
-                status = self.status[token]
-            variants[token] = self._raw_variant(token, net, status, ics_due)
+            status = self.status[token]
+            loss_sum, count = self._sums[token]
+            self._sums[token] = [0.0, 0]
+            if status.state != "training":
+                variants[token] = probe.WeightVariant(math.nan, status.step, None, None)
+                continue
+            ics = None
+            if ics_due:  # Santurkar et al.'s measure on the batch the next step will use
+                idx = self.batches.peek()
+                pairs = probe.gradient_ics(net, self.data.x_train[idx], self.data.y_train[idx], cfg.lr)
+                ics = [stats.gradient_shift(g.numpy(), g2.numpy()) for g, g2 in pairs]
+            # numpy copies: torch tensors would cross to the worker as shared-memory segments, one per tensor
+            state = {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}
+            variants[token] = probe.WeightVariant(loss_sum / count if count else math.nan, None, state, ics)
         self._last_snap = step
-        self._sink.submit(RawSnapshot(step, variants))
-
-    def _raw_variant(self, token, net, status: VariantStatus, ics_due: bool) -> RawVariant:
-        sums = self._sums[token]
-        loss = sums[0] / sums[2] if sums[2] else math.nan
-        acc = sums[1] / sums[2] if sums[2] else math.nan
-        self._sums[token] = [0.0, 0.0, 0]
-        if status.state != "training":
-            nan = math.nan
-            return RawVariant(nan if status.state == "diverged" else loss, acc, nan, status.step, [], [], [], [], [],
-                              None)
-        test_acc = probe.accuracy(net, self.data.x_test, self.data.y_test)
-        layers, logits = probe.stages(net, self.probe_x, self.config.view)
-        if self._step == 0:  # no mini-batch yet: the untrained network measured on the probe set
-            loss = float(F.cross_entropy(logits, self.probe_y))
-            acc = float((logits.argmax(dim=1) == self.probe_y).float().mean())
-        act_stage = [probe.activation_input(st, layer.placement) for st, layer in zip(layers, net.layers)]
-        mats = [{k: v.numpy() for k, v in st.items()} for st in layers]
-        now = self._param_copy(net)
-        change = []
-        for prev, cur in zip(self._prev_params[token], now):
-            change.append({k: float(torch.linalg.vector_norm(cur[k] - prev[k]) /
-                                    max(float(torch.linalg.vector_norm(prev[k])), 1e-12)) for k in cur}
-                          if self._step else {})
-        self._prev_params[token] = now
-        gamma = [c["gamma"].numpy() if "gamma" in c else None for c in now]
-        beta = [c["beta"].numpy() if "beta" in c else None for c in now]
-        ics = None
-        if ics_due:
-            idx = self.batches.peek()
-            pairs = probe.gradient_ics(net, self.data.x_train[idx], self.data.y_train[idx], self.config.lr)
-            ics = [stats.gradient_shift(g.numpy(), g2.numpy()) for g, g2 in pairs]
-        return RawVariant(loss, acc, test_acc, None, mats, act_stage, gamma, beta, change, ics)
+        self._sink.submit(probe.WeightSnapshot(step, variants))

@@ -9,6 +9,7 @@ histogram bins of every series and the sorted values of the previous and first s
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,7 +25,7 @@ class RawVariant:
     """One variant at one snapshot, as probed on the training thread."""
 
     loss: float  # mean mini-batch loss since the previous snapshot
-    accuracy: float  # mean mini-batch accuracy since the previous snapshot
+    accuracy: float  # accuracy on the probe set (training examples), in the probe's view
     test_accuracy: float  # evaluation mode on the test split
     diverged_at: int | None  # step at which loss or weights stopped being finite
     layers: list[dict[str, np.ndarray]]  # per hidden layer: stage -> (N, width) float32; [] once diverged
@@ -102,8 +103,36 @@ def _nbytes(layers: tuple[LayerStats, ...]) -> int:
     return total
 
 
+POOL_N = stats.SHAPIRO_MAX_N  # pooled statistics use at most this many of the N x width values
+
+
+@functools.lru_cache(maxsize=32)
+def _pool_positions(size: int) -> np.ndarray:
+    """Fixed positions of the pooled subsample among ``size`` values (all of them when size <= POOL_N)."""
+    if size <= POOL_N:
+        return np.arange(size)
+    return np.sort(np.random.default_rng(1).choice(size, POOL_N, replace=False))
+
+
+def _sorted_quantiles(srt: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Linear-interpolation quantiles of columns already sorted along axis 0: shape (columns, len(q))."""
+    pos = q * (srt.shape[0] - 1)
+    i0 = np.floor(pos).astype(np.intp)
+    i1 = np.minimum(i0 + 1, srt.shape[0] - 1)
+    t = (pos - i0)[:, None]
+    return (srt[i0] * (1 - t) + srt[i1] * t).T
+
+
 class Summarizer:
-    """Turns RawSnapshots into Snapshots, keeping the state that spans snapshots."""
+    """Turns RawSnapshots into Snapshots, keeping the state that spans snapshots.
+
+    Pooled statistics (unit -1) of a stage with more than POOL_N values (e.g. 512 probe examples x 100
+    units) are computed on a fixed random subsample of POOL_N of them, the same positions at every
+    snapshot (Shapiro-Wilk's p-value is only defined up to 5,000 values anyway); so do the pooled
+    histogram and saturation. Drift and all per-unit statistics use every probe example. The
+    statistics of all series of a snapshot are computed in two vectorized calls, because per-call
+    overhead, not arithmetic, dominates at these sizes.
+    """
 
     def __init__(self, activation: str, units: tuple[int, ...]) -> None:
         self.activation = activation
@@ -114,47 +143,85 @@ class Summarizer:
 
     def summarize(self, raw: RawSnapshot) -> Snapshot:
         """Statistics of every variant, layer and stage of ``raw``."""
-        variants = {token: self._variant(token, rv) for token, rv in raw.variants.items()}
+        jobs = []  # (token, layer, stage, matrix, units)
+        for token, rv in raw.variants.items():
+            for li, mats in enumerate(rv.layers):
+                width = next(iter(mats.values())).shape[1]
+                units = (POOLED, *(u for u in self.units if u < width))
+                for stage, m in mats.items():
+                    jobs.append((token, li, stage, np.asarray(m), units))
+        tables = self._tables(jobs)
+        stage_stats: dict[tuple, StageStats] = {}
+        for (token, li, stage, m, units), table in zip(jobs, tables):
+            stage_stats[token, li, stage] = self._stage((token, li, stage), m, units, table)
+        variants = {}
+        for token, rv in raw.variants.items():
+            layers = tuple(self._layer(token, li, rv, stage_stats) for li in range(len(rv.layers)))
+            variants[token] = VariantSnapshot(rv.loss, rv.accuracy, rv.test_accuracy, rv.diverged_at, layers)
         return Snapshot(raw.step, variants, sum(_nbytes(v.layers) for v in variants.values()))
 
-    def _variant(self, token: str, rv: RawVariant) -> VariantSnapshot:
-        layers = tuple(self._layer((token, i), rv, i) for i in range(len(rv.layers)))
-        return VariantSnapshot(rv.loss, rv.accuracy, rv.test_accuracy, rv.diverged_at, layers)
+    @staticmethod
+    def _tables(jobs) -> list[np.ndarray]:
+        """UNIT_STATS rows (pooled first, then tracked units) of every job, in two batched calls."""
+        n_stats = len(stats.UNIT_STATS)
+        out = [np.full((len(units), n_stats), np.nan) for *_, units in jobs]
+        finite = [bool(np.isfinite(m).all()) for _, _, _, m, _ in jobs]
+        cols = [(i, m[:, list(units[1:])]) for i, (_, _, _, m, units) in enumerate(jobs) if finite[i] and
+                len(units) > 1]
+        if cols:
+            rows = stats.describe_columns(np.concatenate([c for _, c in cols], axis=1))
+            k = 0
+            for i, c in cols:
+                out[i][1:] = rows[k:k + c.shape[1]]
+                k += c.shape[1]
+        by_size: dict[int, list[int]] = {}
+        for i, (_, _, _, m, _) in enumerate(jobs):
+            if finite[i]:
+                by_size.setdefault(m.size, []).append(i)
+        for size, idx in by_size.items():
+            pos = _pool_positions(size)
+            pooled = np.stack([jobs[i][3].reshape(-1)[pos] for i in idx], axis=1)
+            for i, row in zip(idx, stats.describe_columns(pooled)):
+                out[i][0] = row
+        return out
 
-    def _layer(self, key: tuple, rv: RawVariant, i: int) -> LayerStats:
-        mats = rv.layers[i]
-        width = next(iter(mats.values())).shape[1]
-        units = (POOLED, *(u for u in self.units if u < width))
-        stages = {name: self._stage((*key, name), m, units) for name, m in mats.items()}
-        z = mats[rv.act_stage[i]]
-        sat_units = stats.saturation(z[:, list(units[1:])], self.activation) if len(units) > 1 else []
-        saturation = np.concatenate([[stats.saturation(z.ravel(), self.activation)], np.atleast_1d(sat_units)])
-        ics = rv.ics[i] if rv.ics is not None else None
-        return LayerStats(stages, rv.act_stage[i], saturation.astype(np.float64), rv.gamma[i], rv.beta[i],
-                          rv.change[i], ics)
+    def _layer(self, token: str, li: int, rv: RawVariant, stage_stats: dict) -> LayerStats:
+        mats = rv.layers[li]
+        stages = {name: stage_stats[token, li, name] for name in mats}
+        units = next(iter(stages.values())).units
+        z = mats[rv.act_stage[li]]
+        saturation = np.full(len(units), np.nan)
+        if np.isfinite(z).all():
+            flat = z.reshape(-1)
+            saturation[0] = stats.saturation(flat[_pool_positions(flat.size)], self.activation)
+            if len(units) > 1:
+                saturation[1:] = stats.saturation(z[:, list(units[1:])], self.activation)
+        ics = rv.ics[li] if rv.ics is not None else None
+        return LayerStats(stages, rv.act_stage[li], saturation, rv.gamma[li], rv.beta[li], rv.change[li], ics)
 
-    def _stage(self, key: tuple, m: np.ndarray, units: tuple[int, ...]) -> StageStats:
-        m = np.asarray(m, dtype=np.float64)  # (N, width)
-        cols = m[:, list(units[1:])]
-        pooled = m.ravel()
-        table = np.vstack([stats.describe(pooled), stats.describe_columns(cols)]) if cols.shape[1] else \
-            stats.describe(pooled)[None, :]
-        srt = np.sort(m, axis=0)
+    def _stage(self, key: tuple, m: np.ndarray, units: tuple[int, ...], table: np.ndarray) -> StageStats:
+        q = (np.arange(QQ_POINTS) + 0.5) / QQ_POINTS
+        nan = np.full(len(units), np.nan)
+        if not np.isfinite(m).all():  # overflowed activations: nothing meaningful to bin or compare
+            self._prev.pop(key, None)
+            return StageStats(units, table, nan, nan, (), np.full((len(units), QQ_POINTS), np.nan, np.float32))
+        srt = np.sort(m, axis=0)  # (N, width): every unit's order statistics
         prev = self._prev.get(key)
         first = self._first.setdefault(key, srt)
         self._prev[key] = srt
+        tracked = list(units[1:])
 
         def drift(ref: np.ndarray | None) -> np.ndarray:
             if ref is None or ref.shape != srt.shape:
-                return np.full(len(units), np.nan)
-            per_unit = np.mean(np.abs(srt - ref), axis=0)  # W1 of equal-size samples: mean |sorted diff|
-            return np.concatenate([[per_unit.mean()], per_unit[list(units[1:])]])
+                return nan
+            # W1 of two equal-size samples is the mean gap between their order statistics.
+            per_unit = np.mean(np.abs(srt - ref), axis=0, dtype=np.float64)
+            return np.concatenate([[per_unit.mean()], per_unit[tracked]])
 
-        hists = []
-        for j, u in enumerate(units):
-            bins = self._bins.setdefault((*key, u), stats.StableBins())
-            hists.append(bins.histogram(pooled if u == POOLED else m[:, u]))
-        q = (np.arange(QQ_POINTS) + 0.5) / QQ_POINTS
-        quantiles = np.vstack([np.quantile(pooled, q), np.quantile(cols, q, axis=0).T if cols.shape[1] else
-                               np.empty((0, QQ_POINTS))]).astype(np.float32)
-        return StageStats(units, table, drift(prev), drift(first), tuple(hists), quantiles)
+        flat = m.reshape(-1)
+        pooled = flat[_pool_positions(flat.size)]
+        hists = tuple(self._bins.setdefault((*key, u), stats.StableBins()).histogram(
+            pooled if u == POOLED else m[:, u]) for u in units)
+        pooled_sorted = np.sort(pooled)[:, None]
+        quantiles = np.vstack([_sorted_quantiles(pooled_sorted, q), _sorted_quantiles(srt[:, tracked], q)])
+        return StageStats(units, table, drift(prev), drift(first), hists, quantiles.astype(np.float32))

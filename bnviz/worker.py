@@ -2,8 +2,9 @@
 
 Statistics of a snapshot cost more than the training steps between two snapshots, and Python threads
 would fight the training thread for the GIL (measured: a stats thread made training 9x slower). A worker
-process uses the second core instead, so recording costs little more than training. Both sinks take
-RawSnapshots in step order and deliver Snapshots to a callback in the same order.
+process uses the second core instead, so recording costs little more than training. Both sinks take WeightSnapshots
+(copies of the weights: the training thread does nothing more) in step order, probe them
+(probe.Prober) and summarize them (snapshot.Summarizer), and deliver Snapshots in the same order.
 """
 
 from __future__ import annotations
@@ -13,60 +14,75 @@ import queue
 import threading
 from typing import Callable
 
-from .snapshot import RawSnapshot, Snapshot, Summarizer
+from .config import ExperimentConfig
+from .snapshot import Snapshot, Summarizer
 
 _STOP = None  # sentinel on the queues
 
 
 class InlineSink:
-    """Summarize on the caller's thread: simplest, used by tests and tiny runs."""
+    """Probe and summarize on the caller's thread: simplest, used by tests and tiny runs."""
 
-    def __init__(self, activation: str, units: tuple[int, ...], deliver: Callable[[Snapshot], None]) -> None:
-        self._summarizer = Summarizer(activation, units)
+    def __init__(self, config: ExperimentConfig, deliver: Callable[[Snapshot], None]) -> None:
+        from .probe import Prober
+
+        self._prober = Prober(config)
+        self._summarizer = Summarizer(config.activation, config.units)
         self._deliver = deliver
         self.error: str | None = None
 
-    def submit(self, raw: RawSnapshot) -> None:
-        """Summarize ``raw`` now and deliver it."""
-        self._deliver(self._summarizer.summarize(raw))
+    def submit(self, ws) -> None:
+        """Probe and summarize ``ws`` now and deliver it."""
+        self._deliver(self._summarizer.summarize(self._prober.raw(ws)))
 
     def close(self, wait: bool = True) -> None:
         """Nothing to release."""
 
 
-def _serve(activation: str, units: tuple[int, ...], inbox, outbox) -> None:
-    """Worker process main loop: summarize until the sentinel arrives."""
-    summarizer = Summarizer(activation, units)
+def _serve(config: ExperimentConfig, inbox, outbox) -> None:
+    """Worker process main loop: probe and summarize until the sentinel arrives."""
+    import torch
+
+    from .probe import Prober
+
+    torch.set_num_threads(1)
+    prober, summarizer = Prober(config), Summarizer(config.activation, config.units)
+    outbox.put("ready")
     while True:
-        raw = inbox.get()
-        if raw is _STOP:
+        ws = inbox.get()
+        if ws is _STOP:
             outbox.put(_STOP)
             return
         try:
-            outbox.put(summarizer.summarize(raw))
+            outbox.put(summarizer.summarize(prober.raw(ws)))
         except Exception as exc:  # reported to the run, which marks itself failed
-            outbox.put(RuntimeError(f"statistics failed at step {raw.step}: {exc!r}"))
+            outbox.put(RuntimeError(f"statistics failed at step {ws.step}: {exc!r}"))
 
 
 class ProcessSink:
-    """Summarize in a spawned worker process; a collector thread delivers results in order."""
+    """Probe and summarize in a spawned worker process; a collector thread delivers results in order.
 
-    def __init__(self, activation: str, units: tuple[int, ...], deliver: Callable[[Snapshot], None]) -> None:
+    Only weight copies (a few hundred kB a snapshot) cross the process boundary; the probe's stage
+    matrices (megabytes) are made in the worker. The queue is bounded, so a worker that falls behind
+    slows the training down instead of letting memory grow.
+    """
+
+    def __init__(self, config: ExperimentConfig, deliver: Callable[[Snapshot], None], backlog: int = 32) -> None:
         ctx = mp.get_context("spawn")  # fork would copy torch's threads and locks
-        self._inbox, self._outbox = ctx.Queue(maxsize=64), ctx.Queue()
-        self._proc = ctx.Process(target=_serve, args=(activation, units, self._inbox, self._outbox),
-                                 daemon=True, name="bnviz-stats")
+        self._inbox, self._outbox = ctx.Queue(maxsize=backlog), ctx.Queue()
+        self._proc = ctx.Process(target=_serve, args=(config, self._inbox, self._outbox), daemon=True,
+                                 name="bnviz-stats")
         self._proc.start()
         self._deliver = deliver
         self.error: str | None = None
         self._collector = threading.Thread(target=self._collect, daemon=True, name="bnviz-collect")
         self._collector.start()
 
-    def submit(self, raw: RawSnapshot) -> None:
-        """Queue ``raw`` for the worker (blocks only if 64 snapshots are already waiting)."""
+    def submit(self, ws) -> None:
+        """Queue ``ws`` for the worker (waits while ``backlog`` snapshots are already queued)."""
         while self.error is None:
             try:
-                self._inbox.put(raw, timeout=0.5)
+                self._inbox.put(ws, timeout=0.5)
                 return
             except queue.Full:
                 if not self._proc.is_alive():
@@ -85,16 +101,13 @@ class ProcessSink:
                 return
             if isinstance(item, Exception):
                 self.error = str(item)
-                continue
-            self._deliver(item)
+            elif isinstance(item, Snapshot):
+                self._deliver(item)
 
     def close(self, wait: bool = True) -> None:
         """Finish the queued snapshots (``wait``) or drop them, then end the worker process."""
         if wait and self._proc.is_alive():
-            try:
-                self._inbox.put(_STOP, timeout=5)
-            except queue.Full:
-                pass
+            self._inbox.put(_STOP)
             self._collector.join()
         if self._proc.is_alive():
             if not wait:
@@ -102,6 +115,6 @@ class ProcessSink:
             self._proc.join(timeout=5)
             if self._proc.is_alive():
                 self._proc.kill()
-        self._inbox.cancel_join_thread()
-        self._inbox.close()
-        self._outbox.close()
+        for q in (self._inbox, self._outbox):
+            q.cancel_join_thread()
+            q.close()

@@ -1,0 +1,64 @@
+"""Plain-PyTorch baseline for bench_record.py: the ioffe twins trained with no probes, no statistics.
+
+The same work the record command's training does, written without bnviz: digits scaled to [0, 1] with
+an 80/20 split, 64-100-100-100-10 sigmoid networks with and without BatchNorm1d before each sigmoid,
+the same initial weights, the same seeded mini-batches of 60, plain SGD with learning rate 0.5.
+"""
+
+import sys
+import time
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+from torch.nn import functional as F
+
+
+def net(bn: bool) -> nn.Sequential:
+    layers, sizes = [], (64, 100, 100, 100)
+    for i in range(3):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if bn:
+            layers.append(nn.BatchNorm1d(sizes[i + 1]))
+        layers.append(nn.Sigmoid())
+    return nn.Sequential(*layers, nn.Linear(100, 10))
+
+
+def main(steps: int = 5000, seed: int = 0) -> float:
+    t0 = time.perf_counter()
+    torch.set_num_threads(1)
+    digits = load_digits()
+    x = torch.as_tensor(digits.data / 16.0, dtype=torch.float32)
+    y = torch.as_tensor(digits.target)
+    order = np.random.default_rng(seed).permutation(len(x))
+    train = torch.as_tensor(order[int(round(0.2 * len(x))):])
+    x, y = x[train], y[train]
+    torch.manual_seed(seed)
+    plain, with_bn = net(False), net(True)
+    lin = lambda m: [l for l in m if isinstance(l, nn.Linear)]  # noqa: E731
+    with torch.no_grad():
+        for a, b in zip(lin(with_bn), lin(plain)):
+            a.weight.copy_(b.weight)
+            a.bias.copy_(b.bias)
+    nets = [plain, with_bn]
+    opts = [torch.optim.SGD(m.parameters(), lr=0.5) for m in nets]
+    gen = torch.Generator().manual_seed(seed)
+    perm, pos = torch.empty(0, dtype=torch.int64), 0
+    for _ in range(steps):
+        if pos + 60 > len(perm):
+            perm, pos = torch.randperm(len(x), generator=gen), 0
+        idx = perm[pos:pos + 60]
+        pos += 60
+        xb, yb = x[idx], y[idx]
+        for m, opt in zip(nets, opts):
+            loss = F.cross_entropy(m(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            loss.item()  # the record loop reads every loss too (divergence check)
+    return time.perf_counter() - t0
+
+
+if __name__ == "__main__":
+    print(f"{main(int(sys.argv[1]) if len(sys.argv) > 1 else 5000):.3f}")

@@ -1,0 +1,53 @@
+"""How much recording costs over plain training: `record --preset ioffe` vs a plain PyTorch loop.
+
+Both run as fresh processes in the same invocation, alternating, so the machine's state is the same
+for both; each figure is the median of --repeats runs, wall time from launch to exit (interpreter and
+imports included for both). The record run writes Parquet at the default cadence (every 25 steps:
+201 snapshots). Prints the figures and the ratio; the README quotes them.
+
+    python benchmarks/bench_record.py [--repeats 3]
+"""
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def wall(cmd: list[str]) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "ioffe.parquet"
+        record = [sys.executable, "-m", "bnviz", "record", "--preset", "ioffe", "--out", str(out), "--quiet"]
+        baseline = [sys.executable, str(ROOT / "benchmarks" / "baseline_twins.py")]
+        base_t, rec_t = [], []
+        for _ in range(args.repeats):
+            base_t.append(wall(baseline))
+            rec_t.append(wall(record))
+        table = pd.read_parquet(out)
+    b, r = statistics.median(base_t), statistics.median(rec_t)
+    print(f"plain PyTorch twins (no probes):   {b:6.2f} s   runs: {', '.join(f'{t:.2f}' for t in base_t)}")
+    print(f"record --preset ioffe (Parquet):    {r:6.2f} s   runs: {', '.join(f'{t:.2f}' for t in rec_t)}")
+    print(f"snapshots recorded: {table.step.nunique()}, rows: {len(table):,}, file: {out.name}")
+    print(f"ratio record / plain: {r / b:.3f}x  (target <= 1.10x)")
+
+
+if __name__ == "__main__":
+    main()

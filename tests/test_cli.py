@@ -1,0 +1,85 @@
+"""The record command's contract (DESIGN.md, contract 3) and the streamlit-free core."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bnviz.config import PRESETS
+from bnviz.history import TABLE_COLUMNS
+from bnviz.stats import UNIT_STATS
+
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def cli(*args, timeout=300, cwd=None):
+    return subprocess.run([sys.executable, "-m", "bnviz", *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd, env=ENV)
+
+
+def test_presets_lists_every_preset_one_line_each():
+    out = cli("presets")
+    assert out.returncode == 0
+    lines = out.stdout.strip().splitlines()
+    assert [line.split()[0] for line in lines] == list(PRESETS)
+    assert "ioffe" in out.stdout
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_record_round_trip(tmp_path, suffix):
+    out = tmp_path / f"run.{suffix}"
+    res = cli("record", "--preset", "ioffe", "--steps", "40", "--snapshot-every", "15", "--seed", "3",
+              "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    assert "step" in res.stderr  # the progress bar went to stderr
+    df = pd.read_csv(out) if suffix == "csv" else pd.read_parquet(out)
+    assert tuple(df.columns) == TABLE_COLUMNS
+    assert set(df.variant) == {"none", "bn"}
+    assert sorted(set(df.step)) == [0, 15, 30, 40]  # the final step is always recorded
+    hidden = df[df.layer >= 0]
+    assert set(hidden.layer) == {0, 1, 2}
+    per_unit = hidden[hidden.stage.isin(["x", "x_hat", "y", "a"])]
+    assert set(UNIT_STATS) <= set(per_unit.stat)
+    assert set(per_unit.unit) == {-1, 0, 1, 2, 3, 4}
+    bn_y = df[(df.variant == "bn") & (df.stage == "y")]
+    assert {"gamma", "beta"} <= set(bn_y.stat)
+    assert set(df[(df.variant == "none")].stage) >= {"x", "a", "train"}
+    assert "x_hat" not in set(df[df.variant == "none"].stage)
+    train = df[(df.layer == -1) & (df.stage == "train") & (df.unit == -1)]
+    assert {"loss", "accuracy", "test_accuracy"} <= set(train.stat)
+    # gamma starts at exactly 1 and beta at 0 (PyTorch's BatchNorm init) at step 0
+    g0 = bn_y[(bn_y.step == 0) & (bn_y.stat == "gamma")].value
+    assert len(g0) == 15 and (g0 == 1.0).all()
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["record", "--preset", "nope", "--out", "x.csv"], "unknown preset"),
+    (["record", "--preset", "ioffe", "--steps", "0", "--out", "x.csv"], "steps=0"),
+    (["record", "--preset", "ioffe", "--steps", "ten", "--out", "x.csv"], "invalid int"),
+    (["record", "--preset", "ioffe", "--out", "x.txt"], ".csv or .parquet"),
+    (["record", "--out", "x.csv"], "--preset"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_bad_arguments_exit_2_with_one_line(args, needle, tmp_path):
+    res = cli(*args, cwd=tmp_path, timeout=60)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], res.stderr
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_core_imports_without_streamlit():
+    code = ("import sys; sys.modules['streamlit'] = None\n"
+            "import bnviz, bnviz.config, bnviz.data, bnviz.model, bnviz.probe, bnviz.stats, bnviz.run, "
+            "bnviz.history, bnviz.snapshot, bnviz.worker, bnviz.__main__\n"
+            "import pkgutil, importlib\n"
+            "for m in pkgutil.iter_modules(bnviz.__path__):\n"
+            "    if m.name != 'ui': importlib.import_module('bnviz.' + m.name)\n"
+            "print('ok')")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=ENV)
+    assert res.returncode == 0 and "ok" in res.stdout, res.stderr

@@ -1,0 +1,195 @@
+"""Runs: twins, determinism, probe-free equivalence, divergence, pause/step, bounded history."""
+
+import math
+import time
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from bnviz import data
+from bnviz.config import ExperimentConfig
+from bnviz.history import History
+from bnviz.model import build_twins, init_linears
+from bnviz.run import Run
+from bnviz.snapshot import Snapshot, VariantSnapshot
+
+TINY = ExperimentConfig(widths=(16, 12), steps=60, snapshot_every=10, probe_size=64, ics_every=20,
+                        variants=("none", "bn", "bn_noisy"), lr=0.3)
+
+
+def finished(cfg, **kw):
+    run = Run(cfg, stats_in=kw.pop("stats_in", "inline"), **kw).start()
+    assert run.join(timeout=120), "run did not finish"
+    assert run.state == "finished", run.error
+    return run
+
+
+def weights(run):
+    return {t: {k: v.clone() for k, v in net.state_dict().items()} for t, net in run.nets.items()}
+
+
+def assert_same_weights(a, b):
+    assert a.keys() == b.keys()
+    for t in a:
+        for k in a[t]:
+            assert torch.equal(a[t][k], b[t][k]), (t, k)
+
+
+def test_plain_variant_matches_an_independent_pytorch_loop():
+    """The 'none' twin equals a hand-written loop: same init rule, same seeded batches, plain SGD."""
+    cfg = TINY.replace(variants=("none", "bn"))
+    run = finished(cfg)
+    ds = data.load(cfg)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the run's thread: the same summation order, hence the same bits
+    net = torch.nn.Sequential(torch.nn.Linear(ds.n_inputs, 16), torch.nn.Sigmoid(), torch.nn.Linear(16, 12),
+                              torch.nn.Sigmoid(), torch.nn.Linear(12, ds.n_classes))
+    init_linears([net[0], net[2], net[4]], torch.Generator().manual_seed(cfg.seed))
+    opt = torch.optim.SGD(net.parameters(), lr=cfg.lr)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    perm, pos = torch.empty(0, dtype=torch.int64), 0
+    for _ in range(cfg.steps):
+        if pos + cfg.batch > len(perm):
+            perm, pos = torch.randperm(len(ds.x_train), generator=gen), 0
+        idx = perm[pos:pos + cfg.batch]
+        pos += cfg.batch
+        loss = F.cross_entropy(net(ds.x_train[idx]), ds.y_train[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    torch.set_num_threads(threads)
+    mine = run.nets["none"]
+    for a, b in zip(mine.linears(), [net[0], net[2], net[4]]):
+        assert torch.equal(a.weight, b.weight)
+
+
+def test_same_seed_same_run_bit_identical():
+    a, b = finished(TINY), finished(TINY)
+    assert_same_weights(weights(a), weights(b))
+    ta, tb = a.history.to_table(), b.history.to_table()
+    assert len(ta) > 1000
+    assert ta.equals(tb)
+
+
+def test_different_seed_different_run():
+    a, b = finished(TINY), finished(TINY.replace(seed=1))
+    assert not torch.equal(a.nets["none"].layers[0].linear.weight, b.nets["none"].layers[0].linear.weight)
+
+
+def test_snapshot_cadence_does_not_change_training():
+    every_step = finished(TINY.replace(snapshot_every=1, ics_every=1))
+    once = finished(TINY.replace(snapshot_every=TINY.steps, ics_every=0))
+    assert len(every_step.history) == TINY.steps + 1 and len(once.history) == 2
+    assert_same_weights(weights(every_step), weights(once))
+    for t in once.nets:  # BN running statistics are state too
+        for la, lb in zip(every_step.nets[t].layers, once.nets[t].layers):
+            if la.norm is not None:
+                assert torch.equal(la.norm.running_mean, lb.norm.running_mean)
+
+
+def test_process_worker_gives_the_same_statistics_as_inline():
+    inline = finished(TINY, stats_in="inline")
+    proc = finished(TINY, stats_in="process")
+    assert proc.history.steps() == inline.history.steps()
+    assert proc.history.to_table().equals(inline.history.to_table())
+
+
+def test_first_and_final_steps_recorded():
+    run = finished(TINY.replace(steps=55))
+    assert run.history.steps()[0] == 0 and run.history.steps()[-1] == 55
+
+
+def test_divergence_is_a_state_and_the_others_go_on():
+    cfg = ExperimentConfig(widths=(32, 32), activation="identity", variants=("none", "bn"), lr=3.0,
+                           steps=40, snapshot_every=10, probe_size=64, optimizer="sgd")
+    run = finished(cfg)
+    assert run.status["none"].state == "diverged"
+    assert isinstance(run.status["none"].step, int) and 1 <= run.status["none"].step <= 40
+    assert run.status["bn"].state == "training"
+    last = run.history.latest()
+    assert last.step == 40
+    assert last.variants["none"].diverged_at == run.status["none"].step
+    assert last.variants["none"].layers == ()
+    assert math.isfinite(last.variants["bn"].test_accuracy)
+    table = run.history.to_table()
+    assert set(table[table.stat == "diverged_at"].value) == {run.status["none"].step}
+
+
+def test_batch_of_one_refuses_bn_but_trains_the_rest():
+    cfg = TINY.replace(batch=1, steps=10, variants=("none", "bn"))
+    run = finished(cfg)
+    assert run.status["bn"].state == "refused" and "at least 2" in run.status["bn"].message
+    assert run.status["none"].state == "training"
+    assert torch.equal(run.nets["bn"].layers[0].linear.weight, build_twins(
+        cfg, run.data.n_inputs, run.data.n_classes)["bn"].layers[0].linear.weight)  # never trained
+
+
+def test_pause_holds_and_single_step_advances():
+    run = Run(TINY.replace(steps=10_000, snapshot_every=50), stats_in="inline").start(paused=True)
+    try:
+        time.sleep(0.5)
+        assert run.step == 0 and run.state == "paused"
+        run.step_once(3)
+        deadline = time.time() + 10
+        while run.step < 3 and time.time() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)
+        assert run.step == 3
+        n = len(run.history)
+        time.sleep(0.3)
+        assert len(run.history) == n  # paused: no new snapshots
+        run.resume()
+        deadline = time.time() + 10
+        while run.step < 200 and time.time() < deadline:
+            time.sleep(0.02)
+        assert run.step >= 200
+    finally:
+        run.stop()
+    assert run.state == "stopped" and not run.alive
+
+
+def _snap(step):
+    return Snapshot(step, {"none": VariantSnapshot(0.0, 0.0, 0.0, None, ())}, nbytes=1000)
+
+
+def test_history_stays_bounded_and_evenly_spaced():
+    h = History(snapshot_every=5, cap=64)
+    for k in range(10_000):
+        h.append(_snap(5 * k))
+        assert len(h) <= 65
+    steps = np.array(h.steps())
+    assert steps[0] == 0 and steps[-1] == 5 * 9_999
+    grid = np.diff(steps[:-1])
+    assert len(set(grid)) == 1  # evenly spaced (the latest may sit off the grid)
+    assert h.nbytes() <= 65 * 1000
+
+
+def test_history_of_a_long_real_run_is_bounded():
+    run = finished(TINY.replace(steps=400, snapshot_every=1, ics_every=0, variants=("bn",)), history_cap=32)
+    assert len(run.history) <= 33
+    assert run.history.steps()[0] == 0 and run.history.steps()[-1] == 400
+
+
+def test_readers_never_see_a_half_written_history():
+    run = Run(TINY.replace(steps=150, snapshot_every=1, ics_every=0), stats_in="inline", history_cap=16).start()
+    seen = 0
+    while run.alive:
+        snaps = run.history.snapshots()
+        steps = [s.step for s in snaps]
+        assert steps == sorted(steps) and all(isinstance(s, Snapshot) for s in snaps)
+        seen += 1
+        time.sleep(0.002)  # a reader that never yields the GIL would starve the training thread
+    assert run.state == "finished" and seen > 0
+
+
+@pytest.mark.parametrize("preset_cfg", [
+    ExperimentConfig(dataset="moons", widths=(8,), steps=20, snapshot_every=10, probe_size=32),
+    ExperimentConfig(dataset="features", input_dist="student-t", widths=(8, 8), activation="relu",
+                     variants=("bn@after", "ln"), steps=20, snapshot_every=10, probe_size=32, optimizer="adam",
+                     lr=0.01),
+])
+def test_other_datasets_and_variants_train(preset_cfg):
+    run = finished(preset_cfg)
+    assert run.history.latest().step == 20

@@ -1,0 +1,400 @@
+"""Tests of bnviz.stats against independent references (numpy, scipy, closed forms), never its own output."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import scipy.optimize
+import scipy.special
+import scipy.stats
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from bnviz import stats
+
+FIELDS = ("mean", "std", "skew", "kurtosis", "shapiro_w", "shapiro_p", "kl_gaussian")
+
+
+def window(n):
+    return math.floor(math.sqrt(n) + 0.5)
+
+
+def reference_row(x):
+    """UNIT_STATS of a 1-D float64 sample computed with numpy/scipy directly."""
+    h = scipy.stats.differential_entropy(x, method="ebrahimi", window_length=window(len(x)))
+    kl = max(0.0, 0.5 * np.log(2 * np.pi * np.e * np.var(x)) - h)
+    w, p = scipy.stats.shapiro(x)
+    return np.array([np.mean(x), np.std(x), *np.percentile(x, stats.PERCENTILES), scipy.stats.skew(x),
+                     scipy.stats.kurtosis(x), w, p, kl])
+
+
+@pytest.fixture(scope="module")
+def rng():
+    return np.random.default_rng(12345)
+
+
+# ------------------------------------------------------------------------------------ describe/normality
+
+@pytest.mark.parametrize("n", [5, 7, 64, 512, 3000])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_describe_columns_matches_numpy_and_scipy(n, dtype):
+    r = np.random.default_rng(n)
+    X = np.column_stack([r.standard_normal(n), r.exponential(size=n) * 3 + 10, r.uniform(-1, 1, n),
+                         r.standard_t(3, n), 1e-4 * r.standard_normal(n) - 7]).astype(dtype)
+    D = stats.describe_columns(X)
+    assert D.shape == (5, len(stats.UNIT_STATS)) and D.dtype == np.float64
+    for j in range(X.shape[1]):
+        x = X[:, j].astype(np.float64)
+        np.testing.assert_allclose(D[j], reference_row(x), rtol=1e-9, atol=1e-12 * np.abs(x).max())
+        r = stats.normality(X[:, j])
+        assert r.n == n
+        # Reductions may group additions differently for one or several units: equal up to rounding.
+        np.testing.assert_allclose([getattr(r, f) for f in FIELDS], D[j, [0, 1, 7, 8, 9, 10, 11]], rtol=1e-12)
+        np.testing.assert_allclose(stats.describe(X[:, j]), D[j], rtol=1e-12)
+
+
+def test_inputs_are_not_modified():
+    r = np.random.default_rng(0)
+    for arr, f in ((r.standard_normal(600), stats.describe), (r.standard_normal(6000), stats.normality),
+                   (r.standard_normal((50, 1)), stats.describe_columns),
+                   (r.standard_normal((50, 3)), stats.describe_columns)):
+        before = arr.copy()
+        f(arr)
+        np.testing.assert_array_equal(arr, before)
+    A, B = r.standard_normal((7, 2)), r.standard_normal((5, 2))
+    a0, b0 = A.copy(), B.copy()
+    stats.wasserstein1_columns(A, B)
+    np.testing.assert_array_equal(A, a0)
+    np.testing.assert_array_equal(B, b0)
+
+
+def test_three_and_four_values_work():
+    # scipy's default window (2) is too large for n = 3, 4; the module clips it to 1.
+    for x in ([0.0, 1.0, 3.0], [0.0, 1.0, 3.0, 7.0]):
+        r = stats.normality(x)
+        assert r.skew == pytest.approx(scipy.stats.skew(x)) and r.shapiro_w == scipy.stats.shapiro(x)[0]
+        h = scipy.stats.differential_entropy(x, method="ebrahimi", window_length=1)
+        assert r.kl_gaussian == pytest.approx(max(0.0, 0.5 * np.log(2 * np.pi * np.e * np.var(x)) - h))
+
+
+def test_percentiles_wrapper(rng):
+    X = rng.standard_normal((50, 3))
+    np.testing.assert_array_equal(stats.percentiles(X), np.percentile(X, stats.PERCENTILES, axis=0))
+    np.testing.assert_array_equal(stats.percentiles(X, [10, 90], axis=1), np.percentile(X, [10, 90], axis=1))
+    with pytest.raises(ValueError, match="finite"):
+        stats.percentiles([1.0, np.nan])
+
+
+# ------------------------------------------------------------------------------------------ KL (negentropy)
+
+# Closed forms of KL(p || N(mean, var)) = 0.5*log(2*pi*e*var) - H(p):
+#   uniform(0,1):  var 1/12, H 0            -> 0.5*log(pi*e/6)
+#   exponential:   var 1,    H 1            -> 0.5*log(2*pi*e) - 1
+#   Laplace(b):    var 2b^2, H 1 + log(2b)  -> 0.5*log(4*pi*e*b^2) - 1 - log(2b) = 0.5*log(pi*e) - 1
+KL_TRUE = {"uniform": 0.5 * np.log(np.pi * np.e / 6), "exponential": 0.5 * np.log(2 * np.pi * np.e) - 1,
+           "laplace": 0.5 * np.log(np.pi * np.e) - 1, "normal": 0.0}
+
+
+def samples(r, n, reps=1):
+    return {"uniform": r.uniform(size=(n, reps)), "exponential": r.exponential(size=(n, reps)),
+            "laplace": r.laplace(size=(n, reps)), "normal": r.standard_normal((n, reps))}
+
+
+def test_kl_closed_forms():
+    assert KL_TRUE["uniform"] == pytest.approx(0.1765, abs=1e-4)
+    assert KL_TRUE["exponential"] == pytest.approx(0.4189, abs=1e-4)
+    assert KL_TRUE["laplace"] == pytest.approx(0.0724, abs=1e-4)
+    # Simulated at n = 2e5 (20 reps each): |bias| <= 0.004 and sd <= 0.002 for all four, so a tolerance
+    # of 0.01 is bias + 3 sd with margin, yet far below the gaps between the four true values.
+    data = samples(np.random.default_rng(7), 200_000)
+    for name, x in data.items():
+        assert stats.normality(x[:, 0]).kl_gaussian == pytest.approx(KL_TRUE[name], abs=0.01), name
+
+
+def test_kl_is_consistent():
+    r = np.random.default_rng(8)
+    for name in KL_TRUE:
+        small = stats.describe_columns(samples(r, 256, 64)[name])[:, -1]
+        large = stats.describe_columns(samples(r, 65_536, 8)[name])[:, -1]
+        rmse_small = np.sqrt(np.mean((small - KL_TRUE[name]) ** 2))
+        rmse_large = np.sqrt(np.mean((large - KL_TRUE[name]) ** 2))
+        assert rmse_large < rmse_small / 3, (name, rmse_small, rmse_large)
+
+
+def test_kl_bias_for_gaussian_at_512_is_small():
+    kl = stats.describe_columns(np.random.default_rng(9).standard_normal((512, 400)))[:, -1]
+    assert np.mean(kl) < 0.005 and np.quantile(kl, 0.95) < 0.02  # docstring: mean 0.001, q95 0.007
+
+
+@settings(max_examples=150, deadline=None)
+@given(arrays(np.float64, st.integers(3, 60), elements=st.floats(allow_nan=False, allow_infinity=False)))
+def test_kl_never_negative_and_never_nan(x):
+    row = stats.describe(x)
+    assert row[-1] >= 0
+    assert not np.isnan(row).any()
+
+
+# Values on a 1e-3 lattice in [-100, 100]: distinct values stay distinct (and ties stay ties) under the maps
+# below, so the only differences are rounding errors, well below 1e-9 in the log-spacings.
+finite_lattice = arrays(np.float64, st.integers(5, 120),
+                        elements=st.integers(-10**5, 10**5).map(lambda i: i / 1000))
+
+
+@settings(max_examples=150, deadline=None)
+@given(finite_lattice, st.floats(0.5, 20), st.booleans(), st.floats(-50, 50))
+def test_kl_and_w_affine_invariant(x, a, flip, b):
+    a = -a if flip else a
+    r0, r1 = stats.normality(x), stats.normality(a * x + b)
+    if math.isinf(r0.kl_gaussian):  # an atom: exact ties are preserved by the map, so KL stays infinite
+        assert math.isinf(r1.kl_gaussian)
+    else:
+        assert abs(r1.kl_gaussian - r0.kl_gaussian) <= 1e-9
+    assert abs(r1.shapiro_w - r0.shapiro_w) <= 1e-9
+    assert r1.skew == pytest.approx(-r0.skew if flip else r0.skew, abs=1e-7)
+
+
+def test_atoms_give_infinite_kl_without_warnings():
+    x = np.r_[np.zeros(300), np.random.default_rng(1).standard_normal(212)]  # ReLU-like point mass
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert stats.normality(x).kl_gaussian == math.inf
+
+
+# ------------------------------------------------------------------------------------ errors and degenerate
+
+@pytest.mark.parametrize("bad, message", [
+    ([1.0, 2.0], r"normality\(\) needs at least 3 values, got 2"),
+    ([1.0, np.nan, 3.0], r"finite values, got 1 NaN and 0 infinite"),
+    ([1.0, np.inf, -np.inf, 4.0], r"finite values, got 0 NaN and 2 infinite"),
+    (np.zeros((4, 2)), r"needs a 1-D array, got an array of shape \(4, 2\)"),
+])
+def test_normality_errors(bad, message):
+    with pytest.raises(ValueError, match=message):
+        stats.normality(bad)
+
+
+def test_describe_columns_errors():
+    with pytest.raises(ValueError, match=r"2-D array, got an array of shape \(5,\)"):
+        stats.describe_columns(np.zeros(5))
+    with pytest.raises(ValueError, match="at least 3 values per column, got 2"):
+        stats.describe_columns(np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="1 NaN"):
+        stats.describe_columns(np.array([[1.0, 2.0], [np.nan, 1.0], [3.0, 4.0]]))
+
+
+@pytest.mark.parametrize("value", [0.0, 0.1, -3.5, 1e300, 5e-324])
+def test_constant_data(value):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        r = stats.normality(np.full(512, value))
+        X = np.column_stack([np.full(64, value), np.random.default_rng(0).standard_normal(64)])
+        D = stats.describe_columns(X)
+    assert r == stats.Normality(512, value, 0.0, 0.0, 0.0, 1.0, 1.0, 0.0)
+    np.testing.assert_array_equal(D[0], [value, 0.0, *[value] * 5, 0.0, 0.0, 1.0, 1.0, 0.0])
+    np.testing.assert_allclose(D[1], reference_row(X[:, 1]), rtol=1e-9)
+
+
+def test_near_constant_float32_has_no_nan():
+    r = np.random.default_rng(3)
+    for x in (np.float32(1) + np.float32(1e-7) * r.standard_normal(512).astype(np.float32),
+              np.float32(1e-30) * r.standard_normal(512).astype(np.float32),
+              np.array([1.0, 1.0, np.nextafter(np.float32(1), np.float32(2))], dtype=np.float32)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            row = stats.describe(x)
+        assert not np.isnan(row).any() and row[1] > 0 and row[-1] >= 0
+        np.testing.assert_allclose(row[[0, 1, 7, 8]], [np.mean(x.astype(float)), np.std(x.astype(float)),
+                                                       scipy.stats.skew(x.astype(float)),
+                                                       scipy.stats.kurtosis(x.astype(float))], rtol=1e-6)
+
+
+def test_shapiro_subsample_above_5000():
+    x = np.random.default_rng(4).standard_t(5, 12_000)
+    idx = np.sort(np.random.default_rng(0).choice(12_000, 5000, replace=False))
+    w, p = scipy.stats.shapiro(x[idx])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scipy warns for N > 5000: must not happen
+        r1, r2 = stats.normality(x), stats.normality(x)
+    assert r1 == r2
+    assert r1.shapiro_w == pytest.approx(w, rel=1e-12) and r1.shapiro_p == pytest.approx(p, rel=1e-9)
+    assert stats.SHAPIRO_MAX_N == 5000
+
+
+# -------------------------------------------------------------------------------------------- histograms
+
+def assert_matches_numpy(h, x):
+    x = np.ravel(x)
+    ks = h.edges / h.width
+    assert np.allclose(ks, np.round(ks), rtol=0, atol=1e-6) and np.all(np.diff(np.round(ks)) == 1)
+    assert h.edges[0] <= x.min() and x.max() < h.edges[-1]
+    assert h.counts.sum() == x.size
+    np.testing.assert_array_equal(h.counts, np.histogram(x, bins=h.edges)[0])
+
+
+def is_power_of_two_multiple(w, base):
+    m = math.log2(w / base)
+    return abs(m - round(m)) < 1e-9 and round(m) >= 0
+
+
+def test_nice_width():
+    x = np.random.default_rng(5).standard_normal(10_000)
+    w = stats.nice_width(x)
+    raw = np.diff(np.percentile(x, [0.5, 99.5]))[0] / 40
+    mantissa = w / 10 ** math.floor(math.log10(w))
+    assert min(abs(mantissa - c) for c in (1, 2, 5)) < 1e-9
+    assert raw <= w < 2.5 * raw  # the next smaller nice number is >= w/2.5 and would be below raw
+    assert stats.nice_width([3.0, 3.0]) == 0.005 and stats.nice_width([0.0]) == 0.001
+    assert stats.nice_width(np.arange(10.0), target_bins=9) == 1.0  # exact, not rounded up to 2
+
+
+def test_histogram_basic_and_doubling():
+    r = np.random.default_rng(6)
+    x = r.standard_normal(1000)
+    h = stats.histogram(x, 0.2)
+    assert h.width == 0.2 and len(h.counts) == len(h.centers)
+    assert_matches_numpy(h, x)
+    wide = r.uniform(0, 100, 1000)
+    h = stats.histogram(wide, 0.01, max_bins=400)
+    assert len(h.counts) <= 400 and is_power_of_two_multiple(h.width, 0.01) and h.width > 0.01
+    assert_matches_numpy(h, wide)
+    assert_matches_numpy(stats.histogram(np.array([0.3, 0.6, 0.9, 1.2]), 0.1), [0.3, 0.6, 0.9, 1.2])
+    with pytest.raises(ValueError, match="width"):
+        stats.histogram(x, 0.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(arrays(np.float64, st.integers(1, 80), elements=st.floats(-1e300, 1e300)), st.integers(2, 500))
+def test_histogram_never_loses_values(x, max_bins):
+    h = stats.histogram(x, stats.nice_width(x), max_bins=max_bins)
+    assert len(h.counts) <= max_bins
+    assert h.counts.sum() == len(x)
+    np.testing.assert_array_equal(h.counts, np.histogram(x, bins=h.edges)[0])
+
+
+@settings(max_examples=100, deadline=None)
+@given(arrays(np.float64, st.integers(1, 200), elements=st.floats(-1e4, 1e4)), st.integers(0, 6))
+def test_coarsen_matches_numpy(x, m):
+    h = stats.histogram(x, stats.nice_width(x))
+    c = stats.coarsen(h, h.width * 2 ** m)
+    assert c.width == h.width * 2 ** m
+    np.testing.assert_array_equal(c.counts, np.histogram(x, bins=c.edges)[0])
+    k = np.round(c.edges / h.width)
+    np.testing.assert_array_equal(k * h.width, c.edges)  # every coarse edge is a fine-grid edge ...
+    assert np.all(k % 2 ** m == 0) and c.counts.sum() == len(x)  # ... of every 2**m-th fine bin
+
+
+def test_coarsen_rejects_non_power_of_two():
+    h = stats.histogram([0.0, 1.0, 2.0], 0.5)
+    for bad in (1.5, 0.25, -1.0):
+        with pytest.raises(ValueError, match="2\\*\\*m"):
+            stats.coarsen(h, bad)
+
+
+def test_align_and_stable_bins():
+    r = np.random.default_rng(7)
+    bins = stats.StableBins()
+    data = [r.standard_normal(512) * s + mu for s, mu in ((1, 0), (1.1, 0.2), (0.9, -0.1), (30, 5))]
+    hists = [bins.histogram(x) for x in data]
+    assert hists[0].width == hists[1].width == hists[2].width  # similar data: same grid
+    assert hists[3].width > hists[0].width and is_power_of_two_multiple(hists[3].width, hists[0].width)
+    assert bins.width == hists[3].width
+    edges, counts = stats.align(hists)
+    assert counts.shape == (4, len(edges) - 1)
+    for x, row in zip(data, counts):
+        assert row.sum() == len(x)
+        np.testing.assert_array_equal(row, np.histogram(x, bins=edges)[0])
+    with pytest.raises(ValueError, match="2\\*\\*m"):
+        stats.align([stats.histogram([1.0], 0.1), stats.histogram([1.0], 0.3)])
+
+
+# ---------------------------------------------------------------------------------------------- drift
+
+@pytest.mark.parametrize("n, m", [(512, 512), (7, 5), (512, 300), (3, 1000), (1, 4)])
+def test_wasserstein_matches_scipy(n, m):
+    r = np.random.default_rng(n * 1000 + m)
+    A = np.column_stack([r.standard_normal(n), r.integers(0, 3, n), r.exponential(size=n)])
+    B = np.column_stack([r.standard_normal(m) + 0.5, r.integers(0, 4, m), 2 * r.exponential(size=m)])
+    expected = [scipy.stats.wasserstein_distance(A[:, j], B[:, j]) for j in range(3)]
+    np.testing.assert_allclose(stats.wasserstein1_columns(A, B), expected, rtol=1e-10, atol=1e-14)
+
+
+def test_wasserstein_shape_errors():
+    with pytest.raises(ValueError, match="same number of columns"):
+        stats.wasserstein1_columns(np.zeros((5, 2)), np.zeros((5, 3)))
+
+
+# ------------------------------------------------------------------------------------------- saturation
+
+ACTIVATIONS = {  # independent definitions of the activations themselves
+    "sigmoid": lambda z: 1 / (1 + np.exp(-z)), "tanh": np.tanh, "relu": lambda z: np.maximum(z, 0),
+    "gelu": lambda z: 0.5 * z * (1 + scipy.special.erf(z / np.sqrt(2))), "identity": lambda z: z}
+
+
+def fd(name, z, h=1e-5):
+    f = ACTIVATIONS[name]
+    return (f(z + h) - f(z - h)) / (2 * h)
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_gradients_match_finite_differences(name):
+    z = np.r_[np.linspace(-8, 8, 1601), np.random.default_rng(1).normal(0, 3, 500)]
+    z = z[np.abs(z) > 1e-3] if name == "relu" else z  # kink of ReLU
+    np.testing.assert_allclose(stats.ACTIVATION_GRADIENTS[name](z), fd(name, z), atol=1e-7)
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_saturation_matches_finite_difference_definition(name):
+    z = np.random.default_rng(2).normal(0, 4, (2000, 3))
+    g_max = np.max(np.abs(fd(name, np.linspace(-5, 5, 200_001))))  # grid step 5e-5: max to ~1e-9
+    g = np.abs(fd(name, z))
+    clear = np.abs(g - 0.1 * g_max) > 1e-6  # leave out values within FD error of the threshold
+    expected = np.array([np.mean((g < 0.1 * g_max)[clear[:, j], j]) for j in range(3)])
+    got = stats.saturation(z, name)
+    assert got.shape == (3,)
+    np.testing.assert_allclose(got, expected, atol=np.max(1 - clear.mean(axis=0)) + 1e-12)
+    assert stats.saturation(z.ravel(), name) == pytest.approx(np.mean(got))
+    assert isinstance(stats.saturation(z[:, 0], name), float)
+
+
+def test_saturation_known_values():
+    # sigmoid'(z) = 1/(4 cosh(z/2)^2) < 0.1 * 1/4  <=>  |z| > 2 arccosh(sqrt(10)); checked numerically too.
+    z_sig = 2 * np.arccosh(np.sqrt(10))
+    sig = ACTIVATIONS["sigmoid"]
+    assert z_sig == pytest.approx(scipy.optimize.brentq(lambda t: sig(t) * (1 - sig(t)) - 0.025, 0, 10), abs=1e-9)
+    d = 1e-6
+    assert stats.saturation([z_sig + d, -z_sig - d], "sigmoid") == 1.0
+    assert stats.saturation([z_sig - d, -z_sig + d, 0.0], "sigmoid") == 0.0
+    z_tanh = np.arccosh(np.sqrt(10))  # tanh'(z) = 1/cosh(z)^2 < 0.1
+    assert stats.saturation([z_tanh + d, z_tanh - d, -z_tanh - d, 0.0], "tanh") == 0.5
+    assert stats.saturation([-1.0, 0.0, 0.5, 2.0], "relu") == 0.5
+    assert stats.saturation(np.linspace(-1e3, 1e3, 101), "identity") == 0.0
+    # GELU's derivative peaks at z = sqrt(2) with value Phi(sqrt 2) + sqrt 2 * phi(sqrt 2) ~ 1.1289: with
+    # threshold 1 only the exact maximiser is not "below the max".
+    assert stats.saturation([np.sqrt(2)], "gelu", threshold=1.0) == 0.0
+    assert stats.saturation([np.sqrt(2) - 0.01, np.sqrt(2) + 0.01], "gelu", threshold=1.0) == 1.0
+    assert stats.saturation([-10.0, 10.0], "gelu") == 0.5
+
+
+def test_saturation_errors():
+    with pytest.raises(ValueError, match="sigmoid, tanh, relu, gelu, identity"):
+        stats.saturation([0.0], "softplus")
+    with pytest.raises(ValueError, match="finite"):
+        stats.saturation([0.0, np.nan], "tanh")
+
+
+# ---------------------------------------------------------------------------------------- gradient shift
+
+def test_gradient_shift():
+    assert stats.gradient_shift([1.0, 0.0], [0.0, 1.0]) == (pytest.approx(math.sqrt(2)), pytest.approx(0.0))
+    assert stats.gradient_shift([1.0, 2.0], [-2.0, -4.0]) == (pytest.approx(math.sqrt(45)), pytest.approx(-1.0))
+    G = np.random.default_rng(3).standard_normal((4, 5))
+    Gp = G + 0.1 * np.random.default_rng(4).standard_normal((4, 5))
+    l2, cos = stats.gradient_shift(G, Gp)
+    assert l2 == pytest.approx(np.sqrt(np.sum((G - Gp) ** 2)), rel=1e-12)
+    assert cos == pytest.approx(np.sum(G * Gp) / np.sqrt(np.sum(G ** 2) * np.sum(Gp ** 2)), rel=1e-12)
+    assert stats.gradient_shift(np.zeros(3), np.zeros(3)) == (0.0, 1.0)
+    assert stats.gradient_shift(np.zeros(3), [3.0, 4.0, 0.0]) == (5.0, 0.0)
+    with pytest.raises(ValueError, match="same shape"):
+        stats.gradient_shift(np.zeros(3), np.zeros(4))
