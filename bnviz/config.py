@@ -243,3 +243,15 @@ def _presets() -> dict[str, Preset]:
 
 PRESETS: dict[str, Preset] = _presets()
 DEFAULT_PRESET = "ioffe"
+
+# The page's panels, in order; lessons and the evidence board link to them by these names.
+PANELS = {
+    "training": "Training",
+    "layer": "Inside a layer",
+    "over-time": "Over training",
+    "gamma-beta": "γ and β",
+    "normality": "Normality",
+    "stability": "Stability",
+    "why-gaussian": "Why Gaussian?",
+    "evidence": "Evidence board",
+}
