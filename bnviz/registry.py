@@ -1,0 +1,180 @@
+"""Process-wide runs: one Run per configuration, a cap on trainings at once, eviction by memory.
+
+A run is a pure function of its config, so every viewer of a link can watch the same Run: thirty
+students on one link cost one training. Viewers hold a Lease (one per browser session); when the last
+viewer of an unfinished run leaves, its training stops. At most ``max_running`` trainings run at once;
+the others wait in a queue (state "queued") and start in order as slots free up. When the histories held
+exceed ``memory_budget`` bytes, finished runs that nobody watches go first, least recently viewed first.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .config import ExperimentConfig
+from .run import Run
+
+DEFAULT_MEMORY_BUDGET = 256 << 20  # bytes of snapshot histories kept across all runs
+
+
+@dataclass
+class Entry:
+    """A run and who watches it."""
+
+    run: Run
+    viewers: set[int] = field(default_factory=set)
+    last_viewed: float = field(default_factory=time.monotonic)
+    queued_at: float | None = None
+
+
+class Registry:
+    """One Run per config, shared by its viewers; thread-safe."""
+
+    def __init__(self, max_running: int | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET,
+                 stats_in: str = "process", history_cap: int = 256, steps_per_second: float | None = None) -> None:
+        self.max_running = max_running or os.cpu_count() or 1
+        self.memory_budget = memory_budget
+        self._run_kw = dict(stats_in=stats_in, history_cap=history_cap, steps_per_second=steps_per_second)
+        self._entries: dict[ExperimentConfig, Entry] = {}
+        self._lock = threading.RLock()
+        self._ids = itertools.count(1)
+        self.started = 0  # trainings started since creation (the load benchmark reads it)
+
+    # --- viewers ------------------------------------------------------------------------------------
+
+    def lease(self) -> "Lease":
+        """A handle for one viewer (one browser session)."""
+        return Lease(self, next(self._ids))
+
+    def _acquire(self, config: ExperimentConfig, viewer: int) -> Run:
+        with self._lock:
+            entry = self._entries.get(config)
+            if entry is None or entry.run.state in ("stopped", "failed"):
+                entry = Entry(Run(config, **self._run_kw), queued_at=time.monotonic())
+                self._entries[config] = entry
+            entry.viewers.add(viewer)
+            entry.last_viewed = time.monotonic()
+            self._schedule()
+            return entry.run
+
+    def _release(self, config: ExperimentConfig, viewer: int) -> None:
+        with self._lock:
+            entry = self._entries.get(config)
+            if entry is None:
+                return
+            entry.viewers.discard(viewer)
+            if not entry.viewers and entry.run.state not in ("finished",):
+                entry.run.stop(wait=False)  # nobody watches: stop training now, free the slot
+                del self._entries[config]
+            self._schedule()
+
+    def restart(self, config: ExperimentConfig, viewer: int) -> Run:
+        """Throw the run of ``config`` away and start it again from step 0 (same config: same run)."""
+        with self._lock:
+            entry = self._entries.pop(config, None)
+            if entry is not None:
+                entry.run.stop(wait=False)
+            run = self._acquire(config, viewer)
+            if entry is not None:
+                self._entries[config].viewers |= entry.viewers
+            return run
+
+    def viewers(self, config: ExperimentConfig) -> int:
+        """How many viewers watch the run of ``config``."""
+        with self._lock:
+            entry = self._entries.get(config)
+            return len(entry.viewers) if entry else 0
+
+    def queue_position(self, config: ExperimentConfig) -> int | None:
+        """1-based place of ``config``'s run in the queue, or None if it is not waiting."""
+        with self._lock:
+            waiting = sorted((e.queued_at, c) for c, e in self._entries.items()
+                             if e.run.state == "ready" and e.queued_at is not None)
+            for i, (_, c) in enumerate(waiting, 1):
+                if c == config:
+                    return i
+            return None
+
+    # --- scheduling and memory ----------------------------------------------------------------------
+
+    def running(self) -> int:
+        """Trainings whose thread is alive (running or paused)."""
+        with self._lock:
+            return sum(1 for e in self._entries.values() if e.run.alive)
+
+    def _schedule(self) -> None:
+        """Start queued runs while slots are free; evict unwatched finished runs over the budget."""
+        with self._lock:
+            free = self.max_running - self.running()
+            waiting = sorted((e.queued_at, id(e), e) for e in self._entries.values()
+                             if e.run.state == "ready" and e.queued_at is not None)
+            for _, _, entry in waiting[:max(free, 0)]:
+                entry.run.start()
+                entry.queued_at = None
+                self.started += 1
+            self._evict()
+
+    def tick(self) -> None:
+        """Let finished runs hand their slot to queued ones (the page calls this on every refresh)."""
+        self._schedule()
+
+    def memory(self) -> int:
+        """Bytes held by all histories."""
+        with self._lock:
+            return sum(e.run.history.nbytes() for e in self._entries.values())
+
+    def _evict(self) -> None:
+        total = self.memory()
+        if total <= self.memory_budget:
+            return
+        idle = sorted((e.last_viewed, c) for c, e in self._entries.items()
+                      if not e.viewers and not e.run.alive)
+        for _, config in idle:
+            if total <= self.memory_budget:
+                break
+            total -= self._entries.pop(config).run.history.nbytes()
+
+    def stop_all(self) -> None:
+        """Stop every run (tests and shutdown)."""
+        with self._lock:
+            entries = list(self._entries.values())
+            self._entries.clear()
+        for e in entries:
+            e.run.stop(wait=True, timeout=10)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+
+class Lease:
+    """One viewer's hold on the run it watches; closing it (tab closed) lets the run go."""
+
+    def __init__(self, registry: Registry, viewer: int) -> None:
+        self.registry, self.viewer = registry, viewer
+        self.config: ExperimentConfig | None = None
+
+    def view(self, config: ExperimentConfig) -> Run:
+        """Watch the run of ``config`` (starting or queueing it), leaving the previous one."""
+        if self.config is not None and self.config != config:
+            self.registry._release(self.config, self.viewer)
+        self.config = config
+        return self.registry._acquire(config, self.viewer)
+
+    def restart(self) -> Run | None:
+        """Start the watched run again from step 0."""
+        return None if self.config is None else self.registry.restart(self.config, self.viewer)
+
+    def sole_viewer(self) -> bool:
+        """True when nobody else watches this run (then this viewer may pause or reset the training)."""
+        return self.config is not None and self.registry.viewers(self.config) <= 1
+
+    def close(self) -> None:
+        """Leave (idempotent)."""
+        if self.config is not None:
+            self.registry._release(self.config, self.viewer)
+            self.config = None

@@ -1,0 +1,1 @@
+"""The Streamlit page's pieces: the only part of bnviz that imports streamlit."""

@@ -1,0 +1,89 @@
+"""The widgets: the experiment settings in the sidebar, the transport bar above the charts."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from .. import config as C
+from ..registry import Lease
+from ..run import Run
+from . import state
+
+_L = C.LIMITS
+
+
+def sidebar() -> None:
+    """Preset and every setting of the experiment; each widget's key is its share-link name."""
+    with st.sidebar:
+        st.selectbox("Preset", list(C.PRESETS), key="preset", on_change=state.apply_preset,
+                     help="Each preset is a documented experiment; choosing one resets the settings below.")
+        st.caption(C.PRESETS[st.session_state["preset"]].shows)
+        st.selectbox("Dataset", list(C.DATASETS), key="dataset", help=C.DATASETS[st.session_state["dataset"]])
+        features = st.session_state["dataset"] == "features"
+        c1, c2 = st.columns([3, 2])
+        c1.selectbox("Input distribution", list(C.INPUT_DISTS), key="dist", disabled=not features,
+                     help="Feature distribution of the 'features' dataset: " + C.INPUT_DISTS[st.session_state["dist"]])
+        c2.number_input("Inputs", *_L["n_features"], key="features", step=1, disabled=not features)
+        c1, c2 = st.columns(2)
+        c1.selectbox("Activation", list(C.ACTIVATIONS), key="activation")
+        c2.text_input("Hidden widths", key="widths", help="Comma-separated units per hidden layer, e.g. 100,100,100")
+        st.multiselect("Variants (trained side by side)", state.VARIANT_OPTIONS, key="variants",
+                       help="; ".join(f"{k}: {v}" for k, v in C.VARIANTS.items()) +
+                       ". A suffix @before/@after overrides the placement.")
+        st.radio("Normalization placement", list(C.PLACEMENTS), key="placement", horizontal=True,
+                 help=" / ".join(f"{k}: {v}" for k, v in C.PLACEMENTS.items()))
+        c1, c2 = st.columns(2)
+        c1.number_input("Batch size", *_L["batch"], key="batch", step=1)
+        c2.number_input("Learning rate", *_L["lr"], key="lr", format="%.4g", step=0.05)
+        c1, c2 = st.columns(2)
+        c1.selectbox("Optimizer", list(C.OPTIMIZERS), key="optimizer")
+        c2.number_input("Steps", *_L["steps"], key="steps", step=500)
+        st.number_input("Seed", *_L["seed"], key="seed", step=1,
+                        help="Initial weights, data, batch order and noise all follow the seed: the same link "
+                        "gives the same run.")
+
+
+def _owner_action(lease: Lease, action) -> None:
+    if lease.sole_viewer():
+        action()
+
+
+def transport(run: Run, lease: Lease) -> None:
+    """Play, pause, single step, reset and speed; status of the run."""
+    shared = not lease.sole_viewer()
+    view_paused = st.session_state.get("view_paused", False)
+
+    def play() -> None:
+        st.session_state["view_paused"] = False
+        _owner_action(lease, run.resume)
+
+    def pause() -> None:
+        st.session_state["view_paused"] = True
+        _owner_action(lease, run.pause)
+
+    def step() -> None:
+        st.session_state["view_paused"] = True
+        if lease.sole_viewer():
+            run.pause()
+            run.step_once(run.config.snapshot_every)
+
+    def reset() -> None:
+        st.session_state["view_paused"] = False
+        lease.restart()
+
+    def speed() -> None:
+        _owner_action(lease, lambda: setattr(run, "steps_per_second", state.SPEEDS[st.session_state["speed"]]))
+
+    cols = st.columns([1, 1, 1.3, 1, 2.2, 4.5], vertical_alignment="center")
+    cols[0].button("▶ Play", key="play", on_click=play, disabled=not view_paused and run.state == "running",
+                   width="stretch")
+    cols[1].button("⏸ Pause", key="pause", on_click=pause, disabled=view_paused, width="stretch")
+    cols[2].button("⏭ Step", key="step", on_click=step, disabled=shared,
+                   help=f"Train {run.config.snapshot_every} steps (one snapshot) and pause", width="stretch")
+    cols[3].button("↺ Reset", key="reset", on_click=reset, disabled=shared, width="stretch",
+                   help="Start this run again from step 0")
+    cols[4].select_slider("Speed", list(state.SPEEDS), key="speed", on_change=speed, disabled=shared,
+                          label_visibility="collapsed", help="Training steps per second (slow motion for a class)")
+    if shared:
+        cols[5].caption(f"Shared run: {lease.registry.viewers(run.config)} viewers watch this link. Pause "
+                        "freezes your view; training goes on for the others.")

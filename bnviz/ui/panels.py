@@ -1,0 +1,130 @@
+"""The panels: each reads the snapshots, calls the pure figure builders, and lays out the result."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from .. import claims, clt, figures, stats, views
+from .. import config as C
+from ..snapshot import POOLED, Snapshot
+
+PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2},
+                 "modeBarButtonsToAdd": ["toImage"]}
+VERDICT_BADGE = {"supported": "🟢 supported", "refuted": "🔴 refuted", "mixed": "🟡 mixed",
+                 "not measured": "⚪ not measured"}
+
+
+def chart(fig, key: str) -> None:
+    """One plotly chart, full width, downloadable as PNG (and SVG via the toolbar's menu)."""
+    st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, width="stretch", theme="streamlit")
+
+
+def _normalized(variants) -> list[str]:
+    return [v for v in variants if not v.startswith("none")]
+
+
+def training(snaps, shown: Snapshot, cfg) -> None:
+    """Loss and test accuracy of every variant."""
+    chart(figures.training(snaps, cfg.variants), "fig_training")
+
+
+def layer(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
+    """Histograms of x, x_hat, y, a for each variant at the shown step."""
+    chart(figures.layer_histograms(shown, cfg.variants, layer_idx, unit), "fig_layer")
+
+
+def over_time(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
+    """Figure 1 of the paper, and the distribution over time."""
+    chart(figures.percentile_bands(snaps, cfg.variants, layer_idx, unit, shown.step), "fig_bands")
+    c1, c2 = st.columns(2)
+    variant = c1.selectbox("Variant", cfg.variants, key="heat_variant")
+    stages = [s for s in C.STAGES if views.stage_of(shown, variant, layer_idx, s) is not None] or ["x"]
+    stage = c2.selectbox("Stage", stages, key="heat_stage", format_func=lambda s: f"{s}: {C.STAGES[s]}")
+    chart(figures.histogram_heatmap(snaps, variant, layer_idx, stage, unit, shown.step), "fig_heat")
+
+
+def gamma_beta(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
+    """γ/β trajectories and the what-if lab."""
+    affine = [v for v in cfg.variants if views.layer_of(shown, v, layer_idx) is not None
+              and views.layer_of(shown, v, layer_idx).gamma is not None]
+    if not affine:
+        st.info("No variant in this run learns γ and β (try the gamma-beta preset).")
+        return
+    variant = st.selectbox("Variant", affine, key="gb_variant")
+    chart(figures.gamma_beta(snaps, variant, layer_idx), "fig_gb")
+    st.markdown("**What-if lab** — apply your own γ and β to x̂ of one unit: the histogram moves and "
+                "stretches, W and KL do not change.")
+    st_x = views.stage_of(shown, variant, layer_idx, "x_hat")
+    c1, c2, c3 = st.columns(3)
+    tracked = [u for u in st_x.units if u != POOLED]
+    lab_unit = c1.selectbox("Unit", tracked or [POOLED], key="lab_unit")
+    g = c2.slider("γ", -3.0, 3.0, 1.0, 0.1, key="lab_gamma")
+    b = c3.slider("β", -3.0, 3.0, 0.0, 0.1, key="lab_beta")
+    sample = st_x.quantiles[st_x.units.index(lab_unit)].astype(np.float64)
+    before = stats.normality(sample)
+    after = stats.normality(g * sample + b) if g != 0 else None
+    if after is None:
+        st.warning("γ = 0 maps every value to β: a constant, not a distribution. Pick γ ≠ 0.")
+        return
+    chart(figures.whatif(sample, g, b, before, after), "fig_whatif")
+    st.caption(f"Sample: the {len(sample)} quantiles of unit {lab_unit}'s x̂ at step {shown.step} (a sketch of "
+               f"the {cfg.probe_size} probe values; on all of them the engine measured "
+               f"W = {st_x.stat('shapiro_w', lab_unit):.4f}, KL = {st_x.stat('kl_gaussian', lab_unit):.4f}).")
+
+
+def normality(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
+    """W and KL over training per stage; a Q-Q plot."""
+    variant = st.selectbox("Variant", cfg.variants, key="norm_variant",
+                           index=len(cfg.variants) - 1)
+    chart(figures.normality_over_time(snaps, variant, layer_idx, unit), "fig_norm")
+    stages = [s for s in C.STAGES if views.stage_of(shown, variant, layer_idx, s) is not None] or ["x"]
+    stage = st.selectbox("Q-Q plot of stage", stages, key="qq_stage")
+    chart(figures.qq_plot(shown, variant, layer_idx, stage, unit), "fig_qq")
+
+
+def stability(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
+    """Drift, gradient covariate shift, saturation."""
+    chart(figures.stability(snaps, cfg.variants, layer_idx), "fig_stab")
+
+
+def why_gaussian(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
+    """The central limit theorem experiment and a bimodal input through BN."""
+    c1, c2 = st.columns([3, 2])
+    dists = c1.multiselect("Input feature distributions", list(C.INPUT_DISTS),
+                           default=["gaussian", "uniform", "bimodal", "student-t", "correlated"], key="clt_dists")
+    sparse = c2.toggle("Also: weights that use only 2 inputs (like trained, concentrated weights)", key="clt_sparse")
+    results = [clt.clt_experiment(d, seed=cfg.seed) for d in dists]
+    if sparse:
+        results += [clt.clt_experiment(d, weights="sparse", seed=cfg.seed) for d in dists]
+    if results:
+        chart(figures.clt_curves(results), "fig_clt")
+    chart(figures.bimodal_demo(clt.bimodal_through_bn(seed=cfg.seed)), "fig_bimodal")
+
+
+def evidence(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
+    """Every claim of CLAIMS.md with a verdict computed from this run."""
+    st.markdown("Each verdict is computed from this run's numbers up to the shown step; a different run can "
+                "give a different verdict.")
+    shown_snaps = tuple(s for s in snaps if s.step <= shown.step)
+    for v in claims.evidence(shown_snaps, cfg):
+        with st.container(border=True):
+            c1, c2 = st.columns([5, 1.3], vertical_alignment="center")
+            c1.markdown(f"**{v.claim}** — {v.title}  \n{VERDICT_BADGE.get(v.verdict, v.verdict)}")
+            c1.text(f"Measured: {v.figure}\nRule: {v.threshold}")
+            c1.caption(v.detail)
+            c2.button(f"Show: {C.PANELS.get(v.panel, v.panel)}", key=f"goto_{v.claim}", on_click=goto,
+                      args=(v.panel,))
+
+
+def goto(panel: str) -> None:
+    """Button callback: open ``panel`` (the page reruns in full to move the panel selector)."""
+    st.session_state["panel"] = panel
+    st.session_state["_goto"] = True
+
+
+RENDER = {
+    "training": lambda snaps, shown, cfg, layer_idx, unit: training(snaps, shown, cfg),
+    "layer": layer, "over-time": over_time, "gamma-beta": gamma_beta, "normality": normality,
+    "stability": stability, "why-gaussian": why_gaussian, "evidence": evidence,
+}

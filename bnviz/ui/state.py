@@ -1,0 +1,90 @@
+"""Page state: query string <-> widget keys <-> ExperimentConfig. The only code that knows both sides.
+
+Every widget has a stable key equal to its share-link name (``seed``, ``lr``, ``panel``...), so the link,
+the session state and the widgets speak one vocabulary.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from .. import config as C
+from .. import urlstate
+from ..config import ExperimentConfig
+
+SPEEDS = {"slow motion": 20.0, "slow": 60.0, "normal": 200.0, "fast": 800.0, "max": None}  # steps per second
+DEFAULT_SPEED = "normal"
+VARIANT_OPTIONS = (*C.VARIANTS, "bn@before", "bn@after", "ln@after")
+
+
+def widget_values(cfg: ExperimentConfig) -> dict:
+    """Widget key -> value for a config (what the sidebar shows)."""
+    return {
+        "dataset": cfg.dataset, "dist": cfg.input_dist, "features": cfg.n_features,
+        "activation": cfg.activation, "widths": ",".join(str(w) for w in cfg.widths),
+        "variants": list(cfg.variants), "placement": cfg.placement, "batch": cfg.batch,
+        "lr": float(cfg.lr), "optimizer": cfg.optimizer, "steps": cfg.steps, "seed": cfg.seed,
+    }
+
+
+def init_from_query() -> None:
+    """On a session's first run: decode the link into widget keys and remember its warnings."""
+    if st.session_state.get("_initialized"):
+        return
+    params = {k: st.query_params.get_all(k) for k in st.query_params}
+    decoded = urlstate.decode(params)
+    st.session_state["preset"] = decoded.preset
+    st.session_state.update(widget_values(decoded.config))
+    st.session_state["_extra"] = {"view": decoded.config.view, "snapshot_every": decoded.config.snapshot_every}
+    st.session_state["panel"] = decoded.view.get("panel", "layer")
+    st.session_state["layer"] = decoded.view.get("layer")
+    st.session_state["unit"] = decoded.view.get("unit", -1)
+    st.session_state["lesson"] = decoded.view.get("lesson")
+    st.session_state["present"] = bool(decoded.view.get("present", False))
+    st.session_state["warnings"] = decoded.warnings
+    st.session_state["last_config"] = decoded.config
+    st.session_state["_initialized"] = True
+
+
+def apply_preset() -> None:
+    """Callback of the preset selector: every setting takes the preset's value."""
+    cfg = C.PRESETS[st.session_state["preset"]].config
+    st.session_state.update(widget_values(cfg))
+    st.session_state["_extra"] = {"view": cfg.view, "snapshot_every": cfg.snapshot_every}
+
+
+def config_from_widgets() -> tuple[ExperimentConfig, list[str]]:
+    """The config the widgets describe, or the last valid one plus the problems that prevent it."""
+    s = st.session_state
+    base = C.PRESETS[s["preset"]].config
+    problems: list[str] = []
+    try:
+        widths = urlstate.BY_NAME["widths"].parse(str(s["widths"]))
+    except ValueError as exc:
+        problems.append(f"widths {str(s['widths'])[:40]!r}: {exc}")
+        widths = s["last_config"].widths
+    extra = s.get("_extra", {})
+    try:
+        cfg = base.replace(
+            dataset=s["dataset"], input_dist=s["dist"], n_features=int(s["features"]), activation=s["activation"],
+            widths=widths, variants=tuple(s["variants"]), placement=s["placement"], batch=int(s["batch"]),
+            lr=float(s["lr"]), optimizer=s["optimizer"], steps=int(s["steps"]), seed=int(s["seed"]),
+            view=extra.get("view", base.view), snapshot_every=extra.get("snapshot_every", base.snapshot_every))
+    except (ValueError, TypeError) as exc:
+        problems.append(str(exc))
+        cfg = s["last_config"]
+    if not problems:
+        s["last_config"] = cfg
+    return cfg, problems
+
+
+def sync_query(cfg: ExperimentConfig) -> None:
+    """Write the current state into the address bar (only when it changed, to keep history clean)."""
+    view = {"panel": st.session_state.get("panel"), "layer": st.session_state.get("layer"),
+            "unit": st.session_state.get("unit"), "lesson": st.session_state.get("lesson")}
+    if st.session_state.get("present"):
+        view["present"] = True
+    wanted = urlstate.encode(st.session_state["preset"], cfg, {k: v for k, v in view.items() if v is not None})
+    current = {k: st.query_params.get(k) for k in st.query_params}
+    if current != wanted:
+        st.query_params.from_dict(wanted)

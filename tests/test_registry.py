@@ -1,0 +1,94 @@
+"""The registry: one run per config shared by its viewers, a cap that queues, eviction, release."""
+
+import time
+
+import pytest
+
+from bnviz.config import ExperimentConfig
+from bnviz.registry import Registry
+
+CFG = ExperimentConfig(widths=(8,), steps=100_000, snapshot_every=50, probe_size=32, ics_every=0)
+
+
+def wait_for(pred, timeout=20.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+@pytest.fixture
+def registry():
+    reg = Registry(max_running=2, stats_in="inline", steps_per_second=200)
+    yield reg
+    reg.stop_all()
+
+
+def test_same_config_shares_one_run_and_different_configs_do_not(registry):
+    a, b, c = registry.lease(), registry.lease(), registry.lease()
+    ra, rb = a.view(CFG), b.view(CFG)
+    rc = c.view(CFG.replace(seed=1))
+    assert ra is rb and rc is not ra
+    assert registry.viewers(CFG) == 2 and not a.sole_viewer()
+    assert registry.started == 2 and len(registry) == 2
+
+
+def test_cap_queues_and_starts_in_order_when_a_slot_frees(registry):
+    leases = [registry.lease() for _ in range(3)]
+    runs = [lease.view(CFG.replace(seed=i)) for i, lease in enumerate(leases)]
+    assert wait_for(lambda: runs[0].alive and runs[1].alive)
+    assert runs[2].state == "ready" and registry.queue_position(CFG.replace(seed=2)) == 1
+    leases[0].close()  # its only viewer leaves: the training stops and frees its slot
+    assert wait_for(lambda: not runs[0].alive)
+    registry.tick()
+    assert wait_for(lambda: runs[2].alive)
+    assert runs[0].state == "stopped" and registry.queue_position(CFG.replace(seed=2)) is None
+
+
+def test_last_viewer_leaving_stops_the_training(registry):
+    a, b = registry.lease(), registry.lease()
+    run = a.view(CFG)
+    b.view(CFG)
+    assert wait_for(lambda: run.step > 0)
+    a.close()
+    assert run.alive  # b still watches
+    b.close()
+    assert wait_for(lambda: not run.alive)
+    assert len(registry) == 0
+
+
+def test_switching_config_releases_the_previous_run(registry):
+    a = registry.lease()
+    first = a.view(CFG)
+    second = a.view(CFG.replace(seed=5))
+    assert wait_for(lambda: not first.alive) and second is not first
+    assert registry.viewers(CFG) == 0
+
+
+def test_eviction_frees_memory_of_unwatched_finished_runs():
+    reg = Registry(max_running=2, stats_in="inline", memory_budget=1)  # any finished history is over budget
+    try:
+        short = CFG.replace(steps=60, snapshot_every=10)
+        lease = reg.lease()
+        run = lease.view(short)
+        assert wait_for(lambda: run.state == "finished")
+        assert reg.memory() > 0
+        lease.view(short.replace(seed=9))  # stop watching the finished run
+        assert reg.viewers(short) == 0
+        reg.tick()
+        assert short not in reg._entries  # evicted: least recently viewed, finished, unwatched
+    finally:
+        reg.stop_all()
+
+
+def test_restart_gives_a_fresh_identical_run(registry):
+    short = CFG.replace(steps=60, snapshot_every=10)
+    lease = registry.lease()
+    run = lease.view(short)
+    assert wait_for(lambda: run.state == "finished")
+    again = lease.restart()
+    assert again is not run
+    assert wait_for(lambda: again.state == "finished")
+    assert again.history.to_table().equals(run.history.to_table())
