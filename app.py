@@ -9,25 +9,13 @@ from __future__ import annotations
 import streamlit as st
 
 from bnviz import config as C
-from bnviz.registry import Registry
 from bnviz.ui import controls, panels, state
+from bnviz.ui.runtime import lease, registry
 
 REFRESH_SECONDS = 0.5  # charts refresh twice a second while training
 
 st.set_page_config(page_title="bnviz — batch norm, live", page_icon="📊", layout="wide",
                    initial_sidebar_state="expanded")
-
-
-@st.cache_resource
-def registry() -> Registry:
-    """One registry for the whole server: one training per configuration, however many viewers."""
-    return Registry(steps_per_second=state.SPEEDS[state.DEFAULT_SPEED])
-
-
-@st.cache_resource(scope="session", on_release=lambda lease: lease.close())
-def lease():
-    """This browser session's hold on the run it watches; released when the tab closes."""
-    return registry().lease()
 
 
 state.init_from_query()
@@ -71,8 +59,9 @@ def live_view() -> None:
     line = f"step **{run.step:,}** / {cfg.steps:,} · {run.state}"
     if queued:
         line = f"**queued** (position {queued}): trainings are capped at {registry().max_running} at once"
-    st.markdown(line + "".join(f" · ⚠️ {s.message}" for s in status.values()) +
-                (f" · ❌ {run.error}" if run.error else ""))
+    with st.container(key="status"):
+        st.markdown(line + "".join(f" · ⚠️ {s.message}" for s in status.values()) +
+                    (f" · ❌ {run.error}" if run.error else ""))
     if not snaps:
         st.info("Waiting for the first snapshot…")
         return

@@ -1,0 +1,91 @@
+"""The page's live figures, measured in a real browser: first chart, update size, refresh rate, memory.
+
+Starts `streamlit run app.py` on a free port, opens it in headless Chromium (Playwright) and reports:
+- first chart: seconds from navigation to the first plotly chart on screen (server already running);
+- updates: websocket messages the browser received while training (count per second, largest, median);
+- memory: the server's resident memory (with its worker processes) at the start and every minute, and
+  the browser page's JS heap, over --minutes of continuous training (a run long enough never to finish).
+
+    python benchmarks/bench_page.py [--minutes 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.e2e.conftest import CHROMIUM, FLAGS, OUT, free_port, start_server  # noqa: E402
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and its children, in MB (from /proc)."""
+    total = 0
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        pids += [int(c) for c in children]
+    except OSError:
+        pass
+    for p in pids:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=2.0)
+    args = parser.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    (OUT / "screenshots").mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    server = start_server(port)
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+            # warm the server once (imports, first run), as "a running server" means
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(f"http://127.0.0.1:{port}/")
+            page.wait_for_selector("[data-testid=stPlotlyChart]", timeout=120_000)
+            page.close()
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            frames: list[tuple[float, int]] = []
+            page.on("websocket", lambda ws: ws.on("framereceived",
+                                                  lambda p: frames.append((time.time(), len(p)))))
+            t0 = time.time()
+            page.goto(f"http://127.0.0.1:{port}/?preset=ioffe&steps=1000000&seed=5")
+            page.wait_for_selector("[data-testid=stPlotlyChart]", timeout=60_000)
+            first_chart = time.time() - t0
+            mem = [(0.0, rss_mb(server.pid))]
+            start = time.time()
+            while time.time() - start < args.minutes * 60:
+                time.sleep(min(60.0, args.minutes * 60 / 4))
+                heap = page.evaluate("performance.memory ? performance.memory.usedJSHeapSize : 0") / 2**20
+                mem.append(((time.time() - start) / 60, rss_mb(server.pid), heap))
+            window = [n for t, n in frames if t >= start]
+            duration = time.time() - start
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    print(f"first chart after navigation: {first_chart:.2f} s")
+    print(f"updates while training: {len(window) / duration:.1f} websocket messages/s, largest "
+          f"{max(window) / 1024:.1f} kB, median {statistics.median(window) / 1024:.1f} kB")
+    for m in mem:
+        extra = f", page JS heap {m[2]:.0f} MB" if len(m) > 2 else ""
+        print(f"  t={m[0]:5.1f} min: server RSS {m[1]:.0f} MB{extra}")
+
+
+if __name__ == "__main__":
+    main()

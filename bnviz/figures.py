@@ -1,0 +1,441 @@
+"""Pure plotly builders for the page: a run's History (a tuple of Snapshots) in, ``go.Figure`` out.
+
+Every number drawn comes from :mod:`bnviz.views` (the same extraction the evidence board uses) or straight
+from the snapshot's tables, so a panel shows exactly what the engine measured. Figures are rebuilt twice
+a second, hence the budget per builder: about 30 ms and under 250 kB of JSON for the ``ioffe`` preset
+(binned histograms, float32 arrays, WebGL lines). The over-training views live here; the shared style and
+the one-distribution views live in :mod:`bnviz.figures_dist` and are re-exported below, so the page needs
+only this module. Titles state what to notice, with numbers measured on the data passed in.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+
+from . import stats, views
+from .figures_dist import (GREY, STAGE_SYMBOLS, axis, bimodal_demo, cell_note, clt_curves, f32, figure,
+                           fmt_kl, grid, layer_histograms, message, qq_plot, rgba, variant_color,
+                           variant_label, whatif)
+from .snapshot import POOLED, Snapshot
+
+__all__ = ["variant_color", "variant_label", "training", "layer_histograms", "percentile_bands",
+           "histogram_heatmap", "gamma_beta", "whatif", "normality_over_time", "qq_plot", "stability",
+           "clt_curves", "bimodal_demo"]
+
+MAX_VALUE_BINS = 120  # heatmap rows: finer than a projector shows, and it bounds the payload
+MAX_TIME_COLUMNS = 200
+FAINT_POINTS = 3000  # points per faint bundle of unit lines (thinned in time): ~32 kB of JSON each
+
+
+# -------------------------------------------------------------------------------------------- helpers
+
+def _line(x, y, k: int, color: str, name: str, show: bool = True, width: float = 2.0, dash: str = "solid",
+          group: str | None = None, positive: bool = False, **kw) -> dict:
+    """One series over steps as a WebGL line in cell k (non-finite values leave a gap)."""
+    xa, ya = axis(k)
+    return dict(type="scattergl", x=f32(x), y=f32(y, positive), mode="lines", name=name,
+                legendgroup=group or name, showlegend=show, xaxis=xa, yaxis=ya,
+                line=dict(color=color, width=width, dash=dash), **kw)
+
+
+def _last_finite(steps: np.ndarray, y: np.ndarray, upto: int | None = None) -> float | None:
+    """The last finite value of y at or before step ``upto`` (None if there is none)."""
+    ok = np.isfinite(y) & (steps <= (upto if upto is not None else steps.max(initial=0)))
+    idx = np.flatnonzero(ok)
+    return float(y[idx[-1]]) if idx.size else None
+
+
+def _diverged(axes: dict, step: int, steps: np.ndarray, y: np.ndarray, k: int, color: str,
+              positive: bool = False):
+    """An x marker and "diverged at step N" where the variant's curve ends: (traces, annotations)."""
+    text = f"diverged at step {step}"
+    at = _last_finite(steps, np.where(y > 0, y, np.nan) if positive else y, step)
+    if at is None:  # nothing was measured before it diverged: write it in the cell instead
+        return [], [cell_note(axes, k, "✕ " + text, y=0.9, color=color)]
+    xa, ya = axis(k)
+    return [dict(type="scatter", x=f32([step]), y=f32([at]), mode="markers+text", text=[text],
+                 textposition="top right", textfont=dict(color=color, size=13), showlegend=False,
+                 marker=dict(symbol="x", size=13, color=color), xaxis=xa, yaxis=ya, hoverinfo="text")], []
+
+
+def _scrub(step, cells) -> list[dict]:
+    """A vertical dotted line at the scrubbed step in each of ``cells``."""
+    if step is None:
+        return []
+    return [dict(type="line", xref=axis(k)[0], x0=step, x1=step, yref=f"{axis(k)[1]} domain", y0=0, y1=1,
+                 line=dict(color=GREY, dash="dot", width=2)) for k in cells]
+
+
+def _x_steps(axes: dict, cells, steps: np.ndarray) -> None:
+    """Label the step axes and give them one range, so cells line up even where a series is short."""
+    pad = 0.015 * (steps[-1] - steps[0]) if len(steps) > 1 else 0  # markers at the ends stay whole
+    span = [float(steps[0] - pad), float(steps[-1] + pad)] if pad > 0 else None
+    for k in cells:
+        axes["xaxis" + axis(k)[0][1:]].update(title="step", range=span)
+
+
+def _unit_text(unit: int) -> str:
+    return "all units pooled" if unit == POOLED else f"unit {unit}"
+
+
+def _num(v: float, spec: str = ".3g") -> str:
+    return "–" if not math.isfinite(v) else format(v, spec)
+
+
+def _median(a) -> float:
+    a = np.asarray(a, dtype=np.float64)
+    a = a[np.isfinite(a)]
+    return float(np.median(a)) if a.size else math.nan
+
+
+# ------------------------------------------------------------------------------------------- training
+
+def training(snaps: tuple[Snapshot, ...], variants, height: int = 360) -> go.Figure:
+    """Training loss (log y) and test accuracy against step, one line per variant; divergence marked."""
+    if not snaps:
+        return message(title="Training loss and test accuracy", height=height)
+    steps = views.steps(snaps)
+    axes, cells = grid(1, 2, ("training loss", "test accuracy"), hgap=0.09)
+    traces, notes, finals = [], [], []
+    for token in variants:
+        color, label = variant_color(token), variant_label(token)
+        loss = views.train_stat(snaps, token, "loss")
+        acc = views.train_stat(snaps, token, "test_accuracy")
+        traces.append(_line(steps, loss, 1, color, label, positive=True))
+        traces.append(_line(steps, acc, 2, color, label, show=False))
+        d = views.diverged_at(snaps, token)
+        if d is not None:
+            for k, y in ((1, loss), (2, acc)):
+                t, n = _diverged(axes, d, steps, y, k, color, positive=k == 1)
+                traces += t
+                notes += n
+        last = _last_finite(steps, acc)
+        finals.append((last if last is not None else -1.0, label, d))
+    axes["yaxis"].update(type="log", title="cross-entropy (nats, log scale)")
+    axes["yaxis2"].update(title="test accuracy", range=[0, 1.02], tickformat=".0%")
+    _x_steps(axes, (1, 2), steps)
+    finals.sort(key=lambda f: -f[0])
+    parts = [f"{label} {acc:.0%}" + (f" (diverged at step {d})" if d is not None else "")
+             for acc, label, d in finals if acc >= 0]
+    if finals and finals[0][0] >= 0:
+        best = finals[0]
+        title = f"{best[1]} reaches {best[0]:.0%} test accuracy by step {int(steps[-1])}"
+        if len(finals) > 1 and finals[1][0] >= 0:
+            title += f", {finals[1][1]} {finals[1][0]:.0%}"
+    else:
+        title = "Training loss and test accuracy"
+    note = "last test accuracy: " + ", ".join(parts) if parts else ""
+    return figure(traces, axes, title, note, height, cells + notes, cell_titles=True)
+
+
+# ------------------------------------------------------------------------------- Ioffe & Szegedy, Fig 1
+
+def percentile_bands(snaps: tuple[Snapshot, ...], variants, layer: int, unit: int = POOLED,
+                     scrub_step: int | None = None, height: int = 380) -> go.Figure:
+    """p15/p50/p85 lines and the p2-p98 band of the activation input over training, a cell per variant."""
+    if not snaps:
+        return message(title="Percentiles of the activation input over training", height=height)
+    steps = views.steps(snaps)
+    n = max(1, len(variants))
+    stages = [views.act_stage(snaps, token, layer) for token in variants]
+    titles = [f"{variant_label(t)}: {STAGE_SYMBOLS.get(s, s)} (activation input)" if s else variant_label(t)
+              for t, s in zip(variants, stages)]
+    axes, cells = grid(1, n, titles, hgap=0.03, share_y=True)
+    traces, notes, drifts = [], [], []
+    for k, (token, stage) in enumerate(zip(variants, stages), start=1):
+        color, first = variant_color(token), k == 1
+        if stage is None:
+            d = views.diverged_at(snaps, token)
+            notes.append(cell_note(axes, k, f"✕ diverged at step {d}" if d is not None else "no data for this layer"))
+            continue
+        p = {q: views.unit_stat(snaps, token, layer, stage, q, unit) for q in ("p2", "p15", "p50", "p85", "p98")}
+        ok = np.isfinite(p["p2"]) & np.isfinite(p["p98"])
+        xa, ya = axis(k)
+        # The band is one closed polygon (p98 forward, p2 back), drawn under the lines.
+        traces.append(dict(type="scatter", x=f32(np.r_[steps[ok], steps[ok][::-1]]),
+                           y=f32(np.r_[p["p98"][ok], p["p2"][ok][::-1]]), fill="toself", mode="none",
+                           fillcolor=rgba(color, 0.18), name="p2–p98", legendgroup="band", showlegend=first,
+                           hoverinfo="skip", xaxis=xa, yaxis=ya))
+        for q, width, dash in (("p15", 1.5, "dash"), ("p85", 1.5, "dash"), ("p50", 2.5, "solid")):
+            name = "p15 / p85" if q != "p50" else "median (p50)"
+            traces.append(_line(steps, p[q], k, color, name, show=first and q != "p85", width=width, dash=dash,
+                                group=name, hovertemplate=f"step %{{x}}: {q} %{{y:.3f}}<extra></extra>"))
+        d = views.diverged_at(snaps, token)
+        if d is not None:
+            t, nn = _diverged(axes, d, steps, p["p50"], k, color)
+            traces += t
+            notes += nn
+        if d is None:  # a diverged variant's drift stops early: not comparable with the others
+            far = views.drift(snaps, token, layer, stage, unit, ref="first")
+            drifts.append((_last_finite(steps, far), variant_label(token), stage))
+    axes["yaxis"]["title"] = "activation input"
+    _x_steps(axes, range(1, n + 1), steps)
+    title, note = _drift_title([d for d in drifts if d[0] is not None])
+    gone = [f"{variant_label(t)} diverged at step {views.diverged_at(snaps, t)}" for t in variants
+            if views.diverged_at(snaps, t) is not None]
+    note = "; ".join([f"layer {layer + 1}, {_unit_text(unit)}"] + ([note] if note else []) + gone)
+    return figure(traces, axes, title, note, height, cells + notes, _scrub(scrub_step, range(1, n + 1)),
+                  cell_titles=True)
+
+
+def _drift_title(drifts: list) -> tuple[str, str]:
+    """Which variant's activation input moved furthest from where it started (Wasserstein-1)."""
+    if not drifts:
+        return "Percentiles of the activation input over training", ""
+    note = "W₁ from the first snapshot: " + ", ".join(f"{label} {d:.3g}" for d, label, _ in drifts)
+    if len(drifts) == 1:
+        return f"{drifts[0][1]}: how far the activation input moves over training", note
+    hi, lo = max(drifts), min(drifts)
+    if hi[0] > 2 * lo[0]:
+        if hi[1] == "no norm" and lo[1] == "BN":
+            return "Without BN the activation input drifts; with BN it holds still", note
+        return f"{hi[1]}: the activation input drifts; {lo[1]}: it holds still", note
+    return "All variants' activation inputs drift about equally", note
+
+
+# ---------------------------------------------------------------------------------- TensorBoard view
+
+def _aligned(hists: list[stats.Histogram]) -> tuple[np.ndarray, np.ndarray]:
+    """One common grid for all histograms (stats.align), coarsened until it has at most MAX_VALUE_BINS bins."""
+    edges, counts = stats.align(hists)
+    while counts.shape[1] > MAX_VALUE_BINS:
+        w = 2 * (edges[1] - edges[0])  # doubling keeps every coarse edge an old edge: exact re-binning
+        edges, counts = stats.align([stats.coarsen(h, w) for h in hists])
+        hists = [stats.coarsen(h, w) for h in hists]
+    return edges, counts
+
+
+def histogram_heatmap(snaps: tuple[Snapshot, ...], variant: str, layer: int, stage: str, unit: int = POOLED,
+                      scrub_step: int | None = None, height: int = 360) -> go.Figure:
+    """The distribution of one series over training as a heatmap: step x value, color = density."""
+    if not snaps:
+        return message(title=f"How {STAGE_SYMBOLS.get(stage, stage)} is distributed over training",
+                       height=height)
+    sym, label = STAGE_SYMBOLS.get(stage, stage), variant_label(variant)
+    head = f"{sym} of layer {layer + 1}, {_unit_text(unit)}, {label}"
+    picked = []
+    for snap in snaps:
+        st = views.stage_of(snap, variant, layer, stage)
+        if st is not None and unit in st.units and st.hists:
+            picked.append((snap.step, st.hists[st.units.index(unit)], st.table[st.units.index(unit)]))
+    if not picked:
+        d = views.diverged_at(snaps, variant)
+        why = f"diverged at step {d}" if d is not None else (
+            "no normalization" if stage in ("x_hat", "y") else "no histograms for this series")
+        return message(why, head, height)
+    if len(picked) > MAX_TIME_COLUMNS:  # evenly thinned, first and last kept
+        idx = np.unique(np.linspace(0, len(picked) - 1, MAX_TIME_COLUMNS).round().astype(int))
+        picked = [picked[i] for i in idx]
+    steps = np.array([p[0] for p in picked])
+    edges, counts = _aligned([p[1] for p in picked])
+    width = edges[1] - edges[0]
+    dens = counts / (counts.sum(axis=1, keepdims=True) * width)  # each column integrates to 1
+    color = variant_color(variant)
+    # Transparent at zero density, so the page's own background shows through in light and dark themes.
+    scale = [[0, rgba(color, 0)], [0.05, rgba(color, 0.3)], [0.3, rgba(color, 0.65)], [1, rgba(color, 1)]]
+    trace = dict(type="heatmap", x=f32(steps), y=f32((edges[:-1] + edges[1:]) / 2), z=dens.T.astype(np.float32),
+                 colorscale=scale, zmin=0, colorbar=dict(title=dict(text="density", side="right"), thickness=14),
+                 hovertemplate="step %{x}, value %{y:.3g}: density %{z:.3g}<extra></extra>", name=label)
+    col = stats.UNIT_STATS.index
+    p50, std = np.array([p[2][col("p50")] for p in picked]), np.array([p[2][col("std")] for p in picked])
+    moved = abs(p50[-1] - p50[0])
+    verb = "drifts" if moved > 0.5 * max(std[0], 1e-12) else "stays put"
+    title = f"Where the values of {sym} lie over training: {label}'s {sym} {verb}"
+    note = (f"{head} · median {p50[0]:.3g} → {p50[-1]:.3g}, std {std[0]:.3g} → {std[-1]:.3g} "
+            f"(steps {steps[0]}–{steps[-1]})")
+    axes = dict(xaxis=dict(title="step"), yaxis=dict(title=f"value of {sym}"))
+    _x_steps(axes, (1,), views.steps(snaps))  # the whole run: a series that stopped early shows it
+    traces, notes, shapes = [trace], [], _scrub(scrub_step, (1,))
+    d = views.diverged_at(snaps, variant)
+    if d is not None:
+        title = f"{label} diverged at step {d}: its {sym} up to then"
+        y_mid = float((edges[0] + edges[-1]) / 2)
+        traces.append(dict(type="scatter", x=f32([d]), y=f32([y_mid]), mode="markers+text", hoverinfo="text",
+                           text=[f"diverged at step {d}"], textposition="middle right", showlegend=False,
+                           marker=dict(symbol="x", size=13, color=color), textfont=dict(color=color, size=13)))
+    return figure(traces, axes, title, note, height, notes, shapes, legend=False)
+
+
+# ----------------------------------------------------------------------------------------- γ and β
+
+def _bundle(steps: np.ndarray, m: np.ndarray, budget: int = FAINT_POINTS) -> tuple[np.ndarray, np.ndarray]:
+    """Many unit lines as one NaN-separated line (one trace instead of 100), thinned in time to ``budget``."""
+    T, U = m.shape
+    keep = np.unique(np.linspace(0, T - 1, max(2, min(T, budget // max(U, 1)))).round().astype(int))
+    x = np.r_[steps[keep].astype(np.float64), np.nan]
+    return np.tile(x, U), np.c_[m[keep].T, np.full(U, np.nan)].ravel()
+
+
+def gamma_beta(snaps: tuple[Snapshot, ...], variant: str, layer: int, units=None, height: int = 380) -> go.Figure:
+    """γ and β of every unit over training (tracked units emphasized) and how fast W, γ, β change."""
+    if not snaps:
+        return message(title="γ and β per unit over training", height=height)
+    label, color = variant_label(variant), variant_color(variant)
+    gamma, beta = views.affine(snaps, variant, layer, "gamma"), views.affine(snaps, variant, layer, "beta")
+    if gamma.shape[1] == 0:
+        why = "this variant has no learned γ and β" if views.diverged_at(snaps, variant) is None else (
+            f"diverged at step {views.diverged_at(snaps, variant)} before any γ, β was recorded")
+        return message(why, f"γ and β of layer {layer + 1}, {label}", height)
+    steps = views.steps(snaps)
+    if units is None:
+        units = next((st.units for s in reversed(snaps)
+                      if (st := views.stage_of(s, variant, layer, "y")) is not None), ())
+    units = [u for u in units if 0 <= u < gamma.shape[1]]
+    axes, cells = grid(1, 3, ("γ per unit", "β per unit", "relative change per snapshot"), hgap=0.1)
+    traces, faint = [], rgba(color, 0.25)
+    shown = min(gamma.shape[1], 100)
+    for k, m, sym in ((1, gamma, "γ"), (2, beta, "β")):
+        x, y = _bundle(steps, m[:, :shown])
+        traces.append(_line(x, y, k, faint, f"all {shown} units", show=k == 1, width=1, group="faint",
+                            hoverinfo="skip"))
+        for j, u in enumerate(units):
+            traces.append(_line(steps, m[:, u], k, color, "tracked units", show=k == 1 and j == 0, width=2.2,
+                                group="tracked", hovertemplate=f"unit {u}, step %{{x}}: {sym} %{{y:.3f}}<extra></extra>"))
+    change = {p: views.param_change(snaps, variant, layer, p) for p in ("weight", "gamma", "beta")}
+    for p, dash, sym in (("weight", "solid", "W"), ("gamma", "dash", "γ"), ("beta", "dot", "β")):
+        traces.append(_line(steps, change[p], 3, color, f"change of {sym}", dash=dash, positive=True))
+    axes["yaxis"]["title"] = "γ"
+    axes["yaxis2"]["title"] = "β"
+    axes["yaxis3"].update(type="log", title="‖Δp‖/‖p‖ (log)", exponentformat="power")
+    _x_steps(axes, (1, 2, 3), steps)
+    med = {p: _median(np.where(change[p] > 0, change[p], np.nan)) for p in change}
+    note = (f"layer {layer + 1}, {label} · median relative change per snapshot: W {_num(med['weight'], '.2g')}, "
+            f"γ {_num(med['gamma'], '.2g')}, β {_num(med['beta'], '.2g')}")
+    title = _affine_title(med, beta)
+    return figure(traces, axes, title, note, height, cells, cell_titles=True)
+
+
+def _affine_title(med: dict, beta: np.ndarray) -> str:
+    """How fast γ and β move compared with the weights W, from the medians of their relative change."""
+    if not all(math.isfinite(v) and v > 0 for v in med.values()):
+        return "γ and β per unit over training, and how fast they change"
+
+    def times(r: float) -> str:
+        return f"{r:.1f}×" if r < 10 else f"{r:.0f}×"
+
+    rg, rb = med["weight"] / med["gamma"], med["weight"] / med["beta"]
+    if rg > 1 and rb > 1:
+        return f"γ and β move slowly compared with W (median change {times(rg)} and {times(rb)} smaller)"
+    first = beta[np.isfinite(beta).all(axis=1)][:1]
+    zero = ", from β = 0 at the start" if first.size and not first.any() else ""
+    if rg > 1:
+        return (f"γ moves {times(rg)} more slowly than W; β changes {times(1 / rb)} faster, relative to its own "
+                f"size{zero}")
+    if rb > 1:
+        return f"β moves {times(rb)} more slowly than W; γ changes {times(1 / rg)} faster"
+    return "γ and β change faster than W here, relative to their own size"
+
+
+# ----------------------------------------------------------------------------------------- normality
+
+# Coincident lines (x, x̂ and y per unit under BN) stay visible: wide ones underneath, thin ones on top.
+_STAGE_STYLE = {"x": ("solid", 6.0, 0.35), "x_hat": ("dash", 3.0, 0.8), "y": ("dot", 2.0, 1.0),
+                "a": ("dashdot", 2.0, 0.6)}
+
+
+def normality_over_time(snaps: tuple[Snapshot, ...], variant: str, layer: int, unit: int = POOLED,
+                        height: int = 380) -> go.Figure:
+    """Shapiro W and KL of each stage (x, x̂, y, a) over training, one dash style per stage."""
+    if not snaps:
+        return message(title="Normality of x, x̂, y and a over training", height=height)
+    label, color = variant_label(variant), variant_color(variant)
+    steps = views.steps(snaps)
+    axes, cells = grid(1, 2, ("Shapiro–Wilk W (1 = Gaussian)", "KL to the Gaussian, nats (0 = Gaussian)"),
+                       hgap=0.09)
+    traces, notes, w = [], [], {}
+    for stage, (dash, width, alpha) in _STAGE_STYLE.items():
+        ws = views.unit_stat(snaps, variant, layer, stage, "shapiro_w", unit)
+        if not np.isfinite(ws).any():
+            continue
+        w[stage] = ws
+        kl = views.unit_stat(snaps, variant, layer, stage, "kl_gaussian", unit)
+        n_inf = int(np.isinf(kl).sum())
+        name = STAGE_SYMBOLS[stage] + (f" (KL=∞ at {n_inf} steps)" if n_inf else "")
+        c = rgba(color, alpha)
+        traces.append(_line(steps, ws, 1, c, name, width=width, dash=dash, group=stage))
+        traces.append(_line(steps, kl, 2, c, name, show=False, width=width, dash=dash, group=stage))
+    d = views.diverged_at(snaps, variant)
+    if d is not None and "x" in w:
+        for k, stat in ((1, "shapiro_w"), (2, "kl_gaussian")):
+            t, n = _diverged(axes, d, steps, views.unit_stat(snaps, variant, layer, "x", stat, unit), k, color)
+            traces += t
+            notes += n
+    if not w:
+        return message(f"diverged at step {d}" if d is not None else "no statistics for this series",
+                       f"normality of layer {layer + 1}, {label}", height)
+    axes["yaxis"]["title"] = "W"
+    axes["yaxis2"]["title"] = "KL (nats)"
+    _x_steps(axes, (1, 2), steps)
+    note = f"layer {layer + 1}, {_unit_text(unit)}, {label}"
+    if {"x", "x_hat", "y"} <= w.keys():
+        gap = np.nanmax(np.abs(np.r_[w["x_hat"] - w["x"], w["y"] - w["x"]]))
+        note += f" · largest |W(x̂) − W(x)|, |W(y) − W(x)| over training: {gap:.4f}"
+        if gap <= 0.002:
+            title = "x, x̂ and y coincide: normalization standardizes, it does not reshape"
+        elif unit == POOLED:
+            title = "Pooled over units x, x̂ and y differ: each unit is standardized with its own mean and std"
+        else:
+            title = "x, x̂ and y differ in shape here"
+    else:
+        title = f"How Gaussian x and a are over training ({label}: nothing is normalized)"
+    return figure(traces, axes, title, note, height, cells + notes, cell_titles=True)
+
+
+# ----------------------------------------------------------------------------------------- stability
+
+def stability(snaps: tuple[Snapshot, ...], variants, layer: int, height: int = 360) -> go.Figure:
+    """Drift per snapshot, gradient covariate shift ‖G−G′‖ and saturation of the activation input, per variant."""
+    if not snaps:
+        return message(title="Stability of the activation input", height=height)
+    steps = views.steps(snaps)
+    axes, cells = grid(1, 3, ("drift per snapshot", "Santurkar et al.: gradient shift ‖G−G′‖",
+                              "saturated activation inputs"), hgap=0.08)
+    traces, notes, rows = [], [], []
+    for token in variants:
+        color, label = variant_color(token), variant_label(token)
+        stage = views.act_stage(snaps, token, layer)
+        drift = (views.drift(snaps, token, layer, stage, ref="prev") if stage
+                 else np.full(len(snaps), np.nan))
+        traces.append(_line(steps, drift, 1, color, label))
+        at, l2, cos = views.ics(snaps, token, layer)
+        xa, ya = axis(2)
+        traces.append(dict(type="scatter", x=f32(at), y=f32(l2), mode="lines+markers", name=label,
+                           legendgroup=label, showlegend=False, xaxis=xa, yaxis=ya, customdata=f32(cos),
+                           line=dict(color=color, width=2), marker=dict(color=color, size=7),
+                           hovertemplate="step %{x}: ‖G−G′‖ %{y:.3g}, cos %{customdata:.3f}<extra></extra>"))
+        sat = views.saturation(snaps, token, layer)
+        traces.append(_line(steps, sat, 3, color, label, show=False))
+        d = views.diverged_at(snaps, token)
+        if d is not None:
+            t, n = _diverged(axes, d, steps, drift, 1, color)
+            traces += t
+            notes += n
+        rows.append((label, _median(drift), _median(l2), _median(cos), _median(sat)))
+    axes["yaxis"]["title"] = "W₁ to previous snapshot"
+    axes["yaxis2"]["title"] = "‖G−G′‖"
+    axes["yaxis3"].update(title="fraction saturated", tickformat=".2~%", rangemode="tozero")
+    _x_steps(axes, (1, 2, 3), steps)
+    title, note = _stability_title(rows, layer)
+    return figure(traces, axes, title, note, height, cells + notes, cell_titles=True)
+
+
+def _stability_title(rows: list, layer: int) -> tuple[str, str]:
+    """Who has the steadiest input, and whether that variant also has the smallest gradient shift."""
+    note = "medians: " + "; ".join(f"{r[0]} drift {_num(r[1])}, ‖G−G′‖ {_num(r[2])} (cos {_num(r[3], '.2f')}), "
+                                   f"saturated {_num(r[4], '.1%')}" for r in rows)
+    drift = [r for r in rows if math.isfinite(r[1])]
+    ics = [r for r in rows if math.isfinite(r[2])]
+    if len(drift) < 2:
+        return f"Stability of layer {layer + 1}'s activation input", note
+    steady = min(drift, key=lambda r: r[1])
+    title = f"{steady[0]}'s activation input moves least per snapshot"
+    if ics and max(r[2] for r in ics) == 0:
+        title += f"; ‖G−G′‖ = 0 (layer {layer + 1} has no layer before it to shift)"
+    elif len(ics) >= 2:
+        least = min(ics, key=lambda r: r[2])
+        title += ("; its gradient shift is also the smallest" if least[0] == steady[0]
+                  else f"; yet {least[0]} has the smallest gradient shift")
+    return title, note

@@ -1,0 +1,452 @@
+"""The shared look of every bnviz figure, and the builders that show one distribution's shape.
+
+Pure: data in, ``plotly.graph_objects.Figure`` out; no streamlit, no I/O. ``figures.py`` builds the
+over-training views on top of this module and re-exports everything here, so the page imports only
+``bnviz.figures``. The style lives here (not there) so that the import runs one way.
+
+Choices that hold in every figure, and why:
+
+- one Okabe-Ito color per variant token (:func:`variant_color`), colorblind-safe and the same everywhere;
+- no template and no text color are set: Streamlit's theme supplies both, light or dark; backgrounds are
+  transparent and the Gaussian reference is a mid grey that reads on either;
+- axes are laid out by hand (:func:`grid`): ``make_subplots`` costs 10-20 ms, most of the budget of a
+  figure rebuilt twice a second;
+- trace arrays are float32 (plotly sends them as base64 typed arrays, a quarter of the JSON of decimal
+  floats) and histograms go out binned, never as samples.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from statistics import NormalDist
+
+import numpy as np
+import plotly.graph_objects as go
+
+from . import stats, views
+from .config import INPUT_DISTS, split_variant
+from .snapshot import POOLED, QQ_POINTS, Snapshot
+
+# --------------------------------------------------------------------------------------------- style
+
+KIND_COLORS = {"none": "#D55E00", "bn": "#0072B2", "bn_noaffine": "#009E73", "bn_noisy": "#CC79A7",
+               "ln": "#E69F00"}  # Okabe & Ito (2008), "Color Universal Design"
+AFTER_COLOR = "#56B4E9"  # sky blue: normalization placed after the activation
+OTHER_COLOR = "#999999"
+KIND_LABELS = {"none": "no norm", "bn": "BN", "bn_noaffine": "BN, γ=1 β=0", "bn_noisy": "noisy BN",
+               "ln": "LayerNorm"}
+GREY = "rgba(128,128,128,0.9)"  # references (Gaussian, y = x, scrub line): mid grey reads on light and dark
+CLEAR = "rgba(0,0,0,0)"
+FONT = 14
+WAITING = "waiting for the first snapshot…"
+STAGE_TITLES = {"x": "x = Wu+b", "x_hat": "x̂ (standardized)", "y": "y = γx̂+β", "a": "a = act(y)"}
+STAGE_SYMBOLS = {"x": "x", "x_hat": "x̂", "y": "y", "a": "a"}
+
+
+def variant_color(token: str) -> str:
+    """The one color of variant ``token`` in every chart (Okabe-Ito; ``@after`` tokens sky blue)."""
+    kind, placement = split_variant(token)
+    if placement == "after":
+        return AFTER_COLOR
+    return KIND_COLORS.get(kind, OTHER_COLOR)
+
+
+def variant_label(token: str) -> str:
+    """Short human name of variant ``token``, e.g. ``"BN"`` or ``"BN (after act.)"``."""
+    kind, placement = split_variant(token)
+    label = KIND_LABELS.get(kind, kind)
+    return label + (f" ({placement} act.)" if placement else "")
+
+
+def rgba(color: str, alpha: float) -> str:
+    """``#RRGGBB`` as an ``rgba(...)`` string with opacity ``alpha``."""
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha:g})"
+
+
+def f32(values, positive: bool = False) -> np.ndarray:
+    """Trace data as float32 with every non-finite value (and, for log axes, every value <= 0) as NaN."""
+    a = np.array(values, dtype=np.float64)
+    bad = ~np.isfinite(a)
+    if positive:
+        bad |= ~(a > 0)
+    a[bad] = np.nan
+    return a.astype(np.float32)
+
+
+def fmt_kl(kl: float) -> str:
+    """A KL divergence for display: ``∞`` for a point mass (no density), ``–`` when unknown."""
+    if math.isnan(kl):
+        return "–"
+    return "∞" if math.isinf(kl) else f"{kl:.3f}"
+
+
+def fmt_wpk(w: float, p: float, kl: float) -> str:
+    """The normality line written on every histogram, e.g. ``W=0.993  p=0.12  KL=0.004``."""
+    return f"W={w:.3f}  p={p:.2g}  KL={fmt_kl(kl)}"
+
+
+def axis(k: int) -> tuple[str, str]:
+    """Trace references ("x3", "y3") of the k-th cell (1-based, row-major) of a :func:`grid`."""
+    return ("x", "y") if k == 1 else (f"x{k}", f"y{k}")
+
+
+def grid(rows: int, cols: int, titles=(), hgap: float = 0.07, vgap: float = 0.12,
+         share_y: bool = False) -> tuple[dict, list[dict]]:
+    """Layout axes of a rows x cols grid of cells, and their title annotations (see the module notes)."""
+    w, h = (1 - hgap * (cols - 1)) / cols, (1 - vgap * (rows - 1)) / rows
+    axes, notes = {}, []
+    for r in range(rows):
+        for c in range(cols):
+            k = r * cols + c + 1
+            xa, ya = axis(k)
+            x0, y1 = c * (w + hgap), 1 - r * (h + vgap)
+            # Clipped: the sums above can land a rounding error outside [0, 1], which plotly rejects.
+            axes["xaxis" + xa[1:]] = dict(domain=[max(x0, 0.0), min(x0 + w, 1.0)], anchor=ya, automargin=True)
+            axes["yaxis" + ya[1:]] = dict(domain=[max(y1 - h, 0.0), min(y1, 1.0)], anchor=xa, automargin=True)
+            if share_y and c:  # same scale in every column, so the eye compares heights directly
+                axes["yaxis" + ya[1:]].update(matches=axis(r * cols + 1)[1], showticklabels=False)
+            if k <= len(titles) and titles[k - 1]:
+                notes.append(dict(text=titles[k - 1], x=x0 + w / 2, y=y1, xref="paper", yref="paper",
+                                  xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=FONT)))
+    return axes, notes
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Lines of at most ``width`` characters: plotly does not wrap titles, and the page may be narrow."""
+    return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
+
+
+def _legend_rows(traces, width_px: int = 1000) -> int:
+    """Rows the horizontal legend needs at about ``width_px`` (~7.5 px a character, 40 px per symbol)."""
+    px = sum(40 + 7.5 * len(t.get("name") or "") for t in traces if t.get("showlegend", True) and t.get("name"))
+    return max(1, math.ceil(px / width_px))
+
+
+def figure(traces, axes: dict, title: str, note: str = "", height: int = 380, annotations=(), shapes=(),
+           cell_titles: bool = False, legend: bool = True, **layout) -> go.Figure:
+    """Assemble a figure in the shared style: title, a line of measured numbers, legend, then the cells."""
+    lines = _wrap(title, 84)
+    notes = _wrap(note, 120) if note else []
+    head = 12 + 22 * len(lines) + 18 * len(notes)  # pixels taken by the title block
+    top = head + (_legend_rows(traces) * 26 + 4 if legend else 0) + (24 if cell_titles else 0)
+    text = "<br>".join(lines + [f"<span style='font-size:13px'>{n}</span>" for n in notes])
+    base = dict(
+        height=height, margin=dict(l=60, r=16, t=top, b=50),
+        paper_bgcolor=CLEAR, plot_bgcolor=CLEAR, font=dict(size=FONT),
+        # plotly places a title's first line a few pixels above the requested top: start 16 px down.
+        title=dict(text=text, x=0, xref="paper", xanchor="left", y=1 - 16 / height, yref="container",
+                   yanchor="top", font=dict(size=FONT + 3)),
+        showlegend=legend, bargap=0,
+        legend=dict(orientation="h", x=0, xanchor="left", y=1 - (head + 2) / height, yref="container",
+                    yanchor="top", font=dict(size=FONT - 1)),
+        annotations=list(annotations), shapes=list(shapes), hoverlabel=dict(font=dict(size=FONT - 1)),
+    )
+    base.update(axes)
+    base.update(layout)
+    return go.Figure(data=list(traces), layout=base)
+
+
+def message(text: str = WAITING, title: str = "", height: int = 300) -> go.Figure:
+    """A figure holding only a centered message (no data yet, nothing to show)."""
+    note = dict(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=FONT + 2))
+    hidden = dict(visible=False)
+    return figure([], dict(xaxis=hidden, yaxis=hidden), title, height=height, annotations=[note], legend=False)
+
+
+def cell_note(axes: dict, k: int, text: str, x: float = 0.5, y: float = 0.5, size: int = FONT,
+              color: str | None = None, **kw) -> dict:
+    """An annotation at (x, y) in 0..1 of cell k, placed in paper coordinates (cells without traces have no
+    axes to refer to)."""
+    xa, ya = axis(k)
+    (x0, x1), (y0, y1) = axes["xaxis" + xa[1:]]["domain"], axes["yaxis" + ya[1:]]["domain"]
+    font = dict(size=size) if color is None else dict(size=size, color=color)
+    return dict(text=text, x=x0 + x * (x1 - x0), y=y0 + y * (y1 - y0), xref="paper", yref="paper",
+                showarrow=False, font=font, **kw)
+
+
+def gauss_trace(x: np.ndarray, mean: float, std: float, k: int, show: bool) -> dict:
+    """The dashed grey N(mean, std) density curve drawn over a histogram."""
+    xa, ya = axis(k)
+    return dict(type="scatter", x=f32(x), y=f32(views.gaussian_pdf(x, mean, std)), mode="lines",
+                line=dict(color=GREY, dash="dash", width=2), name="Gaussian N(mean, std)",
+                legendgroup="gauss", showlegend=show, hoverinfo="skip", xaxis=xa, yaxis=ya)
+
+
+def density_bars(hist: stats.Histogram, color: str, k: int, name: str, show: bool = False,
+                 alpha: float = 0.6) -> dict:
+    """A stored histogram as density bars (views.density: counts / (total * width))."""
+    xa, ya = axis(k)
+    centers, dens = views.density(hist)
+    return dict(type="bar", x=f32(centers), y=f32(dens), width=hist.width, name=name, legendgroup=name,
+                showlegend=show, marker=dict(color=rgba(color, alpha), line=dict(width=0)),
+                hovertemplate="%{x:.3g}: %{y:.3g}<extra></extra>", xaxis=xa, yaxis=ya)
+
+
+# --------------------------------------------------------------------------- one snapshot, one layer
+
+def _unit_text(unit: int) -> str:
+    return "all units pooled" if unit == POOLED else f"unit {unit}"
+
+
+def layer_histograms(snap: Snapshot | None, variants, layer: int, unit: int = POOLED,
+                     height: int | None = None) -> go.Figure:
+    """Histograms of x, x̂, y and a of one layer (rows: variants) with the fitted Gaussian and W/p/KL."""
+    if snap is None:
+        return message(title="Histograms of x, x̂, y and a in one layer", height=height or 400)
+    stages = tuple(STAGE_TITLES)
+    rows = max(1, len(variants))
+    axes, notes = grid(rows, len(stages), [STAGE_TITLES[s] for s in stages], hgap=0.05, vgap=0.14)
+    traces, shown, w_rows = [], set(), {}
+    for r, token in enumerate(variants):
+        color, label = variant_color(token), variant_label(token)
+        vs = snap.variants.get(token)
+        after = split_variant(token)[1] == "after"
+        axes["yaxis" + axis(r * len(stages) + 1)[1][1:]]["title"] = dict(
+            text=f"{label}<br>density", font=dict(size=FONT, color=color))
+        for c, stage in enumerate(stages):
+            k = r * len(stages) + c + 1
+            if r == rows - 1:
+                axes["xaxis" + axis(k)[0][1:]]["title"] = "value"
+            if vs is None:
+                notes.append(cell_note(axes, k, "not in this run"))
+                continue
+            if vs.diverged_at is not None and not vs.layers:
+                notes.append(cell_note(axes, k, f"diverged at step {vs.diverged_at}"))
+                continue
+            st = views.stage_of(snap, token, layer, stage)
+            if st is None:
+                notes.append(cell_note(axes, k, "no normalization" if stage in ("x_hat", "y") else "no such layer"))
+                continue
+            if unit not in st.units:
+                notes.append(cell_note(axes, k, f"unit {unit} not tracked"))
+                continue
+            i = st.units.index(unit)
+            if not st.hists:
+                notes.append(cell_note(axes, k, "values not finite"))
+                continue
+            hist, row = st.hists[i], dict(zip(stats.UNIT_STATS, st.table[i]))
+            w_rows.setdefault(token, {})[stage] = row
+            traces.append(density_bars(hist, color, k, label, show=False))
+            mean, std = row["mean"], row["std"]
+            lo, hi = hist.edges[0], hist.edges[-1]
+            if std > 0:
+                lo, hi = min(lo, mean - 3 * std), max(hi, mean + 3 * std)
+            x = np.linspace(lo, hi, 80)
+            traces.append(gauss_trace(x, mean, std, k, show="gauss" not in shown))
+            shown.add("gauss")
+            peak = max(float(np.max(views.density(hist)[1])), float(np.max(views.gaussian_pdf(x, mean, std))))
+            axes["yaxis" + axis(k)[1][1:]]["range"] = [0, 1.3 * peak]  # headroom for the W/p/KL line
+            text = fmt_wpk(row["shapiro_w"], row["shapiro_p"], row["kl_gaussian"])
+            if after and stage == "a":
+                text += "<br>(act. first, then x̂)"
+            notes.append(cell_note(axes, k, text, x=0.98, y=0.99, size=FONT - 1, xanchor="right", yanchor="top"))
+    title, note = _same_shape_title(w_rows, unit)
+    note = f"layer {layer + 1}, {_unit_text(unit)}, step {snap.step}" + (f" · {note}" if note else "")
+    return figure(traces, axes, title, note, height or 190 * rows + 150, notes, cell_titles=True, legend=True)
+
+
+def _same_shape_title(w_rows: dict, unit: int) -> tuple[str, str]:
+    """Whether x̂ and y keep the shape of x (W and KL equal), judged on the first normalized variant."""
+    for token, rows in w_rows.items():
+        if {"x", "x_hat", "y"} <= rows.keys():
+            w = {s: rows[s]["shapiro_w"] for s in ("x", "x_hat", "y")}
+            kl = {s: rows[s]["kl_gaussian"] for s in ("x", "x_hat", "y")}
+            nums = (f"{variant_label(token)}: W x {w['x']:.3f}, x̂ {w['x_hat']:.3f}, y {w['y']:.3f}; "
+                    f"KL {fmt_kl(kl['x'])}, {fmt_kl(kl['x_hat'])}, {fmt_kl(kl['y'])}")
+            dw = max(abs(w["x_hat"] - w["x"]), abs(w["y"] - w["x"]))
+            if dw <= 0.002:
+                return "x̂ and y have the same shape as x (W, KL equal): BN shifts and scales, it doesn't reshape", nums
+            if unit == POOLED:
+                return ("Pooled over units, x̂ and y differ in shape from x: each unit is shifted and scaled by its "
+                        "own numbers (pick one unit to compare shapes)"), nums
+            return f"x̂ and y differ in shape from x here (|ΔW| = {dw:.3f})", nums
+    return "What each stage of the layer looks like, with the Gaussian of equal mean and std", ""
+
+
+def qq_plot(snap: Snapshot | None, variant: str, layer: int, stage: str, unit: int = POOLED,
+            height: int = 380) -> go.Figure:
+    """Q-Q plot of the stored quantiles (standardized with the table's mean/std) against N(0, 1)."""
+    if snap is None:
+        return message(title="Q-Q plot against the Gaussian", height=height)
+    st = views.stage_of(snap, variant, layer, stage)
+    sym = STAGE_SYMBOLS.get(stage, stage)
+    head = f"Q-Q plot of {sym}, layer {layer + 1}, {_unit_text(unit)}, {variant_label(variant)}"
+    if st is None or unit not in st.units:
+        vs = snap.variants.get(variant)
+        why = (f"diverged at step {vs.diverged_at}" if vs is not None and vs.diverged_at is not None
+               else "no normalization" if stage in ("x_hat", "y") else f"no {sym} for {_unit_text(unit)}")
+        return message(why, head, height)
+    i = st.units.index(unit)
+    row = dict(zip(stats.UNIT_STATS, st.table[i]))
+    if not row["std"] > 0 or not np.isfinite(st.quantiles[i]).all():
+        return message("constant or non-finite values: nothing to compare", head, height)
+    p = (np.arange(QQ_POINTS) + 0.5) / QQ_POINTS
+    theory = np.array([NormalDist().inv_cdf(q) for q in p])
+    sample = (st.quantiles[i].astype(np.float64) - row["mean"]) / row["std"]
+    lim = float(max(np.max(np.abs(theory)), np.max(np.abs(sample)))) * 1.05
+    color = variant_color(variant)
+    traces = [
+        dict(type="scatter", x=f32([-lim, lim]), y=f32([-lim, lim]), mode="lines", name="Gaussian (y = x)",
+             line=dict(color=GREY, dash="dash", width=2), hoverinfo="skip"),
+        dict(type="scatter", x=f32(theory), y=f32(sample), mode="markers", name=variant_label(variant),
+             marker=dict(color=color, size=7), hovertemplate="N(0,1) %{x:.2f} → %{y:.2f}<extra></extra>"),
+    ]
+    skew, kurt = row["skew"], row["kurtosis"]
+    if kurt > 1:
+        title = "Points bend away from the line at both ends: heavier tails than a Gaussian"
+    elif kurt < -0.5:
+        title = "An S-shape: lighter tails than a Gaussian"
+    elif abs(skew) > 0.5:
+        title = "One end bends away from the line: a skewed distribution"
+    else:
+        title = "Points near the line y = x: close to a Gaussian"
+    note = (f"{head}, step {snap.step} · skew {skew:+.2f}, excess kurtosis {kurt:+.2f}, "
+            + fmt_wpk(row["shapiro_w"], row["shapiro_p"], row["kl_gaussian"]))
+    axes = dict(xaxis=dict(title="standard normal quantile", range=[-lim, lim]),
+                yaxis=dict(title="sample quantile, (v − mean)/std", range=[-lim, lim]))
+    return figure(traces, axes, title, note, height)
+
+
+# ------------------------------------------------------------------------------------ what if γ, β
+
+def _shared_bins(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Bin edges over both samples, fine enough that the narrower of the two gets about 20 bins."""
+    lo, hi = float(min(a.min(), b.min())), float(max(a.max(), b.max()))
+    spread = min(float(np.ptp(a)), float(np.ptp(b))) or max(float(np.ptp(a)), float(np.ptp(b)))
+    if not (hi > lo and spread > 0):
+        return np.array([lo - 0.5, lo + 0.5])
+    n = int(np.clip(math.ceil((hi - lo) / (spread / 20)), 10, 200))
+    return np.linspace(lo, hi, n + 1)
+
+
+def whatif(sample: np.ndarray, gamma: float, beta: float, before: stats.Normality, after: stats.Normality,
+           height: int = 360) -> go.Figure:
+    """x̂ and γx̂+β on shared bins, with the caller's W and KL of each: an affine map keeps the shape."""
+    x = np.asarray(sample, dtype=np.float64).ravel()
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return message("no values of x̂ yet", height=height)
+    y = gamma * x + beta
+    edges = _shared_bins(x, y)
+    hx, _ = np.histogram(x, edges, density=True)
+    hy, _ = np.histogram(y, edges, density=True)
+    centers, width = (edges[:-1] + edges[1:]) / 2, float(edges[1] - edges[0])
+    blue = KIND_COLORS["bn"]
+    traces = [
+        dict(type="bar", x=f32(centers), y=f32(hx), width=width, name="x̂ (standardized)",
+             marker=dict(color=rgba("#808080", 0.55), line=dict(width=0))),
+        dict(type="bar", x=f32(centers), y=f32(hy), width=width, name=f"γx̂+β (γ={gamma:.2g}, β={beta:.2g})",
+             marker=dict(color=rgba(blue, 0.55), line=dict(width=0))),
+    ]
+    notes = [
+        dict(text=f"x̂: W={before.shapiro_w:.3f}  KL={fmt_kl(before.kl_gaussian)}", x=0.01, y=0.98,
+             xref="paper", yref="paper", xanchor="left", yanchor="top", showarrow=False),
+        dict(text=f"γx̂+β: W={after.shapiro_w:.3f}  KL={fmt_kl(after.kl_gaussian)}", x=0.99, y=0.98,
+             xref="paper", yref="paper", xanchor="right", yanchor="top", showarrow=False,
+             font=dict(color=blue)),
+    ]
+    dw = abs(after.shapiro_w - before.shapiro_w)
+    kl0, kl1 = before.kl_gaussian, after.kl_gaussian
+    same_kl = abs(kl1 - kl0) < 5e-3 if math.isfinite(kl0) and math.isfinite(kl1) else (kl0 == kl1)
+    same = dw < 1e-3 and same_kl
+    title = ("γ and β move and stretch the histogram; W and KL stay the same" if same
+             else "γ and β changed the measured shape here (|ΔW| = {dw:.3f})".format(dw=dw))
+    note = (f"W {before.shapiro_w:.3f} → {after.shapiro_w:.3f}, KL {fmt_kl(before.kl_gaussian)} → "
+            f"{fmt_kl(after.kl_gaussian)}: a linear map changes location and scale, not shape")
+    peak = float(max(hx.max(), hy.max()))
+    axes = dict(xaxis=dict(title="value"), yaxis=dict(title="density", range=[0, 1.25 * peak]))
+    return figure(traces, axes, title, note, height, notes, barmode="overlay")
+
+
+# ------------------------------------------------------------------------------------- why Gaussian
+
+# Okabe-Ito without black (unreadable on a dark theme); symbols and dashes tell the lines apart too.
+DIST_COLORS = dict(zip(INPUT_DISTS, ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#F0E442",
+                                     "#56B4E9")))
+DIST_SYMBOLS = dict(zip(INPUT_DISTS, ("circle", "square", "diamond", "triangle-up", "x", "cross",
+                                      "star")))
+
+
+def clt_curves(results: list, height: int = 400) -> go.Figure:
+    """Shapiro W and KL of the standardized Wu+b against fan-in, one line per (input dist, weights)."""
+    if not results:
+        return message("no central-limit results yet", height=height)
+    axes, cells = grid(1, 2, ("Shapiro–Wilk W (1 = Gaussian)", "KL to the Gaussian (0 = Gaussian)"))
+    traces = []
+    for res in results:
+        name = f"{res.dist}, {res.weights} weights"
+        color, symbol = DIST_COLORS.get(res.dist, OTHER_COLOR), DIST_SYMBOLS.get(res.dist, "circle")
+        dash = "solid" if res.weights == "random" else "dash"
+        for k, values in ((1, res.shapiro_w), (2, res.kl)):
+            xa, ya = axis(k)
+            traces.append(dict(type="scatter", x=f32(res.fan_ins), y=f32(values), mode="lines+markers",
+                               name=name, legendgroup=name, showlegend=k == 1, xaxis=xa, yaxis=ya,
+                               line=dict(color=color, dash=dash, width=2), marker=dict(symbol=symbol, size=7)))
+    shapes = [dict(type="line", xref="x domain", x0=0, x1=1, yref="y", y0=1, y1=1,
+                   line=dict(color=GREY, dash="dot", width=2)),
+              dict(type="line", xref="x2 domain", x0=0, x1=1, yref="y2", y0=0, y1=0,
+                   line=dict(color=GREY, dash="dot", width=2))]
+    ticks = sorted({int(f) for res in results for f in res.fan_ins})
+    for key in ("xaxis", "xaxis2"):  # ticks at the measured fan-ins, not at log-axis minor digits
+        axes[key].update(type="log", title="fan-in (inputs per unit, log scale)", tickvals=ticks)
+    axes["yaxis"]["title"] = "W of standardized Wu+b"
+    axes["yaxis2"]["title"] = "KL (nats)"
+    title, note = _clt_title(results)
+    return figure(traces, axes, title, note, height, cells, shapes, cell_titles=True)
+
+
+def _clt_title(results: list) -> tuple[str, str]:
+    """Does W grow toward 1 with fan-in (random weights), and which inputs resist the most."""
+    ends = []
+    for res in results:
+        w = np.asarray(res.shapiro_w, dtype=np.float64)
+        ok = np.flatnonzero(np.isfinite(w))
+        if ok.size:
+            ends.append((res, w[ok[0]], w[ok[-1]], int(res.fan_ins[ok[-1]])))
+    if not ends:
+        return "Normality of Wu+b against fan-in", "no finite values"
+    rand = [e for e in ends if e[0].weights == "random"] or ends
+    grows = np.median([e[2] for e in rand]) > np.median([e[1] for e in rand])
+    worst = min(rand, key=lambda e: e[2])
+    title = ("Wu+b gets closer to a Gaussian as fan-in grows (W → 1, KL → 0)" if grows
+             else "Wu+b does not get closer to a Gaussian with more inputs here")
+    note = (f"{rand[0][0].weights} weights: median W {np.median([e[1] for e in rand]):.3f} at the smallest "
+            f"fan-in, {np.median([e[2] for e in rand]):.3f} at the largest; slowest: {worst[0].dist} "
+            f"(W={worst[2]:.3f} at fan-in {worst[3]})")
+    sparse = [e for e in ends if e[0].weights == "sparse"]
+    if sparse and rand is not ends:
+        note += f"; sparse weights (2 inputs each): median W {np.median([e[2] for e in sparse]):.3f}"
+    return title, note
+
+
+def _r2(v: float) -> str:
+    return f"{round(v, 2) + 0.0:.2f}"  # + 0.0 turns a rounded -0.0 into 0.0
+
+
+def bimodal_demo(demo, height: int = 360) -> go.Figure:
+    """A bimodal layer input before and after BN side by side: identical shape, different axis."""
+    axes, cells = grid(1, 2, ("x = Wu+b (bimodal)", "x̂ = BN(x)"), hgap=0.08)
+    traces, notes, rows = [], [], []
+    color = KIND_COLORS["bn"]
+    for k, (hist, row, name) in enumerate(((demo.x_hist, demo.x_stats, "x"), (demo.xhat_hist, demo.xhat_stats,
+                                                                             "x̂")), start=1):
+        r = dict(zip(stats.UNIT_STATS, np.asarray(row, dtype=np.float64)))
+        rows.append(r)
+        traces.append(density_bars(hist, color if k == 2 else "#808080", k, name, show=True))
+        notes.append(cell_note(axes, k, f"W={r['shapiro_w']:.3f}  KL={fmt_kl(r['kl_gaussian'])}<br>"
+                                  f"skew={r['skew']:+.3f}  kurtosis={r['kurtosis']:+.3f}",
+                               x=0.99, y=0.99, xanchor="right", yanchor="top", size=FONT - 1))
+        axes["xaxis" + axis(k)[0][1:]]["title"] = f"value of {name}"
+        peak = float(np.max(views.density(hist)[1]))
+        axes["yaxis" + axis(k)[1][1:]].update(title="density", range=[0, 1.3 * peak])
+    a, b = rows
+    same = (abs(a["shapiro_w"] - b["shapiro_w"]) < 2e-3 and abs(a["skew"] - b["skew"]) < 0.01
+            and abs(a["kurtosis"] - b["kurtosis"]) < 0.01)
+    title = ("BN standardizes a bimodal input and it stays bimodal: same shape, different axis" if same
+             else "After BN the measured shape differs from before")
+    note = (f"mean {_r2(a['mean'])} → {_r2(b['mean'])}, std {_r2(a['std'])} → {_r2(b['std'])}; W {a['shapiro_w']:.3f} "
+            f"→ {b['shapiro_w']:.3f}, skew {a['skew']:+.2f} → {b['skew']:+.2f}, kurtosis {a['kurtosis']:+.2f} → "
+            f"{b['kurtosis']:+.2f}")
+    return figure(traces, axes, title, note, height, cells + notes, cell_titles=True)

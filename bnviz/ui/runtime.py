@@ -1,0 +1,27 @@
+"""Server-wide and per-session resources of the page (Streamlit caches)."""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from ..registry import Registry
+from . import state
+
+
+@st.cache_resource
+def registry() -> Registry:
+    """One registry for the whole server: one training per configuration, however many viewers.
+
+    ``BNVIZ_STATS_IN=inline`` computes statistics on the training thread instead of a worker process
+    (the tests use it: no process to spawn per run).
+    """
+    return Registry(steps_per_second=state.SPEEDS[state.DEFAULT_SPEED],
+                    stats_in=os.environ.get("BNVIZ_STATS_IN", "process"))
+
+
+@st.cache_resource(scope="session", on_release=lambda lease: lease.close())
+def lease():
+    """This browser session's hold on the run it watches; released within a second of the tab closing."""
+    return registry().lease()

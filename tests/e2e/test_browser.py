@@ -1,0 +1,72 @@
+"""The real page in headless Chromium: charts appear, move while training, stop when paused."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from bnviz import config as C
+
+from .conftest import open_app, status_step
+
+pytestmark = pytest.mark.e2e
+SLOW = "?preset=ioffe&steps=200000&seed=11"  # long enough never to finish during a test
+
+
+def chart_signature(page) -> str:
+    """What the first chart draws right now (its SVG paths), to tell whether it changed."""
+    return page.locator("[data-testid=stPlotlyChart]").first.evaluate(
+        "el => Array.from(el.querySelectorAll('path')).map(p => p.getAttribute('d')).join('|')")
+
+
+def wait_until(pred, timeout=20.0, every=0.2):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(every)
+    return False
+
+
+def test_charts_appear_and_move_while_training(page, server, out_dir):
+    frames: list[int] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(len(payload))))
+    open_app(page, server + "/" + SLOW)
+    assert page.locator("[data-testid=stException]").count() == 0
+    first_step, first_sig = status_step(page), chart_signature(page)
+    assert wait_until(lambda: status_step(page) > first_step + 50)
+    assert wait_until(lambda: chart_signature(page) != first_sig)
+    page.screenshot(path=str(out_dir / "screenshots" / "opening.png"))
+    assert frames and max(frames) < 250_000, f"largest update {max(frames)} bytes"
+    assert page.locator("[data-testid=stException]").count() == 0
+
+
+def test_pause_stops_and_play_step_work(page, server):
+    open_app(page, server + "/" + SLOW.replace("seed=11", "seed=12"))
+    page.locator(".st-key-pause button").click()
+    time.sleep(1.5)  # let the last refresh land
+    step, sig = status_step(page), chart_signature(page)
+    time.sleep(2.0)
+    assert status_step(page) == step and chart_signature(page) == sig  # paused: nothing moves
+    page.locator(".st-key-step button").click()
+    assert wait_until(lambda: status_step(page) >= step + 25)
+    stepped = status_step(page)
+    time.sleep(1.5)
+    assert status_step(page) == stepped  # a single step leaves it paused
+    page.locator(".st-key-play button").click()
+    assert wait_until(lambda: status_step(page) > stepped + 100)
+    assert page.locator("[data-testid=stException]").count() == 0
+
+
+@pytest.mark.parametrize("preset", ["ioffe", "why-gaussian"])
+def test_every_panel_draws_and_is_screenshotted(page, server, out_dir, preset):
+    open_app(page, f"{server}/?preset={preset}&seed=21")
+    for key, label in C.PANELS.items():
+        page.get_by_role("button", name=label, exact=True).click()
+        page.wait_for_timeout(300)
+        if key != "evidence":
+            page.wait_for_selector("[data-testid=stPlotlyChart]", timeout=30_000)
+        page.wait_for_timeout(1200)
+        assert page.locator("[data-testid=stException]").count() == 0, (preset, key)
+        page.screenshot(path=str(out_dir / "screenshots" / f"{preset}-{key}.png"), full_page=True)

@@ -1,0 +1,147 @@
+"""The page through Streamlit's AppTest: every panel of every preset, links, widgets, pause."""
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from bnviz import config as C
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+SHORT = {"steps": "120", "every": "20"}  # keep each run short: a few snapshots are enough to draw
+
+
+@pytest.fixture(autouse=True)
+def inline_stats_and_cleanup(monkeypatch):
+    """Cheap runs (statistics on the training thread) and no thread left behind after each test."""
+    monkeypatch.setenv("BNVIZ_STATS_IN", "inline")
+    from bnviz.ui.runtime import registry
+
+    registry().stop_all()
+    yield
+    registry().stop_all()
+
+
+def open_page(params: dict, wait_snapshots: int = 2, timeout: float = 60) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in params.items():
+        at.query_params[k] = v
+    at.run()
+    from bnviz.ui.runtime import registry
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        runs = [e.run for e in registry()._entries.values()]
+        if runs and all(len(r.history) >= wait_snapshots or r.state in ("finished", "failed") for r in runs):
+            break
+        time.sleep(0.05)
+    at.run()
+    return at
+
+
+def the_run():
+    from bnviz.ui.runtime import registry
+
+    (entry,) = registry()._entries.values()
+    return entry.run
+
+
+def test_opens_on_ioffe_and_trains_at_once():
+    at = open_page({})
+    assert not at.exception
+    assert at.session_state["preset"] == "ioffe"
+    run = the_run()
+    assert run.config == C.PRESETS["ioffe"].config
+    assert run.state in ("running", "finished") and len(run.history) >= 2
+    assert len(at.get("plotly_chart")) >= 1
+    assert at.query_params["preset"] == "ioffe" and at.query_params["seed"] == "0"
+
+
+@pytest.mark.parametrize("preset", list(C.PRESETS))
+def test_every_panel_renders_for_every_preset(preset):
+    at = open_page({"preset": preset, **SHORT})
+    assert not at.exception, at.exception
+    for panel in C.PANELS:
+        at.session_state["panel"] = panel
+        at.run()
+        assert not at.exception, (preset, panel, at.exception)
+        assert len(at.get("plotly_chart")) >= 1 or panel == "evidence", (preset, panel)
+        if panel == "evidence":
+            text = " ".join(str(m.value) for m in at.markdown)
+            assert all(f"**C{i}**" in text for i in range(1, 9))
+
+
+def test_malformed_link_shows_warning_and_still_works():
+    at = open_page({"preset": "nope", "seed": "abc", "widths": "1,2,x", "colour": "red", **SHORT})
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert "nope" in warnings and "seed" in warnings and "widths" in warnings and "colour" in warnings
+    assert at.session_state["preset"] == "ioffe" and the_run().config.seed == 0
+    assert len(at.get("plotly_chart")) >= 1
+
+
+def test_script_in_a_link_is_shown_as_text():
+    at = open_page({"preset": "<script>alert(1)</script>", **SHORT})
+    assert not at.exception
+    assert any("<script>" in w.value for w in at.warning)  # st.warning renders text, never raw HTML
+
+
+def test_widgets_change_the_config_and_the_link():
+    at = open_page(SHORT)
+    at.number_input(key="seed").set_value(7).run()
+    assert the_run().config.seed == 7
+    assert at.query_params["seed"] == "7"
+    at.selectbox(key="activation").set_value("tanh").run()
+    assert the_run().config.activation == "tanh" and at.query_params["activation"] == "tanh"
+    at.selectbox(key="preset").set_value("santurkar").run()
+    assert the_run().config == C.PRESETS["santurkar"].config  # a preset resets every setting
+
+
+def test_bad_widget_value_gives_a_message_and_keeps_the_last_valid_config():
+    at = open_page(SHORT)
+    before = the_run().config
+    at.text_input(key="widths").set_value("100,abc").run()
+    assert not at.exception
+    assert any("widths" in e.value for e in at.error)
+    assert the_run().config == before
+
+
+def test_paused_means_no_new_snapshots():
+    at = open_page({"steps": "100000", "every": "20"})
+    run = the_run()
+    at.button(key="pause").click().run()
+    assert not at.exception
+    time.sleep(0.5)
+    n, step = len(run.history), run.step
+    time.sleep(1.0)
+    assert run.state == "paused" and len(run.history) == n and run.step == step
+    at.button(key="step").click().run()
+    assert wait(lambda: run.step >= step + 20)
+    at.button(key="play").click().run()
+    assert wait(lambda: run.step > step + 200) and run.state == "running"
+
+
+def wait(pred, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_figure_data_is_the_history_data():
+    """What the percentile panel draws is exactly what the engine measured."""
+    at = open_page({**SHORT, "panel": "over-time", "layer": "2"})
+    run = the_run()
+    assert not at.exception
+    import numpy as np
+
+    from bnviz import figures, views
+
+    snaps = run.history.snapshots()
+    fig = figures.percentile_bands(snaps, run.config.variants, 2, -1)
+    p50 = views.unit_stat(snaps, "bn", 2, "y", "p50")
+    drawn = [np.asarray(t.y, dtype=float) for t in fig.data if t.y is not None and len(t.y) == len(snaps)]
+    assert any(np.allclose(d, p50, rtol=1e-6, atol=1e-6, equal_nan=True) for d in drawn)

@@ -1,0 +1,296 @@
+"""The evidence board on real short runs: numbers recomputed here from views, verdicts that follow the rules."""
+
+import dataclasses
+import math
+import re
+
+import numpy as np
+import pytest
+import scipy.stats
+
+from bnviz import claims, stats, views
+from bnviz.config import PANELS, PRESETS
+from bnviz.run import Run
+from bnviz.snapshot import POOLED, VariantSnapshot
+
+SHORT = dict(widths=(32, 32, 32), steps=600, snapshot_every=20, ics_every=100)
+IDS = [f"C{i}" for i in range(1, 9)]
+
+
+def train(preset):
+    cfg = PRESETS[preset].config.replace(**SHORT)
+    run = Run(cfg, stats_in="inline").start()
+    assert run.join(timeout=120) and run.state == "finished", run.error
+    snaps = run.history.snapshots()
+    return snaps, cfg, {v.claim: v for v in claims.evidence(snaps, cfg)}
+
+
+@pytest.fixture(scope="module")
+def ioffe():
+    return train("ioffe")
+
+
+@pytest.fixture(scope="module")
+def santurkar():
+    return train("santurkar")
+
+
+@pytest.fixture(scope="module")
+def placement():
+    return train("placement")
+
+
+# ------------------------------------------------------------------------------ independent recomputation
+
+def second_half(snaps):
+    s = views.steps(snaps)
+    return s >= s[-1] / 2
+
+
+def per_snapshot(snaps, variant, layer, stage):
+    """Mean over the second half of W1-to-previous / pooled std, straight from views."""
+    d = views.drift(snaps, variant, layer, stage, POOLED, "prev")
+    sd = views.unit_stat(snaps, variant, layer, stage, "std", POOLED)
+    vals = (d / sd)[second_half(snaps)]
+    return float(np.mean(vals[np.isfinite(vals)]))
+
+
+def from_first(snaps, variant, layer, stage):
+    """W1 from the first snapshot to the last / pooled std at the first snapshot."""
+    d = views.drift(snaps, variant, layer, stage, POOLED, "first")
+    sd = views.unit_stat(snaps, variant, layer, stage, "std", POOLED)
+    return float(d[-1] / sd[0])
+
+
+def shown(x, text):
+    """The board prints ``x`` (3 significant digits) in ``text``."""
+    assert claims.fmt(x) in text, (claims.fmt(x), text)
+
+
+def tracked_rows(snaps, cfg, variant, src, stages):
+    snap = snaps[-1]
+    out = []
+    for layer in range(len(cfg.widths)):
+        for u in cfg.tracked_units(layer):
+            out.append({s: {k: views.unit_stat((snap,), variant, layer, s, k, u)[0]
+                             for k in ("shapiro_w", "kl_gaussian", "skew", "kurtosis")} for s in (src, *stages)})
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ tests
+
+@pytest.mark.parametrize("name", ["ioffe", "santurkar", "placement"])
+def test_every_claim_gets_a_well_formed_verdict(name, request):
+    snaps, cfg, board = request.getfixturevalue(name)
+    assert list(board) == IDS
+    for cid, v in board.items():
+        assert v.verdict in claims.VERDICTS and v.panel in PANELS and v.title
+        assert v.figure and v.threshold and v.detail
+        assert re.search(r"\d", v.threshold)
+        if v.verdict == "not measured":
+            assert v.value is None
+        else:
+            assert isinstance(v.value, float) and not math.isnan(v.value)
+            assert re.search(r"\d", v.figure) and re.search(r"\d", v.detail), cid
+
+
+def test_c1_drift_matches_views_and_the_rule(ioffe):
+    snaps, cfg, board = ioffe
+    v = board["C1"]
+    L = len(cfg.widths) - 1
+    assert views.act_stage(snaps, "bn", L) == "y" and views.act_stage(snaps, "none", L) == "x"
+    bn, none = per_snapshot(snaps, "bn", L, "y"), per_snapshot(snaps, "none", L, "x")
+    assert v.numbers["bn"] == pytest.approx(bn, rel=1e-12) and v.numbers["none"] == pytest.approx(none, rel=1e-12)
+    assert v.value == pytest.approx(bn / none, rel=1e-12)
+    for x in (bn, none, bn / none, from_first(snaps, "bn", L, "y"), from_first(snaps, "none", L, "x")):
+        shown(x, v.figure)
+    expected = "supported" if bn / none < 0.5 else "refuted" if bn / none >= 1 else "mixed"
+    assert v.verdict == expected == "supported"  # Figure 1 of the paper, on the digits stand-in
+
+
+def test_c2_gamma_beta_drift_matches_views_and_the_rule(ioffe, santurkar):
+    for snaps, cfg, board in (ioffe, santurkar):
+        v = board["C2"]
+        L = len(cfg.widths) - 1
+        y, xh = from_first(snaps, "bn", L, "y"), from_first(snaps, "bn", L, "x_hat")
+        assert v.value == pytest.approx(y / xh, rel=1e-12)
+        shown(y, v.figure), shown(xh, v.figure), shown(from_first(snaps, "none", L, "x"), v.figure)
+        rate = np.nanmedian(views.param_change(snaps, "bn", L, "gamma"))
+        shown(rate, v.figure)
+        expected = "supported" if y / xh > 1.5 else "refuted" if y / xh < 1.1 else "mixed"
+        assert v.verdict == expected
+
+
+def test_c3_bn_does_not_reshape_unit_by_unit(ioffe, placement):
+    for (snaps, cfg, board), variants in ((ioffe, {"bn": "x"}), (placement, {"bn@before": "x", "bn@after": "a"})):
+        v = board["C3"]
+        assert v.verdict == "refuted", v.detail
+        dw = dkl = 0.0
+        for variant, src in variants.items():
+            for row in tracked_rows(snaps, cfg, variant, src, ("x_hat", "y")):
+                for s in ("x_hat", "y"):
+                    dw = max(dw, abs(row[s]["shapiro_w"] - row[src]["shapiro_w"]))
+                    a, b = row[s]["kl_gaussian"], row[src]["kl_gaussian"]
+                    dkl = max(dkl, 0.0 if (math.isinf(a) and a == b) else abs(a - b))
+        assert v.value == pytest.approx(dw, rel=1e-12, abs=1e-300) and v.numbers["max_dkl"] == pytest.approx(dkl)
+        assert dw < 1e-3 and dkl < 0.01
+        assert f"{dw:.1e}" in v.figure
+
+
+def test_c4_higher_moments_pass_through(ioffe, santurkar):
+    for (snaps, cfg, board), variants in ((ioffe, ("bn",)), (santurkar, ("bn", "bn_noisy"))):
+        v = board["C4"]
+        assert v.verdict == "supported" and v.detail.startswith("Supported in the sense that BN fixes only mean")
+        rows = [r for t in variants for r in tracked_rows(snaps, cfg, t, "x", ("x_hat",))]
+        assert v.numbers["n_series"] == len(rows)
+        assert v.value == pytest.approx(max(abs(r["x_hat"][k] - r["x"][k]) / max(1, abs(r["x"][k]))
+                                            for r in rows for k in ("skew", "kurtosis")), rel=1e-9)
+        skews = [r["x"]["skew"] for r in rows]
+        shown(min(skews), v.figure), shown(max(skews), v.figure)
+
+
+def test_c5_reports_where_the_clt_holds_and_fails(ioffe):
+    snaps, cfg, board = ioffe
+    v = board["C5"]
+    assert v.verdict == "mixed"  # correlated inputs and 2-input weights never converge
+    assert "correlated" in v.numbers["not_gaussian"] and "uniform" in v.numbers["gaussian"]
+    st = views.stage_of(snaps[-1], "none", 0, "x")
+    w = float(np.median([st.stat("shapiro_w", u) for u in cfg.tracked_units(0)]))
+    assert v.numbers["layer1_w"] == pytest.approx(w) and "fan-in 64" in v.figure
+    shown(w, v.figure)
+
+
+def test_c6_linear_maps_keep_the_shape(ioffe):
+    snaps, cfg, board = ioffe
+    v = board["C6"]
+    assert v.verdict == "supported" and v.value < 1e-6
+    st = views.stage_of(snaps[-1], "bn", 0, "x_hat")
+    q = st.quantiles[1].astype(np.float64)  # unit 0, the figure's example
+    for g, b in claims.C6_PAIRS:  # the reference: scipy's own Shapiro-Wilk on the moved sample
+        assert scipy.stats.shapiro(g * q + b)[0] == pytest.approx(scipy.stats.shapiro(q)[0], abs=1e-9)
+    shown(stats.normality(q).shapiro_w, v.figure)
+
+
+def test_c7_placement_compares_what_the_next_layer_receives(placement):
+    snaps, cfg, board = placement
+    v = board["C7"]
+    assert v.verdict in ("supported", "refuted", "mixed")
+    layers = range(len(cfg.widths))
+    before = np.mean([per_snapshot(snaps, "bn@before", l, "a") for l in layers])
+    after = np.mean([per_snapshot(snaps, "bn@after", l, "y") for l in layers])
+    assert v.value == pytest.approx(after / before, rel=1e-9)
+    shown(before, v.figure), shown(after, v.figure)
+    w_b = np.median([r["a"]["shapiro_w"] for r in tracked_rows(snaps, cfg, "bn@before", "x", ("a",))])
+    w_a = np.median([r["y"]["shapiro_w"] for r in tracked_rows(snaps, cfg, "bn@after", "a", ("y",))])
+    drift_worse, shape_worse = after / before > claims.C7_DRIFT, w_a < w_b - claims.C7_W
+    expected = {(True, True): "supported", (False, False): "refuted"}.get((drift_worse, shape_worse), "mixed")
+    assert v.verdict == expected
+    assert "inf" in v.figure  # ReLU outputs have a point mass at 0: their KL is +inf, shown, not NaN
+
+
+def test_c8_noisy_bn_and_gradient_shift(santurkar):
+    snaps, cfg, board = santurkar
+    v = board["C8"]
+    assert v.verdict in ("supported", "refuted", "mixed")
+    acc = {t: views.train_stat(snaps, t, "test_accuracy")[-1] for t in ("bn", "bn_noisy", "none")}
+    assert v.numbers["acc_gap"] == pytest.approx(acc["bn"] - acc["bn_noisy"])
+    assert f"{acc['bn']:.1%}" in v.figure and f"{acc['bn_noisy']:.1%}" in v.figure
+    L = len(cfg.widths) - 1
+    ratio = per_snapshot(snaps, "bn_noisy", L, "y") / per_snapshot(snaps, "bn", L, "y")
+    assert v.numbers["drift_ratio"] == pytest.approx(ratio, rel=1e-9) and ratio > 1.5  # the noise destabilizes
+    ics = {t: np.mean([views.ics(snaps, t, l)[1] for l in range(len(cfg.widths))]) for t in ("bn", "none")}
+    assert len(views.ics(snaps, "bn", 0)[0]) == 6  # steps 0, 100, ..., 500
+    assert v.numbers["ics_ratio"] == pytest.approx(ics["bn"] / ics["none"], rel=1e-9)
+    shown(ics["bn"], v.figure), shown(ics["none"], v.figure)
+    votes = [acc["bn"] - acc["bn_noisy"] <= claims.C8_ACC, ics["bn"] / ics["none"] >= claims.C8_ICS]
+    assert v.verdict == ("supported" if all(votes) else "refuted" if not any(votes) else "mixed")
+
+
+def test_missing_variants_are_not_measured_and_name_the_preset(ioffe, santurkar):
+    board = ioffe[2]
+    assert board["C7"].verdict == "not measured" and "placement preset" in board["C7"].detail
+    assert board["C8"].verdict == "not measured" and "santurkar preset" in board["C8"].detail
+    assert santurkar[2]["C7"].verdict == "not measured"
+    # Only the BN twin: no baseline for C1.
+    snaps, cfg, _ = ioffe
+    alone = tuple(dataclasses.replace(s, variants={"bn": s.variants["bn"]}) for s in snaps)
+    board = {v.claim: v for v in claims.evidence(alone, cfg.replace(variants=("bn",)))}
+    assert board["C1"].verdict == "not measured" and "ioffe preset" in board["C1"].detail
+    assert board["C3"].verdict == "refuted" and board["C6"].verdict == "supported"
+
+
+def test_a_diverged_twin_is_not_measured_with_its_step(ioffe):
+    snaps, cfg, _ = ioffe
+    def cut(s):
+        if s.step < 200:
+            return s
+        return dataclasses.replace(s, variants={**s.variants, "none": VariantSnapshot(
+            math.nan, math.nan, math.nan, 200, ())})
+    board = {v.claim: v for v in claims.evidence(tuple(map(cut, snaps)), cfg)}
+    assert board["C1"].verdict == "not measured" and "diverged at step 200" in board["C1"].detail
+
+
+def test_verdicts_follow_the_numbers_not_a_script(ioffe, monkeypatch):
+    """Scale BN's drift so the ratio lands where the rule must say otherwise."""
+    snaps, cfg, board = ioffe
+    r0 = board["C1"].value
+    real = views.drift
+    for target, expected in ((2.0, "refuted"), (0.7, "mixed"), (0.25, "supported")):
+        def fake(s, variant, *a, k=target / r0, **kw):
+            out = real(s, variant, *a, **kw)
+            return out * k if variant == "bn" else out
+        monkeypatch.setattr(views, "drift", fake)
+        v = claims.evidence(snaps, cfg)[0]
+        assert v.value == pytest.approx(target) and v.verdict == expected, (target, v.verdict)
+        assert claims.fmt(target) in v.figure
+    monkeypatch.setattr(views, "drift", real)
+
+
+def test_c3_would_say_supported_if_bn_reshaped(ioffe):
+    """Edit the latest snapshot so x_hat reads more Gaussian than x: the same code must flip its verdict."""
+    snaps, cfg, _ = ioffe
+    col = stats.UNIT_STATS.index("shapiro_w")
+
+    def edit(snap, delta):
+        v = snap.variants["bn"]
+        layers = []
+        for lay in v.layers:
+            st = lay.stages["x_hat"]
+            table = st.table.copy()
+            table[:, col] = np.minimum(table[:, col] + delta, 1.0) if delta > 0 else table[:, col] + delta
+            stages = {**lay.stages, "x_hat": dataclasses.replace(st, table=table)}
+            layers.append(dataclasses.replace(lay, stages=stages))
+        bn = dataclasses.replace(v, layers=tuple(layers))
+        return dataclasses.replace(snap, variants={**snap.variants, "bn": bn})
+
+    for delta, expected in ((0.01, "supported"), (-0.01, "mixed")):
+        edited = snaps[:-1] + (edit(snaps[-1], delta),)
+        v = claims.evidence(edited, cfg)[2]
+        assert v.claim == "C3" and v.verdict == expected, v.detail
+
+
+def test_empty_and_garbage_never_raise():
+    out = claims.evidence(())
+    assert [v.claim for v in out] == IDS and all(v.verdict == "not measured" and v.value is None for v in out)
+    assert all(v.figure and v.threshold and v.detail for v in out)
+    out = claims.evidence((), PRESETS["ioffe"].config)
+    assert {v.claim: v for v in out}["C8"].detail.endswith("open the santurkar preset")
+    out = claims.evidence(("not a snapshot", 3), PRESETS["ioffe"].config)
+    assert len(out) == 8 and all(v.verdict == "not measured" for v in out)
+
+
+def test_helpers_handle_nan_and_inf():
+    assert claims.fmt(math.nan) == "n/a" and claims.fmt(math.inf) == "inf" and claims.fmt(1.0) == "1.00"
+    assert claims.fmt(100.0) == "100" and claims.fmt(0.0401) == "0.0401"
+    assert claims._gap(math.inf, math.inf) == 0.0 and claims._gap(math.inf, 1.0) == math.inf
+    assert claims._ratio(0.0, 0.0) == 1.0 and claims._ratio(1.0, 0.0) == math.inf
+    assert math.isnan(claims._ratio(math.nan, 1.0))
+
+
+def test_a_run_that_just_started(ioffe):
+    snaps, cfg, _ = ioffe
+    for k in (1, 2):
+        board = {v.claim: v for v in claims.evidence(snaps[:k], cfg)}
+        assert board["C1"].verdict == board["C2"].verdict == "not measured"
+        assert "at least 4 snapshots" in board["C1"].detail
+        assert board["C3"].verdict == "refuted" and board["C6"].verdict == "supported"
