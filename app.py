@@ -25,53 +25,79 @@ st.session_state.setdefault("view_paused", False)
 controls.sidebar()
 cfg, problems = state.config_from_widgets()
 run = lease().view(cfg)
-state.sync_query(cfg)
 
-st.markdown("#### Does batch norm fix the distribution of a layer's inputs — if γ and β change it again?")
+# Less empty space above the page, so a 1280x800 projector shows controls and a full chart together.
+st.markdown("<style>.block-container{padding-top:2.2rem;padding-bottom:1rem}</style>", unsafe_allow_html=True)
+st.markdown("##### bnviz · Does batch norm fix the distribution of a layer's inputs — if γ and β change it "
+            "again?")
 for w in st.session_state.get("warnings", []):
     st.warning(f"Link: {w}", icon="⚠️")
 for p in problems:
     st.error(f"Setting not applied: {p}", icon="🚫")
 
-controls.transport(run, lease())
+status_slot = controls.transport(run, lease())
+if not lease().sole_viewer():
+    status_slot.caption(f"Shared run: {registry().viewers(cfg)} viewers watch this link. Pause freezes your "
+                        "view; training goes on for the others.")
 
-c_panel, c_layer, c_unit = st.columns([6, 1.2, 1.3], vertical_alignment="bottom")
-c_panel.segmented_control("Panel", list(C.PANELS), key="panel", format_func=C.PANELS.get, required=True,
-                          label_visibility="collapsed")
-layers = list(range(len(cfg.widths)))
-if st.session_state.get("layer") not in layers:
-    st.session_state["layer"] = layers[-1]  # the last hidden layer: the one in the paper's Figure 1
-c_layer.selectbox("Layer", layers, key="layer", format_func=lambda i: f"layer {i + 1} of {len(layers)}")
-units = [-1, *cfg.tracked_units(st.session_state["layer"])]
-if st.session_state.get("unit") not in units:
-    st.session_state["unit"] = -1
-c_unit.selectbox("Unit", units, key="unit", format_func=lambda u: "all units" if u == -1 else f"unit {u}")
+st.segmented_control("Panel", list(C.PANELS), key="panel", format_func=C.PANELS.get, required=True,
+                     label_visibility="collapsed")
+
+
+def keep(name: str, value) -> None:
+    """Give widget ``name`` its remembered value before it is drawn (Streamlit forgets the state of widgets
+    that a run did not draw; the remembered copy under ``_name`` survives)."""
+    st.session_state["_" + name] = value
+    st.session_state[name] = value
+
+
+def remember(name: str) -> None:
+    """on_change callback: remember what the viewer chose."""
+    st.session_state["_" + name] = st.session_state[name]
+    if name == "scrub":
+        st.session_state["_follow"] = False  # picking a step means leaving live mode
 
 
 def live_view() -> None:
-    """Status, step scrubber and the selected panel, drawn from the run's snapshots."""
+    """Status, step scrubber, layer and unit, and the selected panel, drawn from the run's snapshots."""
     if st.session_state.pop("_goto", False):
         st.rerun(scope="app")
     registry().tick()
     snaps = run.history.snapshots()
+    steps = [s.step for s in snaps] or [0]
     status = {tok: s for tok, s in run.status.items() if s.state != "training"}
     queued = registry().queue_position(cfg)
     line = f"step **{run.step:,}** / {cfg.steps:,} · {run.state}"
     if queued:
         line = f"**queued** (position {queued}): trainings are capped at {registry().max_running} at once"
-    with st.container(key="status"):
+    c_status, c_live, c_scrub, c_layer, c_unit = st.columns([2.5, 1.1, 3.3, 1.4, 1.5], vertical_alignment="center")
+    with c_status.container(key="status"):
         st.markdown(line + "".join(f" · ⚠️ {s.message}" for s in status.values()) +
                     (f" · ❌ {run.error}" if run.error else ""))
+    keep("follow", st.session_state.get("_follow", True))
+    follow = c_live.toggle("Live", key="follow", on_change=remember, args=("follow",),
+                           help="Show the newest snapshot; turn off to scrub back in time")
+    chosen = st.session_state.get("_scrub")
+    keep("scrub", steps[-1] if follow or chosen not in steps else chosen)
+    c_scrub.select_slider("Show step", options=steps, key="scrub", on_change=remember, args=("scrub",),
+                          disabled=follow or len(steps) < 2, label_visibility="collapsed",
+                          format_func=lambda s: f"step {s:,}")
+    layers = list(range(len(cfg.widths)))
+    layer = st.session_state.get("_layer", st.session_state.get("layer"))
+    keep("layer", layer if layer in layers else layers[-1])  # default: the last layer, as the paper's Figure 1
+    c_layer.selectbox("Layer", layers, key="layer", on_change=remember, args=("layer",),
+                      format_func=lambda i: f"layer {i + 1}/{len(layers)}", label_visibility="collapsed",
+                      help="Hidden layer (1 = closest to the input)")
+    units = [-1, *cfg.tracked_units(st.session_state["layer"])]
+    unit = st.session_state.get("_unit", st.session_state.get("unit"))
+    keep("unit", unit if unit in units else -1)
+    c_unit.selectbox("Unit", units, key="unit", on_change=remember, args=("unit",),
+                     format_func=lambda u: "all units" if u == -1 else f"unit {u}", label_visibility="collapsed",
+                     help="One unit, or all units of the layer pooled")
+    state.sync_query(cfg)
     if not snaps:
         st.info("Waiting for the first snapshot…")
         return
-    steps = [s.step for s in snaps]
-    st.session_state.setdefault("follow", True)
-    c1, c2 = st.columns([1, 7], vertical_alignment="center")
-    follow = c1.toggle("Follow live", key="follow", help="Show the newest snapshot; turn off to scrub back")
-    if follow or st.session_state.get("scrub") not in steps:
-        st.session_state["scrub"] = steps[-1]
-    c2.select_slider("Show step", options=steps, key="scrub", disabled=follow, label_visibility="collapsed")
     shown = snaps[steps.index(st.session_state["scrub"])]
     panels.RENDER[st.session_state["panel"]](snaps, shown, cfg, st.session_state["layer"],
                                              st.session_state["unit"])

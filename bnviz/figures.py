@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from . import stats, views
 from .figures_dist import (GREY, STAGE_SYMBOLS, axis, bimodal_demo, cell_note, clt_curves, f32, figure,
-                           fmt_kl, grid, layer_histograms, message, qq_plot, rgba, variant_color,
+                           grid, layer_histograms, message, qq_plot, rgba, unit_text, variant_color,
                            variant_label, whatif)
 from .snapshot import POOLED, Snapshot
 
@@ -75,10 +75,6 @@ def _x_steps(axes: dict, cells, steps: np.ndarray) -> None:
     span = [float(steps[0] - pad), float(steps[-1] + pad)] if pad > 0 else None
     for k in cells:
         axes["xaxis" + axis(k)[0][1:]].update(title="step", range=span)
-
-
-def _unit_text(unit: int) -> str:
-    return "all units pooled" if unit == POOLED else f"unit {unit}"
 
 
 def _num(v: float, spec: str = ".3g") -> str:
@@ -149,7 +145,8 @@ def percentile_bands(snaps: tuple[Snapshot, ...], variants, layer: int, unit: in
         color, first = variant_color(token), k == 1
         if stage is None:
             d = views.diverged_at(snaps, token)
-            notes.append(cell_note(axes, k, f"✕ diverged at step {d}" if d is not None else "no data for this layer"))
+            why = f"✕ diverged at step {d}" if d is not None else "no data for this layer"
+            notes.append(cell_note(axes, k, why))
             continue
         p = {q: views.unit_stat(snaps, token, layer, stage, q, unit) for q in ("p2", "p15", "p50", "p85", "p98")}
         ok = np.isfinite(p["p2"]) & np.isfinite(p["p98"])
@@ -168,7 +165,7 @@ def percentile_bands(snaps: tuple[Snapshot, ...], variants, layer: int, unit: in
             t, nn = _diverged(axes, d, steps, p["p50"], k, color)
             traces += t
             notes += nn
-        if d is None:  # a diverged variant's drift stops early: not comparable with the others
+        else:  # a diverged variant's drift stops early: not comparable with the others
             far = views.drift(snaps, token, layer, stage, unit, ref="first")
             drifts.append((_last_finite(steps, far), variant_label(token), stage))
     axes["yaxis"]["title"] = "activation input"
@@ -176,7 +173,7 @@ def percentile_bands(snaps: tuple[Snapshot, ...], variants, layer: int, unit: in
     title, note = _drift_title([d for d in drifts if d[0] is not None])
     gone = [f"{variant_label(t)} diverged at step {views.diverged_at(snaps, t)}" for t in variants
             if views.diverged_at(snaps, t) is not None]
-    note = "; ".join([f"layer {layer + 1}, {_unit_text(unit)}"] + ([note] if note else []) + gone)
+    note = "; ".join([f"layer {layer + 1}, {unit_text(unit)}"] + ([note] if note else []) + gone)
     return figure(traces, axes, title, note, height, cells + notes, _scrub(scrub_step, range(1, n + 1)),
                   cell_titles=True)
 
@@ -203,8 +200,8 @@ def _aligned(hists: list[stats.Histogram]) -> tuple[np.ndarray, np.ndarray]:
     edges, counts = stats.align(hists)
     while counts.shape[1] > MAX_VALUE_BINS:
         w = 2 * (edges[1] - edges[0])  # doubling keeps every coarse edge an old edge: exact re-binning
-        edges, counts = stats.align([stats.coarsen(h, w) for h in hists])
         hists = [stats.coarsen(h, w) for h in hists]
+        edges, counts = stats.align(hists)
     return edges, counts
 
 
@@ -215,7 +212,7 @@ def histogram_heatmap(snaps: tuple[Snapshot, ...], variant: str, layer: int, sta
         return message(title=f"How {STAGE_SYMBOLS.get(stage, stage)} is distributed over training",
                        height=height)
     sym, label = STAGE_SYMBOLS.get(stage, stage), variant_label(variant)
-    head = f"{sym} of layer {layer + 1}, {_unit_text(unit)}, {label}"
+    head = f"{sym} of layer {layer + 1}, {unit_text(unit)}, {label}"
     picked = []
     for snap in snaps:
         st = views.stage_of(snap, variant, layer, stage)
@@ -241,14 +238,14 @@ def histogram_heatmap(snaps: tuple[Snapshot, ...], variant: str, layer: int, sta
                  hovertemplate="step %{x}, value %{y:.3g}: density %{z:.3g}<extra></extra>", name=label)
     col = stats.UNIT_STATS.index
     p50, std = np.array([p[2][col("p50")] for p in picked]), np.array([p[2][col("std")] for p in picked])
-    moved = abs(p50[-1] - p50[0])
-    verb = "drifts" if moved > 0.5 * max(std[0], 1e-12) else "stays put"
+    # A median that moves by more than half the initial spread is a shift the eye sees in the heatmap.
+    verb = "drifts" if abs(p50[-1] - p50[0]) > 0.5 * max(std[0], 1e-12) else "stays put"
     title = f"Where the values of {sym} lie over training: {label}'s {sym} {verb}"
     note = (f"{head} · median {p50[0]:.3g} → {p50[-1]:.3g}, std {std[0]:.3g} → {std[-1]:.3g} "
             f"(steps {steps[0]}–{steps[-1]})")
     axes = dict(xaxis=dict(title="step"), yaxis=dict(title=f"value of {sym}"))
     _x_steps(axes, (1,), views.steps(snaps))  # the whole run: a series that stopped early shows it
-    traces, notes, shapes = [trace], [], _scrub(scrub_step, (1,))
+    traces = [trace]
     d = views.diverged_at(snaps, variant)
     if d is not None:
         title = f"{label} diverged at step {d}: its {sym} up to then"
@@ -256,7 +253,7 @@ def histogram_heatmap(snaps: tuple[Snapshot, ...], variant: str, layer: int, sta
         traces.append(dict(type="scatter", x=f32([d]), y=f32([y_mid]), mode="markers+text", hoverinfo="text",
                            text=[f"diverged at step {d}"], textposition="middle right", showlegend=False,
                            marker=dict(symbol="x", size=13, color=color), textfont=dict(color=color, size=13)))
-    return figure(traces, axes, title, note, height, notes, shapes, legend=False)
+    return figure(traces, axes, title, note, height, shapes=_scrub(scrub_step, (1,)), legend=False)
 
 
 # ----------------------------------------------------------------------------------------- γ and β
@@ -292,11 +289,16 @@ def gamma_beta(snaps: tuple[Snapshot, ...], variant: str, layer: int, units=None
         traces.append(_line(x, y, k, faint, f"all {shown} units", show=k == 1, width=1, group="faint",
                             hoverinfo="skip"))
         for j, u in enumerate(units):
+            hover = f"unit {u}, step %{{x}}: {sym} %{{y:.3f}}<extra></extra>"
             traces.append(_line(steps, m[:, u], k, color, "tracked units", show=k == 1 and j == 0, width=2.2,
-                                group="tracked", hovertemplate=f"unit {u}, step %{{x}}: {sym} %{{y:.3f}}<extra></extra>"))
+                                group="tracked", hovertemplate=hover))
     change = {p: views.param_change(snaps, variant, layer, p) for p in ("weight", "gamma", "beta")}
     for p, dash, sym in (("weight", "solid", "W"), ("gamma", "dash", "γ"), ("beta", "dot", "β")):
         traces.append(_line(steps, change[p], 3, color, f"change of {sym}", dash=dash, positive=True))
+    d, notes = views.diverged_at(snaps, variant), []
+    if d is not None:  # marked where the first emphasized (or the first) unit's γ line ends
+        t, notes = _diverged(axes, d, steps, gamma[:, units[0] if units else 0], 1, color)
+        traces += t
     axes["yaxis"]["title"] = "γ"
     axes["yaxis2"]["title"] = "β"
     axes["yaxis3"].update(type="log", title="‖Δp‖/‖p‖ (log)", exponentformat="power")
@@ -305,7 +307,7 @@ def gamma_beta(snaps: tuple[Snapshot, ...], variant: str, layer: int, units=None
     note = (f"layer {layer + 1}, {label} · median relative change per snapshot: W {_num(med['weight'], '.2g')}, "
             f"γ {_num(med['gamma'], '.2g')}, β {_num(med['beta'], '.2g')}")
     title = _affine_title(med, beta)
-    return figure(traces, axes, title, note, height, cells, cell_titles=True)
+    return figure(traces, axes, title, note, height, cells + notes, cell_titles=True)
 
 
 def _affine_title(med: dict, beta: np.ndarray) -> str:
@@ -369,7 +371,7 @@ def normality_over_time(snaps: tuple[Snapshot, ...], variant: str, layer: int, u
     axes["yaxis"]["title"] = "W"
     axes["yaxis2"]["title"] = "KL (nats)"
     _x_steps(axes, (1, 2), steps)
-    note = f"layer {layer + 1}, {_unit_text(unit)}, {label}"
+    note = f"layer {layer + 1}, {unit_text(unit)}, {label}"
     if {"x", "x_hat", "y"} <= w.keys():
         gap = np.nanmax(np.abs(np.r_[w["x_hat"] - w["x"], w["y"] - w["x"]]))
         note += f" · largest |W(x̂) − W(x)|, |W(y) − W(x)| over training: {gap:.4f}"

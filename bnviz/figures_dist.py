@@ -186,7 +186,8 @@ def density_bars(hist: stats.Histogram, color: str, k: int, name: str, show: boo
 
 # --------------------------------------------------------------------------- one snapshot, one layer
 
-def _unit_text(unit: int) -> str:
+def unit_text(unit: int) -> str:
+    """How a unit is named in titles: ``unit 3``, or ``all units pooled`` for POOLED."""
     return "all units pooled" if unit == POOLED else f"unit {unit}"
 
 
@@ -243,7 +244,7 @@ def layer_histograms(snap: Snapshot | None, variants, layer: int, unit: int = PO
                 text += "<br>(act. first, then x̂)"
             notes.append(cell_note(axes, k, text, x=0.98, y=0.99, size=FONT - 1, xanchor="right", yanchor="top"))
     title, note = _same_shape_title(w_rows, unit)
-    note = f"layer {layer + 1}, {_unit_text(unit)}, step {snap.step}" + (f" · {note}" if note else "")
+    note = f"layer {layer + 1}, {unit_text(unit)}, step {snap.step}" + (f" · {note}" if note else "")
     return figure(traces, axes, title, note, height or 190 * rows + 150, notes, cell_titles=True, legend=True)
 
 
@@ -272,11 +273,11 @@ def qq_plot(snap: Snapshot | None, variant: str, layer: int, stage: str, unit: i
         return message(title="Q-Q plot against the Gaussian", height=height)
     st = views.stage_of(snap, variant, layer, stage)
     sym = STAGE_SYMBOLS.get(stage, stage)
-    head = f"Q-Q plot of {sym}, layer {layer + 1}, {_unit_text(unit)}, {variant_label(variant)}"
+    head = f"Q-Q plot of {sym}, layer {layer + 1}, {unit_text(unit)}, {variant_label(variant)}"
     if st is None or unit not in st.units:
         vs = snap.variants.get(variant)
         why = (f"diverged at step {vs.diverged_at}" if vs is not None and vs.diverged_at is not None
-               else "no normalization" if stage in ("x_hat", "y") else f"no {sym} for {_unit_text(unit)}")
+               else "no normalization" if stage in ("x_hat", "y") else f"no {sym} for {unit_text(unit)}")
         return message(why, head, height)
     i = st.units.index(unit)
     row = dict(zip(stats.UNIT_STATS, st.table[i]))

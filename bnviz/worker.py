@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import queue
+import sys
 import threading
+import types
 from typing import Callable
 
 from .config import ExperimentConfig
@@ -59,6 +61,25 @@ def _serve(config: ExperimentConfig, inbox, outbox) -> None:
             outbox.put(RuntimeError(f"statistics failed at step {ws.step}: {exc!r}"))
 
 
+_START_LOCK = threading.Lock()
+
+
+def _start_without_main(proc) -> None:
+    """Start a spawned process without making it re-run the parent's ``__main__``.
+
+    spawn re-imports the parent's main module in the child. Under Streamlit that module is the page
+    script (app.py), which must never run outside a session. The worker needs nothing from it (its target
+    lives in this module), so the main module is hidden while the child's preparation data is taken.
+    """
+    with _START_LOCK:
+        main = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            proc.start()
+        finally:
+            sys.modules["__main__"] = main
+
+
 class ProcessSink:
     """Probe and summarize in a spawned worker process; a collector thread delivers results in order.
 
@@ -72,7 +93,7 @@ class ProcessSink:
         self._inbox, self._outbox = ctx.Queue(maxsize=backlog), ctx.Queue()
         self._proc = ctx.Process(target=_serve, args=(config, self._inbox, self._outbox), daemon=True,
                                  name="bnviz-stats")
-        self._proc.start()
+        _start_without_main(self._proc)
         self._deliver = deliver
         self.error: str | None = None
         self._collector = threading.Thread(target=self._collect, daemon=True, name="bnviz-collect")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from types import SimpleNamespace
+
 import streamlit as st
 
 from .. import config as C
@@ -10,6 +13,7 @@ from ..run import Run
 from . import state
 
 _L = C.LIMITS
+_NONE = SimpleNamespace(step=-1)
 
 
 def sidebar() -> None:
@@ -48,8 +52,8 @@ def _owner_action(lease: Lease, action) -> None:
         action()
 
 
-def transport(run: Run, lease: Lease) -> None:
-    """Play, pause, single step, reset and speed; status of the run."""
+def transport(run: Run, lease: Lease):
+    """Play, pause, single step, reset and speed; returns the slot beside them (for the status line)."""
     shared = not lease.sole_viewer()
     view_paused = st.session_state.get("view_paused", False)
 
@@ -65,7 +69,12 @@ def transport(run: Run, lease: Lease) -> None:
         st.session_state["view_paused"] = True
         if lease.sole_viewer():
             run.pause()
-            run.step_once(run.config.snapshot_every)
+            target = min(run.step + run.config.snapshot_every, run.config.steps)
+            run.step_once(target - run.step)
+            # The view is paused (no timer): wait briefly so this rerun already shows the new snapshot.
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and ((run.history.latest() or _NONE).step < target) and run.alive:
+                time.sleep(0.02)
 
     def reset() -> None:
         st.session_state["view_paused"] = False
@@ -74,16 +83,15 @@ def transport(run: Run, lease: Lease) -> None:
     def speed() -> None:
         _owner_action(lease, lambda: setattr(run, "steps_per_second", state.SPEEDS[st.session_state["speed"]]))
 
-    cols = st.columns([1, 1, 1.3, 1, 2.2, 4.5], vertical_alignment="center")
-    cols[0].button("▶ Play", key="play", on_click=play, disabled=not view_paused and run.state == "running",
+    cols = st.columns([1.3, 1.45, 1.3, 1.4, 2, 2.6], vertical_alignment="center")
+    cols[0].button("Play", key="play", icon=":material/play_arrow:", on_click=play, width="stretch",
+                   disabled=not view_paused and run.state == "running")
+    cols[1].button("Pause", key="pause", icon=":material/pause:", on_click=pause, disabled=view_paused,
                    width="stretch")
-    cols[1].button("⏸ Pause", key="pause", on_click=pause, disabled=view_paused, width="stretch")
-    cols[2].button("⏭ Step", key="step", on_click=step, disabled=shared,
+    cols[2].button("Step", key="step", icon=":material/skip_next:", on_click=step, disabled=shared,
                    help=f"Train {run.config.snapshot_every} steps (one snapshot) and pause", width="stretch")
-    cols[3].button("↺ Reset", key="reset", on_click=reset, disabled=shared, width="stretch",
-                   help="Start this run again from step 0")
+    cols[3].button("Reset", key="reset", icon=":material/replay:", on_click=reset, disabled=shared,
+                   width="stretch", help="Start this run again from step 0")
     cols[4].select_slider("Speed", list(state.SPEEDS), key="speed", on_change=speed, disabled=shared,
                           label_visibility="collapsed", help="Training steps per second (slow motion for a class)")
-    if shared:
-        cols[5].caption(f"Shared run: {lease.registry.viewers(run.config)} viewers watch this link. Pause "
-                        "freezes your view; training goes on for the others.")
+    return cols[5]

@@ -99,5 +99,5 @@ def open_app(page, url: str, timeout_ms: int = 60_000):
 
 def status_step(page) -> int:
     """The training step shown in the status line."""
-    text = page.locator(".st-key-status").inner_text()
+    text = page.locator(".st-key-status").first.inner_text()
     return int(text.split("step", 1)[1].split("/", 1)[0].strip().replace(",", ""))

@@ -44,17 +44,17 @@ def test_charts_appear_and_move_while_training(page, server, out_dir):
 
 def test_pause_stops_and_play_step_work(page, server):
     open_app(page, server + "/" + SLOW.replace("seed=11", "seed=12"))
-    page.locator(".st-key-pause button").click()
+    page.locator(".st-key-pause button").first.click()
     time.sleep(1.5)  # let the last refresh land
     step, sig = status_step(page), chart_signature(page)
     time.sleep(2.0)
     assert status_step(page) == step and chart_signature(page) == sig  # paused: nothing moves
-    page.locator(".st-key-step button").click()
+    page.locator(".st-key-step button").first.click()
     assert wait_until(lambda: status_step(page) >= step + 25)
     stepped = status_step(page)
     time.sleep(1.5)
     assert status_step(page) == stepped  # a single step leaves it paused
-    page.locator(".st-key-play button").click()
+    page.locator(".st-key-play button").first.click()
     assert wait_until(lambda: status_step(page) > stepped + 100)
     assert page.locator("[data-testid=stException]").count() == 0
 
@@ -63,7 +63,7 @@ def test_pause_stops_and_play_step_work(page, server):
 def test_every_panel_draws_and_is_screenshotted(page, server, out_dir, preset):
     open_app(page, f"{server}/?preset={preset}&seed=21")
     for key, label in C.PANELS.items():
-        page.get_by_role("button", name=label, exact=True).click()
+        page.get_by_role("radio", name=label, exact=True).click()
         page.wait_for_timeout(300)
         if key != "evidence":
             page.wait_for_selector("[data-testid=stPlotlyChart]", timeout=30_000)
