@@ -70,13 +70,12 @@ def live_view() -> None:
     line = f"step **{run.step:,}** / {cfg.steps:,} · {run.state}"
     if queued:
         line = f"**queued** (position {queued}): trainings are capped at {registry().max_running} at once"
-    c_status, c_live, c_scrub, c_layer, c_unit = st.columns([2.5, 1.1, 3.3, 1.4, 1.5], vertical_alignment="center")
+    c_status, c_live, c_scrub, c_layer, c_unit = st.columns([2.5, 1.0, 3.4, 1.4, 1.5], vertical_alignment="center")
     with c_status.container(key="status"):
         st.markdown(line + "".join(f" · ⚠️ {s.message}" for s in status.values()) +
                     (f" · ❌ {run.error}" if run.error else ""))
     keep("follow", st.session_state.get("_follow", True))
-    follow = c_live.toggle("Live", key="follow", on_change=remember, args=("follow",),
-                           help="Show the newest snapshot; turn off to scrub back in time")
+    follow = c_live.toggle("Live", key="follow", on_change=remember, args=("follow",))
     chosen = st.session_state.get("_scrub")
     keep("scrub", steps[-1] if follow or chosen not in steps else chosen)
     c_scrub.select_slider("Show step", options=steps, key="scrub", on_change=remember, args=("scrub",),

@@ -28,15 +28,19 @@ __all__ = ["variant_color", "variant_label", "training", "layer_histograms", "pe
 MAX_VALUE_BINS = 120  # heatmap rows: finer than a projector shows, and it bounds the payload
 MAX_TIME_COLUMNS = 200
 FAINT_POINTS = 3000  # points per faint bundle of unit lines (thinned in time): ~32 kB of JSON each
+WEBGL_POINTS = 5000  # above this many points a line is drawn with WebGL. Below it SVG is faster: setting up a
+# WebGL context costs more than the 0.5 s between live refreshes, and a chart replaced before it finished
+# drawing stays blank (seen in Chromium with the 3-subplot γ/β figure).
 
 
 # -------------------------------------------------------------------------------------------- helpers
 
 def _line(x, y, k: int, color: str, name: str, show: bool = True, width: float = 2.0, dash: str = "solid",
           group: str | None = None, positive: bool = False, **kw) -> dict:
-    """One series over steps as a WebGL line in cell k (non-finite values leave a gap)."""
+    """One series over steps in cell k (non-finite values leave a gap); WebGL only for long series."""
     xa, ya = axis(k)
-    return dict(type="scattergl", x=f32(x), y=f32(y, positive), mode="lines", name=name,
+    kind = "scattergl" if np.size(x) > WEBGL_POINTS else "scatter"
+    return dict(type=kind, x=f32(x), y=f32(y, positive), mode="lines", name=name,
                 legendgroup=group or name, showlegend=show, xaxis=xa, yaxis=ya,
                 line=dict(color=color, width=width, dash=dash), **kw)
 

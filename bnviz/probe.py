@@ -122,6 +122,14 @@ def gradient_ics(net: MLP, xb: torch.Tensor, yb: torch.Tensor, lr: float) -> lis
     return out
 
 
+def _relative_change(prev: torch.Tensor, cur: torch.Tensor) -> float:
+    """||cur - prev|| / ||prev||; NaN when prev is (numerically) zero, e.g. beta at its initial 0."""
+    base = float(torch.linalg.vector_norm(prev))
+    if base < 1e-6 * max(1.0, prev.numel() ** 0.5):
+        return math.nan
+    return float(torch.linalg.vector_norm(cur - prev)) / base
+
+
 def probe_indices(cfg: ExperimentConfig, n_train: int) -> torch.Tensor:
     """The fixed probe set: ``probe_size`` training examples chosen by the seed (sorted indices)."""
     idx = np.random.default_rng([cfg.seed, 2]).permutation(n_train)[:cfg.probe_size]
@@ -195,9 +203,8 @@ class Prober:
         mats = [{k: v.numpy() for k, v in st.items()} for st in layers]
         now = self._affine(net)
         prev = self._prev.get(token)
-        change = [{k: float(torch.linalg.vector_norm(c[k] - p[k]) / max(float(torch.linalg.vector_norm(p[k])),
-                                                                         1e-12)) for k in c}
-                  if prev is not None else {} for p, c in zip(prev or now, now)]
+        change = [{k: _relative_change(p[k], c[k]) for k in c} if prev is not None else {}
+                  for p, c in zip(prev or now, now)]
         self._prev[token] = now
         gamma = [c["gamma"].numpy() if "gamma" in c else None for c in now]
         beta = [c["beta"].numpy() if "beta" in c else None for c in now]

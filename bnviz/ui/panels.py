@@ -11,8 +11,8 @@ from ..snapshot import POOLED, Snapshot
 
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2},
                  "modeBarButtonsToAdd": ["toImage"]}
-VERDICT_BADGE = {"supported": "🟢 supported", "refuted": "🔴 refuted", "mixed": "🟡 mixed",
-                 "not measured": "⚪ not measured"}
+VERDICT_BADGE = {"supported": ":green-badge[supported]", "refuted": ":red-badge[refuted]",
+                 "mixed": ":orange-badge[mixed]", "not measured": ":gray-badge[not measured]"}
 
 
 def chart(fig, key: str) -> None:
@@ -109,12 +109,13 @@ def evidence(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     shown_snaps = tuple(s for s in snaps if s.step <= shown.step)
     for v in claims.evidence(shown_snaps, cfg):
         with st.container(border=True):
-            c1, c2 = st.columns([5, 1.3], vertical_alignment="center")
-            c1.markdown(f"**{v.claim}** — {v.title}  \n{VERDICT_BADGE.get(v.verdict, v.verdict)}")
-            c1.text(f"Measured: {v.figure}\nRule: {v.threshold}")
-            c1.caption(v.detail)
-            c2.button(f"Show: {C.PANELS.get(v.panel, v.panel)}", key=f"goto_{v.claim}", on_click=goto,
-                      args=(v.panel,))
+            c1, c2 = st.columns([6, 1.2], vertical_alignment="center")
+            c1.markdown(f"**{v.claim}** {VERDICT_BADGE.get(v.verdict, v.verdict)} {v.title}")
+            c1.text(v.detail)  # text, not markdown: the numbers are shown as measured
+            c2.button(C.PANELS.get(v.panel, v.panel), key=f"goto_{v.claim}", on_click=goto, args=(v.panel,),
+                      icon=":material/arrow_forward:", help="Open the panel that shows this evidence")
+            with c1.expander("Measured figure and the rule it was judged by"):
+                st.text(f"Measured: {v.figure}\nRule: {v.threshold}")
 
 
 def goto(panel: str) -> None:
