@@ -96,11 +96,21 @@ class ProcessSink:
         _start_without_main(self._proc)
         self._deliver = deliver
         self.error: str | None = None
+        self._config = config
+        self._skip_step: int | None = None
         self._collector = threading.Thread(target=self._collect, daemon=True, name="bnviz-collect")
         self._collector.start()
 
     def submit(self, ws) -> None:
-        """Queue ``ws`` for the worker (waits while ``backlog`` snapshots are already queued)."""
+        """Queue ``ws`` for the worker (waits while ``backlog`` snapshots are already queued).
+
+        The first snapshot is also summarized right here, so a page shows its first chart while the worker
+        process is still importing (about 2-3 s); the worker summarizes it again to start its own state
+        (stable bins, drift references) and that duplicate is dropped.
+        """
+        if self._skip_step is None:
+            self._skip_step = ws.step
+            InlineSink(self._config, self._deliver).submit(ws)
         while self.error is None:
             try:
                 self._inbox.put(ws, timeout=0.5)
@@ -122,7 +132,7 @@ class ProcessSink:
                 return
             if isinstance(item, Exception):
                 self.error = str(item)
-            elif isinstance(item, Snapshot):
+            elif isinstance(item, Snapshot) and item.step != self._skip_step:
                 self._deliver(item)
 
     def close(self, wait: bool = True) -> None:
