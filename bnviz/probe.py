@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import data as data_mod
+from . import stats
 from .config import ExperimentConfig
 from .model import MLP, NoisyBatchNorm, build_twins
 from .snapshot import RawSnapshot, RawVariant
@@ -143,7 +144,7 @@ class WeightVariant:
     loss: float  # mean mini-batch loss since the previous snapshot (NaN at step 0)
     diverged_at: int | None  # set once the variant has left training
     state: dict[str, np.ndarray] | None  # state_dict copy as numpy arrays (None once it left training)
-    ics: list[tuple[float, float]] | None  # gradient shift per layer, when measured at this step
+    ics_batch: np.ndarray | None  # indices of the next mini-batch when the gradient shift is due here
 
 
 @dataclass
@@ -162,9 +163,9 @@ class Prober:
     thread then pays only for copying the weights.
     """
 
-    def __init__(self, cfg: ExperimentConfig) -> None:
+    def __init__(self, cfg: ExperimentConfig, dataset: data_mod.Dataset | None = None) -> None:
         self.cfg = cfg
-        self.data = data_mod.load(cfg)
+        self.data = dataset if dataset is not None else data_mod.load(cfg)
         self.nets = build_twins(cfg, self.data.n_inputs, self.data.n_classes)
         idx = probe_indices(cfg, len(self.data.x_train))
         self.probe_x, self.probe_y = self.data.x_train[idx], self.data.y_train[idx]
@@ -208,4 +209,10 @@ class Prober:
         self._prev[token] = now
         gamma = [c["gamma"].numpy() if "gamma" in c else None for c in now]
         beta = [c["beta"].numpy() if "beta" in c else None for c in now]
-        return RawVariant(loss, acc, test_acc, None, mats, act_stage, gamma, beta, change, wv.ics)
+        ics = None
+        if wv.ics_batch is not None:  # Santurkar et al.'s measure on the batch the next step will use
+            idx = torch.as_tensor(wv.ics_batch)
+            with torch.enable_grad():
+                pairs = gradient_ics(net, self.data.x_train[idx], self.data.y_train[idx], self.cfg.lr)
+            ics = [stats.gradient_shift(g.numpy(), g2.numpy()) for g, g2 in pairs]
+        return RawVariant(loss, acc, test_acc, None, mats, act_stage, gamma, beta, change, ics)

@@ -18,7 +18,7 @@ import torch
 from torch.nn import functional as F
 
 from . import data as data_mod
-from . import probe, stats
+from . import probe
 from .config import ExperimentConfig, split_variant
 from .history import History
 from .model import build_twins, make_optimizer, noise_generator
@@ -168,6 +168,7 @@ class Run:
             sink = mode(self.config, self.history.append)
             self._sink = sink
             self._setup()
+            sink.start(self.data)
             self._snapshot()
             while self._step < self.config.steps and self._active():
                 if not self._wait_turn():
@@ -278,13 +279,9 @@ class Run:
             if status.state != "training":
                 variants[token] = probe.WeightVariant(math.nan, status.step, None, None)
                 continue
-            ics = None
-            if ics_due:  # Santurkar et al.'s measure on the batch the next step will use
-                idx = self.batches.peek()
-                pairs = probe.gradient_ics(net, self.data.x_train[idx], self.data.y_train[idx], cfg.lr)
-                ics = [stats.gradient_shift(g.numpy(), g2.numpy()) for g, g2 in pairs]
+            ics_batch = self.batches.peek().numpy().copy() if ics_due else None  # measured by the prober
             # numpy copies: torch tensors would cross to the worker as shared-memory segments, one per tensor
             state = {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}
-            variants[token] = probe.WeightVariant(loss_sum / count if count else math.nan, None, state, ics)
+            variants[token] = probe.WeightVariant(loss_sum / count if count else math.nan, None, state, ics_batch)
         self._last_snap = step
         self._sink.submit(probe.WeightSnapshot(step, variants))

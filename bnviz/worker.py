@@ -26,12 +26,17 @@ class InlineSink:
     """Probe and summarize on the caller's thread: simplest, used by tests and tiny runs."""
 
     def __init__(self, config: ExperimentConfig, deliver: Callable[[Snapshot], None]) -> None:
-        from .probe import Prober
-
-        self._prober = Prober(config)
+        self._config = config
+        self._prober = None
         self._summarizer = Summarizer(config.activation, config.units)
         self._deliver = deliver
         self.error: str | None = None
+
+    def start(self, dataset) -> None:
+        """Receive the run's data (loaded once, by the run)."""
+        from .probe import Prober
+
+        self._prober = Prober(self._config, dataset)
 
     def submit(self, ws) -> None:
         """Probe and summarize ``ws`` now and deliver it."""
@@ -42,14 +47,18 @@ class InlineSink:
 
 
 def _serve(config: ExperimentConfig, inbox, outbox) -> None:
-    """Worker process main loop: probe and summarize until the sentinel arrives."""
+    """Worker process main loop: take the data, then probe and summarize until the sentinel arrives."""
     import torch
 
     from .probe import Prober
 
     torch.set_num_threads(1)
-    prober, summarizer = Prober(config), Summarizer(config.activation, config.units)
-    outbox.put("ready")
+    summarizer = Summarizer(config.activation, config.units)
+    dataset = inbox.get()  # sent by the run once loaded: the worker never imports scikit-learn
+    if dataset is _STOP:
+        outbox.put(_STOP)
+        return
+    prober = Prober(config, dataset)
     while True:
         ws = inbox.get()
         if ws is _STOP:
@@ -101,6 +110,11 @@ class ProcessSink:
         self._collector = threading.Thread(target=self._collect, daemon=True, name="bnviz-collect")
         self._collector.start()
 
+    def start(self, dataset) -> None:
+        """Hand the run's data to the worker (first message) and to the in-process first snapshot."""
+        self._dataset = dataset
+        self._inbox.put(dataset)
+
     def submit(self, ws) -> None:
         """Queue ``ws`` for the worker (waits while ``backlog`` snapshots are already queued).
 
@@ -110,7 +124,9 @@ class ProcessSink:
         """
         if self._skip_step is None:
             self._skip_step = ws.step
-            InlineSink(self._config, self._deliver).submit(ws)
+            first = InlineSink(self._config, self._deliver)
+            first.start(self._dataset)
+            first.submit(ws)
         while self.error is None:
             try:
                 self._inbox.put(ws, timeout=0.5)
