@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from bnviz import config as C
-from bnviz.ui import controls, panels, state
+from bnviz.ui import classroom, controls, panels, state
 from bnviz.ui.runtime import lease, registry
 
 REFRESH_SECONDS = 0.5  # charts refresh twice a second while training
@@ -23,6 +23,9 @@ st.session_state.setdefault("speed", state.DEFAULT_SPEED)
 st.session_state.setdefault("view_paused", False)
 
 controls.sidebar()
+classroom.sidebar()
+if st.session_state.get("present"):
+    st.markdown(classroom.PRESENTER_CSS, unsafe_allow_html=True)  # our own CSS, no user text
 cfg, problems = state.config_from_widgets()
 run = lease().view(cfg)
 
@@ -35,6 +38,7 @@ for w in st.session_state.get("warnings", []):
 for p in problems:
     st.error(f"Setting not applied: {p}", icon="🚫")
 
+controls.export(run)
 status_slot = controls.transport(run, lease())
 if not lease().sole_viewer():
     status_slot.caption(f"Shared run: {registry().viewers(cfg)} viewers watch this link. Pause freezes your "
@@ -94,6 +98,7 @@ def live_view() -> None:
                      format_func=lambda u: "all units" if u == -1 else f"unit {u}", label_visibility="collapsed",
                      help="One unit, or all units of the layer pooled")
     state.sync_query(cfg)
+    classroom.banner(snaps, cfg)
     if not snaps:
         st.info("Waiting for the first snapshot…")
         return

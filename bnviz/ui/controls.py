@@ -95,3 +95,30 @@ def transport(run: Run, lease: Lease):
     cols[4].select_slider("Speed", list(state.SPEEDS), key="speed", on_change=speed, disabled=shared,
                           label_visibility="collapsed", help="Training steps per second (slow motion for a class)")
     return cols[5]
+
+
+def table_bytes(run: Run, kind: str) -> bytes:
+    """The run's tidy table (the record command's) as CSV or Parquet bytes."""
+    import io
+
+    df = run.history.to_table()
+    buf = io.BytesIO()
+    if kind == "parquet":
+        df.to_parquet(buf, index=False)
+    else:
+        buf.write(df.to_csv(index=False).encode())
+    return buf.getvalue()
+
+
+def export(run: Run) -> None:
+    """Download the current run as the record command's tidy table (built only when clicked)."""
+    with st.sidebar:
+        st.markdown("**Export**")
+        name = f"bnviz-{st.session_state['preset']}-seed{run.config.seed}-step{run.step}"
+        c1, c2 = st.columns(2)
+        c1.download_button("CSV", lambda: table_bytes(run, "csv"), f"{name}.csv", "text/csv", key="dl_csv",
+                           icon=":material/download:", width="stretch", on_click="ignore",
+                           help="The tidy table of `python -m bnviz record` for this run so far")
+        c2.download_button("Parquet", lambda: table_bytes(run, "parquet"), f"{name}.parquet",
+                           "application/octet-stream", key="dl_parquet", icon=":material/download:",
+                           width="stretch", on_click="ignore")

@@ -44,6 +44,17 @@ def init_from_query() -> None:
     st.session_state["warnings"] = decoded.warnings
     st.session_state["last_config"] = decoded.config
     st.session_state["_initialized"] = True
+    lesson = decoded.view.get("lesson")
+    if lesson and "preset" not in params:  # a bare lesson link: the step decides preset, panel, layer, unit
+        from . import classroom
+
+        try:
+            classroom.open_step(lesson)
+            st.session_state.pop("_goto", None)
+            st.session_state["last_config"] = C.PRESETS[st.session_state["preset"]].config
+        except ValueError as exc:
+            st.session_state["warnings"].append(f"lesson={lesson} ignored: {exc}")
+            st.session_state["lesson"] = None
 
 
 def apply_preset() -> None:

@@ -1,0 +1,409 @@
+"""The classroom walkthrough: one step per claim of CLAIMS.md, each with its own link (``?lesson=N``).
+
+A step says which preset, panel, layer and unit to open, what to look at and which question to ask the
+class. Its answer is not written here: :func:`answer` composes it from the current run's verdict
+(:func:`bnviz.claims.evidence`), so the numbers a class sees are the numbers its run measured, and a run
+that contradicts a claim gets an answer that says so. Lesson content is data; the page only renders it.
+
+All text is plain (no HTML, no Markdown emphasis): the page may show it as text or as Markdown.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import claims, stats, views
+from .config import PRESETS, ExperimentConfig, split_variant
+from .figures_dist import variant_label
+from .snapshot import POOLED
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the walkthrough."""
+
+    number: int  # 1-based, as in ?lesson=N
+    claim: str  # "C1".."C8"
+    title: str  # short, shown as the step heading
+    preset: str  # key of config.PRESETS the step opens
+    panel: str  # key of config.PANELS to open and highlight
+    layer: int | None  # hidden layer to show (0-based; None: the last one)
+    unit: int  # -1 (all units pooled) or a tracked unit 0..4
+    look_at: str  # what to look at on the panel (plain text)
+    question: str  # the question the teacher asks the class
+
+
+STEPS: tuple[Step, ...] = (
+    Step(
+        1, "C1", "One layer's input over training", "ioffe", "over-time", None, 0,
+        "The top chart redraws Figure 1 of Ioffe & Szegedy: the median (solid) and 15th/85th percentiles "
+        "(dashed) of one sigmoid input of the last hidden layer over training, one cell per network. Compare "
+        "the cell without normalization with the BN cell.",
+        "In which network does this one layer's input keep the same distribution while the network learns? "
+        "And does it matter that other layers see different distributions?",
+    ),
+    Step(
+        2, "C2", "Do γ and β move it again?", "gamma-beta", "gamma-beta", None, POOLED,
+        "Left and middle: γ and β of every unit of the last hidden layer over training (tracked units drawn "
+        "bold). Right: how fast the weights W, γ and β change per snapshot, on a log scale.",
+        "γ and β are learned, one pair per unit. Do they bring back the drift that BN removed, and how fast "
+        "do they move compared with the weights?",
+    ),
+    Step(
+        3, "C3", "Does BN make inputs Gaussian?", "why-gaussian", "layer", 0, 2,
+        "Layer 1 has only 4 inputs, each bimodal. In the BN row, compare the histograms of x = Wu + b, x̂ and "
+        "y of unit 2 with the grey Gaussian of equal mean and std; W and KL are printed in each corner.",
+        "Is x̂ more Gaussian than x? What did BN do to the shape of the histogram, and what did it do to its "
+        "axis?",
+    ),
+    Step(
+        4, "C4", "Two numbers: mean and variance", "why-gaussian", "normality", 0, 2,
+        "Pick the BN variant: the Shapiro-Wilk W and KL of x, x̂ and y over training lie on one line. Below, "
+        "the Q-Q plot of unit 2 against the Gaussian: points on the diagonal would mean Gaussian.",
+        "BN gave this unit mean 0 and variance 1, the two numbers that describe a Gaussian. Is it a Gaussian "
+        "now? What do mean and variance not tell you about a distribution?",
+    ),
+    Step(
+        5, "C5", "Why Gaussian? The central limit theorem", "why-gaussian", "why-gaussian", None, POOLED,
+        "Top: how Gaussian Wu + b is (W towards 1, KL towards 0) as the number of inputs per unit grows, for "
+        "several input distributions. Bottom: a bimodal x before and after BN.",
+        "When does a weighted sum of many inputs become Gaussian, and when does it not? Which of these cases "
+        "look like the inside of a real network?",
+    ),
+    Step(
+        6, "C6", "A linear map keeps the shape", "gamma-beta", "gamma-beta", None, 0,
+        "In the What-if lab below the γ and β chart, drag the γ and β sliders for unit 0: watch the histogram "
+        "of x̂ move and stretch, and watch the W and KL numbers.",
+        "Can any choice of γ and β make this unit's distribution more Gaussian, or less? Then what can γ and "
+        "β change, and what can they not?",
+    ),
+    Step(
+        7, "C7", "BN before or after the nonlinearity", "placement", "normality", None, 0,
+        "Pick the variant with BN after the ReLU: the W lines of x̂ and y lie on that of a, the rectified, "
+        "skewed output of the ReLU. Then pick BN before the ReLU: there BN receives x = Wu + b and the ReLU "
+        "reshapes it afterwards.",
+        "If we normalize after the nonlinearity instead of before it, does the next layer get a fixed, "
+        "near-Gaussian input?",
+    ),
+    Step(
+        8, "C8", "Is a stable input what helps? (Santurkar)", "santurkar", "stability", None, POOLED,
+        "Left: how far the last hidden layer's activation input moves per snapshot, for no normalization, BN "
+        "and noisy BN (random shift and scale after BN, redrawn every step). Middle: Santurkar's gradient "
+        "shift. The Training panel shows test accuracy.",
+        "Noisy BN's distributions move at every step. Does it train worse than BN? If not, what does that say "
+        "about the paper's explanation of why BN helps?",
+    ),
+)
+
+_BY_NUMBER = {s.number: s for s in STEPS}
+
+
+def step(number: int) -> Step:
+    """Step ``number`` (1-based, as in ``?lesson=N``); ValueError for a number that has no step."""
+    if isinstance(number, bool) or not isinstance(number, (int, np.integer)) or int(number) not in _BY_NUMBER:
+        raise ValueError(f"lesson step {number!r} does not exist: the lesson has steps 1 to {len(STEPS)}")
+    return _BY_NUMBER[int(number)]
+
+
+# ------------------------------------------------------------------------------------------- the answer
+
+MEANING = {  # (claim, verdict) -> what the verdict means for the student's question
+    ("C1", "supported"): "So the paper's picture holds for one layer: BN keeps that layer's input nearly the "
+                         "same while the network learns. Different layers may still see different "
+                         "distributions; the claim is only about one layer over time.",
+    ("C1", "refuted"): "In this run BN did not hold this layer's input still, so the paper's picture does not "
+                       "hold here.",
+    ("C1", "mixed"): "BN made the input steadier, but not by the factor of 2 the board asks for: steadier, "
+                     "not fixed.",
+    ("C2", "supported"): "So the student is right that the distribution is not fixed: γ and β move it again. "
+                         "But they move it as a slow, learned shift and scale, the paper's slightly varying "
+                         "input, never changing its shape (C6).",
+    ("C2", "refuted"): "In this run γ and β stayed close enough to 1 and 0 that y has barely moved beyond x̂: "
+                       "the input is as fixed as x̂ itself. They could move it; here they have not yet.",
+    ("C2", "mixed"): "γ and β move the distribution a little: slightly varying is the right description.",
+    ("C3", "refuted"): "So BN does not make anything Gaussian: subtracting a mean and dividing by a standard "
+                       "deviation moves and stretches the histogram but keeps its shape. Whatever is "
+                       "Gaussian about a layer's input was there before BN (C5).",
+    ("C3", "supported"): "In this run x̂ came out more Gaussian than BN's input, which a per-unit shift and "
+                         "scale cannot do: look at the panel for what happened.",
+    ("C3", "mixed"): "The shape statistics changed through BN, but not towards the Gaussian: BN did not "
+                     "make the input Gaussian.",
+    ("C4", "supported"): "So BN pins exactly the two numbers that describe a Gaussian, and nothing else: skew "
+                         "and tails pass through. Two numbers describe a distribution only if it already is "
+                         "Gaussian; mean and variance are what can be fixed cheaply per unit and per batch.",
+    ("C4", "refuted"): "In this run the higher moments changed through BN too, so BN did more than match mean "
+                       "and variance here.",
+    ("C5", "supported"): "So the near-Gaussian input comes from the linear layer itself, a sum of many "
+                         "inputs, before any BN.",
+    ("C5", "refuted"): "So in this run no sum became Gaussian: the central limit theorem does not explain "
+                       "a Gaussian here.",
+    ("C5", "mixed"): "So a Gaussian comes from the linear layer itself when many independent inputs with "
+                     "finite variance add up, none dominating - not from BN. With few inputs, heavy tails, a "
+                     "shared factor or weights on a few inputs the sum stays non-Gaussian, and there "
+                     "another distribution would describe it better.",
+    ("C6", "supported"): "So γ and β change location and scale only: they cannot make a distribution more or "
+                         "less Gaussian, which is why BN's output is exactly as Gaussian as its input.",
+    ("C6", "refuted"): "A linear map should not change a shape: this points to a numerical problem, not to "
+                       "γ and β.",
+    ("C7", "supported"): "So normalizing after the nonlinearity fixes the mean and variance of a distribution "
+                         "the nonlinearity has already reshaped, and that shape goes on changing: it cannot fix "
+                         "the distribution.",
+    ("C7", "refuted"): "In this run BN after the activation handed on an input as stable and as Gaussian as BN "
+                       "before it: the claim does not hold here.",
+    ("C8", "supported"): "So a steady input distribution is not what makes BN work: noisy BN trains about as "
+                         "well with less stable distributions, and BN does not even reduce the gradient shift. "
+                         "Santurkar et al. credit a smoother loss landscape instead.",
+    ("C8", "refuted"): "In this run the evidence points the other way: stability and BN's benefit go "
+                       "together here.",
+    ("C8", "mixed"): "The evidence is split in this run: one test says stability is not what helps, the "
+                     "other does not.",
+}
+
+_YET = ("let the run go on", "no snapshot yet")
+
+
+def _fmt(x) -> str:
+    """A number as the evidence board prints it (3 significant digits)."""
+    return claims.fmt(None if x is None else float(x))
+
+
+def _sci(x) -> str:
+    """A tiny number as the board prints it (1.3e-15)."""
+    return "n/a" if x is None or not math.isfinite(float(x)) else f"{float(x):.1e}"
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None or not math.isfinite(float(x)) else f"{float(x):.1%}"
+
+
+def _names(items) -> str:
+    items = list(items)
+    if len(items) <= 1:
+        return "".join(items) or "none"
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _layer_of(step_: Step, cfg: ExperimentConfig) -> int:
+    last = len(cfg.widths) - 1
+    return last if step_.layer is None else max(0, min(step_.layer, last))
+
+
+def _bn_token(snaps, cfg: ExperimentConfig) -> str | None:
+    """The first BN variant (learned affine first) with layers at the latest snapshot."""
+    for kind in claims.BN_KINDS:
+        for token in cfg.variants:
+            if split_variant(token)[0] == kind and views.layer_of(snaps[-1], token, 0) is not None:
+                return token
+    return None
+
+
+def _unit_row(step_: Step, snaps, cfg: ExperimentConfig, keys: tuple[str, ...]) -> str:
+    """One sentence with the step's unit (the one its panel shows) before and after BN, or ''."""
+    token = _bn_token(snaps, cfg)
+    if token is None:
+        return ""
+    layer = _layer_of(step_, cfg)
+    src = "x" if cfg.placement_of(token) == "before" else "a"
+    st_in, st_hat = (views.stage_of(snaps[-1], token, layer, s) for s in (src, "x_hat"))
+    if st_in is None or st_hat is None:
+        return ""
+    tracked = [u for u in st_in.units if u != POOLED]
+    unit = step_.unit if step_.unit in tracked else (tracked[0] if tracked else None)
+    if unit is None:
+        return ""
+    got = [{k: st.stat(k, unit) for k in keys} for st in (st_in, st_hat)]
+    if any(math.isnan(v) for d in got for v in d.values()):
+        return ""
+    a, b = (", ".join(f"{_STAT_NAMES[k]} {_fmt(d[k])}" for k in keys) for d in got)
+    return (f"On the panel's unit {unit} of layer {layer + 1} ({variant_label(token)}), {src} has {a}; x̂ has {b} "
+            f"({_GAUSSIAN[keys]}).")
+
+
+_STAT_NAMES = {"shapiro_w": "W", "kl_gaussian": "KL", "skew": "skew", "kurtosis": "excess kurtosis",
+               "mean": "mean", "std": "std"}
+_GAUSSIAN = {("shapiro_w", "kl_gaussian"): "a Gaussian has W 1 and KL 0",
+             ("mean", "std", "skew", "kurtosis"): "a Gaussian has skew 0 and excess kurtosis 0"}
+_ACT_NAMES = {"relu": "ReLU", "gelu": "GELU"}
+
+
+def _act(cfg: ExperimentConfig) -> str:
+    return _ACT_NAMES.get(cfg.activation, cfg.activation)
+
+
+def _whatif(step_: Step, v: claims.Verdict, snaps, cfg: ExperimentConfig) -> str:
+    """The what-if lab on the step's unit: (γ, β) applied to its x̂ quantiles, as the panel does, or ''."""
+    token, stage = v.numbers.get("variant"), v.numbers.get("stage", "x_hat")
+    snap = next((s for s in reversed(snaps) if token and views.layer_of(s, token, 0) is not None), None)
+    if snap is None:
+        return ""
+    st = views.stage_of(snap, token, _layer_of(step_, cfg), stage)
+    if st is None:
+        return ""
+    tracked = [u for u in st.units if u != POOLED]
+    unit = step_.unit if step_.unit in tracked else (tracked[0] if tracked else None)
+    if unit is None:
+        return ""
+    q = st.quantiles[st.units.index(unit)].astype(np.float64)
+    if not np.isfinite(q).all():
+        return ""
+    g, b = claims.C6_PAIRS[0]
+    before, after = stats.normality(q), stats.normality(g * q + b)
+    name = "x̂" if stage == "x_hat" else stage
+    return (f"On unit {unit} of layer {_layer_of(step_, cfg) + 1}, γ = {g:g} and β = {b:g} take {name} from mean "
+            f"{_fmt(before.mean)} and std {_fmt(before.std)} to {_fmt(after.mean)} and {_fmt(after.std)}, while W is "
+            f"{claims.fmt(before.shapiro_w, 4)} before and {claims.fmt(after.shapiro_w, 4)} after, and KL "
+            f"{_fmt(before.kl_gaussian)} and {_fmt(after.kl_gaussian)}.")
+
+
+def _c1(v, n, cfg, **_) -> list[str]:
+    bn = variant_label(n["variant"])
+    return [f"per snapshot over the second half of the run, the last hidden layer's {_act(cfg)} input moved "
+            f"{_fmt(n['bn'])} of its spread with {bn} and {_fmt(n['none'])} without normalization, a ratio of "
+            f"{_fmt(v.value)} (supported below {_fmt(claims.C1_SUPPORT)}).",
+            f"Since the first snapshot it has moved {_fmt(n['bn_first'])} of its first spread with {bn}, against "
+            f"{_fmt(n['none_first'])} without."]
+
+
+def _c2(v, n, cfg, **_) -> list[str]:
+    first = (f"since the start, y = γx̂ + β of the last hidden layer has moved {_fmt(n['y'])} of its first spread "
+             f"against {_fmt(n['x_hat'])} for x̂, {_fmt(v.value)} times as far (supported above "
+             f"{_fmt(claims.C2_SUPPORT)}); γ now averages {_fmt(n['gamma_mean'])} and β {_fmt(n['beta_mean'])}.")
+    second = (f"Per snapshot γ changes by a median {_fmt(n['rate_gamma'])} of its size against {_fmt(n['rate_weight'])} "
+              f"for the weights")
+    if "none" in n and math.isfinite(n["none"]):
+        second += (f", and y has moved {'less' if n['y'] < n['none'] else 'no less'} than the input of the network "
+                   f"without BN ({_fmt(n['y'])} vs {_fmt(n['none'])})")
+    return [first, second + "."]
+
+
+def _c3(v, n, cfg, step_, snaps, **_) -> list[str]:
+    out = [f"in {n['n_series']} unit series, W of x̂ and y differs from W of BN's input by at most "
+           f"{_sci(n['max_dw'])} and the KL to the Gaussian by {_sci(n['max_dkl'])} nats, float rounding: BN's input "
+           f"has a median W of {_fmt(n['median_w_in'])} (lowest {_fmt(n['min_w_in'])}), and so have x̂ and y."]
+    unit = _unit_row(step_, snaps, cfg, ("shapiro_w", "kl_gaussian"))
+    return out + ([unit] if unit else [])
+
+
+def _c4(v, n, cfg, step_, snaps, **_) -> list[str]:
+    out = [f"in {n['n_series']} unit series BN set the mean within {_sci(n['max_abs_mean'])} of 0 and the std "
+           f"within {_sci(n['max_abs_std_dev'])} of 1, and changed skew by at most {_sci(n['max_dskew'])} and "
+           f"kurtosis by {_sci(n['max_dkurtosis'])} (relative)."]
+    unit = _unit_row(step_, snaps, cfg, ("mean", "std", "skew", "kurtosis"))
+    return out + ([unit] if unit else [])
+
+
+def _c5(v, n, cfg, **_) -> list[str]:
+    is_layer = lambda name: name.startswith("layer ")  # noqa: E731
+    good = [g for g in n["gaussian"] if not is_layer(g)]
+    bad = [b for b in n["not_gaussian"] if not is_layer(b)]
+    out = [f"with random weights and {claims.CLT_FAN_INS[-1]} inputs per unit, Wu + b becomes Gaussian for "
+           f"{_names(good)} inputs but not for {_names(bad)}."]
+    fan0 = cfg.n_features if cfg.dataset == "features" else claims.INPUTS.get(cfg.dataset, 2)
+    layers = []
+    for i in range(1, len(cfg.widths) + 1):
+        if f"layer{i}_w" in n:
+            fan = fan0 if i == 1 else cfg.widths[i - 2]
+            layers.append(f"W {_fmt(n[f'layer{i}_w'])} and KL {_fmt(n[f'layer{i}_kl'])} in layer {i} "
+                          f"({fan} inputs)")
+    if layers:
+        out.append(f"In this run x = Wu + b has a median {'; '.join(layers)} (near-Gaussian means W at least "
+                   f"{_fmt(claims.RUN_W)} and KL below {_fmt(claims.RUN_KL)}).")
+    return out
+
+
+def _c6(v, n, cfg, step_, snaps, **_) -> list[str]:
+    out = [f"applying (γ, β) = {', '.join(f'({g:g}, {b:g})' for g, b in claims.C6_PAIRS)} to x̂ of "
+           f"{n['n_units']} tracked units changes W by at most {_sci(n['max_dw'])} and KL by "
+           f"{_sci(n['max_dkl'])}, rounding error."]
+    lab = _whatif(step_, v, snaps, cfg)
+    return out + ([lab] if lab else [])
+
+
+def _c7(v, n, cfg, **_) -> list[str]:
+    act = _act(cfg)
+    return [f"what the next layer receives drifts {_fmt(n['after_drift'])} of its spread per snapshot with BN after "
+            f"the {act} against {_fmt(n['before_drift'])} with BN before it, {_fmt(v.value)} times as much "
+            f"(the board asks for more than {_fmt(claims.C7_DRIFT)}).",
+            f"What it receives has a median W of {_fmt(n['after_w'])} vs {_fmt(n['before_w'])} and a skew of "
+            f"{_fmt(n['after_skew'])} vs {_fmt(n['before_skew'])}: BN after the {act} normalizes a, already reshaped by "
+            f"the {act} (skew {_fmt(n['after_skew_in'])}), while BN before it normalizes x (W "
+            f"{_fmt(n['before_w_in'])}, skew {_fmt(n['before_skew_in'])}) and the {act} reshapes it afterwards."]
+
+
+def _c8(v, n, cfg, **_) -> list[str]:
+    first = (f"noisy BN, whose last-layer input drifts {_fmt(n['drift_noisy'])} of its spread per snapshot "
+             f"against {_fmt(n['drift_bn'])} for BN ({_fmt(n['drift_ratio'])} times as much), ends at "
+             f"{_pct(n['acc_noisy'])} test accuracy against BN's {_pct(n['acc_bn'])} ({abs(n['acc_gap']) * 100:.1f} "
+             f"points {'below' if n['acc_gap'] > 0 else 'above'})")
+    if "acc_none" in n:
+        first += f" and {_pct(n['acc_none'])} without normalization"
+    out = [first + "."]
+    if "ics_ratio" in n:
+        out.append(f"Santurkar's gradient shift ‖G − G′‖ is {_fmt(n['ics_bn'])} with BN against "
+                   f"{_fmt(n['ics_none'])} without ({_fmt(n['ics_ratio'])} times as large; cosine of G and G′ "
+                   f"{_fmt(n['cos_bn'])} vs {_fmt(n['cos_none'])}).")
+    return out
+
+
+_COMPOSE = {"C1": _c1, "C2": _c2, "C3": _c3, "C4": _c4, "C5": _c5, "C6": _c6, "C7": _c7, "C8": _c8}
+
+
+def _meaning(v: claims.Verdict) -> str:
+    if v.claim == "C7" and v.verdict == "mixed":
+        drift_worse = v.value is not None and v.value > claims.C7_DRIFT
+        return ("Less stable, but no less Gaussian: BN after the nonlinearity fixes mean and variance yet hands "
+                "on a distribution that keeps moving." if drift_worse else
+                "No less stable, but less Gaussian: BN after the nonlinearity fixes mean and variance of a shape "
+                "the nonlinearity has already bent.")
+    return MEANING.get((v.claim, v.verdict), "")
+
+
+def _not_measured(step_: Step, v: claims.Verdict | None, snaps, cfg: ExperimentConfig | None) -> str:
+    detail = "" if v is None else v.detail
+    if not snaps or any(s in detail for s in _YET):
+        more = f" (this claim needs at least {claims.MIN_SNAPS} snapshots; there are {len(snaps)})" if snaps else ""
+        return (f"Not measured yet: let the run train a little longer{more}. This step uses the {step_.preset} "
+                "preset.")
+    if v is None:
+        return f"Not measured: the evidence board has no claim {step_.claim!r}."
+    text = f"Not measured in this run: {detail.rstrip('.')}."
+    if step_.preset not in detail and (cfg is None or cfg.variants != PRESETS[step_.preset].config.variants):
+        text += f" This step's preset, {step_.preset}, measures it."
+    return text
+
+
+def answer(step: Step, snaps, config) -> str:
+    """The answer to ``step``'s question, composed from the current run's verdict on its claim; never raises.
+
+    2-4 plain sentences: the verdict, the measured figures with their numbers, and what that means for the
+    student's question. "Not measured yet" while the run has too few snapshots, and the preset that measures
+    the claim when the current run cannot.
+    """
+    step_ = step
+    snaps = tuple(snaps or ())
+    try:
+        cfg = config if config is not None else PRESETS[step_.preset].config
+        if not step_.claim:
+            verdicts = claims.evidence(snaps, cfg)
+            return "This run's evidence board: " + "; ".join(f"{v.claim} {v.verdict}" for v in verdicts) + "."
+        v = next((x for x in claims.evidence(snaps, cfg) if x.claim == step_.claim), None)
+        if not snaps or v is None or v.verdict == "not measured":
+            return _not_measured(step_, v, snaps, cfg)
+    except Exception as exc:  # the banner must draw whatever the run holds
+        log.warning("lesson %s: %s", getattr(step_, "number", "?"), exc, exc_info=True)
+        return f"Not measured: the answer could not be computed from this run ({type(exc).__name__}: {exc})."
+    lead = f"{v.verdict.capitalize()} at step {snaps[-1].step}"
+    try:
+        body = _COMPOSE[v.claim](v=v, n=v.numbers, cfg=cfg, step_=step_, snaps=snaps)
+        meaning = _meaning(v)
+        first = f"{lead}: {body[0]}"
+        return " ".join([first, *body[1:], *([meaning] if meaning else [])])
+    except Exception as exc:  # numbers missing or malformed: fall back to the board's own sentences
+        log.warning("lesson %s: composing the answer failed: %s", step_.number, exc, exc_info=True)
+        return f"{lead}: {v.detail} Measured: {v.figure}."

@@ -1,0 +1,82 @@
+"""Classroom: the lesson banner (step, what to look at, question, answer on demand) and presenter mode."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from .. import config as C
+from .. import lessons
+from . import state
+
+PRESENTER_CSS = """<style>
+[data-testid=stSidebar], [data-testid=stSidebarCollapsedControl] {display: none}
+.block-container {max-width: 100%; padding-left: 2rem; padding-right: 2rem}
+[data-testid=stMarkdownContainer] p, [data-testid=stText] {font-size: 1.2rem}
+</style>"""
+
+
+def open_step(number: int) -> None:
+    """Go to lesson step ``number``: its preset, panel, layer and unit (a callback, or before widgets)."""
+    step = lessons.step(number)
+    s = st.session_state
+    s["lesson"] = step.number
+    s["preset"] = step.preset
+    state.apply_preset()
+    s["panel"] = step.panel
+    layers = len(C.PRESETS[step.preset].config.widths)
+    s["_layer"] = layers - 1 if step.layer is None else min(step.layer, layers - 1)
+    s["_unit"] = step.unit
+    s["_follow"] = True
+    s["reveal"] = False
+    s["_goto"] = True  # clicked inside the live fragment: the whole page must rerun to apply the preset
+
+
+def close_lesson() -> None:
+    """Leave the walkthrough (the page stays where it is)."""
+    st.session_state["lesson"] = None
+    st.session_state["_goto"] = True
+
+
+def sidebar() -> None:
+    """The classroom controls: start the walkthrough at any step; presenter mode for a projector."""
+    with st.sidebar:
+        st.divider()
+        st.markdown("**Classroom**")
+        options = [0, *[s.number for s in lessons.STEPS]]
+        current = st.session_state.get("lesson") or 0
+        st.session_state["lesson_pick"] = current if current in options else 0
+        st.selectbox("Guided lesson", options, key="lesson_pick",
+                     format_func=lambda n: "—" if n == 0 else f"{n}. {lessons.step(n).claim} {lessons.step(n).title}",
+                     on_change=lambda: open_step(st.session_state["lesson_pick"]) if st.session_state["lesson_pick"]
+                     else close_lesson(), help="A walkthrough of the claims C1-C8; each step has its own link")
+        st.toggle("Presenter mode", key="present", help="Hides the controls and enlarges the text for a projector "
+                  "(the link keeps it: present=1)")
+
+
+def banner(snaps, cfg) -> None:
+    """The current lesson step above the charts: what to look at, the question, the answer on demand."""
+    number = st.session_state.get("lesson")
+    if not number:
+        return
+    try:
+        step = lessons.step(int(number))
+    except ValueError as exc:
+        st.warning(str(exc))
+        st.session_state["lesson"] = None
+        return
+    total = len(lessons.STEPS)
+    with st.container(border=True, key="lesson"):
+        c1, c2, c3, c4 = st.columns([6, 1, 1, 1], vertical_alignment="center")
+        c1.markdown(f"**Lesson {step.number} of {total} · {step.claim} · {step.title}**")
+        c2.button("Back", key="lesson_prev", icon=":material/arrow_back:", disabled=step.number <= 1,
+                  on_click=open_step, args=(step.number - 1,), width="stretch")
+        c3.button("Next", key="lesson_next", icon=":material/arrow_forward:", disabled=step.number >= total,
+                  on_click=open_step, args=(step.number + 1,), width="stretch")
+        c4.button("Close", key="lesson_close", icon=":material/close:", on_click=close_lesson, width="stretch")
+        st.text(f"Look at: {step.look_at}")
+        st.markdown(f"**Question:** {step.question}")
+        if st.session_state.get("reveal"):
+            st.success(lessons.answer(step, snaps, cfg), icon=":material/lightbulb:")
+        else:
+            st.button("Reveal the answer from this run's numbers", key="reveal_btn", icon=":material/visibility:",
+                      on_click=st.session_state.__setitem__, args=("reveal", True))

@@ -1,0 +1,72 @@
+"""Classroom features on the page: lesson links, next/back, answers from the run, presenter mode, export."""
+
+import io
+import time
+
+import pandas as pd
+import pytest
+
+from bnviz import config as C
+from bnviz import lessons
+from bnviz.history import TABLE_COLUMNS
+
+from .test_app import SHORT, inline_stats_and_cleanup, open_page, the_run  # noqa: F401 (fixture)
+
+
+@pytest.mark.parametrize("number", [s.number for s in lessons.STEPS])
+def test_every_lesson_link_renders_its_step_and_reveals_an_answer_with_the_runs_numbers(number):
+    step = lessons.step(number)
+    at = open_page({"lesson": str(number)}, wait_snapshots=6)
+    assert not at.exception
+    assert at.session_state["preset"] == step.preset and at.session_state["panel"] == step.panel
+    assert the_run().config.variants == C.PRESETS[step.preset].config.variants
+    text = " ".join(m.value for m in at.markdown)
+    assert f"Lesson {number} of {len(lessons.STEPS)}" in text and step.question in text
+    at.button(key="pause").click().run()  # freeze the run so the page and the test read the same snapshots
+    run = the_run()
+    n = -1
+    while n != len(run.history):
+        n = len(run.history)
+        time.sleep(0.5)
+    at.button(key="reveal_btn").click().run()
+    assert not at.exception
+    shown = " ".join(s.value for s in at.success)
+    assert shown == lessons.answer(step, run.history.snapshots(), run.config)
+    assert any(ch.isdigit() for ch in shown)
+
+
+def test_next_and_back_move_through_the_steps():
+    at = open_page({"lesson": "1"})
+    at.button(key="lesson_next").click().run()
+    assert at.session_state["lesson"] == 2 and at.session_state["preset"] == lessons.step(2).preset
+    at.button(key="lesson_prev").click().run()
+    assert at.session_state["lesson"] == 1 and not at.exception
+
+
+def test_unknown_lesson_is_a_warning():
+    at = open_page({"lesson": "99"})
+    assert not at.exception
+    assert any("lesson" in w.value for w in at.warning)
+
+
+def test_presenter_mode_from_the_link_hides_the_sidebar():
+    at = open_page({"present": "1", **SHORT})
+    assert not at.exception and at.session_state["present"] is True
+    assert any("stSidebar" in m.value and "display: none" in m.value for m in at.markdown)
+    assert at.query_params["present"] == "1"
+
+
+def test_export_buttons_give_the_record_table():
+    at = open_page(SHORT)
+    assert len(at.get("download_button")) == 2
+    from bnviz.ui.controls import table_bytes
+
+    run = the_run()
+    run.join(30)
+    back_pq = pd.read_parquet(io.BytesIO(table_bytes(run, "parquet")))
+    back_csv = pd.read_csv(io.BytesIO(table_bytes(run, "csv")))
+    assert tuple(back_pq.columns) == TABLE_COLUMNS == tuple(back_csv.columns)
+    steps = run.history.steps()
+    assert sorted(set(back_pq.step)) == steps == sorted(set(back_csv.step))
+    loss = back_csv[(back_csv.variant == "bn") & (back_csv.stat == "test_accuracy")].value.to_numpy()
+    assert list(loss) == [s.variants["bn"].test_accuracy for s in run.history.snapshots()]
