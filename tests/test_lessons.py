@@ -1,0 +1,163 @@
+"""The classroom lesson: its steps are valid links into the page, and its answers come from the run's numbers."""
+
+import dataclasses
+import re
+
+import pytest
+
+from bnviz import claims, lessons
+from bnviz.config import PANELS, PRESETS
+from bnviz.run import Run
+from bnviz.snapshot import POOLED
+
+IDS = [f"C{i}" for i in range(1, 9)]
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[+-]\d+)?%?")
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """Short real runs, trained once per (preset, seed) for the whole module."""
+    cache = {}
+
+    def get(preset, seed=0):
+        if (preset, seed) not in cache:
+            cfg = PRESETS[preset].config.replace(steps=400, snapshot_every=20, seed=seed)
+            run = Run(cfg, stats_in="inline").start()
+            assert run.join(timeout=120) and run.state == "finished", run.error
+            cache[preset, seed] = (run.history.snapshots(), cfg)
+        return cache[preset, seed]
+
+    return get
+
+
+def verdict(snaps, cfg, claim):
+    return next(v for v in claims.evidence(snaps, cfg) if v.claim == claim)
+
+
+def numbers_in(text):
+    """The decimal numbers of a text (integers such as step counts and unit indices left out)."""
+    return {t for t in NUMBER.findall(text) if "." in t or "e" in t}
+
+
+# ------------------------------------------------------------------------------------------ the steps
+
+def test_steps_are_numbered_links_that_cover_every_claim_in_order():
+    assert len(lessons.STEPS) >= 8
+    assert [s.number for s in lessons.STEPS] == list(range(1, len(lessons.STEPS) + 1))
+    named = [s.claim for s in lessons.STEPS if s.claim]
+    assert set(named) == set(IDS) and all(c in IDS for c in named)
+    assert named == sorted(named, key=IDS.index), "steps follow C1..C8 in order"
+
+
+@pytest.mark.parametrize("step", lessons.STEPS, ids=lambda s: f"step{s.number}")
+def test_every_step_opens_a_valid_preset_panel_layer_and_unit(step):
+    assert step.preset in PRESETS, step.preset
+    assert step.panel in PANELS, step.panel
+    cfg = PRESETS[step.preset].config
+    assert step.layer is None or 0 <= step.layer < len(cfg.widths)
+    layer = len(cfg.widths) - 1 if step.layer is None else step.layer
+    assert step.unit == POOLED or step.unit in cfg.tracked_units(layer)
+    for text in (step.title, step.look_at, step.question):
+        assert text.strip() and "<" not in text and ">" not in text and "**" not in text
+    assert len(step.title) <= 50
+    assert step.question.rstrip().endswith("?")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        step.number = 99
+
+
+def test_step_looks_up_by_number_and_refuses_unknown_numbers_clearly():
+    for s in lessons.STEPS:
+        assert lessons.step(s.number) is s
+    n = len(lessons.STEPS)
+    for bad in (0, -1, n + 1, "2", 1.5, None, True):
+        with pytest.raises(ValueError, match=rf"does not exist.*1 to {n}"):
+            lessons.step(bad)
+
+
+# ----------------------------------------------------------------------------------------- the answers
+
+# Per claim: the Verdict.numbers an answer must quote, and how the board prints each.
+def _sci(x):
+    return f"{x:.1e}"
+
+
+def _pct(x):
+    return f"{x:.1%}"
+
+
+QUOTED = {
+    "C1": {"bn": claims.fmt, "none": claims.fmt, "bn_first": claims.fmt, "none_first": claims.fmt},
+    "C2": {"y": claims.fmt, "x_hat": claims.fmt, "gamma_mean": claims.fmt, "rate_gamma": claims.fmt,
+           "rate_weight": claims.fmt},
+    "C3": {"max_dw": _sci, "max_dkl": _sci, "median_w_in": claims.fmt, "min_w_in": claims.fmt},
+    "C4": {"max_dskew": _sci, "max_dkurtosis": _sci, "max_abs_mean": _sci, "max_abs_std_dev": _sci},
+    "C5": {"layer1_w": claims.fmt, "layer1_kl": claims.fmt, "layer3_w": claims.fmt, "layer3_kl": claims.fmt},
+    "C6": {"max_dw": _sci, "max_dkl": _sci},
+    "C7": {"after_drift": claims.fmt, "before_drift": claims.fmt, "after_w": claims.fmt, "before_w": claims.fmt},
+    "C8": {"drift_noisy": claims.fmt, "drift_bn": claims.fmt, "acc_noisy": _pct, "acc_bn": _pct},
+}
+
+
+@pytest.mark.parametrize("step", lessons.STEPS, ids=lambda s: f"step{s.number}-{s.claim}")
+def test_answer_quotes_the_runs_verdict_and_its_numbers(runs, step):
+    snaps, cfg = runs(step.preset)
+    v = verdict(snaps, cfg, step.claim)
+    assert v.verdict != "not measured", f"step {step.number}'s preset {step.preset} must measure {step.claim}"
+    text = lessons.answer(step, snaps, cfg)
+    assert text.startswith(f"{v.verdict.capitalize()} at step {snaps[-1].step}:"), text
+    for key, show in QUOTED[step.claim].items():
+        assert show(v.numbers[key]) in text, (key, show(v.numbers[key]), text)
+    shared = numbers_in(text) & numbers_in(v.figure)
+    assert len(shared) >= 2, (shared, text, v.figure)
+    if v.claim in ("C1", "C2", "C7"):
+        assert claims.fmt(v.value) in text
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", text) if s]
+    assert 2 <= len(sentences) <= 4, sentences
+    assert "<" not in text and "**" not in text and "$" not in text
+
+
+@pytest.mark.parametrize("step", lessons.STEPS, ids=lambda s: f"step{s.number}-{s.claim}")
+def test_answer_is_built_from_the_run_so_another_seed_gives_another_answer(runs, step):
+    a = lessons.answer(step, *runs(step.preset, 0))
+    b = lessons.answer(step, *runs(step.preset, 1))
+    assert a != b
+    assert numbers_in(a) != numbers_in(b)
+
+
+@pytest.mark.parametrize("step", lessons.STEPS, ids=lambda s: f"step{s.number}-{s.claim}")
+def test_answer_before_any_snapshot_says_not_measured_yet(step):
+    cfg = PRESETS[step.preset].config
+    for snaps in ((), None):
+        text = lessons.answer(step, snaps, cfg)
+        assert text.startswith("Not measured yet"), text
+        assert step.preset in text
+        assert not numbers_in(text)
+
+
+def test_answer_with_too_few_snapshots_asks_to_train_longer(runs):
+    snaps, cfg = runs("ioffe")
+    text = lessons.answer(lessons.step(1), snaps[:2], cfg)
+    assert text.startswith("Not measured yet") and "longer" in text and "2" in text
+
+
+def test_answer_on_a_run_that_cannot_measure_the_claim_names_the_preset_that_can(runs):
+    snaps, cfg = runs("ioffe")
+    for number in (7, 8):  # C7 needs BN before and after the activation; C8 needs noisy BN
+        s = lessons.step(number)
+        text = lessons.answer(s, snaps, cfg)
+        assert text.startswith("Not measured in this run") and s.preset in text, text
+
+
+def test_answer_never_raises(runs, monkeypatch):
+    snaps, cfg = runs("ioffe")
+    s = lessons.step(1)
+    assert "Not measured" in lessons.answer(s, (object(),), cfg)
+    assert isinstance(lessons.answer(s, snaps, None), str)
+    assert "Not measured" in lessons.answer(dataclasses.replace(s, claim="C9"), snaps, cfg)
+    # A verdict without its numbers: the answer falls back to the board's own sentences, still measured.
+    broken = dataclasses.replace(verdict(snaps, cfg, "C1"), numbers={})
+    monkeypatch.setattr(claims, "evidence", lambda *a, **k: [broken])
+    text = lessons.answer(s, snaps, cfg)
+    assert text.startswith(broken.verdict.capitalize()) and claims.fmt(broken.value) in text
+    monkeypatch.setattr(claims, "evidence", lambda *a, **k: 1 / 0)
+    assert lessons.answer(s, snaps, cfg).startswith("Not measured")
