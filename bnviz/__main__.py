@@ -67,7 +67,8 @@ def _record(args: argparse.Namespace) -> int:
 
     from .run import Run
 
-    run = Run(config, stats_in="inline" if args.inline else "process", history_cap=RECORD_HISTORY_CAP)
+    run = Run(config, stats_in="inline" if args.inline else "process", history_cap=RECORD_HISTORY_CAP,
+              quick_first=False)  # no page waits for a first chart
     run.start()
     with tqdm(total=config.steps, unit="step", file=sys.stderr, disable=args.quiet,
               desc=f"record {args.preset}") as bar:

@@ -97,7 +97,8 @@ class ProcessSink:
     slows the training down instead of letting memory grow.
     """
 
-    def __init__(self, config: ExperimentConfig, deliver: Callable[[Snapshot], None], backlog: int = 32) -> None:
+    def __init__(self, config: ExperimentConfig, deliver: Callable[[Snapshot], None], backlog: int = 32,
+                 quick_first: bool = True) -> None:
         ctx = mp.get_context("spawn")  # fork would copy torch's threads and locks
         self._inbox, self._outbox = ctx.Queue(maxsize=backlog), ctx.Queue()
         self._proc = ctx.Process(target=_serve, args=(config, self._inbox, self._outbox), daemon=True,
@@ -106,7 +107,7 @@ class ProcessSink:
         self._deliver = deliver
         self.error: str | None = None
         self._config = config
-        self._skip_step: int | None = None
+        self._skip_step: int | None = None if quick_first else -1  # -1: no in-process first snapshot
         self._collector = threading.Thread(target=self._collect, daemon=True, name="bnviz-collect")
         self._collector.start()
 
