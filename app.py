@@ -23,11 +23,12 @@ st.session_state.setdefault("speed", state.DEFAULT_SPEED)
 st.session_state.setdefault("view_paused", False)
 
 controls.sidebar()
-classroom.sidebar()
 if st.session_state.get("present"):
     st.markdown(classroom.PRESENTER_CSS, unsafe_allow_html=True)  # our own CSS, no user text
 cfg, problems = state.config_from_widgets()
 run = lease().view(cfg)
+state.sync_query(cfg)
+classroom.sidebar()
 
 # Less empty space above the page, so a 1280x800 projector shows controls and a full chart together.
 st.markdown("<style>.block-container{padding-top:2.2rem;padding-bottom:1rem}</style>", unsafe_allow_html=True)

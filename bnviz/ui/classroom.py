@@ -37,11 +37,22 @@ def close_lesson() -> None:
     st.session_state["_goto"] = True
 
 
+def share_link() -> str:
+    """The full link of the current state (address without query + the synced query string)."""
+    from urllib.parse import urlencode
+
+    base = st.context.url or ""
+    query = urlencode({k: st.query_params.get(k) for k in st.query_params})
+    return f"{base}?{query}" if query else base
+
+
 def sidebar() -> None:
-    """The classroom controls: start the walkthrough at any step; presenter mode for a projector."""
+    """The classroom controls: share link, the walkthrough from any step, presenter mode for a projector."""
     with st.sidebar:
         st.divider()
         st.markdown("**Classroom**")
+        st.caption("Share this run (the copy icon appears on hover); the link reproduces it exactly:")
+        st.code(share_link(), language=None, wrap_lines=True)
         options = [0, *[s.number for s in lessons.STEPS]]
         current = st.session_state.get("lesson") or 0
         st.session_state["lesson_pick"] = current if current in options else 0

@@ -91,8 +91,9 @@ def config_from_widgets() -> tuple[ExperimentConfig, list[str]]:
 
 def sync_query(cfg: ExperimentConfig) -> None:
     """Write the current state into the address bar (only when it changed, to keep history clean)."""
-    view = {"panel": st.session_state.get("panel"), "layer": st.session_state.get("layer"),
-            "unit": st.session_state.get("unit"), "lesson": st.session_state.get("lesson")}
+    s = st.session_state
+    view = {"panel": s.get("panel"), "layer": s.get("_layer", s.get("layer")), "unit": s.get("_unit", s.get("unit")),
+            "lesson": s.get("lesson")}
     if st.session_state.get("present"):
         view["present"] = True
     wanted = urlstate.encode(st.session_state["preset"], cfg, {k: v for k, v in view.items() if v is not None})

@@ -70,3 +70,21 @@ def test_every_panel_draws_and_is_screenshotted(page, server, out_dir, preset):
         page.wait_for_timeout(1200)
         assert page.locator("[data-testid=stException]").count() == 0, (preset, key)
         page.screenshot(path=str(out_dir / "screenshots" / f"{preset}-{key}.png"), full_page=True)
+
+
+def test_a_copied_link_opens_the_same_settings_and_numbers(browser, server):
+    first = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    open_app(first, f"{server}/?preset=gamma-beta&seed=31&steps=300&lr=0.4&panel=over-time")
+    assert wait_until(lambda: "finished" in first.locator(".st-key-status").first.inner_text(), timeout=60)
+    first.wait_for_timeout(1500)
+    link = first.locator("[data-testid=stSidebar] [data-testid=stCode] code").first.inner_text().strip()
+    assert "seed=31" in link and "lr=0.4" in link and "preset=gamma-beta" in link and "panel=over-time" in link
+    title = first.locator("[data-testid=stPlotlyChart] .gtitle").first.text_content()
+    # a second browser, as a student would: the copied link, nothing else
+    second = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    open_app(second, link)
+    assert wait_until(lambda: "finished" in second.locator(".st-key-status").first.inner_text(), timeout=60)
+    second.wait_for_timeout(1500)
+    assert second.locator("[data-testid=stSidebar] input[aria-label='Learning rate']").input_value() == "0.4"
+    assert second.locator("[data-testid=stPlotlyChart] .gtitle").first.text_content() == title
+    assert any(ch.isdigit() for ch in title)
