@@ -36,7 +36,7 @@ def init_from_query() -> None:
     st.session_state["preset"] = decoded.preset
     st.session_state.update(widget_values(decoded.config))
     st.session_state["_extra"] = {"view": decoded.config.view, "snapshot_every": decoded.config.snapshot_every}
-    st.session_state["panel"] = decoded.view.get("panel", "layer")
+    st.session_state["panel"] = decoded.view.get("panel", "over-time")  # the paper's Figure 1, live
     st.session_state["_layer"] = decoded.view.get("layer")
     st.session_state["_unit"] = decoded.view.get("unit", -1)
     st.session_state["lesson"] = decoded.view.get("lesson")
