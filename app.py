@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from bnviz import config as C
+from bnviz import figures
 from bnviz.ui import classroom, controls, panels, state
 from bnviz.ui.runtime import lease, registry
 
@@ -100,8 +101,8 @@ def live_view() -> None:
                      help="One unit, or all units of the layer pooled")
     state.sync_query(cfg)
     classroom.banner(snaps, cfg)
-    if not snaps:
-        st.info("Waiting for the first snapshot…")
+    if not snaps:  # an empty chart already: the browser starts loading plotly while the run starts up
+        panels.chart(figures.training((), cfg.variants), "fig_waiting")
         return
     shown = snaps[steps.index(st.session_state["scrub"])]
     panels.RENDER[st.session_state["panel"]](snaps, shown, cfg, st.session_state["layer"],

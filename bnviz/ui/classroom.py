@@ -51,8 +51,10 @@ def sidebar() -> None:
     with st.sidebar:
         st.divider()
         st.markdown("**Classroom**")
-        st.caption("Share this run (the copy icon appears on hover); the link reproduces it exactly:")
-        st.code(share_link(), language=None, wrap_lines=True)
+        # In a popover: the code block's highlighter (1.5 MB of JavaScript) loads only when it is opened.
+        with st.popover("Share this run", icon=":material/link:", width="stretch"):
+            st.caption("The link reproduces this run exactly (copy icon at the right):")
+            st.code(share_link(), language=None, wrap_lines=True)
         options = [0, *[s.number for s in lessons.STEPS]]
         current = st.session_state.get("lesson") or 0
         st.session_state["lesson_pick"] = current if current in options else 0

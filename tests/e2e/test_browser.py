@@ -77,7 +77,8 @@ def test_a_copied_link_opens_the_same_settings_and_numbers(browser, server):
     open_app(first, f"{server}/?preset=gamma-beta&seed=31&steps=300&lr=0.4&panel=over-time")
     assert wait_until(lambda: "finished" in first.locator(".st-key-status").first.inner_text(), timeout=60)
     first.wait_for_timeout(1500)
-    link = first.locator("[data-testid=stSidebar] [data-testid=stCode] code").first.inner_text().strip()
+    first.get_by_role("button", name="Share this run").click()
+    link = first.locator("[data-testid=stCode] code").first.inner_text().strip()
     assert "seed=31" in link and "lr=0.4" in link and "preset=gamma-beta" in link and "panel=over-time" in link
     title = first.locator("[data-testid=stPlotlyChart] .gtitle").first.text_content()
     # a second browser, as a student would: the copied link, nothing else
