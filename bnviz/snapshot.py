@@ -1,9 +1,9 @@
 """What one snapshot holds, raw and summarized, and the stateful summarizer between the two.
 
-The training thread only probes and copies (``RawSnapshot``: stage matrices as float32 arrays); the
-``Summarizer`` turns them into statistics (``Snapshot``), either inline or in a worker process
-(see worker.py), because the statistics cost more than the training itself and Python threads would
-fight the training thread for the GIL. The summarizer keeps the state that spans snapshots: the stable
+The prober (probe.Prober) turns a snapshot's weights into a ``RawSnapshot`` (stage matrices as float32
+arrays); the ``Summarizer`` turns that into statistics (``Snapshot``). Both run inline or in a worker
+process (see worker.py), because the statistics cost more than the training itself and Python threads
+would fight the training thread for the GIL. The summarizer keeps the state that spans snapshots: the stable
 histogram bins of every series and the sorted values of the previous and first snapshot (for drift).
 """
 
@@ -214,7 +214,8 @@ class Summarizer:
         def drift(ref: np.ndarray | None) -> np.ndarray:
             if ref is None or ref.shape != srt.shape:
                 return nan
-            # W1 of two equal-size samples is the mean gap between their order statistics.
+            # W1 of two equal-size samples is the mean gap between their order statistics: what
+            # stats.wasserstein1_columns computes, here on the sorted matrices this method keeps anyway.
             per_unit = np.mean(np.abs(srt - ref), axis=0, dtype=np.float64)
             return np.concatenate([[per_unit.mean()], per_unit[tracked]])
 
