@@ -79,7 +79,7 @@ def banner(snaps, cfg) -> None:
         return
     total = len(lessons.STEPS)
     with st.container(border=True, key="lesson"):
-        c1, c2, c3, c4 = st.columns([6, 1, 1, 1], vertical_alignment="center")
+        c1, c2, c3, c4 = st.columns([4.2, 1.3, 1.3, 1.3], vertical_alignment="center")
         c1.markdown(f"**Lesson {step.number} of {total} · {step.claim} · {step.title}**")
         c2.button("Back", key="lesson_prev", icon=":material/arrow_back:", disabled=step.number <= 1,
                   on_click=open_step, args=(step.number - 1,), width="stretch")
