@@ -19,7 +19,7 @@ from torch.nn import functional as F
 
 from . import data as data_mod
 from . import probe
-from .config import ExperimentConfig, split_variant
+from .config import ExperimentConfig
 from .history import History
 from .model import build_twins, make_optimizer, noise_generator
 from .worker import InlineSink, ProcessSink

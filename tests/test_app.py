@@ -8,6 +8,8 @@ from streamlit.testing.v1 import AppTest
 
 from bnviz import config as C
 
+from .helpers import wait_for
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 SHORT = {"steps": "120", "every": "20"}  # keep each run short: a few snapshots are enough to draw
 
@@ -117,18 +119,9 @@ def test_paused_means_no_new_snapshots():
     time.sleep(1.0)
     assert run.state == "paused" and len(run.history) == n and run.step == step
     at.button(key="step").click().run()
-    assert wait(lambda: run.step >= step + 20)
+    assert wait_for(lambda: run.step >= step + 20)
     at.button(key="play").click().run()
-    assert wait(lambda: run.step > step + 200) and run.state == "running"
-
-
-def wait(pred, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return False
+    assert wait_for(lambda: run.step > step + 200) and run.state == "running"
 
 
 def test_figure_data_is_the_history_data():

@@ -273,7 +273,6 @@ def test_gamma_lines_are_the_layers_gamma(small):
 
 
 def test_training_normality_qq_and_stability_draw_the_snapshots(small):
-    steps = views.steps(small)
     fig = figures.training(small, SMALL.variants)
     for v in SMALL.variants:
         label = figures.variant_label(v)

@@ -1,22 +1,13 @@
 """The registry: one run per config shared by its viewers, a cap that queues, eviction, release."""
 
-import time
-
 import pytest
 
 from bnviz.config import ExperimentConfig
 from bnviz.registry import Registry
 
+from .helpers import wait_for
+
 CFG = ExperimentConfig(widths=(8,), steps=100_000, snapshot_every=50, probe_size=32, ics_every=0)
-
-
-def wait_for(pred, timeout=20.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 @pytest.fixture

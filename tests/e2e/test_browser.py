@@ -8,6 +8,7 @@ import pytest
 
 from bnviz import config as C
 
+from ..helpers import wait_for as wait_until
 from .conftest import open_app, status_step
 
 pytestmark = pytest.mark.e2e
@@ -18,15 +19,6 @@ def chart_signature(page) -> str:
     """What the first chart draws right now (its SVG paths), to tell whether it changed."""
     return page.locator("[data-testid=stPlotlyChart]").first.evaluate(
         "el => Array.from(el.querySelectorAll('path')).map(p => p.getAttribute('d')).join('|')")
-
-
-def wait_until(pred, timeout=20.0, every=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(every)
-    return False
 
 
 def test_charts_appear_and_move_while_training(page, server, out_dir):
