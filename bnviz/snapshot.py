@@ -150,10 +150,11 @@ class Summarizer:
                 units = (POOLED, *(u for u in self.units if u < width))
                 for stage, m in mats.items():
                     jobs.append((token, li, stage, np.asarray(m), units))
-        tables = self._tables(jobs)
+        sorted_ = [self._sort(m) for *_, m, _ in jobs]
+        tables = self._tables(jobs, sorted_)
         stage_stats: dict[tuple, StageStats] = {}
-        for (token, li, stage, m, units), table in zip(jobs, tables):
-            stage_stats[token, li, stage] = self._stage((token, li, stage), m, units, table)
+        for (token, li, stage, m, units), table, srt in zip(jobs, tables, sorted_):
+            stage_stats[token, li, stage] = self._stage((token, li, stage), m, units, table, srt)
         variants = {}
         for token, rv in raw.variants.items():
             layers = tuple(self._layer(token, li, rv, stage_stats) for li in range(len(rv.layers)))
@@ -161,28 +162,45 @@ class Summarizer:
         return Snapshot(raw.step, variants, sum(_nbytes(v.layers) for v in variants.values()))
 
     @staticmethod
-    def _tables(jobs) -> list[np.ndarray]:
-        """UNIT_STATS rows (pooled first, then tracked units) of every job, in two batched calls."""
-        n_stats = len(stats.UNIT_STATS)
-        out = [np.full((len(units), n_stats), np.nan) for *_, units in jobs]
-        finite = [bool(np.isfinite(m).all()) for _, _, _, m, _ in jobs]
-        cols = [(i, m[:, list(units[1:])]) for i, (_, _, _, m, units) in enumerate(jobs) if finite[i] and
-                len(units) > 1]
-        if cols:
-            rows = stats.describe_columns(np.concatenate([c for _, c in cols], axis=1))
+    def _sort(m: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(every unit's sorted values (N, width), the pooled subsample, it sorted), or None if not finite.
+
+        Sorting is most of the cost of a snapshot, so each series is sorted once here and everything that
+        needs order statistics (moments and percentiles, Shapiro-Wilk, spacing entropy, drift, quantiles,
+        histogram ranges) reads these arrays.
+        """
+        if not np.isfinite(m).all():
+            return None
+        flat = m.reshape(-1)
+        pooled = flat[_pool_positions(flat.size)]
+        return np.sort(m, axis=0), pooled, np.sort(pooled)
+
+    @staticmethod
+    def _tables(jobs, sorted_) -> list[np.ndarray]:
+        """UNIT_STATS rows (pooled first, then tracked units) of every job, in batched calls on sorted data.
+
+        Tracked units have probe_size <= 4096 values (config.LIMITS) and pooled series at most POOL_N, so
+        every row fits Shapiro-Wilk's range and stats.describe_sorted applies (bit-identical to
+        stats.describe_columns of the unsorted data).
+        """
+        out = [np.full((len(units), len(stats.UNIT_STATS)), np.nan) for *_, units in jobs]
+        rows: dict[int, list[tuple[int, slice, np.ndarray, np.ndarray]]] = {}  # row length -> blocks
+        for i, ((*_, m, units), srt) in enumerate(zip(jobs, sorted_)):
+            if srt is None:
+                continue
+            full, pooled, pooled_sorted = srt
+            middle = pooled[None, pooled.size // 2]  # the unsorted middle value (see stats.describe_sorted)
+            rows.setdefault(pooled.size, []).append((i, slice(0, 1), pooled_sorted[None], middle))
+            if len(units) > 1:
+                tracked, n = list(units[1:]), m.shape[0]
+                rows.setdefault(n, []).append((i, slice(1, None), full[:, tracked].T, m[n // 2, tracked]))
+        for blocks in rows.values():
+            table = stats.describe_sorted(np.concatenate([b[2] for b in blocks]),
+                                          np.concatenate([b[3] for b in blocks]))
             k = 0
-            for i, c in cols:
-                out[i][1:] = rows[k:k + c.shape[1]]
-                k += c.shape[1]
-        by_size: dict[int, list[int]] = {}
-        for i, (_, _, _, m, _) in enumerate(jobs):
-            if finite[i]:
-                by_size.setdefault(m.size, []).append(i)
-        for size, idx in by_size.items():
-            pos = _pool_positions(size)
-            pooled = np.stack([jobs[i][3].reshape(-1)[pos] for i in idx], axis=1)
-            for i, row in zip(idx, stats.describe_columns(pooled)):
-                out[i][0] = row
+            for i, where, block, _ in blocks:
+                out[i][where] = table[k:k + len(block)]
+                k += len(block)
         return out
 
     def _layer(self, token: str, li: int, rv: RawVariant, stage_stats: dict) -> LayerStats:
@@ -199,13 +217,13 @@ class Summarizer:
         ics = rv.ics[li] if rv.ics is not None else None
         return LayerStats(stages, rv.act_stage[li], saturation, rv.gamma[li], rv.beta[li], rv.change[li], ics)
 
-    def _stage(self, key: tuple, m: np.ndarray, units: tuple[int, ...], table: np.ndarray) -> StageStats:
+    def _stage(self, key: tuple, m: np.ndarray, units: tuple[int, ...], table: np.ndarray, srt) -> StageStats:
         q = (np.arange(QQ_POINTS) + 0.5) / QQ_POINTS
         nan = np.full(len(units), np.nan)
-        if not np.isfinite(m).all():  # overflowed activations: nothing meaningful to bin or compare
+        if srt is None:  # overflowed activations: nothing meaningful to bin or compare
             self._prev.pop(key, None)
             return StageStats(units, table, nan, nan, (), np.full((len(units), QQ_POINTS), np.nan, np.float32))
-        srt = np.sort(m, axis=0)  # (N, width): every unit's order statistics
+        srt, pooled, pooled_sorted = srt
         prev = self._prev.get(key)
         first = self._first.setdefault(key, srt)
         self._prev[key] = srt
@@ -219,10 +237,7 @@ class Summarizer:
             per_unit = np.mean(np.abs(srt - ref), axis=0, dtype=np.float64)
             return np.concatenate([[per_unit.mean()], per_unit[tracked]])
 
-        flat = m.reshape(-1)
-        pooled = flat[_pool_positions(flat.size)]
-        hists = tuple(self._bins.setdefault((*key, u), stats.StableBins()).histogram(
-            pooled if u == POOLED else m[:, u]) for u in units)
-        pooled_sorted = np.sort(pooled)[:, None]
-        quantiles = np.vstack([_sorted_quantiles(pooled_sorted, q), _sorted_quantiles(srt[:, tracked], q)])
+        hists = tuple(self._bins.setdefault((*key, u), stats.StableBins()).histogram_sorted(
+            pooled_sorted if u == POOLED else srt[:, u]) for u in units)
+        quantiles = np.vstack([_sorted_quantiles(pooled_sorted[:, None], q), _sorted_quantiles(srt[:, tracked], q)])
         return StageStats(units, table, drift(prev), drift(first), hists, quantiles.astype(np.float32))

@@ -119,24 +119,24 @@ def _swilk():
     return swilk
 
 
-def _shapiro_rows(xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Shapiro-Wilk (W, p) of every row of ``xs`` (rows of equal length, none constant).
+def _shapiro_sorted(y: np.ndarray, middle: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Shapiro-Wilk (W, p) of every row of ``y``, rows already sorted (equal length, none constant).
 
-    Exactly ``scipy.stats.shapiro`` per row (the tests check bit equality), but the AS R94 coefficients,
-    which depend only on n, are computed once for all rows instead of once per call: 14 us per row of
-    512 instead of 77 us, which is most of a snapshot's statistics budget.
+    ``middle`` holds each row's *unsorted* value at index n // 2: scipy subtracts it before the test
+    (scipy gh-15777), and so do we, so the result is ``scipy.stats.shapiro`` of the row bit for bit (the
+    tests check it). The AS R94 coefficients, which depend only on n, are computed once for all rows
+    instead of once per call: 14 us per row of 512 instead of 77 us.
     """
-    k, n = xs.shape
+    k, n = y.shape
     w, p = np.empty(k), np.empty(k)
     swilk = _swilk()
-    if swilk is None:
+    if swilk is None:  # pragma: no cover - the public function gives the same numbers, only slower
         import scipy.stats
 
-        for i, row in enumerate(xs):
+        for i, row in enumerate(y):
             w[i], p[i] = scipy.stats.shapiro(row)
         return w, p
-    y = np.ascontiguousarray(np.sort(xs, axis=1))
-    y -= xs[:, n // 2:n // 2 + 1]  # as scipy does: subtract the unsorted middle value (scipy gh-15777)
+    y = np.ascontiguousarray(y - middle[:, None])
     coef, init = np.zeros(n // 2), 0
     for i in range(k):
         w[i], p[i], _ = swilk(y[i], coef, init)
@@ -146,12 +146,22 @@ def _shapiro_rows(xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _column_stats(X: np.ndarray) -> np.ndarray:
     """UNIT_STATS of every column of a validated float64 matrix ``X`` of shape (N, U)."""
-    n, u = X.shape
-    out = np.empty((u, len(UNIT_STATS)))
     # One contiguous row per unit: sorting and every reduction then run along contiguous memory, which is
     # faster and lets numpy use pairwise summation (reductions across rows would accumulate naively).
     s = np.array(X.T, order="C")  # always a copy: sorted in place below, X may be the caller's array
     s.sort(axis=1)
+    n = X.shape[0]
+    return _sorted_stats(s, X[n // 2], X if n > SHAPIRO_MAX_N else None)
+
+
+def _sorted_stats(s: np.ndarray, middle: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
+    """UNIT_STATS of every row of ``s`` (U, N): finite float64 rows sorted ascending.
+
+    ``middle`` is each row's unsorted value at index N // 2 (for Shapiro-Wilk, see _shapiro_sorted). Above
+    SHAPIRO_MAX_N values the test runs on a deterministic subsample of the *unsorted* data, ``X`` (N, U).
+    """
+    u, n = s.shape
+    out = np.empty((u, len(UNIT_STATS)))
     const = s[:, 0] == s[:, -1]
     # Scale each unit by a power of two so that max|x| is in [0.5, 1): exact, and it keeps squares and
     # fourth powers far from overflow/underflow whatever the magnitude of the data.
@@ -177,15 +187,35 @@ def _column_stats(X: np.ndarray) -> np.ndarray:
     # W is scale invariant and bitwise unchanged by power-of-two scaling, which protects scipy's
     # range check (< 1e-19 counts as zero) and its shift by the middle value from tiny/huge magnitudes.
     live = np.flatnonzero(~const)
-    rows = _shapiro_subsample(n) if n > SHAPIRO_MAX_N else slice(None)
-    xs = np.ldexp(X.T[live][:, rows], -e[live, None])
-    out[live, 9], out[live, 10] = _shapiro_rows(xs)
+    if X is None:  # all values: the scaled rows are already sorted
+        out[live, 9], out[live, 10] = _shapiro_sorted(y[live], np.ldexp(middle[live], -e[live]))
+    else:
+        sub = np.ldexp(X.T[live][:, _shapiro_subsample(n)], -e[live, None])
+        out[live, 9], out[live, 10] = _shapiro_sorted(np.sort(sub, axis=1), sub[:, SHAPIRO_MAX_N // 2])
 
     # The degenerate Gaussian N(c, 0) *is* constant data: perfect fit, no divergence, no shape.
     out[const] = [0.0, 0.0, *[0.0] * len(PERCENTILES), 0.0, 0.0, 1.0, 1.0, 0.0]
     out[const, 0] = s[const, 0]
     out[const, 2:7] = s[const, :1]
     return out
+
+
+def describe_sorted(S, middle) -> np.ndarray:
+    """:func:`describe_columns` of data whose sorted values the caller already has (no sort at all).
+
+    ``S`` (U, N) holds each unit's N <= SHAPIRO_MAX_N values sorted ascending, one row per unit; ``middle``
+    (U,) each unit's value at position N // 2 *before* sorting (Shapiro-Wilk, as scipy computes it, depends
+    on it by a rounding error). The result equals ``describe_columns`` of the unsorted data bit for bit.
+    """
+    s = _finite_array(S, "describe_sorted", 2, 1)
+    mid = np.asarray(middle, dtype=np.float64)
+    if s.shape[1] < 3 or s.shape[1] > SHAPIRO_MAX_N:
+        raise ValueError(f"describe_sorted() needs 3..{SHAPIRO_MAX_N} values per row, got {s.shape[1]}")
+    if mid.shape != (s.shape[0],):
+        raise ValueError(f"describe_sorted() needs one middle value per row: {s.shape[0]}, got {mid.shape}")
+    if np.any(s[:, 1:] < s[:, :-1]):
+        raise ValueError("describe_sorted() needs every row sorted ascending")
+    return _sorted_stats(np.ascontiguousarray(s), mid)
 
 
 def describe_columns(X) -> np.ndarray:
@@ -409,12 +439,18 @@ def histogram(x, width: float, max_bins: int = 400) -> Histogram:
         With the (possibly doubled) width; first and last bins are non-empty.
     """
     a = _finite_array(x, "histogram", None, 1)
+    w, k_lo, k_hi = _grid(float(a.min()), float(a.max()), width, max_bins)
+    counts = np.bincount(_bin_index(a, w) - k_lo, minlength=k_hi - k_lo + 1)
+    return Histogram(w, k_lo, counts)
+
+
+def _grid(lo: float, hi: float, width: float, max_bins: int) -> tuple[float, int, int]:
+    """The grid of :func:`histogram` for data in [lo, hi]: (width, first bin index, last bin index)."""
     w = float(width)
     if not (math.isfinite(w) and w > 0):
         raise ValueError(f"histogram() needs a positive finite width, got {width!r}")
     if max_bins < 2:  # 0 is always an edge: data straddling it never fits in one bin, whatever the width
         raise ValueError(f"histogram() needs max_bins >= 2, got {max_bins}")
-    lo, hi = float(a.min()), float(a.max())
     while w < 4 * math.ulp(max(abs(lo), abs(hi))):
         w *= 2
     while True:
@@ -425,8 +461,19 @@ def histogram(x, width: float, max_bins: int = 400) -> Histogram:
     if not math.isfinite((k_hi + 1.0) * w) or not math.isfinite(k_lo * w):
         raise ValueError(f"histogram() cannot place bin edges of width {w} around [{lo}, {hi}] within the "
                          "float64 range")
-    counts = np.bincount(_bin_index(a, w) - k_lo, minlength=int(k_hi - k_lo + 1))
-    return Histogram(w, int(k_lo), counts)
+    return w, int(k_lo), int(k_hi)
+
+
+def histogram_sorted(s: np.ndarray, width: float, max_bins: int = 400) -> Histogram:
+    """:func:`histogram` of a 1-D array of finite values already sorted ascending (not checked), without
+    touching every value: the counts are differences of binary searches for the bin edges.
+
+    A value ``v`` is counted in bin k exactly when ``edges[k] <= v < edges[k + 1]`` for the float64 edges
+    of :attr:`Histogram.edges`, the same rule :func:`histogram` applies, so both give identical histograms.
+    """
+    w, k_lo, k_hi = _grid(float(s[0]), float(s[-1]), width, max_bins)
+    edges = np.arange(k_lo, k_hi + 2) * w  # exactly Histogram.edges
+    return Histogram(w, k_lo, np.diff(np.searchsorted(s, edges, side="left")))
 
 
 def coarsen(h: Histogram, width: float) -> Histogram:
@@ -488,6 +535,14 @@ class StableBins:
         if self.width is None:
             self.width = nice_width(x, self.target_bins)
         h = histogram(x, self.width, self.max_bins)
+        self.width = h.width
+        return h
+
+    def histogram_sorted(self, s: np.ndarray) -> Histogram:
+        """:meth:`histogram` of finite values already sorted ascending (see :func:`histogram_sorted`)."""
+        if self.width is None:
+            self.width = nice_width(s, self.target_bins)
+        h = histogram_sorted(s, self.width, self.max_bins)
         self.width = h.width
         return h
 

@@ -55,6 +55,22 @@ def test_describe_columns_matches_numpy_and_scipy(n, dtype):
         np.testing.assert_allclose(stats.describe(X[:, j]), D[j], rtol=1e-12)
 
 
+@pytest.mark.parametrize("n", [5, 512, 5000])
+def test_describe_sorted_equals_scipy_without_sorting_again(n):
+    r = np.random.default_rng(n)
+    X = np.column_stack([r.standard_normal(n), r.exponential(size=n), np.full(n, 2.5)]).astype(np.float32)
+    D = stats.describe_sorted(np.sort(X, axis=0).T, X[n // 2])
+    for j in range(2):
+        x = X[:, j].astype(np.float64)
+        np.testing.assert_allclose(D[j], reference_row(x), rtol=1e-9, atol=1e-12)
+        assert (D[j, 9], D[j, 10]) == tuple(scipy.stats.shapiro(x))  # scipy's own, to the last bit
+    np.testing.assert_array_equal(D[2], stats.describe(X[:, 2]))  # constant: the documented definitions
+    with pytest.raises(ValueError, match="sorted"):
+        stats.describe_sorted(X.T, X[n // 2])
+    with pytest.raises(ValueError, match="middle"):
+        stats.describe_sorted(np.sort(X, axis=0).T, X[0, :2])
+
+
 def test_inputs_are_not_modified():
     r = np.random.default_rng(0)
     for arr, f in ((r.standard_normal(600), stats.describe), (r.standard_normal(6000), stats.normality),
@@ -273,6 +289,19 @@ def test_histogram_never_loses_values(x, max_bins):
     np.testing.assert_array_equal(h.counts, np.histogram(x, bins=h.edges)[0])
 
 
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(arrays(np.float64, st.integers(1, 80), elements=st.floats(-1e300, 1e300)),
+                 arrays(np.float32, st.integers(1, 80), elements=st.floats(-1e4, 1e4, width=32)),
+                 st.lists(st.integers(-50, 50), min_size=1, max_size=80).map(lambda k: np.array(k) * 0.1)),
+       st.integers(2, 500))
+def test_histogram_of_sorted_values_is_the_same_histogram(x, max_bins):
+    width = stats.nice_width(x)  # values at k * 0.1 sit exactly on (rounded) bin edges: the hard case
+    h, hs = stats.histogram(x, width, max_bins), stats.histogram_sorted(np.sort(x), width, max_bins)
+    assert (hs.width, hs.start) == (h.width, h.start)
+    np.testing.assert_array_equal(hs.counts, h.counts)
+    np.testing.assert_array_equal(hs.counts, np.histogram(np.asarray(x, np.float64), bins=hs.edges)[0])
+
+
 @settings(max_examples=100, deadline=None)
 @given(arrays(np.float64, st.integers(1, 200), elements=st.floats(-1e4, 1e4)), st.integers(0, 6))
 def test_coarsen_matches_numpy(x, m):
@@ -297,6 +326,10 @@ def test_align_and_stable_bins():
     bins = stats.StableBins()
     data = [r.standard_normal(512) * s + mu for s, mu in ((1, 0), (1.1, 0.2), (0.9, -0.1), (30, 5))]
     hists = [bins.histogram(x) for x in data]
+    twin = stats.StableBins()  # the same series, handed over sorted: the same grid and counts
+    for x, h in zip(data, hists):
+        hs = twin.histogram_sorted(np.sort(x))
+        assert (hs.width, hs.start) == (h.width, h.start) and np.array_equal(hs.counts, h.counts)
     assert hists[0].width == hists[1].width == hists[2].width  # similar data: same grid
     assert hists[3].width > hists[0].width and is_power_of_two_multiple(hists[3].width, hists[0].width)
     assert bins.width == hists[3].width
