@@ -76,7 +76,7 @@ class Run:
     """Twin training of every variant of ``config`` in a background thread."""
 
     def __init__(self, config: ExperimentConfig, *, stats_in: str = "process", history_cap: int = 256,
-                 steps_per_second: float | None = None, quick_first: bool = True) -> None:
+                 steps_per_second: float | None = None, quick_first: bool = True, backlog: int = 32) -> None:
         self.config = config
         self.history = History(config.snapshot_every, history_cap)
         self.status = {token: VariantStatus() for token in config.variants}
@@ -85,6 +85,7 @@ class Run:
         self.steps_per_second = steps_per_second  # None: as fast as the CPU allows
         self._stats_mode = stats_in  # "process" (a worker process) or "inline"
         self._quick_first = quick_first  # summarize step 0 in-process too, for a page's first chart
+        self._backlog = backlog  # weight snapshots queued for the worker before training waits for it
         self._state = "ready"
         self._step = 0
         self._cond = threading.Condition()
@@ -166,7 +167,8 @@ class Run:
         try:
             # The worker process starts first: its imports overlap with loading the data and the models.
             if self._stats_mode == "process":
-                sink = ProcessSink(self.config, self.history.append, quick_first=self._quick_first)
+                sink = ProcessSink(self.config, self.history.append, backlog=self._backlog,
+                                   quick_first=self._quick_first)
             else:
                 sink = InlineSink(self.config, self.history.append)
             self._sink = sink
