@@ -14,6 +14,7 @@ from bnviz.ui import classroom, controls, panels, state
 from bnviz.ui.runtime import lease, registry
 
 REFRESH_SECONDS = 0.5  # charts refresh twice a second while training
+HEARTBEAT_SECONDS = 30  # a paused page still says it is open (registry.HEARTBEAT_TIMEOUT is 120 s)
 
 st.set_page_config(page_title="bnviz — batch norm, live", page_icon="📊", layout="wide",
                    initial_sidebar_state="expanded")
@@ -68,6 +69,7 @@ def live_view() -> None:
     """Status, step scrubber, layer and unit, and the selected panel, drawn from the run's snapshots."""
     if st.session_state.pop("_goto", False):
         st.rerun(scope="app")
+    lease().touch()
     registry().tick()
     snaps = run.history.snapshots()
     steps = [s.step for s in snaps] or [0]
@@ -112,6 +114,13 @@ def live_view() -> None:
         st.rerun(scope="app")  # training ended: redraw once without the timer
 
 
+@st.fragment(run_every=HEARTBEAT_SECONDS)
+def heartbeat() -> None:
+    """A sign of life while nothing else refreshes (paused view): the registry's fallback for a lost release."""
+    lease().touch()
+
+
+heartbeat()
 is_live = run.state in ("running", "ready") and not st.session_state["view_paused"]
 st.session_state["_live"] = is_live
 st.fragment(run_every=REFRESH_SECONDS if is_live else None)(live_view)()

@@ -5,6 +5,13 @@ students on one link cost one training. Viewers hold a Lease (one per browser se
 viewer of an unfinished run leaves, its training stops. At most ``max_running`` trainings run at once;
 the others wait in a queue (state "queued") and start in order as slots free up. When the histories held
 exceed ``memory_budget`` bytes, finished runs that nobody watches go first, least recently viewed first.
+
+Leaving is normally signalled (the page's session-scoped cache releases the lease within a second of
+the tab closing). As a fallback, a viewer that has not shown a sign of life (``Lease.touch``, which the
+page calls on every refresh and from a slow heartbeat) for ``heartbeat_timeout`` seconds is treated as
+gone: a reaper thread checks every few seconds, so a lost release cannot keep a training alive. A tab
+that comes back after that simply watches its run again, restarted: the run is a pure function of its
+config, so it is the same run.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from .config import ExperimentConfig
 from .run import Run
 
 DEFAULT_MEMORY_BUDGET = 256 << 20  # bytes of snapshot histories kept across all runs
+HEARTBEAT_TIMEOUT = 120.0  # seconds without a sign of life after which a viewer counts as gone
 
 
 @dataclass
@@ -35,9 +43,14 @@ class Registry:
     """One Run per config, shared by its viewers; thread-safe."""
 
     def __init__(self, max_running: int | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET,
-                 stats_in: str = "process", history_cap: int = 256, steps_per_second: float | None = None) -> None:
+                 stats_in: str = "process", history_cap: int = 256, steps_per_second: float | None = None,
+                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT) -> None:
         self.max_running = max_running or os.cpu_count() or 1
         self.memory_budget = memory_budget
+        self.heartbeat_timeout = heartbeat_timeout
+        self._seen: dict[int, float] = {}  # viewer -> last sign of life (time.monotonic)
+        self._reaper: threading.Thread | None = None
+        self._closing = threading.Event()
         self._run_kw = dict(stats_in=stats_in, history_cap=history_cap, steps_per_second=steps_per_second)
         self._entries: dict[ExperimentConfig, Entry] = {}
         self._lock = threading.RLock()
@@ -57,8 +70,11 @@ class Registry:
                 entry = Entry(Run(config, **self._run_kw), queued_at=time.monotonic())
                 self._entries[config] = entry
             entry.viewers.add(viewer)
-            entry.last_viewed = time.monotonic()
+            entry.last_viewed = self._seen[viewer] = time.monotonic()
             self._schedule()
+            if self._reaper is None and not self._closing.is_set():
+                self._reaper = threading.Thread(target=self._reap_loop, daemon=True, name="bnviz-reaper")
+                self._reaper.start()
             return entry.run
 
     def _release(self, config: ExperimentConfig, viewer: int) -> None:
@@ -67,6 +83,7 @@ class Registry:
             if entry is None:
                 return
             entry.viewers.discard(viewer)
+            self._seen.pop(viewer, None)
             if not entry.viewers and entry.run.state not in ("finished",):
                 entry.run.stop(wait=False)  # nobody watches: stop training now, free the slot
                 del self._entries[config]
@@ -120,7 +137,30 @@ class Registry:
 
     def tick(self) -> None:
         """Let finished runs hand their slot to queued ones (the page calls this on every refresh)."""
+        self.reap()
         self._schedule()
+
+    def touch(self, viewer: int) -> None:
+        """A sign of life from ``viewer`` (see the module docstring)."""
+        with self._lock:
+            if viewer in self._seen:
+                self._seen[viewer] = time.monotonic()
+
+    def reap(self) -> list[int]:
+        """Release the viewers silent for longer than ``heartbeat_timeout``; returns them."""
+        with self._lock:
+            cutoff = time.monotonic() - self.heartbeat_timeout
+            gone = [v for v, t in self._seen.items() if t < cutoff]
+            for viewer in gone:
+                for config in [c for c, e in self._entries.items() if viewer in e.viewers]:
+                    self._release(config, viewer)
+                self._seen.pop(viewer, None)
+            return gone
+
+    def _reap_loop(self) -> None:
+        period = max(min(self.heartbeat_timeout / 4, 10.0), 0.05)
+        while not self._closing.wait(period):
+            self.reap()
 
     def memory(self) -> int:
         """Bytes held by all histories."""
@@ -139,7 +179,8 @@ class Registry:
             total -= self._entries.pop(config).run.history.nbytes()
 
     def stop_all(self) -> None:
-        """Stop every run (tests and shutdown)."""
+        """Stop every run and the reaper (tests and shutdown)."""
+        self._closing.set()
         with self._lock:
             entries = list(self._entries.values())
             self._entries.clear()
@@ -172,6 +213,10 @@ class Lease:
     def sole_viewer(self) -> bool:
         """True when nobody else watches this run (then this viewer may pause or reset the training)."""
         return self.config is not None and self.registry.viewers(self.config) <= 1
+
+    def touch(self) -> None:
+        """Say this viewer is still here (the page calls it on every refresh and from a heartbeat)."""
+        self.registry.touch(self.viewer)
 
     def close(self) -> None:
         """Leave (idempotent)."""

@@ -1,5 +1,7 @@
 """The registry: one run per config shared by its viewers, a cap that queues, eviction, release."""
 
+import time
+
 import pytest
 
 from bnviz.config import ExperimentConfig
@@ -83,3 +85,21 @@ def test_restart_gives_a_fresh_identical_run(registry):
     assert again is not run
     assert wait_for(lambda: again.state == "finished")
     assert again.history.to_table().equals(run.history.to_table())
+
+
+def test_a_silent_viewer_is_released_by_the_heartbeat_fallback():
+    reg = Registry(max_running=2, stats_in="inline", steps_per_second=200, heartbeat_timeout=0.6)
+    try:
+        quiet, alive = reg.lease(), reg.lease()
+        run_q, run_a = quiet.view(CFG), alive.view(CFG.replace(seed=1))
+        for _ in range(8):  # one viewer keeps touching, the other never does (its release was lost)
+            alive.touch()
+            time.sleep(0.15)
+        # the reaper thread, not a page refresh, found the silent viewer: its training stopped
+        assert wait_for(lambda: not run_q.alive, timeout=5) and run_q.state == "stopped"
+        assert reg.viewers(CFG) == 0 and run_a.alive and reg.viewers(CFG.replace(seed=1)) == 1
+        again = quiet.view(CFG)  # the tab comes back: it watches the same config, trained again
+        assert again is not run_q and again.config == run_q.config and reg.viewers(CFG) == 1
+    finally:
+        reg.stop_all()
+    assert wait_for(lambda: not reg._reaper.is_alive(), timeout=15)

@@ -1,0 +1,388 @@
+"""A self-contained HTML report of the current view, for a class handout: figures plus the evidence board.
+
+Pure (no streamlit): snapshots, config and the view (panel, layer, unit, step) in, one HTML string out.
+The file opens offline in any browser: plotly.js is embedded once, inline; the figures are the page's own
+builders called with the page's arguments (so the same float32, binned data), each stored as a JSON
+block that one small script hands to ``Plotly.newPlot``; a Content-Security-Policy forbids every network
+fetch. It prints on A4 or Letter: before printing the figures are laid out at :data:`PRINT_WIDTH_PX`, and
+no figure or table row is split across pages.
+
+What the report holds, in order: a header (the question, the title, the run's configuration in words, the
+step shown, the share link if given, the time of generation in UTC); the figures of the chosen panel; the
+Training figure and the "Over training" percentile bands (Figure 1 of Ioffe & Szegedy) when the chosen
+panel is not already one of them; the evidence board computed from the snapshots up to the shown step.
+
+Where the page has a selector the report takes a fixed choice (each figure's caption says which):
+
+- Over training: the heatmap shows the first variant of the run at stage ``x`` (the page's defaults);
+- γ and β: the first variant that learns γ and β; the what-if lab applies (γ, β) = :data:`WHATIF` (the first
+  pair the evidence board's C6 tests; the page's sliders start at the identity, which shows nothing) to x̂
+  of the first tracked unit;
+- Normality: the run's last variant (the page's default), Q-Q plot of stage ``x``;
+- Why Gaussian?: the page's default input distributions (:data:`CLT_DISTS`), random weights only.
+
+Every piece of text that comes from the data or the caller is escaped with :func:`html.escape`; a share
+link becomes an anchor only when it is an absolute http(s) URL, otherwise it is shown as text.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from urllib.parse import urlsplit
+
+import plotly.graph_objects as go
+import plotly.io as pio
+import plotly.offline
+
+from . import claims, clt, figures, stats, views
+from . import config as C
+from .config import ExperimentConfig
+from .figures_dist import unit_text, variant_label
+from .snapshot import POOLED, Snapshot
+
+__all__ = ["html_report", "report_filename", "describe_config", "QUESTION"]
+
+QUESTION = "Does batch norm fix the distribution of a layer's inputs — if γ and β change it again?"
+CLT_DISTS = ("gaussian", "uniform", "bimodal", "student-t", "correlated")  # the page's default selection
+WHATIF = claims.C6_PAIRS[0]  # (γ, β) applied in the what-if lab: a stretch and a shift
+PRINT_WIDTH_PX = 680  # figure width on paper: A4 (210 mm) and Letter (216 mm) minus 2 x 12 mm margins ~ 700 px
+PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["sendDataToCloud"],
+                 "toImageButtonOptions": {"format": "png", "scale": 2}}
+# Okabe-Ito colors (colorblind-safe) with the verdict's word written on the badge; text colors for contrast.
+VERDICT_STYLE = {"supported": ("#0072B2", "#fff"), "refuted": ("#D55E00", "#000"),
+                 "mixed": ("#E69F00", "#000"), "not measured": ("#DDDDDD", "#000")}
+# A light, print-friendly look: the page's figures set no template (Streamlit's theme supplies one), and
+# plotly's default one draws white grid lines, invisible on paper.
+TEMPLATE = go.layout.Template(layout=dict(
+    font=dict(color="#222"), hoverlabel=dict(font=dict(color="#222"), bgcolor="#fff"),
+    xaxis=dict(gridcolor="#e4e4e4", zerolinecolor="#bbb", linecolor="#888", showline=True, ticks="outside"),
+    yaxis=dict(gridcolor="#e4e4e4", zerolinecolor="#bbb", linecolor="#888", showline=True, ticks="outside"),
+))
+
+CSS = """
+:root{color-scheme:light}
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#222;background:#fff;
+margin:0 auto;padding:16px 24px;max-width:1120px}
+h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin:1.2em 0 .4em;border-bottom:1px solid #ccc}
+.question{font-size:1.1em;font-style:italic;margin:0}
+dl.cfg{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:.6em 0}dl.cfg dt{font-weight:600}
+dl.cfg dd{margin:0}.meta{color:#555;font-size:.9em}
+figure.fig{margin:12px 0 20px;break-inside:avoid;page-break-inside:avoid}
+figcaption{font-size:.85em;color:#555}.plot{width:100%}
+.note{background:#f4f4f4;border-left:4px solid #999;padding:6px 10px}
+table.board{border-collapse:collapse;width:100%;table-layout:fixed;font-size:.85em}
+table.board th,table.board td{border:1px solid #ccc;padding:4px 6px;vertical-align:top;text-align:left;
+overflow-wrap:break-word}
+table.board th{background:#f0f0f0}table.board tr{break-inside:avoid;page-break-inside:avoid}
+col.c-id{width:4.4em}col.c-title{width:13%}col.c-verdict{width:7.4em}col.c-fig{width:26%}col.c-rule{width:21%}
+.badge{display:inline-block;padding:1px 6px;border-radius:9px;font-weight:700;text-align:center;overflow-wrap:normal;
+border:1px solid #555;-webkit-print-color-adjust:exact;print-color-adjust:exact}
+@page{margin:12mm}
+@media print{body{max-width:none;padding:0;font-size:10.5pt}h2{break-after:avoid;page-break-after:avoid}
+.plot{width:%(pw)dpx!important;max-width:100%%}.modebar-container{display:none!important}
+a{color:inherit}a[href]::after{content:""}}
+""".replace("%(pw)d", str(PRINT_WIDTH_PX)).replace("%%", "%")
+
+# Draws every figure, and lays them out at the print width while printing (plotly sizes its SVG in pixels).
+SCRIPT = """
+(function(){
+var cfg=%(cfg)s, pw=%(pw)d, plots=[];
+document.querySelectorAll('script[type="application/json"][data-plot]').forEach(function(s){
+  var fig=JSON.parse(s.textContent), div=document.getElementById(s.getAttribute('data-plot'));
+  Plotly.newPlot(div, fig.data, fig.layout, cfg); plots.push(div);
+});
+function fit(print){plots.forEach(function(d){
+  if(print){Plotly.relayout(d,{width:pw});}else{Plotly.relayout(d,{width:null});Plotly.Plots.resize(d);}
+});}
+window.addEventListener('beforeprint',function(){fit(true);});
+window.addEventListener('afterprint',function(){fit(false);});
+var mq=window.matchMedia&&window.matchMedia('print');
+if(mq&&mq.addEventListener){mq.addEventListener('change',function(e){fit(e.matches);});}
+})();
+"""
+
+CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
+       "img-src data: blob:; font-src data:")
+
+
+@dataclass
+class _Figure:
+    key: str  # the page's chart key (bnviz/ui/panels.py), used as the element id
+    heading: str
+    fig: go.Figure
+    caption: str
+
+
+# ------------------------------------------------------------------------------------------ helpers
+
+def _e(text) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _shown(snaps: tuple[Snapshot, ...], step: int) -> Snapshot | None:
+    """The snapshot at ``step``, else the last one before it, else the first (None without snapshots)."""
+    if not snaps:
+        return None
+    before = [s for s in snaps if s.step <= step]
+    return before[-1] if before else snaps[0]
+
+
+def _preset_of(cfg: ExperimentConfig) -> str | None:
+    return next((name for name, p in C.PRESETS.items() if p.config == cfg), None)
+
+
+def _variant_text(cfg: ExperimentConfig, token: str) -> str:
+    kind, _ = C.split_variant(token)
+    if kind == "none":
+        return f"{variant_label(token)} ({token})"
+    return f"{variant_label(token)} ({token}, {cfg.placement_of(token)} the activation)"
+
+
+def describe_config(cfg: ExperimentConfig) -> list[tuple[str, str]]:
+    """The run's configuration in words: (label, sentence) pairs, plain text (not yet escaped)."""
+    preset = _preset_of(cfg)
+    rows = [("Preset", f"{preset}: {C.PRESETS[preset].shows}" if preset else "custom settings (no preset)")]
+    if cfg.dataset == "features":
+        data = (f"features: {cfg.n_features} synthetic inputs, each {C.INPUT_DISTS[cfg.input_dist]} "
+                f"({cfg.input_dist}); labels from a fixed random teacher network")
+    else:
+        data = f"{cfg.dataset}: {C.DATASETS[cfg.dataset]}"
+    rows.append(("Data", data))
+    widths = cfg.widths
+    sizes = str(widths[0]) if len(set(widths)) == 1 else ", ".join(map(str, widths))
+    layers = "1 hidden layer" if len(widths) == 1 else f"{len(widths)} hidden layers"
+    rows.append(("Network", f"{layers} of {sizes} {cfg.activation} units, softmax output "
+                            f"({cfg.activation}: {C.ACTIVATIONS[cfg.activation]})"))
+    rows.append(("Variants", "; ".join(_variant_text(cfg, t) for t in cfg.variants)
+                 + " — trained side by side from the same initial weights on the same mini-batches"))
+    rows.append(("Training", f"optimizer {cfg.optimizer}, learning rate {cfg.lr:g}, batch {cfg.batch}, "
+                             f"{cfg.steps:,} steps, seed {cfg.seed} ({cfg.optimizer}: {C.OPTIMIZERS[cfg.optimizer]})"))
+    rows.append(("Measured", f"a snapshot every {cfg.snapshot_every} steps on {cfg.probe_size} fixed training "
+                             f"examples, {cfg.view} view: {C.VIEWS[cfg.view]}"))
+    return rows
+
+
+def _safe_link(link: str) -> str | None:
+    """``link`` if it is an absolute http(s) URL without spaces or control characters, else None."""
+    text = link.strip()
+    if not text or re.search(r"[\s\x00-\x1f\x7f]", text):
+        return None
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        return None
+    return text if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
+# ------------------------------------------------------------------------------------------ figures
+
+def _panel_figures(snaps, shown: Snapshot | None, cfg: ExperimentConfig, panel: str, layer: int,
+                   unit: int) -> tuple[list[_Figure], list[str]]:
+    """The figures of one panel, built as bnviz/ui/panels.py builds them, and notes shown instead of figures."""
+    out, notes = [], []
+    at = f"layer {layer + 1}, {unit_text(unit)}"
+    scrub = shown.step if shown is not None else None
+    if panel == "training":
+        out.append(_Figure("fig_training", "Loss and test accuracy", figures.training(snaps, cfg.variants),
+                           "Training loss (log scale) and test accuracy of every variant."))
+    elif panel == "layer":
+        out.append(_Figure("fig_layer", f"Histograms of x, x̂, y and a at step {scrub}",
+                           figures.layer_histograms(shown, cfg.variants, layer, unit),
+                           f"Histograms of x, x̂, y and a at step {scrub}, {at}, with the Gaussian of equal "
+                           "mean and standard deviation."))
+    elif panel == "over-time":
+        out.append(_bands(snaps, cfg, layer, unit, scrub))
+        variant = cfg.variants[0]
+        stages = ([s for s in C.STAGES if views.stage_of(shown, variant, layer, s) is not None]
+                  if shown is not None else []) or ["x"]
+        stage = stages[0]
+        out.append(_Figure("fig_heat", "The whole distribution over training",
+                           figures.histogram_heatmap(snaps, variant, layer, stage, unit, scrub),
+                           f"Variant {variant}, stage {stage} ({C.STAGES[stage]}), {at}; the dotted line marks "
+                           f"step {scrub}. (The page's default choice of variant and stage.)"))
+    elif panel == "gamma-beta":
+        affine = [v for v in cfg.variants if shown is not None and (lay := views.layer_of(shown, v, layer))
+                  is not None and lay.gamma is not None]
+        if not affine:
+            notes.append("No variant in this run learns γ and β (try the gamma-beta preset).")
+        else:
+            variant = affine[0]
+            out.append(_Figure("fig_gb", "γ and β per unit", figures.gamma_beta(snaps, variant, layer),
+                               f"γ and β of every unit of layer {layer + 1}, variant {variant} (the first variant "
+                               "that learns them), and how fast they change compared with the weights."))
+            lab = _whatif(shown, variant, layer, cfg)
+            if isinstance(lab, str):
+                notes.append(lab)
+            else:
+                out.append(lab)
+    elif panel == "normality":
+        variant = cfg.variants[-1]
+        out.append(_Figure("fig_norm", "Shapiro–Wilk W and KL over training",
+                           figures.normality_over_time(snaps, variant, layer, unit),
+                           f"Shapiro–Wilk W and KL to the Gaussian of x, x̂, y and a over training, variant "
+                           f"{variant} (the page's default: the run's last variant), {at}."))
+        stages = ([s for s in C.STAGES if views.stage_of(shown, variant, layer, s) is not None]
+                  if shown is not None else []) or ["x"]
+        out.append(_Figure("fig_qq", "Q-Q plot against the Gaussian", figures.qq_plot(shown, variant, layer, stages[0], unit),
+                           f"Q-Q plot of stage {stages[0]} against the Gaussian at step {scrub}, variant {variant}, "
+                           f"{at}."))
+    elif panel == "stability":
+        out.append(_Figure("fig_stab", "Drift, gradient shift and saturation",
+                           figures.stability(snaps, cfg.variants, layer),
+                           f"Drift per snapshot, gradient-based covariate shift and saturation of layer "
+                           f"{layer + 1}'s activation input."))
+    elif panel == "why-gaussian":
+        results = [clt.clt_experiment(d, seed=cfg.seed) for d in CLT_DISTS]
+        out.append(_Figure("fig_clt", "The central limit theorem at work", figures.clt_curves(results),
+                           "Normality of a linear layer's output Wu + b as the fan-in grows, for inputs "
+                           f"distributed as {', '.join(CLT_DISTS)} (random weights; the page's default choice)."))
+        out.append(_Figure("fig_bimodal", "A bimodal input through BN",
+                           figures.bimodal_demo(clt.bimodal_through_bn(seed=cfg.seed)),
+                           "A bimodal layer input before and after batch normalization."))
+    return out, notes
+
+
+def _bands(snaps, cfg, layer: int, unit: int, scrub: int | None) -> _Figure:
+    return _Figure("fig_bands", "Figure 1 of Ioffe & Szegedy: percentiles of the activation input",
+                   figures.percentile_bands(snaps, cfg.variants, layer, unit, scrub),
+                   f"15th, 50th and 85th percentiles and the 2–98% band of the activation input of layer "
+                   f"{layer + 1}, {unit_text(unit)}, over training; the dotted line marks step {scrub}.")
+
+
+def _whatif(shown: Snapshot, variant: str, layer: int, cfg: ExperimentConfig) -> _Figure | str:
+    """The what-if lab of the γ and β panel with (γ, β) = WHATIF on the first tracked unit's x̂."""
+    st_x = views.stage_of(shown, variant, layer, "x_hat")
+    if st_x is None:
+        return f"No x̂ recorded for variant {variant} at step {shown.step}."
+    tracked = [u for u in st_x.units if u != POOLED] or [POOLED]
+    lab_unit, (g, b) = tracked[0], WHATIF
+    sample = st_x.quantiles[st_x.units.index(lab_unit)].astype("float64")
+    before, after = stats.normality(sample), stats.normality(g * sample + b)
+    return _Figure("fig_whatif", "What-if lab: your own γ and β", figures.whatif(sample, g, b, before, after),
+                   f"γ = {g:g}, β = {b:g} applied to the {len(sample)} stored quantiles of {unit_text(lab_unit)}'s x̂ "
+                   f"at step {shown.step}, variant {variant}: the histogram moves and stretches, W and KL do not "
+                   "change.")
+
+
+def _plot_html(f: _Figure) -> str:
+    """A figure as a titled <figure>: an empty div, and its data as a JSON block drawn by SCRIPT."""
+    fig = f.fig
+    fig.update_layout(template=TEMPLATE)
+    payload = pio.to_json(fig, validate=False, pretty=False, remove_uids=True)
+    payload = payload.replace("<", "\\u003c")  # never a "</script>" inside the block (plotly escapes it too)
+    height = int(fig.layout.height or 450)
+    return (f'<figure class="fig"><h3>{_e(f.heading)}</h3>'
+            f'<div id="{_e(f.key)}" class="plot" style="height:{height}px"></div>'
+            f'<script type="application/json" data-plot="{_e(f.key)}">{payload}</script>'
+            f"<figcaption>{_e(f.caption)}</figcaption></figure>")
+
+
+# ------------------------------------------------------------------------------------------ evidence
+
+def _board_html(verdicts: list[claims.Verdict]) -> str:
+    rows = []
+    for v in verdicts:
+        bg, fg = VERDICT_STYLE.get(v.verdict, ("#DDDDDD", "#000"))
+        panel = C.PANELS.get(v.panel, v.panel)
+        rows.append(
+            f'<tr id="{_e(v.claim)}"><td>{_e(v.claim)}</td><td>{_e(v.title)}<br>'
+            f'<span class="meta">shown in: {_e(panel)}</span></td>'
+            f'<td><span class="badge" style="background:{bg};color:{fg}">{_e(v.verdict)}</span></td>'
+            f"<td>{_e(v.figure)}</td><td>{_e(v.threshold)}</td><td>{_e(v.detail)}</td></tr>")
+    return ('<table class="board"><colgroup><col class="c-id"><col class="c-title"><col class="c-verdict">'
+            '<col class="c-fig"><col class="c-rule"><col class="c-detail"></colgroup>'
+            "<thead><tr><th>Claim</th><th>Title</th><th>Verdict</th><th>Measured figure</th><th>Rule</th>"
+            "<th>Detail</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+
+
+# ------------------------------------------------------------------------------------------ the report
+
+def html_report(snaps: tuple[Snapshot, ...], cfg: ExperimentConfig, *, panel: str, layer: int, unit: int,
+                step: int, link: str | None = None, title: str | None = None) -> str:
+    """One self-contained HTML page of the view (panel, layer, unit, step) of a run: figures, evidence board.
+
+    ``snaps`` are the run's snapshots (the whole run: figures show all of it with the shown step marked,
+    as the page does; the evidence board uses those up to ``step``). ``step`` picks the shown snapshot: the
+    one at ``step``, else the last before it. ``layer`` is 0-based; ``unit`` is -1 (all units pooled) or a
+    tracked unit of that layer. ``link`` (the share link) becomes an anchor if it is an http(s) URL.
+    Raises ValueError for an unknown panel, a layer the network lacks or an untracked unit.
+    """
+    if panel not in C.PANELS:
+        raise ValueError(f"panel {panel!r} is not one of {', '.join(C.PANELS)}")
+    if not 0 <= layer < len(cfg.widths):
+        raise ValueError(f"layer {layer} is outside 0..{len(cfg.widths) - 1} (0-based hidden layer)")
+    if unit != POOLED and unit not in cfg.tracked_units(layer):
+        raise ValueError(f"unit {unit} is not tracked in layer {layer}: use -1 (pooled) or one of "
+                         f"{', '.join(map(str, cfg.tracked_units(layer))) or 'none'}")
+    snaps = tuple(snaps)
+    shown = _shown(snaps, int(step))
+    shown_step = shown.step if shown is not None else int(step)
+    preset = _preset_of(cfg)
+    title = title if title is not None else (
+        f"bnviz report: {preset or 'custom run'}, step {shown_step:,}")
+
+    figs, notes = _panel_figures(snaps, shown, cfg, panel, layer, unit)
+    extra = []
+    if panel != "training":
+        extra += _panel_figures(snaps, shown, cfg, "training", layer, unit)[0]
+    if panel != "over-time":
+        extra.append(_bands(snaps, cfg, layer, unit, shown.step if shown is not None else None))
+    verdicts = claims.evidence(tuple(s for s in snaps if s.step <= shown_step), cfg)
+
+    js = plotly.offline.get_plotlyjs().replace("</script", "<\\/script")
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    safe = _safe_link(link) if link is not None else None
+    if link is None:
+        link_html = ""
+    elif safe is not None:
+        link_html = f'<dt>Share link</dt><dd><a href="{_e(safe)}">{_e(safe)}</a></dd>'
+    else:
+        link_html = f"<dt>Share link</dt><dd>{_e(link)} <span class=\"meta\">(not an http(s) link)</span></dd>"
+    view = (f"step {shown_step:,} of {cfg.steps:,}"
+            + (" (no snapshot yet)" if shown is None else "")
+            + f"; layer {layer + 1} of {len(cfg.widths)}; {unit_text(unit)}; panel {C.PANELS[panel]}")
+    cfg_rows = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in describe_config(cfg))
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f'<meta http-equiv="Content-Security-Policy" content="{_e(CSP)}">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        '<meta name="generator" content="bnviz">',
+        f"<title>{_e(title)}</title><style>{CSS}</style></head><body>",
+        f'<header><p class="question">{_e(QUESTION)}</p><h1>{_e(title)}</h1>',
+        f'<dl class="cfg"><dt>Shown</dt><dd>{_e(view)}</dd>{cfg_rows}{link_html}'
+        f"<dt>Generated</dt><dd>{_e(now)} by bnviz</dd></dl></header>",
+        f"<main><section id=\"panel\"><h2>{_e(C.PANELS[panel])}</h2>",
+        *(f'<p class="note">{_e(n)}</p>' for n in notes),
+        *(_plot_html(f) for f in figs),
+    ]
+    if panel == "evidence":
+        parts.append('<p class="note">The evidence board is below.</p>')
+    parts.append("</section>")
+    if extra:
+        names = [C.PANELS[k] for k in ("training", "over-time") if k != panel]
+        parts.append(f'<section id="context"><h2>Also: {_e(" and ".join(names))}</h2>')
+        parts += [_plot_html(f) for f in extra]
+        parts.append("</section>")
+    parts += [
+        f'<section id="evidence"><h2>Evidence board</h2><p>Each verdict is computed from this run\'s numbers up '
+        f"to step {_e(f'{shown_step:,}')}, by the rule stated beside it; a different run can give a different "
+        "verdict.</p>",
+        _board_html(verdicts),
+        "</section></main>",
+        f"<script>{js}</script>",
+        "<script>" + SCRIPT.replace("%(cfg)s", json.dumps(PLOTLY_CONFIG)).replace("%(pw)d", str(PRINT_WIDTH_PX))
+        + "</script>",
+        "</body></html>",
+    ]
+    return "\n".join(parts)
+
+
+def report_filename(cfg: ExperimentConfig, step: int) -> str:
+    """A safe ASCII file name for the report, e.g. ``bnviz-report-digits-seed0-step5000.html``."""
+    dataset = re.sub(r"[^A-Za-z0-9_-]+", "-", cfg.dataset).strip("-") or "run"
+    return f"bnviz-report-{dataset}-seed{int(cfg.seed)}-step{max(0, int(step))}.html"
