@@ -41,7 +41,8 @@ for w in st.session_state.get("warnings", []):
 for p in problems:
     st.error(f"Setting not applied: {p}", icon="🚫")
 
-controls.export(run)
+report_view = st.session_state.setdefault("_report_view", {})  # what the report button reproduces
+controls.export(run, report_view)
 status_slot = controls.transport(run, lease())
 if not lease().sole_viewer():
     status_slot.caption(f"Shared run: {registry().viewers(cfg)} viewers watch this link. Pause freezes your "
@@ -82,6 +83,8 @@ def live_view() -> None:
     with c_status.container(key="status"):
         st.markdown(line + "".join(f" · ⚠️ {s.message}" for s in status.values()) +
                     (f" · ❌ {run.error}" if run.error else ""))
+    for note in (n for n in run.notes if n not in {s.message for s in status.values()}):
+        st.caption(f"ℹ️ {note}")  # documented clamps (e.g. a batch larger than the data), in the run's words
     keep("follow", st.session_state.get("_follow", True))
     follow = c_live.toggle("Live", key="follow", on_change=remember, args=("follow",))
     chosen = st.session_state.get("_scrub")
@@ -107,6 +110,9 @@ def live_view() -> None:
         panels.chart(figures.training((), cfg.variants), "fig_waiting")
         return
     shown = snaps[steps.index(st.session_state["scrub"])]
+    report_view.update(panel=st.session_state["panel"], layer=st.session_state["layer"],
+                       unit=st.session_state["unit"], step=None if follow else shown.step,
+                       link=classroom.share_link())
     panels.RENDER[st.session_state["panel"]](snaps, shown, cfg, st.session_state["layer"],
                                              st.session_state["unit"])
     training = run.state in ("running", "ready") and not st.session_state["view_paused"]

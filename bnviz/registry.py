@@ -72,8 +72,10 @@ class Registry:
             entry.viewers.add(viewer)
             entry.last_viewed = self._seen[viewer] = time.monotonic()
             self._schedule()
-            if self._reaper is None and not self._closing.is_set():
-                self._reaper = threading.Thread(target=self._reap_loop, daemon=True, name="bnviz-reaper")
+            if self._reaper is None:
+                self._closing = threading.Event()
+                self._reaper = threading.Thread(target=self._reap_loop, args=(self._closing,), daemon=True,
+                                                name="bnviz-reaper")
                 self._reaper.start()
             return entry.run
 
@@ -157,9 +159,9 @@ class Registry:
                 self._seen.pop(viewer, None)
             return gone
 
-    def _reap_loop(self) -> None:
+    def _reap_loop(self, closing: threading.Event) -> None:
         period = max(min(self.heartbeat_timeout / 4, 10.0), 0.05)
-        while not self._closing.wait(period):
+        while not closing.wait(period):
             self.reap()
 
     def memory(self) -> int:
@@ -180,8 +182,9 @@ class Registry:
 
     def stop_all(self) -> None:
         """Stop every run and the reaper (tests and shutdown)."""
-        self._closing.set()
         with self._lock:
+            self._closing.set()
+            self._reaper = None
             entries = list(self._entries.values())
             self._entries.clear()
         for e in entries:

@@ -100,6 +100,7 @@ def test_a_silent_viewer_is_released_by_the_heartbeat_fallback():
         assert reg.viewers(CFG) == 0 and run_a.alive and reg.viewers(CFG.replace(seed=1)) == 1
         again = quiet.view(CFG)  # the tab comes back: it watches the same config, trained again
         assert again is not run_q and again.config == run_q.config and reg.viewers(CFG) == 1
+        reaper = reg._reaper
     finally:
         reg.stop_all()
-    assert wait_for(lambda: not reg._reaper.is_alive(), timeout=15)
+    assert wait_for(lambda: not reaper.is_alive(), timeout=15)  # no thread left behind

@@ -110,8 +110,25 @@ def table_bytes(run: Run, kind: str) -> bytes:
     return buf.getvalue()
 
 
-def export(run: Run) -> None:
-    """Download the current run as the record command's tidy table (built only when clicked)."""
+def report_bytes(run: Run, view: dict) -> bytes:
+    """The self-contained HTML report of what the page shows (``view``: panel, layer, unit, step, link)."""
+    from ..report import html_report
+
+    snaps = run.history.snapshots()
+    if not snaps:
+        return b"<!doctype html><title>bnviz</title><p>No snapshot yet: the run has not started.</p>"
+    step = view.get("step")
+    step = snaps[-1].step if step is None else step
+    return html_report(snaps, run.config, panel=view.get("panel", "over-time"), layer=view.get("layer", 0),
+                       unit=view.get("unit", -1), step=step, link=view.get("link")).encode()
+
+
+def export(run: Run, view: dict) -> None:
+    """Download the current run as the record command's tidy table, or the current view as an HTML report.
+
+    Everything is built only when clicked, on Streamlit's download thread: ``view`` is a plain dict the
+    page keeps up to date on every refresh (the download thread cannot read session state).
+    """
     with st.sidebar:
         st.markdown("**Export**")
         name = f"bnviz-{st.session_state['preset']}-seed{run.config.seed}-step{run.step}"
@@ -122,3 +139,7 @@ def export(run: Run) -> None:
         c2.download_button("Parquet", lambda: table_bytes(run, "parquet"), f"{name}.parquet",
                            "application/octet-stream", key="dl_parquet", icon=":material/download:",
                            width="stretch", on_click="ignore")
+        st.download_button("Report for a handout (HTML)", lambda: report_bytes(run, view), f"{name}.html",
+                           "text/html", key="dl_report", icon=":material/description:", width="stretch",
+                           on_click="ignore", help="One file that opens offline: the charts of the shown panel "
+                           "and step, the training curves, Figure 1 and the evidence board")

@@ -1,0 +1,15 @@
+"""Entry point for hosting (Streamlit Community Cloud): runs the app at the top of the repository.
+
+It exists so that the host installs deploy/requirements.txt (CPU-only PyTorch) instead of the top-level
+requirements.txt; the page itself is app.py, unchanged. Locally, use `streamlit run app.py`.
+"""
+
+import runpy
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # the host runs from the repository root, but puts only deploy/ on the path
+
+runpy.run_path(str(ROOT / "app.py"), run_name="__main__")
