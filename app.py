@@ -37,7 +37,7 @@ st.markdown("<style>.block-container{padding-top:2.2rem;padding-bottom:1rem}</st
 st.markdown("##### bnviz · Does batch norm fix the distribution of a layer's inputs — if γ and β change it "
             "again?")
 for w in st.session_state.get("warnings", []):
-    st.warning(f"Link: {w}", icon="⚠️")
+    st.warning(f"Link: {state.as_text(w)}", icon="⚠️")  # they quote what the visitor typed: shown as text
 for p in problems:
     st.error(f"Setting not applied: {p}", icon="🚫")
 

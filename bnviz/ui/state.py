@@ -6,6 +6,8 @@ the session state and the widgets speak one vocabulary.
 
 from __future__ import annotations
 
+import string
+
 import streamlit as st
 
 from .. import config as C
@@ -15,6 +17,13 @@ from ..config import ExperimentConfig
 SPEEDS = {"slow motion": 20.0, "slow": 60.0, "normal": 200.0, "fast": 800.0, "max": None}  # steps per second
 DEFAULT_SPEED = "normal"
 VARIANT_OPTIONS = (*C.VARIANTS, "bn@before", "bn@after", "ln@after")
+
+
+def as_text(text: str) -> str:
+    """``text`` escaped for Streamlit's markdown so that it shows literally: every ASCII punctuation gets a
+    backslash (CommonMark lets any of them be escaped), so no markdown, HTML, link or Streamlit directive
+    (``:red[...]``, ``:material/...:``) in it is interpreted. For anything a visitor typed."""
+    return "".join("\\" + c if c in string.punctuation else c for c in text)
 
 
 def widget_values(cfg: ExperimentConfig) -> dict:
