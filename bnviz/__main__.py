@@ -1,7 +1,9 @@
 """Command line: ``python -m bnviz presets`` and ``python -m bnviz record --preset NAME --out FILE``.
 
 ``record`` trains headless through the same Run the app uses and writes the tidy table (columns
-variant, step, layer, stage, unit, stat, value) as CSV or Parquet by the file's suffix. Bad arguments
+variant, step, layer, stage, unit, stat, value) as CSV or Parquet by the file's suffix; ``--quantiles``
+adds 64 quantiles per series (stats q00..q63) so that the app can replay the distributions too. A
+Parquet file also carries the run's share-link query string as metadata (``bnviz.query``). Bad arguments
 exit with status 2 and one line on stderr.
 """
 
@@ -15,6 +17,9 @@ from .config import PRESETS
 
 EXIT_USAGE = 2
 RECORD_HISTORY_CAP = 4096  # snapshots kept by record; longer runs are thinned evenly (see history.py)
+# Weight snapshots (about 230 kB each for ioffe) that may wait for the stats worker: enough to cover its
+# start-up (imports, ~2 s of training) so that training never waits for it.
+RECORD_BACKLOG = 128
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     rec.add_argument("--seed", type=int, help="random seed (default: the preset's)")
     rec.add_argument("--snapshot-every", type=int, help="steps between snapshots (default: the preset's)")
     rec.add_argument("--out", required=True, help="output file, .csv or .parquet")
+    rec.add_argument("--quantiles", action="store_true", help="also write the 64 quantiles of every series "
+                     "(stats q00..q63), so the app's replay can draw histograms and Q-Q plots; about 5x "
+                     "the rows (the full ioffe run: ~9 MB as Parquet, ~67 MB as CSV)")
     rec.add_argument("--inline", action="store_true", help="compute statistics on the training thread "
                      "instead of a worker process (slower; for debugging)")
     rec.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -68,7 +76,7 @@ def _record(args: argparse.Namespace) -> int:
     from .run import Run
 
     run = Run(config, stats_in="inline" if args.inline else "process", history_cap=RECORD_HISTORY_CAP,
-              quick_first=False)  # no page waits for a first chart
+              quick_first=False, backlog=RECORD_BACKLOG)  # no page waits for a first chart
     run.start()
     with tqdm(total=config.steps, unit="step", file=sys.stderr, disable=args.quiet,
               desc=f"record {args.preset}") as bar:
@@ -83,10 +91,14 @@ def _record(args: argparse.Namespace) -> int:
     if run.state != "finished":
         sys.stderr.write(f"bnviz: error: run {run.state}: {run.error or ''}\n")
         return 1
+    from urllib.parse import urlencode
+
     from .history import write_table
+    from .urlstate import encode
 
     t0 = time.perf_counter()
-    write_table(run.history.to_table(), args.out)
+    query = urlencode(encode(args.preset, config), safe=",")
+    write_table(run.history.to_table(quantiles=args.quantiles), args.out, query=query)
     if not args.quiet:
         sys.stderr.write(f"bnviz: wrote {len(run.history)} snapshots to {args.out} "
                          f"({time.perf_counter() - t0:.1f} s)\n")

@@ -16,9 +16,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 from . import stats, views
-from .figures_dist import (GREY, STAGE_SYMBOLS, axis, bimodal_demo, cell_note, clt_curves, f32, figure,
-                           grid, layer_histograms, message, qq_plot, rgba, unit_text, variant_color,
-                           variant_label, whatif)
+from .figures_dist import (GREY, NO_DISTRIBUTIONS, STAGE_SYMBOLS, axis, bimodal_demo, cell_note, clt_curves, f32,
+                           figure, grid, layer_histograms, message, no_distributions, qq_plot, rgba, unit_text,
+                           variant_color, variant_label, whatif)
 from .snapshot import POOLED, Snapshot
 
 __all__ = ["variant_color", "variant_label", "training", "layer_histograms", "percentile_bands",
@@ -217,14 +217,16 @@ def histogram_heatmap(snaps: tuple[Snapshot, ...], variant: str, layer: int, sta
                        height=height)
     sym, label = STAGE_SYMBOLS.get(stage, stage), variant_label(variant)
     head = f"{sym} of layer {layer + 1}, {unit_text(unit)}, {label}"
-    picked = []
+    picked, undistributed = [], False
     for snap in snaps:
         st = views.stage_of(snap, variant, layer, stage)
         if st is not None and unit in st.units and st.hists:
             picked.append((snap.step, st.hists[st.units.index(unit)], st.table[st.units.index(unit)]))
+        elif st is not None and unit in st.units:
+            undistributed |= no_distributions(st, st.units.index(unit))
     if not picked:
         d = views.diverged_at(snaps, variant)
-        why = f"diverged at step {d}" if d is not None else (
+        why = NO_DISTRIBUTIONS if undistributed else f"diverged at step {d}" if d is not None else (
             "no normalization" if stage in ("x_hat", "y") else "no histograms for this series")
         return message(why, head, height)
     if len(picked) > MAX_TIME_COLUMNS:  # evenly thinned, first and last kept

@@ -148,6 +148,15 @@ def figure(traces, axes: dict, title: str, note: str = "", height: int = 380, an
     return go.Figure(data=list(traces), layout=base)
 
 
+NO_DISTRIBUTIONS = "this file holds no distributions: record it with --quantiles"
+
+
+def no_distributions(st, i: int) -> bool:
+    """Whether row i of a StageStats has statistics but no distribution: a replayed table recorded without
+    quantiles (bnviz.replay). A live run leaves out histograms only where the values were not finite."""
+    return not st.hists and bool(np.isfinite(st.table[i]).any()) and not np.isfinite(st.quantiles[i]).any()
+
+
 def message(text: str = WAITING, title: str = "", height: int = 300) -> go.Figure:
     """A figure holding only a centered message (no data yet, nothing to show)."""
     note = dict(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=FONT + 2))
@@ -225,7 +234,8 @@ def layer_histograms(snap: Snapshot | None, variants, layer: int, unit: int = PO
                 continue
             i = st.units.index(unit)
             if not st.hists:
-                notes.append(cell_note(axes, k, "values not finite"))
+                notes.append(cell_note(axes, k, "no distributions in this file<br>(record with --quantiles)"
+                                       if no_distributions(st, i) else "values not finite"))
                 continue
             hist, row = st.hists[i], dict(zip(stats.UNIT_STATS, st.table[i]))
             w_rows.setdefault(token, {})[stage] = row
@@ -281,6 +291,8 @@ def qq_plot(snap: Snapshot | None, variant: str, layer: int, stage: str, unit: i
         return message(why, head, height)
     i = st.units.index(unit)
     row = dict(zip(stats.UNIT_STATS, st.table[i]))
+    if no_distributions(st, i):
+        return message(NO_DISTRIBUTIONS, head, height)
     if not row["std"] > 0 or not np.isfinite(st.quantiles[i]).all():
         return message("constant or non-finite values: nothing to compare", head, height)
     p = (np.arange(QQ_POINTS) + 0.5) / QQ_POINTS

@@ -14,10 +14,14 @@ import threading
 import numpy as np
 
 from . import stats
-from .snapshot import POOLED, Snapshot
+from .snapshot import POOLED, QQ_POINTS, Snapshot
 
 TABLE_COLUMNS = ("variant", "step", "layer", "stage", "unit", "stat", "value")
 TRAIN_STATS = ("loss", "accuracy", "test_accuracy")
+# The optional quantile block (to_table(quantiles=True), record --quantiles): StageStats.quantiles, the
+# QQ_POINTS quantiles at probabilities (i + 0.5) / QQ_POINTS, as stats q00, q01, ..., q63 (float32 values).
+QUANTILE_STATS = tuple(f"q{i:0{len(str(QQ_POINTS - 1))}d}" for i in range(QQ_POINTS))
+QUERY_KEY = b"bnviz.query"  # Parquet key-value metadata: the share-link query string of the run
 
 
 class History:
@@ -83,12 +87,15 @@ class History:
         """Approximate memory held by the kept snapshots' arrays."""
         return sum(s.nbytes for s in self._view)
 
-    def to_table(self):
-        """The tidy table of the record command: one row per (variant, step, layer, stage, unit, stat)."""
-        return to_table(self.snapshots())
+    def to_table(self, quantiles: bool = False):
+        """The tidy table of the record command: one row per (variant, step, layer, stage, unit, stat).
+
+        ``quantiles=True`` adds the quantile block (QUANTILE_STATS) that lets a replay draw distributions.
+        """
+        return to_table(self.snapshots(), quantiles=quantiles)
 
 
-def _rows(snap: Snapshot):
+def _rows(snap: Snapshot, quantiles: bool = False):
     """Yield column blocks (variant, layer, stage, units array, stat names, values matrix) of one snapshot."""
     for token, v in snap.variants.items():
         train = np.array([[v.loss, v.accuracy, v.test_accuracy]])
@@ -102,6 +109,8 @@ def _rows(snap: Snapshot):
                 yield token, li, stage, units, stats.UNIT_STATS, s.table
                 extra = np.column_stack([s.drift_prev, s.drift_first])
                 yield token, li, stage, units, ("w1_prev", "w1_first"), extra
+                if quantiles:
+                    yield token, li, stage, units, QUANTILE_STATS, s.quantiles
                 if stage == layer.act_stage:
                     yield token, li, stage, units, ("saturation",), layer.saturation[:, None]
                 if stage == "y" and layer.gamma is not None:
@@ -115,8 +124,12 @@ def _rows(snap: Snapshot):
                 yield token, li, "grad", np.array([POOLED]), ("ics_l2", "ics_cos"), np.array([layer.ics])
 
 
-def to_table(snapshots) -> "pandas.DataFrame":  # noqa: F821
+def to_table(snapshots, quantiles: bool = False) -> "pandas.DataFrame":  # noqa: F821
     """Build the tidy table (columns TABLE_COLUMNS) from snapshots; NaN (undefined) values are left out.
+
+    With ``quantiles=True`` every (variant, step, layer >= 0, stage, unit) also gets the stats q00..q63:
+    StageStats.quantiles, which bnviz.replay turns back into histograms and Q-Q plots. Off by default, so
+    the record command's table stays as DESIGN.md's contract 3 describes it.
 
     Infinite values stay (a KL of +inf is a measurement: the data has a point mass). The per-block unit and
     stat columns repeat a few patterns, so they are built once per pattern and concatenated.
@@ -126,7 +139,7 @@ def to_table(snapshots) -> "pandas.DataFrame":  # noqa: F821
     lengths, variant, step, layer, stage, unit, stat, value = [], [], [], [], [], [], [], []
     patterns: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
     for snap in snapshots:
-        for token, li, stage_name, units, names, values in _rows(snap):
+        for token, li, stage_name, units, names, values in _rows(snap, quantiles):
             key = (tuple(int(u) for u in units), tuple(names))
             if key not in patterns:
                 patterns[key] = (np.repeat(np.asarray(key[0], dtype=np.int64), len(names)),
@@ -156,12 +169,47 @@ def to_table(snapshots) -> "pandas.DataFrame":  # noqa: F821
     return df[~np.isnan(df["value"].to_numpy())].reset_index(drop=True)
 
 
-def write_table(df, path: str) -> None:
-    """Write the tidy table as CSV or Parquet, chosen by the file's suffix."""
-    lower = str(path).lower()
-    if lower.endswith(".parquet"):
-        df.to_parquet(path, index=False)
-    elif lower.endswith(".csv"):
-        df.to_csv(path, index=False)
+def _arrow(df, query: str | None):
+    """``df`` as a pyarrow Table, with the share-link query string in the key-value metadata (QUERY_KEY)."""
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    if query is not None:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), QUERY_KEY: str(query).encode()})
+    return table
+
+
+def _kind(path_or_kind: str) -> str:
+    lower = str(path_or_kind).lower()
+    for kind in ("parquet", "csv"):
+        if lower == kind or lower.endswith("." + kind):
+            return kind
+    raise ValueError(f"output file must end in .csv or .parquet, got {str(path_or_kind)[:80]!r}")
+
+
+def write_table(df, path: str, query: str | None = None) -> None:
+    """Write the tidy table as CSV or Parquet, chosen by the file's suffix.
+
+    Parquet is written with zstd compression and, when ``query`` is given (the run's share-link query
+    string, ``preset=ioffe&seed=0&...``), carries it as key-value metadata ``bnviz.query``, from which
+    bnviz.replay restores the exact configuration. CSV has no place for metadata: ``query`` is ignored.
+    """
+    if _kind(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(_arrow(df, query), path, compression="zstd")
     else:
-        raise ValueError(f"output file must end in .csv or .parquet, got {path!r}")
+        df.to_csv(path, index=False)
+
+
+def table_to_bytes(df, kind: str, query: str | None = None) -> bytes:
+    """The bytes of :func:`write_table`'s file, for a download button: ``kind`` is "csv" or "parquet"."""
+    if _kind(kind) == "parquet":
+        import io
+
+        import pyarrow.parquet as pq
+
+        buf = io.BytesIO()
+        pq.write_table(_arrow(df, query), buf, compression="zstd")
+        return buf.getvalue()
+    return df.to_csv(index=False).encode("utf-8")

@@ -57,6 +57,28 @@ def test_record_round_trip(tmp_path, suffix):
     assert len(g0) == 15 and (g0 == 1.0).all()
 
 
+def test_record_quantiles_and_share_link_replay(tmp_path):
+    """--quantiles adds q00..q63 per series; the Parquet file carries the run's share link, so a replay
+    restores the exact configuration and every distribution."""
+    from bnviz import replay
+    from bnviz.history import QUANTILE_STATS
+
+    out = tmp_path / "run.parquet"
+    res = cli("record", "--preset", "ioffe", "--steps", "40", "--snapshot-every", "15", "--seed", "3", "--quantiles",
+              "--quiet", "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    df = pd.read_parquet(out)
+    assert tuple(df.columns) == TABLE_COLUMNS
+    q = df[df.stat.isin(QUANTILE_STATS)]
+    assert set(q.stat) == set(QUANTILE_STATS)
+    assert len(q) == len(QUANTILE_STATS) * len(df[df.stat == "mean"])
+    rep = replay.load(out.read_bytes(), out.name)
+    assert rep.config == PRESETS["ioffe"].config.replace(steps=40, seed=3, snapshot_every=15)
+    assert rep.has_distributions and [s.step for s in rep.snapshots] == [0, 15, 30, 40]
+    helptext = cli("record", "--help", timeout=60).stdout
+    assert "--quantiles" in helptext and "q00..q63" in helptext
+
+
 @pytest.mark.parametrize("args, needle", [
     (["record", "--preset", "nope", "--out", "x.csv"], "unknown preset"),
     (["record", "--preset", "ioffe", "--steps", "0", "--out", "x.csv"], "steps=0"),

@@ -1,0 +1,838 @@
+"""Replay a recorded run: the tidy table (CSV or Parquet) turned back into the Snapshots every panel draws.
+
+A user downloads a run's table (``python -m bnviz record`` or the app's download button: columns
+variant, step, layer, stage, unit, stat, value) and later uploads it. This module is the streamlit-free
+core of that round trip:
+
+- :func:`read_table` parses the upload **as data only** (no pickle, no eval, no pandas metadata): CSV with
+  pandas' C parser after a vectorized pre-scan of the raw bytes, Parquet with pyarrow after checking its
+  footer. Anything else raises :class:`ReplayError` with one short line that never echoes more than 40
+  characters of the file.
+- :func:`config_for` gives the closest :class:`ExperimentConfig`: exact when a Parquet file carries the
+  run's share link (key-value metadata ``bnviz.query``), inferred from the table otherwise (and it says so).
+- :func:`snapshots_from_table` rebuilds real Snapshot / VariantSnapshot / LayerStats / StageStats objects,
+  so figures, views and the evidence board run on them unchanged.
+- :func:`load` does all three and returns a :class:`Replay` with the notes to show.
+
+What a table cannot hold comes back as NaN (or empty): the full γ/β vectors (only tracked units are in the
+table; the rest of the vector is NaN), and, unless the file was recorded with quantiles, the distributions
+(``hists == ()`` and NaN quantiles). With quantiles (stats q00..q63, see history.QUANTILE_STATS), each
+histogram is rebuilt from the quantile function; see :func:`histogram_from_quantiles` for the approximation.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+from urllib.parse import parse_qs
+
+import numpy as np
+
+from . import config as C
+from . import stats, urlstate
+from .config import ExperimentConfig, split_variant
+from .history import QUANTILE_STATS, QUERY_KEY, TABLE_COLUMNS, TRAIN_STATS
+from .snapshot import POOL_N, POOLED, QQ_POINTS, LayerStats, Snapshot, StageStats, VariantSnapshot
+
+
+class ReplayError(ValueError):
+    """A file that cannot be replayed; the message is one line, safe to show as is."""
+
+
+# ------------------------------------------------------------------------------------------------ limits
+
+MAX_BYTES = 20 << 20  # default upload cap: a full ioffe run with quantiles is ~9 MB as Parquet
+MAX_ROWS = 3_000_000  # the full ioffe run with quantiles has 1.7 million
+MAX_STEPS = 4097  # distinct steps: the record command keeps at most 4096 snapshots (+ the final step)
+MAX_VARIANTS = 15  # 5 kinds, each at most as itself, @before and @after
+MAX_LAYERS = C.LIMITS["depth"][1]
+MAX_UNIT = C.LIMITS["width"][1] - 1
+MAX_TRACKED = 64  # distinct tracked units (the default config tracks 5)
+MAX_LINE = 512  # bytes per CSV line; the longest legitimate line is about 90
+MAX_NAME = 40  # characters of a variant, stage or stat name
+MAX_DECODED = 512 << 20  # Parquet: uncompressed size of the column data, per the footer
+MAX_ROW_GROUPS = 10_000
+MAX_QUERY = 4000  # characters of the bnviz.query metadata
+MAX_SNAPSHOTS = 257  # rebuilt snapshots (evenly thinned beyond): the app's History keeps 256 + the latest
+
+UNIT_STAGES = tuple(C.STAGES)  # x, x_hat, y, a: one row per unit
+LAYER_STAGES = ("params", "grad")  # one row per layer (unit -1)
+STAGE_NAMES = ("train", *UNIT_STAGES, *LAYER_STAGES)
+SERIES_STATS = (*stats.UNIT_STATS, "w1_prev", "w1_first", "saturation", "gamma", "beta")
+CHANGE_STATS = ("weight_change", "gamma_change", "beta_change")
+ICS_STATS = ("ics_l2", "ics_cos")
+RUN_STATS = (*TRAIN_STATS, "diverged_at")
+KNOWN_STATS = (*SERIES_STATS, *QUANTILE_STATS, *CHANGE_STATS, *ICS_STATS, *RUN_STATS)
+_STAGE_OF_STAT = {**{s: UNIT_STAGES for s in (*SERIES_STATS, *QUANTILE_STATS)}, "gamma": ("y",), "beta": ("y",),
+                  **{s: ("params",) for s in CHANGE_STATS}, **{s: ("grad",) for s in ICS_STATS},
+                  **{s: ("train",) for s in RUN_STATS}}
+QQ_PROBS = (np.arange(QQ_POINTS) + 0.5) / QQ_POINTS
+
+_MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
+          b"%PDF": "a PDF document", b"PK\x03\x04": "a ZIP archive (an .xlsx workbook?)",
+          b"\x1f\x8b": "a gzip archive", b"\x80": "a Python pickle", b"BZh": "a bzip2 archive",
+          b"\xfd7zXZ": "an xz archive", b"\x93NUMPY": "a NumPy array", b"\x89HDF": "an HDF5 file",
+          b"SQLite format": "an SQLite database", b"\xd0\xcf\x11\xe0": "an old Office document"}
+_NUMERIC_NA = ["", "nan", "NaN", "NAN", "-nan", "NA", "N/A", "null", "NULL", "None"]
+
+
+def _show(value, limit: int = MAX_NAME) -> str:
+    """``repr`` of a user-supplied value, cut so that the whole repr is at most ``limit`` characters."""
+    text = str(value)
+    r = repr(text)
+    if len(r) <= limit:
+        return r
+    cut = text[:limit]
+    while cut and len(repr(cut + "…")) > limit:
+        cut = cut[:-1]
+    return repr(cut + "…")
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1 << 20):.1f} MB"
+
+
+# --------------------------------------------------------------------------------------------- reading
+
+def read_table(data: bytes, name: str, max_bytes: int = MAX_BYTES) -> "pandas.DataFrame":  # noqa: F821
+    """Parse and validate an uploaded table (CSV or Parquet) as data only.
+
+    The format is sniffed (Parquet files start and end with ``PAR1``) and must agree with the name's suffix
+    when it has one (.csv, .parquet or .pq). The result has the columns of history.TABLE_COLUMNS with
+    variant/stage/stat categorical, step/layer/unit int64 and value float64 (NaN values dropped, as
+    history.to_table does); ``df.attrs`` holds ``bnviz.kind``, ``bnviz.name`` and, for Parquet files that
+    carry it, ``bnviz.query`` (the run's share-link query string).
+
+    Raises :class:`ReplayError` (a ValueError) with a one-line message for anything else: an empty or
+    oversized file (checked before any parsing), binary content, missing or extra columns, non-numeric
+    numbers, empty keys, negative steps, unknown names, duplicate rows, and sizes beyond the limits of
+    this module (rows, steps, variants, layers, units, line length).
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ReplayError(f"expected the file's bytes, got {type(data).__name__}")
+    data = bytes(data)
+    shown = _show(name)
+    if len(data) == 0:
+        raise ReplayError(f"{shown} is empty")
+    if len(data) > max_bytes:
+        raise ReplayError(f"{shown} is {_mb(len(data))}, over the {_mb(max_bytes)} limit for an upload")
+    suffix = str(name).lower().rpartition(".")[2] if "." in str(name) else ""
+    if suffix not in ("", "csv", "parquet", "pq"):
+        raise ReplayError(f"{shown}: expected a .csv or .parquet file")
+    if data.startswith(b"PAR1"):
+        (df, query), kind = _read_parquet(data, shown), "parquet"
+    else:
+        if suffix in ("parquet", "pq"):
+            raise ReplayError(f"{shown} is not a Parquet file (it does not start with the PAR1 marker)")
+        for magic, what in _MAGIC.items():
+            if data.startswith(magic):
+                raise ReplayError(f"{shown} is {what}, not a CSV or Parquet table")
+        df, query, kind = _read_csv(data, shown), None, "csv"
+    df = validate(df)
+    df.attrs.update({"bnviz.kind": kind, "bnviz.name": str(name)[:200], "bnviz.query": query})
+    return df
+
+
+def _read_csv(data: bytes, shown: str):
+    """Pre-scan the raw bytes (vectorized, bounded memory), then parse with pandas' C engine."""
+    import pandas as pd
+
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Excel writes one)
+        data = data[3:]
+    b = np.frombuffer(data, dtype=np.uint8)
+    control = np.zeros(256, dtype=bool)
+    control[[*range(0, 9), 11, 12, *range(14, 32), 127]] = True
+    if control[b].any():
+        raise ReplayError(f"{shown} holds binary data (control characters), not a CSV table")
+    if (b >= 128).any():
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ReplayError(f"{shown} is not UTF-8 text: binary data, not a CSV table") from None
+    n_lines = int(np.count_nonzero(b == 10)) + (1 if b[-1] != 10 else 0)
+    if n_lines > MAX_ROWS + 1:
+        raise ReplayError(f"{shown} has {n_lines:,} lines, over the limit of {MAX_ROWS:,} rows")
+    ends = np.flatnonzero(b == 10)
+    if b[-1] != 10:
+        ends = np.r_[ends, b.size]
+    starts = np.r_[0, ends[:-1] + 1]
+    lengths = ends - starts
+    longest = int(np.argmax(lengths))
+    if lengths[longest] > MAX_LINE:
+        raise ReplayError(f"{shown}: line {longest + 1} is {int(lengths[longest]):,} characters long (a bnviz "
+                          f"table line has at most {MAX_LINE}): not a bnviz table")
+    cr = np.zeros(len(ends), dtype=bool)
+    has_end = ends > starts
+    cr[has_end] = b[ends[has_end] - 1] == 13
+    blank = lengths - cr == 0
+    full = np.flatnonzero(~blank)
+    if full.size == 0:
+        raise ReplayError(f"{shown} holds only blank lines")
+    header = data[starts[full[0]]:ends[full[0]]].decode("utf-8", "replace").rstrip("\r")
+    names = [h.strip().strip('"').strip() for h in header.split(",")]
+    _check_columns(names, shown)
+    if full.size == 1:
+        raise ReplayError(f"{shown} has a header but no rows")
+    # Per non-blank line: commas (6 for 7 fields) and quotes (paired on the line: no field spans lines).
+    seg = starts[full]
+    commas = np.add.reduceat(b == 44, seg, dtype=np.int64)
+    quotes = np.add.reduceat(b == 34, seg, dtype=np.int64)
+    bad = np.flatnonzero((commas != len(TABLE_COLUMNS) - 1) | (quotes % 2 == 1))
+    if bad.size:
+        i = int(bad[0])
+        what = (f"has {int(commas[i]) + 1} fields, expected {len(TABLE_COLUMNS)}" if commas[i] != len(TABLE_COLUMNS) - 1
+                else "has an unpaired quote")
+        raise ReplayError(f"{shown}: line {int(full[i]) + 1} {what}")
+    strings = {c: "category" for c in ("variant", "stage", "stat")}
+    numbers = {c: "float64" for c in ("step", "layer", "unit", "value")}
+    kw = dict(engine="c", low_memory=True, keep_default_na=False, skip_blank_lines=True, encoding="utf-8")
+    if int(pd.__version__.split(".")[0]) < 3:  # pandas 3 parses floats exactly by default (and deprecates this)
+        kw["float_precision"] = "round_trip"
+    na = {**{c: [""] for c in strings}, **{c: _NUMERIC_NA for c in numbers}}
+    try:
+        return pd.read_csv(io.BytesIO(data), usecols=list(TABLE_COLUMNS), dtype={**strings, **numbers},
+                           na_values=na, **kw)
+    except (ValueError, TypeError, OverflowError, pd.errors.ParserError):
+        pass  # find the culprit and say which value, without echoing pandas' message (it quotes the data)
+    for col in numbers:
+        raw = pd.read_csv(io.BytesIO(data), usecols=[col], dtype=str, na_values={col: _NUMERIC_NA}, **kw)[col]
+        num = pd.to_numeric(raw, errors="coerce")
+        wrong = np.flatnonzero(num.isna().to_numpy() & raw.notna().to_numpy())
+        if wrong.size:
+            i = int(wrong[0])
+            raise ReplayError(f"{shown}: column {col!r} must hold numbers; row {i + 1} has {_show(raw.iloc[i])}")
+    raise ReplayError(f"{shown} could not be parsed as a CSV table")
+
+
+def _check_columns(names, shown: str) -> None:
+    if len(names) != len(set(names)):
+        dup = next(n for n in names if names.count(n) > 1)
+        raise ReplayError(f"{shown}: column {_show(dup)} appears twice")
+    missing = [c for c in TABLE_COLUMNS if c not in names]
+    extra = [n for n in names if n not in TABLE_COLUMNS]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append("missing column(s) " + ", ".join(missing))
+        if extra:
+            parts.append(f"unexpected column(s) {', '.join(_show(e) for e in extra[:3])}"
+                         + (f" and {len(extra) - 3} more" if len(extra) > 3 else ""))
+        raise ReplayError(f"{shown}: {'; '.join(parts)} (a bnviz table has exactly {', '.join(TABLE_COLUMNS)})")
+
+
+def _read_parquet(data: bytes, shown: str):
+    """(DataFrame, query string or None) from Parquet bytes; the footer is checked before any data is read."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if len(data) < 12 or not data.endswith(b"PAR1"):
+        raise ReplayError(f"{shown} is a truncated Parquet file (it does not end with the PAR1 marker)")
+    try:
+        pf = pq.ParquetFile(pa.BufferReader(data), read_dictionary=["variant", "stage", "stat"])
+        md = pf.metadata
+        schema = pf.schema_arrow
+    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... on a damaged footer
+        raise ReplayError(f"{shown} is not a readable Parquet file ({type(exc).__name__})") from None
+    _check_columns(list(schema.names), shown)
+    if md.num_rows > MAX_ROWS:
+        raise ReplayError(f"{shown} has {md.num_rows:,} rows, over the limit of {MAX_ROWS:,}")
+    if md.num_rows == 0:
+        raise ReplayError(f"{shown} has no rows")
+    if md.num_row_groups > MAX_ROW_GROUPS:
+        raise ReplayError(f"{shown} has {md.num_row_groups:,} row groups, over the limit of {MAX_ROW_GROUPS:,}")
+    for name in TABLE_COLUMNS:
+        t = schema.field(name).type
+        if pa.types.is_dictionary(t):
+            t = t.value_type
+        text = pa.types.is_string(t) or pa.types.is_large_string(t)
+        number = pa.types.is_integer(t) or pa.types.is_floating(t)
+        if name in ("variant", "stage", "stat") and not text:
+            raise ReplayError(f"{shown}: column {name!r} must hold names, it holds {_show(t)}")
+        if name not in ("variant", "stage", "stat") and not number:
+            raise ReplayError(f"{shown}: column {name!r} must hold numbers, it holds {_show(t)}")
+    decoded = sum(md.row_group(i).column(j).total_uncompressed_size
+                  for i in range(md.num_row_groups) for j in range(md.num_columns))
+    if decoded > MAX_DECODED:
+        raise ReplayError(f"{shown} unpacks to {_mb(decoded)}, over the limit of {_mb(MAX_DECODED)}")
+    meta = schema.metadata or {}
+    query = meta.get(QUERY_KEY)
+    if query is not None:
+        query = query.decode("utf-8", "replace") if len(query) <= MAX_QUERY else None
+    try:
+        table = pf.read(columns=list(TABLE_COLUMNS), use_threads=False)
+    except Exception as exc:
+        raise ReplayError(f"{shown}: its data pages cannot be read ({type(exc).__name__})") from None
+    cols = {}
+    for name in TABLE_COLUMNS:
+        col = table.column(name)
+        if name in ("variant", "stage", "stat"):
+            cols[name] = _categorical(col, name, shown)
+        else:
+            try:
+                cols[name] = np.asarray(col.to_numpy(), dtype=np.float64)
+            except Exception as exc:
+                raise ReplayError(f"{shown}: column {name!r} cannot be read as numbers ({type(exc).__name__})") \
+                    from None
+    return pd.DataFrame(cols), query
+
+
+def _categorical(col, name: str, shown: str):
+    """A pandas Categorical from a (dictionary-encoded) string column, never materializing repeated strings."""
+    import pyarrow as pa
+
+    if not pa.types.is_dictionary(col.type):
+        col = col.dictionary_encode()
+    cat = col.to_pandas()  # the array alone (no pandas metadata is consulted): a categorical Series
+    longest = max((len(str(c)) for c in cat.cat.categories), default=0)
+    if longest > 4 * MAX_NAME:
+        raise ReplayError(f"{shown}: column {name!r} holds a name of {longest:,} characters")
+    return cat.array
+
+
+# ------------------------------------------------------------------------------------------ validation
+
+def validate(df) -> "pandas.DataFrame":  # noqa: F821
+    """Check a table's columns, types, names, keys and sizes; returns a normalized copy (see read_table).
+
+    Accepts what read_table parsed or what history.to_table built; raises ReplayError. Idempotent: a
+    validated frame is marked in ``df.attrs`` and returned as is.
+    """
+    import pandas as pd
+
+    if not isinstance(df, pd.DataFrame):
+        raise ReplayError(f"expected a table, got {type(df).__name__}")
+    if df.attrs.get("bnviz.validated") and list(df.columns) == list(TABLE_COLUMNS) and all(
+            isinstance(df[c].dtype, pd.CategoricalDtype) for c in ("variant", "stage", "stat")) and all(
+            df[c].dtype == np.int64 for c in ("step", "layer", "unit")) and df["value"].dtype == np.float64:
+        return df  # already validated (a frame whose dtypes changed since is checked again)
+    _check_columns([str(c) for c in df.columns], "the table")
+    n = len(df)
+    if n == 0:
+        raise ReplayError("the table has no rows")
+    if n > MAX_ROWS:
+        raise ReplayError(f"the table has {n:,} rows, over the limit of {MAX_ROWS:,}")
+    out = {}
+    for col in ("variant", "stage", "stat"):
+        cat = df[col]
+        if not isinstance(cat.dtype, pd.CategoricalDtype):
+            cat = cat.astype("category")
+        cat = cat.cat.remove_unused_categories()
+        codes = cat.cat.codes.to_numpy()
+        if (codes < 0).any():
+            raise ReplayError(f"column {col!r} is empty in row {int(np.argmax(codes < 0)) + 1}")
+        cats = [str(c) for c in cat.cat.categories]
+        known = {"stage": STAGE_NAMES, "stat": KNOWN_STATS}.get(col)
+        for c in cats:
+            if known is not None and c not in known:
+                hint = (f"known stages: {', '.join(STAGE_NAMES)}" if col == "stage"
+                        else "known stats: those of the record command, gamma, beta, *_change, ics_l2, ics_cos, "
+                        "q00..q63")
+                raise ReplayError(f"unknown {col} {_show(c)} ({hint})")
+            if col == "variant":
+                kind, placement = split_variant(c)
+                if kind not in C.VARIANTS or (placement is not None and placement not in C.PLACEMENTS):
+                    raise ReplayError(f"unknown variant {_show(c)} (known: {', '.join(C.VARIANTS)}, optionally "
+                                      "@before or @after)")
+        if col == "variant" and len(cats) > MAX_VARIANTS:
+            raise ReplayError(f"the table has {len(cats)} variants, over the limit of {MAX_VARIANTS}")
+        out[col] = pd.Categorical.from_codes(codes, categories=cats)
+    for col in ("step", "layer", "unit", "value"):
+        s = df[col]
+        if s.dtype == bool or not (pd.api.types.is_integer_dtype(s.dtype) or pd.api.types.is_float_dtype(s.dtype)):
+            num = pd.to_numeric(s, errors="coerce")
+            wrong = np.flatnonzero(num.isna().to_numpy() & s.notna().to_numpy())
+            if wrong.size or s.dtype == bool:
+                i = int(wrong[0]) if wrong.size else 0
+                raise ReplayError(f"column {col!r} must hold numbers; row {i + 1} has {_show(s.iloc[i])}")
+            s = num
+        out[col] = s.to_numpy(dtype=np.float64, na_value=np.nan)
+    keep = ~np.isnan(out["value"])  # an undefined value is a left-out row, as history.to_table writes it
+    for col in ("step", "layer", "unit"):
+        v = out[col]
+        where = np.flatnonzero(np.isnan(v))
+        if where.size:
+            raise ReplayError(f"column {col!r} is empty in row {int(where[0]) + 1}")
+        lo, hi = {"step": (0, C.LIMITS["steps"][1]), "layer": (-1, MAX_LAYERS - 1), "unit": (-1, MAX_UNIT)}[col]
+        bad = np.flatnonzero((v != np.round(v)) | (v < lo) | (v > hi))
+        if bad.size:
+            i = int(bad[0])
+            what = "negative" if v[i] < 0 and col == "step" else "not a whole number" if v[i] != round(v[i]) \
+                else f"outside {lo}..{hi}"
+            raise ReplayError(f"column {col!r}: row {i + 1} has {v[i]:.10g}, {what}")
+    frame = pd.DataFrame({"variant": out["variant"], "step": out["step"].astype(np.int64),
+                          "layer": out["layer"].astype(np.int64), "stage": out["stage"],
+                          "unit": out["unit"].astype(np.int64), "stat": out["stat"], "value": out["value"]})
+    _check_structure(frame)
+    frame = frame[keep].reset_index(drop=True)
+    if frame.empty:
+        raise ReplayError("the table has no defined values (every value is empty or NaN)")
+    frame.attrs = {**df.attrs, "bnviz.validated": True}
+    return frame
+
+
+def _check_structure(df) -> None:
+    """Stats at their stages, layers and units; limits on distinct steps and units; no duplicate rows."""
+    stat_cats = [str(c) for c in df["stat"].cat.categories]
+    stage_cats = [str(c) for c in df["stage"].cat.categories]
+    sc, gc = df["stat"].cat.codes.to_numpy(), df["stage"].cat.codes.to_numpy()
+    layer, unit = df["layer"].to_numpy(), df["unit"].to_numpy()
+    allowed = np.array([[g in _STAGE_OF_STAT[s] for g in stage_cats] for s in stat_cats], dtype=bool)
+    bad = np.flatnonzero(~allowed[sc, gc])
+    if bad.size:
+        i = int(bad[0])
+        stat = stat_cats[sc[i]]
+        raise ReplayError(f"row {i + 1}: stat {stat!r} does not belong to stage {stage_cats[gc[i]]!r} (it belongs "
+                          f"to {', '.join(_STAGE_OF_STAT[stat])})")
+    train = np.array([g == "train" for g in stage_cats])[gc]
+    per_layer = np.array([g in LAYER_STAGES for g in stage_cats])[gc]
+    gb = np.array([s in ("gamma", "beta") for s in stat_cats])[sc]
+    for mask, what in ((train & ((layer != -1) | (unit != POOLED)), "stage 'train' needs layer -1 and unit -1"),
+                       (~train & (layer < 0), "only stage 'train' has layer -1"),
+                       (per_layer & (unit != POOLED), "stages 'params' and 'grad' need unit -1"),
+                       (gb & (unit < 0), "gamma and beta need a unit >= 0")):
+        where = np.flatnonzero(mask)
+        if where.size:
+            raise ReplayError(f"row {int(where[0]) + 1}: {what}")
+    steps = np.unique(df["step"].to_numpy())
+    if steps.size > MAX_STEPS:
+        raise ReplayError(f"the table has {steps.size:,} distinct steps, over the limit of {MAX_STEPS:,}")
+    units = np.unique(unit)
+    if int((units >= 0).sum()) > MAX_TRACKED:
+        raise ReplayError(f"the table tracks {int((units >= 0).sum())} distinct units, over the limit of {MAX_TRACKED}")
+    # One key per row; equal keys are the same measurement written twice.
+    key = df["variant"].cat.codes.to_numpy().astype(np.int64)
+    for v, size in ((df["step"].to_numpy(), C.LIMITS["steps"][1] + 1), (layer + 1, MAX_LAYERS + 1),
+                    (gc, len(stage_cats)), (unit + 1, MAX_UNIT + 2), (sc, len(stat_cats))):
+        key = key * size + v
+    key = np.sort(key)
+    dup = np.flatnonzero(key[1:] == key[:-1])
+    if dup.size:
+        raise ReplayError(f"the table has {dup.size:,} duplicate row(s): the same variant, step, layer, stage, unit "
+                          "and stat more than once")
+
+
+# --------------------------------------------------------------------------------------------- config
+
+def config_for(df) -> ExperimentConfig:
+    """The closest ExperimentConfig for a table: from its share link if it has one, else inferred."""
+    return _config(validate(df))[0]
+
+
+def _variant_order(df) -> list[str]:
+    cats = df["variant"].cat.categories
+    codes = df["variant"].cat.codes.to_numpy()
+    _, first = np.unique(codes, return_index=True)
+    return [str(cats[c]) for c in np.unique(codes)[np.argsort(first)]]
+
+
+def _layout(df) -> tuple[int, list[list[int]]]:
+    """(number of hidden layers, tracked units per layer) present in the table."""
+    layer, unit = df["layer"].to_numpy(), df["unit"].to_numpy()
+    n_layers = int(layer.max()) + 1 if (layer >= 0).any() else 0
+    tracked = [sorted(int(u) for u in np.unique(unit[(layer == li) & (unit >= 0)])) for li in range(n_layers)]
+    return n_layers, tracked
+
+
+def _config(df) -> tuple[ExperimentConfig, list[str]]:
+    variants = tuple(_variant_order(df))
+    n_layers, tracked = _layout(df)
+    steps = np.unique(df["step"].to_numpy())
+    last = max(1, int(steps[-1]))
+    units = tuple(sorted({u for t in tracked for u in t}))
+    notes: list[str] = []
+    query = df.attrs.get("bnviz.query")
+    if query:
+        cfg, why = _from_query(query, variants, n_layers, tracked, units, last)
+        if cfg is not None:
+            return cfg, notes
+        notes.append(f"The file's share link does not match its table ({why}); settings inferred from the table.")
+    widths = tuple(max(1, (t[-1] + 1) if t else 1) for t in tracked) or (1,)
+    gaps = np.diff(steps)
+    every = int(gaps[:-1].min()) if gaps.size > 1 else int(gaps[0]) if gaps.size else 1
+    base = C.PRESETS[C.DEFAULT_PRESET].config
+    activation, how = _activation(df)
+    placement = _placement(df, variants)
+    try:
+        cfg = base.replace(variants=variants, widths=widths, units=units, steps=last,
+                           snapshot_every=max(1, min(every, C.LIMITS["snapshot_every"][1])),
+                           activation=activation, placement=placement)
+    except ValueError as exc:
+        raise ReplayError(f"the table does not describe a valid run: {str(exc)[:200]}") from None
+    kind = df.attrs.get("bnviz.kind")
+    src = "A CSV file carries no settings" if kind == "csv" else "This file carries no settings (no share link)"
+    notes.append(f"{src}: inferred from the table: variants {', '.join(variants)}; {n_layers} hidden layer(s) of "
+                 f"at least {', '.join(map(str, widths))} units (only tracked units are known, so γ and β of the "
+                 f"others read as missing); activation {activation} ({how}). Dataset, learning rate, batch and "
+                 f"probe size are shown as the {C.DEFAULT_PRESET} preset's and may differ from the recorded run.")
+    return cfg, notes
+
+
+def _from_query(query: str, variants, n_layers: int, tracked, units, last: int):
+    """(config, "") from a share-link query string when it matches the table, else (None, why)."""
+    try:
+        params = parse_qs(query[:MAX_QUERY], keep_blank_values=True, max_num_fields=100)
+    except ValueError:
+        return None, "it cannot be parsed"
+    decoded = urlstate.decode(params)
+    cfg = decoded.config
+    if decoded.warnings:
+        return None, decoded.warnings[0][:120]
+    if set(cfg.variants) != set(variants):
+        return None, f"it names variants {', '.join(cfg.variants)[:80]}"
+    if len(cfg.widths) != n_layers or any(t and t[-1] >= w for t, w in zip(tracked, cfg.widths)):
+        return None, "its layer widths differ"
+    try:
+        changes = {}
+        if cfg.steps != last:
+            changes["steps"] = last
+        if units and tuple(u for u in cfg.units if u in units) != units:
+            changes["units"] = units
+        return (cfg.replace(**changes) if changes else cfg), ""
+    except ValueError as exc:
+        return None, str(exc)[:120]
+
+
+def _pooled_stat(df, stage: str, stat: str):
+    """Rows of one pooled statistic of one stage: a frame indexed by (variant, step, layer) with column value."""
+    m = (df["stage"] == stage).to_numpy() & (df["stat"] == stat).to_numpy() & (df["unit"].to_numpy() == POOLED)
+    sub = df.loc[m, ["variant", "step", "layer", "value"]]
+    return sub.set_index(["variant", "step", "layer"])["value"]
+
+
+def _activation(df) -> tuple[str, str]:
+    """The activation that best explains the range of stage a (pooled p2 and p98 over the whole table)."""
+    p2, p98 = _pooled_stat(df, "a", "p2").to_numpy(), _pooled_stat(df, "a", "p98").to_numpy()
+    p2, p98 = p2[np.isfinite(p2)], p98[np.isfinite(p98)]
+    if not p2.size or not p98.size:
+        return C.PRESETS[C.DEFAULT_PRESET].config.activation, "no stage a in the table: the preset's"
+    # Identity: a equals the activation's input, so their statistics agree.
+    sat = (df["stat"] == "saturation").to_numpy() & (df["unit"].to_numpy() == POOLED)
+    act_in = df.loc[sat, ["variant", "step", "layer", "stage"]]
+    same = []
+    for stage in ("x", "y"):
+        keys = act_in[act_in["stage"] == stage].set_index(["variant", "step", "layer"]).index
+        for stat in ("std", "p15", "p85"):
+            a, i = _pooled_stat(df, "a", stat), _pooled_stat(df, stage, stat)
+            both = a.index.intersection(i.index).intersection(keys)
+            if len(both):
+                same.append(np.allclose(a.loc[both].to_numpy(), i.loc[both].to_numpy(), rtol=1e-6, atol=1e-9))
+    lo, hi = float(p2.min()), float(p98.max())
+    if same and all(same):
+        return "identity", "stage a equals its input"
+    if lo > 0 and hi < 1:
+        return "sigmoid", f"a stays within (0, 1): p2 >= {lo:.3g}, p98 <= {hi:.3g}"
+    if lo >= 0:
+        return "relu", f"a is never negative and p2 = {lo:.3g}"
+    if lo >= -0.1701:
+        return "gelu", f"a dips no lower than GELU's minimum -0.17 (p2 >= {lo:.3g})"
+    if lo > -1 and hi < 1:
+        return "tanh", f"a stays within (-1, 1): p2 >= {lo:.3g}, p98 <= {hi:.3g}"
+    return C.PRESETS[C.DEFAULT_PRESET].config.activation, (f"a spans {lo:.3g} to {hi:.3g}, which no activation "
+                                                           "explains: the preset's")
+
+
+def _placement(df, variants) -> str:
+    """'after' when normalized variants without an @placement feed x (not y) to the activation."""
+    sat = df.loc[(df["stat"] == "saturation").to_numpy(), ["variant", "stage"]]
+    plain = [t for t in variants if split_variant(t)[0] != "none" and split_variant(t)[1] is None]
+    stages = set(sat[sat["variant"].isin(plain)]["stage"].astype(str))
+    return "after" if stages == {"x"} else "before"
+
+
+# ------------------------------------------------------------------------------------------ histograms
+
+def _bin_index(v: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """k with k*w <= v < (k+1)*w for the float64 edges Histogram.edges builds (as stats.histogram)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        k = np.floor(v / w)
+        k -= k * w > v
+        k += (k + 1) * w <= v
+    return k
+
+
+def histograms_from_quantiles(q, series, total, target_bins: int = 40,
+                              max_bins: int = 400) -> list[stats.Histogram | None]:
+    """Histograms implied by quantiles: one per row of ``q``, on stable bins per series.
+
+    Parameters
+    ----------
+    q : array_like, shape (P, QQ_POINTS)
+        Quantiles at probabilities (i + 0.5) / QQ_POINTS (StageStats.quantiles rows), one point per row;
+        the rows of one series in time order.
+    series : array_like of int, shape (P,)
+        Which series (variant, layer, stage, unit) each row belongs to.
+    total : array_like of int, shape (P,)
+        The count each histogram sums to (the number of values the live histogram counted).
+
+    Returns
+    -------
+    list of stats.Histogram, or None where a row is not finite (or beyond the float64 range).
+
+    Notes
+    -----
+    The approximation: the quantile function is taken to be piecewise linear through the stored quantiles,
+    i.e. each 1/QQ_POINTS of the mass is spread uniformly between consecutive quantiles; it is extended
+    linearly to probabilities 0 and 1, so the outer 1/(2 QQ_POINTS) on each side lies within half a gap
+    beyond the outer quantiles (the true minimum and maximum are not stored). Equal quantiles (a point mass,
+    e.g. ReLU's zeros) keep their mass on that value. The bins are those stats.StableBins would choose for
+    a series: nice_width of the first row's quantiles, then the same grid, its width doubled (for good)
+    whenever a row's range needs more than ``max_bins`` bins. Expected counts are rounded to integers
+    summing to ``total`` (the cumulative counts are rounded). Vectorized over rows: the 22,000 histograms of
+    a full ioffe run take about 0.5 s.
+    """
+    q = np.sort(np.asarray(q, dtype=np.float64), axis=1)
+    series = np.asarray(series, dtype=np.int64)
+    total = np.asarray(total, dtype=np.int64)
+    P = len(q)
+    out: list[stats.Histogram | None] = [None] * P
+    if P == 0:
+        return out
+    with np.errstate(over="ignore", invalid="ignore"):
+        lo = q[:, 0] - (q[:, 1] - q[:, 0]) / 2
+        hi = q[:, -1] + (q[:, -1] - q[:, -2]) / 2
+    ok = np.isfinite(q).all(axis=1) & np.isfinite(lo) & np.isfinite(hi)
+    rows = np.flatnonzero(ok)
+    if rows.size == 0:
+        return out
+    rows = rows[np.lexsort((rows, series[rows]))]  # by series, then in the given (time) order
+    sid = series[rows]
+    starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]])
+    seg = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(rows)]))
+    w0 = np.array([stats.nice_width(q[rows[s]], target_bins) for s in starts])[seg]
+    lo_r, hi_r = lo[rows], hi[rows]
+    # Fewest doublings of the series' first width that fit each row, then never fewer than before
+    # (StableBins keeps a doubled width): a running maximum within each series.
+    m = np.zeros(len(rows), dtype=np.int64)
+    span = np.maximum(np.abs(lo_r), np.abs(hi_r))
+    todo = np.arange(len(rows))
+    for _ in range(2200):  # 2**2200 spans any float64 ratio
+        w = np.ldexp(w0[todo], m[todo])
+        fits = (w >= 4 * np.spacing(span[todo])) & (
+            _bin_index(hi_r[todo], w) - _bin_index(lo_r[todo], w) < max_bins)
+        fits |= ~np.isfinite(w)  # gave up: caught below
+        todo = todo[~fits]
+        if todo.size == 0:
+            break
+        m[todo] += 1
+    m = np.maximum.accumulate(m + seg * 4096) - seg * 4096
+    w = np.ldexp(w0, m)
+    k_lo, k_hi = _bin_index(lo_r, w), _bin_index(hi_r, w)
+    with np.errstate(over="ignore", invalid="ignore"):
+        good = np.isfinite(w) & np.isfinite(k_lo * w) & np.isfinite((k_hi + 1.0) * w) & (k_hi - k_lo < max_bins)
+    rows, w, k_lo, k_hi = rows[good], w[good], k_lo[good], k_hi[good]
+    nb = (k_hi - k_lo + 1).astype(np.int64)
+    knots_p = np.r_[0.0, QQ_PROBS, 1.0]
+    chunk = max(1, 4_000_000 // ((int(nb.max(initial=1)) + 1) * len(knots_p)))
+    for a in range(0, len(rows), chunk):
+        r = rows[a:a + chunk]
+        n = nb[a:a + chunk]
+        j = np.arange(int(n.max()) + 1)
+        edges = (k_lo[a:a + chunk, None] + j) * w[a:a + chunk, None]  # as Histogram.edges computes them
+        edges[j > n[:, None]] = np.inf
+        kq = np.column_stack([lo[r], q[r], hi[r]])
+        i = (kq[:, None, :] < edges[:, :, None]).sum(axis=2)  # searchsorted "left": kq[i-1] < e <= kq[i]
+        jj = np.clip(i - 1, 0, len(knots_p) - 2)
+        q0, q1 = np.take_along_axis(kq, jj, 1), np.take_along_axis(kq, jj + 1, 1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cdf = knots_p[jj] + (knots_p[jj + 1] - knots_p[jj]) * (edges - q0) / (q1 - q0)
+        cdf = np.where(i == 0, 0.0, np.where(i >= len(knots_p), 1.0, cdf))  # P(X < edge)
+        # Rounding the cumulative counts keeps every bin within one count of its expected mass and the
+        # mass where it belongs (rounding bin by bin would pile the thin tails' remainders up anywhere).
+        counts = np.diff(np.round(cdf * total[r, None]), axis=1)
+        for k, row in enumerate(r):
+            out[row] = stats.Histogram(float(w[a + k]), int(k_lo[a + k]), counts[k, :n[k]].astype(np.int64))
+    return out
+
+
+# --------------------------------------------------------------------------------------------- rebuild
+
+_N_UNIT = len(stats.UNIT_STATS)
+_COL = {name: i for i, name in enumerate(SERIES_STATS)}
+
+
+def _thin(steps: np.ndarray, cap: int | None) -> np.ndarray:
+    if cap is None or len(steps) <= cap:
+        return steps
+    return steps[np.unique(np.linspace(0, len(steps) - 1, max(2, cap)).round().astype(int))]
+
+
+def _lookup(cats, names) -> np.ndarray:
+    """For each category, its index in ``names`` (-1 when absent)."""
+    pos = {n: i for i, n in enumerate(names)}
+    return np.array([pos.get(str(c), -1) for c in cats], dtype=np.int64)
+
+
+def snapshots_from_table(df, config: ExperimentConfig | None = None,
+                         max_snapshots: int | None = MAX_SNAPSHOTS) -> tuple[Snapshot, ...]:
+    """Rebuild the run's snapshots from a table (read_table's or history.to_table's), oldest first.
+
+    Every value the table holds lands where the live run kept it, so views.*, figures.* and
+    claims.evidence read the same numbers; what it does not hold is NaN: per-unit drift at the first
+    snapshot, γ/β of untracked units (vectors as long as the config's width, or the largest tracked unit
+    + 1), and, without the quantile block, the distributions (``hists == ()``, NaN quantiles). With the
+    block, histograms are rebuilt by :func:`histograms_from_quantiles` with ``config.probe_size`` counts per
+    unit (pooled: min(probe_size x width, POOL_N), as the live pooled histograms). ``config`` defaults to
+    :func:`config_for`. More than ``max_snapshots`` steps are thinned evenly (first and last kept).
+    """
+    df = validate(df)
+    cfg = config if config is not None else config_for(df)
+    variants = _variant_order(df)
+    all_steps = df["step"].to_numpy()
+    steps = _thin(np.unique(all_steps), max_snapshots)
+    m = np.isin(all_steps, steps) if len(steps) < len(np.unique(all_steps)) else slice(None)
+    s_i = np.searchsorted(steps, all_steps[m])
+    v_i = _lookup(df["variant"].cat.categories, variants)[df["variant"].cat.codes.to_numpy()[m]]
+    stage_cats, stat_cats = df["stage"].cat.categories, df["stat"].cat.categories
+    g_code, k_code = df["stage"].cat.codes.to_numpy()[m], df["stat"].cat.codes.to_numpy()[m]
+    layer, unit, value = df["layer"].to_numpy()[m], df["unit"].to_numpy()[m], df["value"].to_numpy()[m]
+    V, S, L, G = len(variants), len(steps), max(1, int(layer.max()) + 1), len(UNIT_STAGES)
+
+    present = np.zeros((V, S), dtype=bool)
+    present[v_i, s_i] = True
+    run = np.full((V, S, len(RUN_STATS)), np.nan)
+    col = _lookup(stat_cats, RUN_STATS)[k_code]
+    sel = col >= 0
+    run[v_i[sel], s_i[sel], col[sel]] = value[sel]
+    per_layer = (*CHANGE_STATS, *ICS_STATS)
+    lay = np.full((V, S, L, len(per_layer)), np.nan)
+    col = _lookup(stat_cats, per_layer)[k_code]
+    sel = col >= 0
+    lay[v_i[sel], s_i[sel], layer[sel], col[sel]] = value[sel]
+
+    # One point per (variant, step, layer, stage, unit), in that order: its statistics and quantiles.
+    g = _lookup(stage_cats, UNIT_STAGES)[g_code]
+    sel = g >= 0
+    all_units = np.unique(np.r_[POOLED, unit[sel]])
+    NU = len(all_units)
+    key = (((v_i[sel] * S + s_i[sel]) * L + layer[sel]) * G + g[sel]) * NU + np.searchsorted(all_units, unit[sel])
+    points, inv = np.unique(key, return_inverse=True)
+    k_sel, val_sel = k_code[sel], value[sel]
+    table = np.full((len(points), len(SERIES_STATS)), np.nan)
+    col = _lookup(stat_cats, SERIES_STATS)[k_sel]
+    table[inv[col >= 0], col[col >= 0]] = val_sel[col >= 0]
+    qcol = _lookup(stat_cats, QUANTILE_STATS)[k_sel]
+    has_q = bool((qcol >= 0).any())
+    quant = np.full((len(points), QQ_POINTS), np.nan, dtype=np.float32)
+    with np.errstate(over="ignore"):  # beyond float32 (the live quantiles' type): infinite, so no histogram
+        quant[inv[qcol >= 0], qcol[qcol >= 0]] = val_sel[qcol >= 0]
+    p_u = all_units[points % NU]
+    p_g = (points // NU) % G
+    p_vsl = points // (NU * G)  # (variant, step, layer) of every point
+    p_l = p_vsl % L
+    hists: list = [None] * len(points)
+    if has_q:
+        widths = np.array([cfg.widths[li] if li < len(cfg.widths) else 0 for li in range(L)])
+        widths = np.maximum(widths, int(all_units.max()) + 1)
+        total = np.where(p_u == POOLED, np.minimum(cfg.probe_size * widths[p_l], POOL_N), cfg.probe_size)
+        series = ((p_vsl // (L * S)) * L + p_l) * G * NU + p_g * NU + points % NU  # (variant, layer, stage, unit)
+        hists = histograms_from_quantiles(quant, series, total)
+    bounds = np.flatnonzero(np.r_[True, p_vsl[1:] != p_vsl[:-1], True]) if len(points) else np.zeros(1, np.int64)
+    layers: dict[tuple[int, int], dict[int, LayerStats]] = {}
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        vs, li = divmod(int(p_vsl[a]), L)
+        v, s = divmod(vs, S)
+        layers.setdefault((v, s), {})[li] = _layer(cfg, variants[v], li, p_u[a:b], p_g[a:b], table[a:b],
+                                                    quant[a:b], hists[a:b], lay[v, s, li])
+    out = []
+    for s, step in enumerate(steps):
+        snap_variants = {}
+        for v, token in enumerate(variants):
+            if not present[v, s]:
+                continue
+            by_layer = layers.get((v, s), {})
+            if sorted(by_layer) != list(range(len(by_layer))):
+                gap = next(i for i in range(len(by_layer) + 1) if i not in by_layer)
+                raise ReplayError(f"variant {token!r} at step {int(step)} has layers {sorted(by_layer)[:8]} but no "
+                                  f"layer {gap}: layers must be numbered 0, 1, 2, ...")
+            loss, acc, test_acc, div = run[v, s]
+            snap_variants[token] = VariantSnapshot(float(loss), float(acc), float(test_acc),
+                                                   int(div) if math.isfinite(div) else None,
+                                                   tuple(by_layer[i] for i in range(len(by_layer))))
+        out.append(Snapshot(int(step), snap_variants, _nbytes(snap_variants)))
+    return tuple(out)
+
+
+def _layer(cfg: ExperimentConfig, token: str, li: int, p_u, p_g, table, quant, hists, per_layer) -> LayerStats:
+    """One LayerStats from the points of one (variant, step, layer), sorted by stage then unit."""
+    units = tuple(int(u) for u in np.union1d([POOLED], p_u))  # POOLED (-1) first, then tracked ascending
+    pos = np.searchsorted(np.asarray(units), p_u)
+    n = len(units)
+    width = max(cfg.widths[li] if li < len(cfg.widths) else 0, units[-1] + 1)
+    stages, act, saturation = {}, None, np.full(n, np.nan)
+    gamma = beta = None
+    for g in np.unique(p_g):
+        rows = np.flatnonzero(p_g == g)
+        name = UNIT_STAGES[g]
+        tab = np.full((n, len(SERIES_STATS)), np.nan)
+        tab[pos[rows]] = table[rows]
+        q = np.full((n, QQ_POINTS), np.nan, dtype=np.float32)
+        q[pos[rows]] = quant[rows]
+        found = [None] * n
+        for r in rows:
+            found[pos[r]] = hists[r]
+        h = tuple(found) if all(x is not None for x in found) else ()
+        stages[name] = StageStats(units, tab[:, :_N_UNIT], tab[:, _COL["w1_prev"]], tab[:, _COL["w1_first"]], h, q)
+        if np.isfinite(tab[:, _COL["saturation"]]).any():
+            act, saturation = name, tab[:, _COL["saturation"]]
+        if name == "y" and np.isfinite(tab[:, [_COL["gamma"], _COL["beta"]]]).any():
+            gamma, beta = (np.full(width, np.nan, dtype=np.float32) for _ in range(2))
+            tracked = np.asarray(units[1:], dtype=np.int64)
+            gamma[tracked], beta[tracked] = tab[1:, _COL["gamma"]], tab[1:, _COL["beta"]]
+    if act is None:  # as probe.activation_input: y when normalized before the activation, else x
+        act = "y" if "y" in stages and cfg.placement_of(token) == "before" else "x"
+    ordered = {name: stages[name] for name in UNIT_STAGES if name in stages}
+    change = {name[:-len("_change")]: float(x) for name, x in zip(CHANGE_STATS, per_layer) if math.isfinite(x)}
+    l2, cos = per_layer[len(CHANGE_STATS):]
+    ics = (float(l2), float(cos)) if math.isfinite(l2) and math.isfinite(cos) else None
+    return LayerStats(ordered, act, saturation, gamma, beta, change, ics)
+
+
+def _nbytes(variants: dict) -> int:
+    total = 0
+    for vs in variants.values():
+        for layer in vs.layers:
+            for s in layer.stages.values():
+                total += s.table.nbytes + s.drift_prev.nbytes + s.drift_first.nbytes + s.quantiles.nbytes
+                total += sum(h.counts.nbytes for h in s.hists) + 64 * len(s.hists)
+            total += sum(v.nbytes for v in (layer.gamma, layer.beta) if v is not None) + 256
+    return total
+
+
+# ------------------------------------------------------------------------------------------------- load
+
+@dataclass(frozen=True)
+class Replay:
+    """A replayed run: its snapshots, the closest config, and what the page should say about them."""
+
+    name: str
+    kind: str  # "csv" or "parquet"
+    snapshots: tuple[Snapshot, ...]
+    config: ExperimentConfig
+    has_distributions: bool  # the file holds the quantile block: histograms, heatmap, Q-Q, what-if work
+    notes: tuple[str, ...]  # one sentence each: what was inferred or approximated
+
+
+def has_quantiles(df) -> bool:
+    """Whether a table holds the quantile block (stats q00..q63)."""
+    return any(str(c) in QUANTILE_STATS for c in df["stat"].cat.categories)
+
+
+def load(data: bytes, name: str, max_bytes: int = MAX_BYTES, max_snapshots: int | None = MAX_SNAPSHOTS) -> Replay:
+    """read_table + config_for + snapshots_from_table, with the notes to show; raises ReplayError."""
+    df = read_table(data, name, max_bytes)
+    cfg, notes = _config(df)
+    snaps = snapshots_from_table(df, cfg, max_snapshots)
+    n_steps = len(np.unique(df["step"].to_numpy()))
+    if len(snaps) < n_steps:
+        notes.append(f"{n_steps:,} snapshots in the file; {len(snaps)} evenly spaced ones are shown.")
+    dists = has_quantiles(df)
+    if dists:
+        notes.append(f"Histograms are rebuilt from {QQ_POINTS} stored quantiles per series (an approximation: "
+                     "shapes are right, the extreme tails are not stored).")
+    else:
+        notes.append("This file holds no distributions (recorded without --quantiles): the histograms, the "
+                     "heatmap, the Q-Q plot and the what-if lab have nothing to draw; every statistic is there.")
+    return Replay(str(name)[:200], df.attrs["bnviz.kind"], snaps, cfg, dists, tuple(notes))
+
