@@ -28,8 +28,13 @@ controls.sidebar()
 if st.session_state.get("present"):
     st.markdown(classroom.PRESENTER_CSS, unsafe_allow_html=True)  # our own CSS, no user text
 cfg, problems = state.config_from_widgets()
-run = lease().view(cfg)
-state.sync_query(cfg)
+replaying = st.session_state.get("replay")  # a ReplayedRun: a file loaded by this tab, shown instead
+if replaying is None:
+    run = lease().view(cfg)
+    state.sync_query(cfg)
+else:
+    lease().close()  # this tab no longer watches a live training: let it go (or on, for other viewers)
+    run, cfg = replaying, replaying.config
 classroom.sidebar()
 
 # Less empty space above the page, so a 1280x800 projector shows controls and a full chart together.
@@ -40,11 +45,16 @@ for w in st.session_state.get("warnings", []):
     st.warning(f"Link: {state.as_text(w)}", icon="⚠️")  # they quote what the visitor typed: shown as text
 for p in problems:
     st.error(f"Setting not applied: {p}", icon="🚫")
+if "replay_error" in st.session_state:
+    st.error(state.as_text(st.session_state["replay_error"]), icon="🚫")
 
 report_view = st.session_state.setdefault("_report_view", {})  # what the report button reproduces
 controls.export(run, report_view)
-status_slot = controls.transport(run, lease())
-if not lease().sole_viewer():
+if replaying is not None:
+    controls.replay_bar(run)
+else:
+    status_slot = controls.transport(run, lease())
+if replaying is None and not lease().sole_viewer():
     status_slot.caption(f"Shared run: {registry().viewers(cfg)} viewers watch this link. Pause freezes your "
                         "view; training goes on for the others.")
 
@@ -104,7 +114,8 @@ def live_view() -> None:
     c_unit.selectbox("Unit", units, key="unit", on_change=remember, args=("unit",),
                      format_func=lambda u: "all units" if u == -1 else f"unit {u}", label_visibility="collapsed",
                      help="One unit, or all units of the layer pooled")
-    state.sync_query(cfg)
+    if replaying is None:
+        state.sync_query(cfg)
     classroom.banner(snaps, cfg)
     if not snaps:  # an empty chart already: the browser starts loading plotly while the run starts up
         panels.chart(figures.training((), cfg.variants), "fig_waiting")

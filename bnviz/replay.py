@@ -836,3 +836,31 @@ def load(data: bytes, name: str, max_bytes: int = MAX_BYTES, max_snapshots: int 
                      "heatmap, the Q-Q plot and the what-if lab have nothing to draw; every statistic is there.")
     return Replay(str(name)[:200], df.attrs["bnviz.kind"], snaps, cfg, dists, tuple(notes))
 
+
+
+class ReplayedRun:
+    """A replay dressed as a finished Run: the attributes the page reads from a live run (config, history,
+    step, state, status, notes, error), so that every panel, the evidence board and the exports work on it
+    unchanged. It never trains: its state is ``"replay"``."""
+
+    state = "replay"
+    error: str | None = None
+    alive = False
+
+    def __init__(self, replay: Replay) -> None:
+        from .history import History
+        from .run import VariantStatus
+
+        self.replay = replay
+        self.config = replay.config
+        snaps = replay.snapshots
+        self.history = History(replay.config.snapshot_every, cap=max(2, len(snaps)))
+        for snap in snaps:
+            self.history.append(snap)
+        self.step = snaps[-1].step if snaps else 0
+        self.status = {}
+        for token in replay.config.variants:
+            d = snaps[-1].variants[token].diverged_at if snaps and token in snaps[-1].variants else None
+            self.status[token] = (VariantStatus("diverged", d, f"{token} diverged at step {d}") if d is not None
+                                  else VariantStatus())
+        self.notes: list[str] = []  # the replay's own notes are shown by the page's replay bar

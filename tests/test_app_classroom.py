@@ -58,8 +58,8 @@ def test_presenter_mode_from_the_link_hides_the_sidebar():
 
 def test_export_buttons_give_the_record_table():
     at = open_page(SHORT)
-    assert len(at.get("download_button")) == 2
-    from bnviz.ui.controls import table_bytes
+    assert len(at.get("download_button")) == 3  # CSV, Parquet, HTML report
+    from bnviz.ui.controls import report_bytes, table_bytes
 
     run = the_run()
     run.join(30)
@@ -70,3 +70,11 @@ def test_export_buttons_give_the_record_table():
     assert sorted(set(back_pq.step)) == steps == sorted(set(back_csv.step))
     loss = back_csv[(back_csv.variant == "bn") & (back_csv.stat == "test_accuracy")].value.to_numpy()
     assert list(loss) == [s.variants["bn"].test_accuracy for s in run.history.snapshots()]
+    assert not back_csv.stat.str.startswith("q").any()  # CSV: the plain record table
+    q = back_pq[(back_pq.stat == "q00")]  # Parquet also holds the quantiles, for a replay
+    last = run.history.latest().variants["bn"].layers[0].stages["x"]
+    got = q[(q.variant == "bn") & (q.step == run.history.latest().step) & (q.layer == 0) & (q.stage == "x")]
+    assert dict(zip(got.unit, got.value)) == pytest.approx(dict(zip(last.units, last.quantiles[:, 0].astype(float))))
+    html = report_bytes(run, {"panel": "training", "layer": 0, "unit": -1, "step": None}).decode()
+    assert html.startswith("<!DOCTYPE html>") or html.lower().startswith("<!doctype html>")
+    assert f"step {run.history.latest().step:,}" in html or f"step {run.history.latest().step}" in html

@@ -7,7 +7,11 @@ from types import SimpleNamespace
 
 import streamlit as st
 
+from urllib.parse import urlencode
+
 from .. import config as C
+from .. import replay as replay_mod
+from .. import urlstate
 from ..registry import Lease
 from ..run import Run
 from . import state
@@ -97,17 +101,16 @@ def transport(run: Run, lease: Lease):
     return cols[5]
 
 
-def table_bytes(run: Run, kind: str) -> bytes:
-    """The run's tidy table (the record command's) as CSV or Parquet bytes."""
-    import io
+def table_bytes(run: Run, kind: str, query: str | None = None) -> bytes:
+    """The run's tidy table (the record command's) as CSV or Parquet bytes.
 
-    df = run.history.to_table()
-    buf = io.BytesIO()
-    if kind == "parquet":
-        df.to_parquet(buf, index=False)
-    else:
-        buf.write(df.to_csv(index=False).encode())
-    return buf.getvalue()
+    Parquet also holds the 64 quantiles of every series and the share link (``query``), so that loading
+    it back replays every panel with the exact settings; CSV keeps the plain table (with the quantiles it
+    would be 5x larger, over the upload cap for a full run).
+    """
+    from ..history import table_to_bytes
+
+    return table_to_bytes(run.history.to_table(quantiles=kind == "parquet"), kind, query=query)
 
 
 def report_bytes(run: Run, view: dict) -> bytes:
@@ -132,14 +135,56 @@ def export(run: Run, view: dict) -> None:
     with st.sidebar:
         st.markdown("**Export**")
         name = f"bnviz-{st.session_state['preset']}-seed{run.config.seed}-step{run.step}"
+        query = urlencode(urlstate.encode(st.session_state["preset"], run.config), safe=",")
         c1, c2 = st.columns(2)
-        c1.download_button("CSV", lambda: table_bytes(run, "csv"), f"{name}.csv", "text/csv", key="dl_csv",
+        c1.download_button("CSV", lambda: table_bytes(run, "csv", query), f"{name}.csv", "text/csv", key="dl_csv",
                            icon=":material/download:", width="stretch", on_click="ignore",
                            help="The tidy table of `python -m bnviz record` for this run so far")
-        c2.download_button("Parquet", lambda: table_bytes(run, "parquet"), f"{name}.parquet",
+        c2.download_button("Parquet", lambda: table_bytes(run, "parquet", query), f"{name}.parquet",
                            "application/octet-stream", key="dl_parquet", icon=":material/download:",
-                           width="stretch", on_click="ignore")
+                           width="stretch", on_click="ignore", help="The same table plus 64 quantiles of every "
+                           "series and this run's link: load it below to replay every panel")
         st.download_button("Report for a handout (HTML)", lambda: report_bytes(run, view), f"{name}.html",
                            "text/html", key="dl_report", icon=":material/description:", width="stretch",
                            on_click="ignore", help="One file that opens offline: the charts of the shown panel "
                            "and step, the training curves, Figure 1 and the evidence board")
+        replay_upload()
+
+
+def replay_upload() -> None:
+    """Load a recorded table (this page's export or `python -m bnviz record`) to replay it in every panel."""
+    n = st.session_state.get("_upload_n", 0)
+    st.file_uploader("Replay a recorded run", type=["csv", "parquet"], key=f"upload_{n}", on_change=_load_upload,
+                     args=(f"upload_{n}",), help="A table from the Export buttons above or from `python -m bnviz "
+                     f"record`: at most {replay_mod.MAX_BYTES >> 20} MB. Parquet files replay everything, with the "
+                     "exact settings; CSV files hold no distributions.")
+
+
+def _load_upload(key: str) -> None:
+    """on_change: parse the uploaded file as data (never code) and switch this tab to replaying it."""
+    st.session_state.pop("replay_error", None)
+    file = st.session_state.get(key)
+    if file is None:
+        return
+    try:
+        st.session_state["replay"] = replay_mod.ReplayedRun(replay_mod.load(file.getvalue(), file.name))
+        st.session_state["_follow"], st.session_state["_scrub"] = True, None
+    except replay_mod.ReplayError as exc:
+        st.session_state["replay_error"] = f"{file.name[:60]} not loaded: {exc}"
+
+
+def leave_replay() -> None:
+    """Button callback: back to the live run (and an empty uploader)."""
+    st.session_state.pop("replay", None)
+    st.session_state["_upload_n"] = st.session_state.get("_upload_n", 0) + 1
+
+
+def replay_bar(run) -> None:
+    """In place of the transport buttons while a file is replayed: what is shown, and the way back."""
+    c1, c2 = st.columns([5, 1.3], vertical_alignment="center")
+    r = run.replay
+    c1.markdown(f"**Replaying** {state.as_text(r.name)} ({r.kind}, {len(r.snapshots)} snapshots, steps "
+                f"{r.snapshots[0].step:,}–{r.snapshots[-1].step:,}). Nothing trains; scrub with the step slider.")
+    c2.button("Back to live", key="leave_replay", icon=":material/sensors:", on_click=leave_replay, width="stretch")
+    for note in r.notes:
+        st.caption(f"ℹ️ {state.as_text(note)}")

@@ -62,6 +62,11 @@ def gamma_beta(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     g = c2.slider("γ", -3.0, 3.0, 1.0, 0.1, key="lab_gamma")
     b = c3.slider("β", -3.0, 3.0, 0.0, 0.1, key="lab_beta")
     sample = st_x.quantiles[st_x.units.index(lab_unit)].astype(np.float64)
+    if not np.isfinite(sample).all():
+        i = st_x.units.index(lab_unit)
+        why = figures.NO_DISTRIBUTIONS if figures.no_distributions(st_x, i) else "its values are not finite"
+        st.info(f"The what-if lab needs the distribution of x̂ at this step: {why}.")
+        return
     before = stats.normality(sample)
     after = stats.normality(g * sample + b) if g != 0 else None
     if after is None:

@@ -29,9 +29,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, env: dict | None = None) -> subprocess.Popen:
-    """Start the app the way a user does and wait for Streamlit's health check to say ok."""
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+def start_server(port: int, env: dict | None = None, script: str = "app.py") -> subprocess.Popen:
+    """Start the app the way a user does (``script``: app.py, or the hosting entry point) and wait for
+    Streamlit's health check to say ok."""
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / script), "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
     log = open(OUT / f"server-{port}.log", "w")
@@ -56,16 +57,25 @@ def out_dir() -> Path:
     return OUT
 
 
-@pytest.fixture(scope="session")
-def server(out_dir):
-    port = free_port()
-    proc = start_server(port)
-    yield f"http://127.0.0.1:{port}"
+def stop_server(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:
         proc.wait(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def server(out_dir):
+    port = free_port()
+    proc = start_server(port)
+    yield f"http://127.0.0.1:{port}"
+    stop_server(proc)
+
+
+def server_log(url: str) -> str:
+    """What the server at ``url`` printed so far (its console)."""
+    return (OUT / f"server-{url.rsplit(':', 1)[1]}.log").read_text()
 
 
 @pytest.fixture(scope="session")
