@@ -13,7 +13,6 @@ from bnviz import figures
 from bnviz.ui import classroom, controls, panels, state
 from bnviz.ui.runtime import lease, registry
 
-REFRESH_SECONDS = 0.5  # charts refresh twice a second while training
 HEARTBEAT_SECONDS = 30  # a paused page still says it is open (registry.HEARTBEAT_TIMEOUT is 120 s)
 
 st.set_page_config(page_title="bnviz — batch norm, live", page_icon="📊", layout="wide",
@@ -54,9 +53,11 @@ if replaying is not None:
     controls.replay_bar(run)
 else:
     status_slot = controls.transport(run, lease())
-if replaying is None and not lease().sole_viewer():
-    status_slot.caption(f"Shared run: {registry().viewers(cfg)} viewers watch this link. Pause freezes your "
-                        "view; training goes on for the others.")
+viewers = registry().viewers(cfg) if replaying is None else 1
+refresh = state.refresh_interval(viewers)
+if viewers > 1:
+    status_slot.caption(f"Shared run: {viewers} viewers watch this link. Pause freezes your view; training "
+                        f"goes on for the others. Charts refresh every {refresh:g} s.")
 
 st.segmented_control("Panel", list(C.PANELS), key="panel", format_func=C.PANELS.get, required=True,
                      label_visibility="collapsed")
@@ -82,6 +83,8 @@ def live_view() -> None:
         st.rerun(scope="app")
     lease().touch()
     registry().tick()
+    if st.session_state["_live"] and state.refresh_interval(registry().viewers(cfg)) != refresh:
+        st.rerun(scope="app")  # the audience changed enough to change the refresh timer
     snaps = run.history.snapshots()
     steps = [s.step for s in snaps] or [0]
     status = {tok: s for tok, s in run.status.items() if s.state != "training"}
@@ -140,4 +143,4 @@ def heartbeat() -> None:
 heartbeat()
 is_live = run.state in ("running", "ready") and not st.session_state["view_paused"]
 st.session_state["_live"] = is_live
-st.fragment(run_every=REFRESH_SECONDS if is_live else None)(live_view)()
+st.fragment(run_every=refresh if is_live else None)(live_view)()

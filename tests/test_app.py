@@ -139,3 +139,34 @@ def test_figure_data_is_the_history_data():
     p50 = views.unit_stat(snaps, "bn", 2, "y", "p50")
     drawn = [np.asarray(t.y, dtype=float) for t in fig.data if t.y is not None and len(t.y) == len(snaps)]
     assert any(np.allclose(d, p50, rtol=1e-6, atol=1e-6, equal_nan=True) for d in drawn)
+
+
+def test_refresh_slows_down_only_when_many_watch_one_run():
+    from bnviz.ui.state import MAX_REFRESHES_PER_RUN, refresh_interval
+
+    assert [refresh_interval(v) for v in (0, 1, 2, 6)] == [0.5] * 4  # twice a second for a normal audience
+    for viewers in range(1, 200):
+        interval = refresh_interval(viewers)
+        assert viewers / interval <= MAX_REFRESHES_PER_RUN + 1e-9  # the whole audience stays within budget
+        assert interval == 0.5 or viewers / (interval - 0.5) > MAX_REFRESHES_PER_RUN  # and no slower than needed
+    assert refresh_interval(30) == 2.5
+
+
+def test_shared_results_are_reused_only_for_the_very_same_snapshots():
+    from bnviz.ui.panels import SharedResults
+
+    calls = []
+
+    def build(snaps, k):
+        calls.append((snaps, k))
+        return object()
+
+    shared = SharedResults(size=3)
+    a, b = tuple([1, 2]), tuple([1, 2])  # equal, but different objects: a new History version
+    first = shared(build, a, "x")
+    assert shared(build, a, "x") is first and len(calls) == 1  # second viewer: no rebuild
+    assert shared(build, b, "x") is not first and len(calls) == 2  # new snapshots: rebuilt, never stale
+    assert shared(build, a, "y") is not first  # other arguments: another result
+    for i in range(5):
+        shared(build, a, i)
+    assert len(shared._items) == 3  # bounded

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+
 import numpy as np
 import streamlit as st
 
@@ -15,6 +18,43 @@ VERDICT_BADGE = {"supported": ":green-badge[supported]", "refuted": ":red-badge[
                  "mixed": ":orange-badge[mixed]", "not measured": ":gray-badge[not measured]"}
 
 
+class SharedResults:
+    """Results of pure builders, shared by every session that shows the same snapshots.
+
+    Thirty students on one link read the same History, so their pages need the very same figures at each
+    refresh; building them once instead of thirty times is what keeps the server's single Python core
+    (the GIL) for training. A result is reused only for the same builder, the same arguments and the *same
+    object* as first argument (a History's snapshot tuple or one immutable Snapshot: a new snapshot makes
+    a new tuple, so nothing stale is ever served). Bounded: the least recently used results go first.
+    """
+
+    def __init__(self, size: int = 96) -> None:
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def __call__(self, fn, anchor, *args):
+        key = (fn, id(anchor), args)
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None and hit[0] is anchor:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return hit[1]
+        value = fn(anchor, *args)  # outside the lock: sessions showing different things build in parallel
+        with self._lock:
+            self.misses += 1
+            self._items[key] = (anchor, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+shared = SharedResults()
+
+
 def chart(fig, key: str) -> None:
     """One plotly chart, full width, downloadable as PNG (and SVG via the toolbar's menu)."""
     st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, width="stretch", theme="streamlit")
@@ -26,22 +66,22 @@ def _normalized(variants) -> list[str]:
 
 def training(snaps, shown: Snapshot, cfg) -> None:
     """Loss and test accuracy of every variant."""
-    chart(figures.training(snaps, cfg.variants), "fig_training")
+    chart(shared(figures.training, snaps, cfg.variants), "fig_training")
 
 
 def layer(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """Histograms of x, x_hat, y, a for each variant at the shown step."""
-    chart(figures.layer_histograms(shown, cfg.variants, layer_idx, unit), "fig_layer")
+    chart(shared(figures.layer_histograms, shown, cfg.variants, layer_idx, unit), "fig_layer")
 
 
 def over_time(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """Figure 1 of the paper, and the distribution over time."""
-    chart(figures.percentile_bands(snaps, cfg.variants, layer_idx, unit, shown.step), "fig_bands")
+    chart(shared(figures.percentile_bands, snaps, cfg.variants, layer_idx, unit, shown.step), "fig_bands")
     c1, c2 = st.columns(2)
     variant = c1.selectbox("Variant", cfg.variants, key="heat_variant")
     stages = [s for s in C.STAGES if views.stage_of(shown, variant, layer_idx, s) is not None] or ["x"]
     stage = c2.selectbox("Stage", stages, key="heat_stage", format_func=lambda s: f"{s}: {C.STAGES[s]}")
-    chart(figures.histogram_heatmap(snaps, variant, layer_idx, stage, unit, shown.step), "fig_heat")
+    chart(shared(figures.histogram_heatmap, snaps, variant, layer_idx, stage, unit, shown.step), "fig_heat")
 
 
 def gamma_beta(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
@@ -52,7 +92,7 @@ def gamma_beta(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
         st.info("No variant in this run learns γ and β (try the gamma-beta preset).")
         return
     variant = st.selectbox("Variant", affine, key="gb_variant")
-    chart(figures.gamma_beta(snaps, variant, layer_idx), "fig_gb")
+    chart(shared(figures.gamma_beta, snaps, variant, layer_idx), "fig_gb")
     st.markdown("**What-if lab** — apply your own γ and β to x̂ of one unit: the histogram moves and "
                 "stretches, W and KL do not change.")
     st_x = views.stage_of(shown, variant, layer_idx, "x_hat")
@@ -82,15 +122,15 @@ def normality(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """W and KL over training per stage; a Q-Q plot."""
     variant = st.selectbox("Variant", cfg.variants, key="norm_variant",
                            index=len(cfg.variants) - 1)
-    chart(figures.normality_over_time(snaps, variant, layer_idx, unit), "fig_norm")
+    chart(shared(figures.normality_over_time, snaps, variant, layer_idx, unit), "fig_norm")
     stages = [s for s in C.STAGES if views.stage_of(shown, variant, layer_idx, s) is not None] or ["x"]
     stage = st.selectbox("Q-Q plot of stage", stages, key="qq_stage")
-    chart(figures.qq_plot(shown, variant, layer_idx, stage, unit), "fig_qq")
+    chart(shared(figures.qq_plot, shown, variant, layer_idx, stage, unit), "fig_qq")
 
 
 def stability(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """Drift, gradient covariate shift, saturation."""
-    chart(figures.stability(snaps, cfg.variants, layer_idx), "fig_stab")
+    chart(shared(figures.stability, snaps, cfg.variants, layer_idx), "fig_stab")
 
 
 def why_gaussian(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
@@ -111,8 +151,7 @@ def evidence(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """Every claim of CLAIMS.md with a verdict computed from this run."""
     st.markdown("Each verdict is computed from this run's numbers up to the shown step; a different run can "
                 "give a different verdict.")
-    shown_snaps = tuple(s for s in snaps if s.step <= shown.step)
-    for v in claims.evidence(shown_snaps, cfg):
+    for v in shared(_evidence_upto, snaps, shown.step, cfg):
         with st.container(border=True):
             c1, c2 = st.columns([6, 1.2], vertical_alignment="center")
             c1.markdown(f"**{v.claim}** {VERDICT_BADGE.get(v.verdict, v.verdict)} {v.title}")
@@ -121,6 +160,11 @@ def evidence(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
                       icon=":material/arrow_forward:", help="Open the panel that shows this evidence")
             with c1.expander("Measured figure and the rule it was judged by"):
                 st.text(f"Measured: {v.figure}\nRule: {v.threshold}")
+
+
+def _evidence_upto(snaps, step: int, cfg) -> list:
+    """The verdicts from the snapshots up to ``step`` (what the evidence board shows at the scrubbed step)."""
+    return claims.evidence(tuple(s for s in snaps if s.step <= step), cfg)
 
 
 def goto(panel: str) -> None:
