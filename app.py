@@ -43,7 +43,7 @@ st.markdown("##### bnviz · Does batch norm fix the distribution of a layer's in
 for w in st.session_state.get("warnings", []):
     st.warning(f"Link: {state.as_text(w)}", icon="⚠️")  # they quote what the visitor typed: shown as text
 for p in problems:
-    st.error(f"Setting not applied: {p}", icon="🚫")
+    st.error(f"Setting not applied: {state.as_text(p)}", icon="🚫")  # may quote what the visitor typed
 if "replay_error" in st.session_state:
     st.error(state.as_text(st.session_state["replay_error"]), icon="🚫")
 

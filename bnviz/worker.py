@@ -46,6 +46,23 @@ class InlineSink:
         """Nothing to release."""
 
 
+def _arrays_of(dataset) -> tuple:
+    """A Dataset as plain numpy arrays for the queue. Torch tensors would cross as shared-memory file
+    descriptors handed over by a background thread, which prints a traceback on the server's console
+    when the worker is stopped before it picked them up (a visitor changing settings quickly)."""
+    return (dataset.name, dataset.x_train.numpy(), dataset.y_train.numpy(), dataset.x_test.numpy(),
+            dataset.y_test.numpy(), dataset.n_classes)
+
+
+def _dataset_from(arrays: tuple):
+    import torch
+
+    from .data import Dataset
+
+    name, *tensors, n_classes = arrays
+    return Dataset(name, *(torch.from_numpy(a) for a in tensors), n_classes)
+
+
 def _serve(config: ExperimentConfig, inbox, outbox) -> None:
     """Worker process main loop: take the data, then probe and summarize until the sentinel arrives."""
     import torch
@@ -54,11 +71,11 @@ def _serve(config: ExperimentConfig, inbox, outbox) -> None:
 
     torch.set_num_threads(1)
     summarizer = Summarizer(config.activation, config.units)
-    dataset = inbox.get()  # sent by the run once loaded: the worker never imports scikit-learn
-    if dataset is _STOP:
+    arrays = inbox.get()  # sent by the run once loaded: the worker never imports scikit-learn
+    if arrays is _STOP:
         outbox.put(_STOP)
         return
-    prober = Prober(config, dataset)
+    prober = Prober(config, _dataset_from(arrays))
     while True:
         ws = inbox.get()
         if ws is _STOP:
@@ -114,7 +131,7 @@ class ProcessSink:
     def start(self, dataset) -> None:
         """Hand the run's data to the worker (first message) and to the in-process first snapshot."""
         self._dataset = dataset
-        self._inbox.put(dataset)
+        self._inbox.put(_arrays_of(dataset))
 
     def submit(self, ws) -> None:
         """Queue ``ws`` for the worker (waits while ``backlog`` snapshots are already queued).
