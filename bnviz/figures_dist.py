@@ -22,7 +22,13 @@ import textwrap
 from statistics import NormalDist
 
 import numpy as np
+import pandas  # noqa: F401  (see below)
 import plotly.graph_objects as go
+
+# pandas is imported here, before any figure is built, because plotly checks values against pandas types
+# through sys.modules: if another thread of the server (a download, say) were importing pandas for the
+# first time at that moment, plotly would find it half initialized and fail. Imported once, here, it is
+# complete before any page draws.
 
 from . import stats, views
 from .config import INPUT_DISTS, split_variant

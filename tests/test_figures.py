@@ -453,3 +453,14 @@ def test_ioffe_sized_figures_are_fast_light_and_float32(ioffe):
         ms = (time.perf_counter() - t0) / 3 * 1e3
         assert ms < 100, f"{name} took {ms:.0f} ms (budget 30 ms, 100 ms allowed for a slow machine)"
         assert len(fig.to_json()) < BUDGET_BYTES
+
+
+def test_figures_finish_importing_pandas_before_any_figure_is_built():
+    """Regression (seen in the server log under load): plotly looks pandas up in sys.modules; a first import
+    of pandas by another server thread at that moment made it half initialized and a page failed."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import bnviz.figures; m = sys.modules.get('pandas'); "
+            "assert m is not None and hasattr(m, 'Series') and hasattr(m, 'DataFrame')")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__("pathlib").Path(__file__).parents[1]))
