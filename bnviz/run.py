@@ -189,7 +189,7 @@ class Run:
             stopped = self._stop
             sink.close(wait=not stopped)
             sink = None
-            if self._sink.error:
+            if self._sink.error and not stopped:  # a stopped run's worker is terminated on purpose
                 raise RuntimeError(self._sink.error)
             self._state = "stopped" if stopped else "finished"
         except Exception as exc:  # a failed run is a state with a message, not a crash of the server

@@ -193,3 +193,28 @@ def test_readers_never_see_a_half_written_history():
 def test_other_datasets_and_variants_train(preset_cfg):
     run = finished(preset_cfg)
     assert run.history.latest().step == 20
+
+
+def test_stopping_a_run_with_a_worker_process_is_a_stop_not_a_failure(caplog, monkeypatch):
+    """The worker is terminated on purpose when a run stops (its last viewer left): no error, no warning."""
+    import logging
+
+    from bnviz import worker
+
+    close = worker.ProcessSink.close
+
+    def close_then_linger(self, wait=True):  # give the collector time to notice the terminated worker
+        close(self, wait)
+        time.sleep(1.2)
+
+    monkeypatch.setattr(worker.ProcessSink, "close", close_then_linger)
+    caplog.set_level(logging.INFO)
+    run = Run(TINY.replace(steps=1_000_000), stats_in="process", steps_per_second=200)
+    run.start()
+    deadline = time.time() + 60
+    while len(run.history) < 3 and time.time() < deadline:
+        time.sleep(0.05)
+    assert len(run.history) >= 3
+    run.stop()
+    assert run.state == "stopped" and run.error is None and not run.alive
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
