@@ -8,7 +8,7 @@ import pytest
 from bnviz import urlstate
 from bnviz.ui.state import as_text
 
-from .test_app import inline_stats_and_cleanup, open_page, the_run  # noqa: F401 (fixture)
+from .test_app import inline_stats_and_cleanup, open_page  # noqa: F401 (fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [ROOT / "app.py", *sorted((ROOT / "bnviz").rglob("*.py"))]
@@ -49,8 +49,9 @@ def test_a_hostile_link_shows_its_values_as_text_and_uses_defaults():
     for w in warnings:
         for ch in "<>[]()":
             assert ch not in w.replace("\\" + ch, ""), w  # every markup character is escaped
-    cfg = the_run().config
+    cfg = at.session_state["last_config"]  # what the page runs, and what its link now says
     assert cfg.seed == 0 and cfg.lr == 0.5 and cfg.activation == "sigmoid" and cfg.dataset == "digits"
+    assert (at.query_params["seed"], at.query_params["lr"], at.query_params["dataset"]) == ("0", "0.5", "digits")
 
 
 def test_query_values_never_name_files():

@@ -21,6 +21,13 @@ def chart_signature(page) -> str:
         "el => Array.from(el.querySelectorAll('path')).map(p => p.getAttribute('d')).join('|')")
 
 
+def settled(page) -> bool:
+    """The status line shows the same step a second apart."""
+    before = status_step(page)
+    time.sleep(1.0)
+    return status_step(page) == before
+
+
 def test_charts_appear_and_move_while_training(page, server, out_dir):
     frames: list[int] = []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(len(payload))))
@@ -37,7 +44,8 @@ def test_charts_appear_and_move_while_training(page, server, out_dir):
 def test_pause_stops_and_play_step_work(page, server):
     open_app(page, server + "/" + SLOW.replace("seed=11", "seed=12"))
     page.locator(".st-key-pause button").first.click()
-    time.sleep(1.5)  # let the last refresh land
+    # let the last refresh land (on a loaded machine a refresh already under way can arrive late)
+    assert wait_until(lambda: settled(page), timeout=30)
     step, sig = status_step(page), chart_signature(page)
     time.sleep(2.0)
     assert status_step(page) == step and chart_signature(page) == sig  # paused: nothing moves

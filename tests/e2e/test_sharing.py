@@ -19,6 +19,14 @@ def evidence_text(page) -> str:
     return "\n".join(page.locator("[data-testid=stText]").all_inner_texts())
 
 
+def assert_no_app_traceback(log: str) -> None:
+    """No traceback from the app or bnviz in the server's console. (Streamlit's own websocket layer may log
+    one when a tab navigates away during the websocket handshake, as these tests do: not ours to fix.)"""
+    for block in log.split("Traceback (most recent call last):")[1:]:
+        assert "/bnviz/" not in block and "app.py" not in block, block[:2000]
+    assert "Uncaught app" not in log
+
+
 def finished(page) -> bool:
     return "finished" in page.locator(".st-key-status").first.inner_text()
 
@@ -27,7 +35,7 @@ def test_a_link_reproduces_the_same_run_on_a_fresh_server(browser, server):
     first = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
     first.goto(server + "/" + LINK)
     first.wait_for_selector("[data-testid=stApp]")
-    assert wait_until(lambda: finished(first), timeout=90)
+    assert wait_until(lambda: finished(first), timeout=240)
     first.wait_for_timeout(1500)
     numbers = evidence_text(first)
     assert numbers and any(ch.isdigit() for ch in numbers)
@@ -38,7 +46,7 @@ def test_a_link_reproduces_the_same_run_on_a_fresh_server(browser, server):
         second = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
         second.goto(f"http://127.0.0.1:{port}/{LINK}")
         second.wait_for_selector("[data-testid=stApp]")
-        assert wait_until(lambda: finished(second), timeout=90)
+        assert wait_until(lambda: finished(second), timeout=240)
         second.wait_for_timeout(1500)
         assert evidence_text(second) == numbers  # bit-identical run: the same figures to the last digit
     finally:
@@ -75,7 +83,7 @@ def test_faults_and_hostile_links_give_messages_not_tracebacks(page, server):
     assert "<script>alert(1)</script>" in alerts and "[x](javascript:alert(2))" in alerts  # shown as text
     assert page.locator("[data-testid=stAlert] script, [data-testid=stAlert] img, [data-testid=stAlert] a").count() == 0
     assert not dialogs and page.locator("[data-testid=stException]").count() == 0
-    assert "Traceback" not in server_log(server)
+    assert_no_app_traceback(server_log(server))
 
 
 def test_the_hosting_entry_point_serves_the_same_page(browser):
