@@ -182,6 +182,8 @@ def main() -> None:
                               "states": [st["state"] for st in states],
                               "exceptions": sum(max(count(s.page, "[data-testid=stException]"), 0) for s in wave)})
                 close_sessions(wave)
+                result["waves_so_far"] = waves
+                write_json("bench_churn.json", result)  # a run cut short still leaves its waves
                 log(f"wave {len(waves)}: opened in {max(s.opened_s or 0 for s in wave):.0f} s, states "
                     f"{waves[-1]['states']}")
             t_end = sampler.now()
