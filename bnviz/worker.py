@@ -10,6 +10,7 @@ process uses the second core instead, so recording costs little more than traini
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 import queue
 import sys
 import threading
@@ -63,6 +64,18 @@ def _dataset_from(arrays: tuple):
     return Dataset(name, *(torch.from_numpy(a) for a in tensors), n_classes)
 
 
+def _next(inbox):
+    """The next message, waiting as long as the parent lives. A worker whose server died (killed, or gone
+    without closing the queue) would otherwise wait forever, holding its memory: it exits instead."""
+    parent = mp.parent_process()
+    while True:
+        try:
+            return inbox.get(timeout=1.0)
+        except queue.Empty:
+            if parent is not None and not parent.is_alive():
+                os._exit(0)  # nothing to flush to a parent that is gone
+
+
 def _serve(config: ExperimentConfig, inbox, outbox) -> None:
     """Worker process main loop: take the data, then probe and summarize until the sentinel arrives."""
     import torch
@@ -71,13 +84,13 @@ def _serve(config: ExperimentConfig, inbox, outbox) -> None:
 
     torch.set_num_threads(1)
     summarizer = Summarizer(config.activation, config.units)
-    arrays = inbox.get()  # sent by the run once loaded: the worker never imports scikit-learn
+    arrays = _next(inbox)  # sent by the run once loaded: the worker never imports scikit-learn
     if arrays is _STOP:
         outbox.put(_STOP)
         return
     prober = Prober(config, _dataset_from(arrays))
     while True:
-        ws = inbox.get()
+        ws = _next(inbox)
         if ws is _STOP:
             outbox.put(_STOP)
             return

@@ -218,3 +218,37 @@ def test_stopping_a_run_with_a_worker_process_is_a_stop_not_a_failure(caplog, mo
     run.stop()
     assert run.state == "stopped" and run.error is None and not run.alive
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_worker_whose_server_died_exits_instead_of_holding_its_memory(tmp_path):
+    """Kill -9 the process that owns a run: its statistics worker notices within seconds and exits."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "owner.py"
+    script.write_text(
+        "import sys, time\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+        "from bnviz.config import PRESETS\nfrom bnviz.run import Run\n"
+        "r = Run(PRESETS['ioffe'].config.replace(steps=1_000_000, widths=(8,)), stats_in='process', "
+        "steps_per_second=50)\nr.start()\n"
+        "while len(r.history) < 3: time.sleep(0.1)\nprint('ready', flush=True)\ntime.sleep(600)\n")
+    owner = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert owner.stdout.readline().strip() == "ready"
+        children = Path(f"/proc/{owner.pid}/task").glob("*/children")
+        workers = [int(c) for f in children for c in f.read_text().split()]
+        workers = [w for w in workers if "spawn_main" in Path(f"/proc/{w}/cmdline").read_text()]
+        assert workers, "the run has a worker process"
+    finally:
+        os.kill(owner.pid, signal.SIGKILL)
+        owner.wait()
+    deadline = time.time() + 15
+    while time.time() < deadline and any(Path(f"/proc/{w}").exists() and
+                                         Path(f"/proc/{w}/stat").read_text().split()[2] != "Z" for w in workers):
+        time.sleep(0.2)
+    assert not any(Path(f"/proc/{w}").exists() and Path(f"/proc/{w}/stat").read_text().split()[2] != "Z"
+                   for w in workers)
