@@ -15,8 +15,9 @@ import pytest
 from bnviz import claims, clt, report, stats, views
 from bnviz.config import PANELS, PRESETS, ExperimentConfig
 from bnviz.figures_dist import variant_label
-from bnviz.run import Run
 from bnviz.snapshot import POOLED
+
+from .test_figures import history  # a finished run's snapshots
 
 SMALL = ExperimentConfig(widths=(16, 12), steps=60, snapshot_every=10, probe_size=64, variants=("none", "bn"),
                          ics_every=20)
@@ -36,12 +37,6 @@ EXPECTED = {
 }
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(1)>"
-
-
-def history(cfg):
-    run = Run(cfg, stats_in="inline").start()
-    assert run.join(timeout=300) and run.state == "finished", run.error
-    return run.history.snapshots()
 
 
 @pytest.fixture(scope="module")
