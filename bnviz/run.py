@@ -183,6 +183,8 @@ class Run:
                 self._step += 1
                 if self._step % self.config.snapshot_every == 0 or self._step == self.config.steps:
                     self._snapshot()
+                    if sink.error and not self._stop:  # the worker died: say so now, not at the end
+                        raise RuntimeError(sink.error)
                 self._throttle(t0)
             if self._step and self.history.latest() is not None and self._last_snap != self._step:
                 self._snapshot()  # a stop or a divergence still leaves the final step recorded

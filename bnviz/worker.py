@@ -14,6 +14,7 @@ import os
 import queue
 import sys
 import threading
+import time
 import types
 from typing import Callable
 
@@ -77,6 +78,7 @@ def _next(inbox):
 
 
 def _serve(config: ExperimentConfig, inbox, outbox) -> None:
+    """``outbox`` is the write end of a pipe to the collector; each result is sent whole."""
     """Worker process main loop: take the data, then probe and summarize until the sentinel arrives."""
     import torch
 
@@ -86,18 +88,18 @@ def _serve(config: ExperimentConfig, inbox, outbox) -> None:
     summarizer = Summarizer(config.activation, config.units)
     arrays = _next(inbox)  # sent by the run once loaded: the worker never imports scikit-learn
     if arrays is _STOP:
-        outbox.put(_STOP)
+        outbox.send(_STOP)
         return
     prober = Prober(config, _dataset_from(arrays))
     while True:
         ws = _next(inbox)
         if ws is _STOP:
-            outbox.put(_STOP)
+            outbox.send(_STOP)
             return
         try:
-            outbox.put(summarizer.summarize(prober.raw(ws)))
+            outbox.send(summarizer.summarize(prober.raw(ws)))
         except Exception as exc:  # reported to the run, which marks itself failed
-            outbox.put(RuntimeError(f"statistics failed at step {ws.step}: {exc!r}"))
+            outbox.send(RuntimeError(f"statistics failed at step {ws.step}: {exc!r}"))
 
 
 _START_LOCK = threading.Lock()
@@ -130,10 +132,14 @@ class ProcessSink:
     def __init__(self, config: ExperimentConfig, deliver: Callable[[Snapshot], None], backlog: int = 32,
                  quick_first: bool = True) -> None:
         ctx = mp.get_context("spawn")  # fork would copy torch's threads and locks
-        self._inbox, self._outbox = ctx.Queue(maxsize=backlog), ctx.Queue()
-        self._proc = ctx.Process(target=_serve, args=(config, self._inbox, self._outbox), daemon=True,
+        self._inbox = ctx.Queue(maxsize=backlog)
+        # Results come back over a plain pipe whose write end only the worker holds, so that a worker that
+        # ends, even mid-message, gives the collector an EOF instead of a read that waits forever.
+        self._outbox, sender = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(target=_serve, args=(config, self._inbox, sender), daemon=True,
                                  name="bnviz-stats")
         _start_without_main(self._proc)
+        sender.close()  # the worker's copy is the only write end now
         self._deliver = deliver
         self.error: str | None = None
         self._config = config
@@ -169,12 +175,11 @@ class ProcessSink:
     def _collect(self) -> None:
         while True:
             try:
-                item = self._outbox.get(timeout=0.5)
-            except queue.Empty:
-                if not self._proc.is_alive():
-                    self.error = self.error or f"the statistics worker exited (code {self._proc.exitcode})"
-                    return
-                continue
+                item = self._outbox.recv()
+            except (EOFError, OSError):  # the worker ended (terminated by close, or it died)
+                self._proc.join(timeout=2)
+                self.error = self.error or f"the statistics worker exited (code {self._proc.exitcode})"
+                return
             if item is _STOP:
                 return
             if isinstance(item, Exception):
@@ -183,16 +188,47 @@ class ProcessSink:
                 self._deliver(item)
 
     def close(self, wait: bool = True) -> None:
-        """Finish the queued snapshots (``wait``) or drop them, then end the worker process."""
+        """Finish the queued snapshots (``wait``) or drop them, then end the worker process.
+
+        Once the worker has delivered everything (its sentinel came back) there is nothing left for it to do,
+        so it is terminated rather than waited for: its interpreter's teardown takes about half a second.
+        """
         if wait and self._proc.is_alive():
             self._inbox.put(_STOP)
             self._collector.join()
         if self._proc.is_alive():
-            if not wait:
-                self._proc.terminate()
+            self._proc.terminate()
             self._proc.join(timeout=5)
             if self._proc.is_alive():
                 self._proc.kill()
-        for q in (self._inbox, self._outbox):
-            q.cancel_join_thread()
-            q.close()
+                self._proc.join(timeout=5)
+        self._collector.join(timeout=5)  # with the worker gone its read ends at once (EOF)
+        self._drain_inbox()
+        # Release the pipes and the process's sentinel now rather than whenever the run is garbage collected
+        # (the registry keeps finished runs): otherwise each of them holds a few descriptors.
+        if not self._collector.is_alive():
+            self._outbox.close()
+            self._proc.close()
+
+    def _drain_inbox(self, timeout: float = 5.0) -> None:
+        """Close the inbox and let its feeder thread finish, with the worker gone.
+
+        The feeder thread writes queued weight snapshots into a pipe that only the worker read. A snapshot
+        is larger than a pipe holds, and this process keeps the pipe's read end open, so a feeder caught
+        mid-write by the worker's end would block forever, holding a thread and two descriptors per stopped
+        training. Reading (and discarding) from our end lets it reach the close sentinel and exit. Uses the
+        queue's reader connection and feeder thread, which multiprocessing does not expose publicly.
+        """
+        q = self._inbox
+        q.close()  # appends the sentinel: the feeder exits after what it still holds
+        feeder, reader = getattr(q, "_thread", None), getattr(q, "_reader", None)
+        deadline = time.monotonic() + timeout
+        while feeder is not None and feeder.is_alive() and time.monotonic() < deadline:
+            try:
+                if reader is not None and reader.poll(0.05):
+                    reader.recv_bytes()
+            except (OSError, EOFError):  # the feeder closed the pipe on its way out
+                break
+        if feeder is not None:
+            feeder.join(timeout=max(0.0, deadline - time.monotonic()))
+        q.cancel_join_thread()

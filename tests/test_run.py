@@ -2,6 +2,7 @@
 
 import math
 import time
+import threading
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ import torch
 from torch.nn import functional as F
 
 from bnviz import data
-from bnviz.config import ExperimentConfig
+from bnviz.config import PRESETS, ExperimentConfig
 from bnviz.history import History
 from bnviz.model import build_twins, init_linears
 from bnviz.run import Run
@@ -252,3 +253,64 @@ def test_a_worker_whose_server_died_exits_instead_of_holding_its_memory(tmp_path
         time.sleep(0.2)
     assert not any(Path(f"/proc/{w}").exists() and Path(f"/proc/{w}/stat").read_text().split()[2] != "Z"
                    for w in workers)
+
+
+def _open_fds() -> list[str]:
+    import gc
+    import os
+
+    gc.collect()  # descriptors of earlier tests' objects that are only waiting for the collector
+    out = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            out.append(os.readlink(f"/proc/self/fd/{fd}"))
+        except OSError:  # the listing's own descriptor, closed by now
+            pass
+    return out
+
+
+def _feeders() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "QueueFeederThread" and t.is_alive()]
+
+
+def test_stopping_a_run_mid_backlog_leaves_no_thread_or_file_descriptor_behind():
+    """Regression (seen in the churn benchmark): a stop terminated the worker while the queue's feeder thread
+    was writing a weight snapshot (229 kB, more than a pipe holds) to it; with nobody left to read, the
+    feeder blocked forever, holding a thread and the pipe's descriptors for every stopped training."""
+    feeders_before, fds_after_first = len(_feeders()), None
+    for i in range(4):
+        # a snapshot every step: the worker falls behind at once, so the backlog is full when the run stops
+        run = Run(PRESETS["ioffe"].config.replace(steps=1_000_000, snapshot_every=1), stats_in="process")
+        run.start()
+        deadline = time.time() + 60
+        while len(run.history) < 3 and time.time() < deadline:
+            time.sleep(0.05)
+        assert len(run.history) >= 3
+        run.stop()
+        assert run.state == "stopped" and not run.alive
+        if i == 0:  # the first worker also starts multiprocessing's resource tracker (one pipe, kept)
+            fds_after_first = _open_fds()
+    deadline = time.time() + 10
+    while len(_feeders()) > feeders_before and time.time() < deadline:
+        time.sleep(0.1)
+    assert len(_feeders()) == feeders_before
+    fds = _open_fds()
+    assert len(fds) <= len(fds_after_first), "\n".join(sorted(fds)) + " vs\n" + "\n".join(sorted(fds_after_first))
+
+
+def test_a_worker_killed_mid_run_fails_the_run_with_a_message_instead_of_hanging():
+    import os
+    import signal
+
+    run = Run(TINY.replace(steps=1_000_000), stats_in="process", steps_per_second=200).start()
+    try:
+        deadline = time.time() + 60
+        while len(run.history) < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        os.kill(run._sink._proc.pid, signal.SIGKILL)
+        assert run.join(timeout=30), "the run noticed its dead worker and ended"
+        assert run.state == "failed"
+        assert "statistics worker exited (code -9)" in run.error
+    finally:
+        run.stop()
+    assert not _feeders()
