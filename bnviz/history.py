@@ -136,6 +136,12 @@ def to_table(snapshots, quantiles: bool = False) -> "pandas.DataFrame":  # noqa:
     """
     import pandas as pd
 
+    # Text columns are built as categorical codes: factorizing ~300k strings would cost more than the rest.
+    vocab: dict[str, dict[str, int]] = {"variant": {}, "stage": {}, "stat": {}}
+
+    def code(column: str, name: str) -> int:
+        return vocab[column].setdefault(name, len(vocab[column]))
+
     lengths, variant, step, layer, stage, unit, stat, value = [], [], [], [], [], [], [], []
     patterns: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
     for snap in snapshots:
@@ -143,27 +149,34 @@ def to_table(snapshots, quantiles: bool = False) -> "pandas.DataFrame":  # noqa:
             key = (tuple(int(u) for u in units), tuple(names))
             if key not in patterns:
                 patterns[key] = (np.repeat(np.asarray(key[0], dtype=np.int64), len(names)),
-                                 np.tile(np.asarray(names, dtype=object), len(key[0])))
+                                 np.tile(np.array([code("stat", n) for n in names], dtype=np.int64), len(key[0])))
             u, st = patterns[key]
             lengths.append(len(u))
-            variant.append(token)
+            variant.append(code("variant", token))
             step.append(snap.step)
             layer.append(li)
-            stage.append(stage_name)
+            stage.append(code("stage", stage_name))
             unit.append(u)
             stat.append(st)
             value.append(np.asarray(values, dtype=np.float64).reshape(-1))
     if not value:
         return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(TABLE_COLUMNS, (
             "category", "int64", "int64", "category", "int64", "category", "float64"))})
+
+    def categorical(column: str, codes: np.ndarray) -> "pd.Categorical":
+        names = sorted(vocab[column])  # sorted categories, as pd.Categorical(strings) would make them
+        remap = np.empty(len(names), dtype=np.int64)
+        remap[[vocab[column][n] for n in names]] = np.arange(len(names))
+        return pd.Categorical.from_codes(remap[codes], categories=names)
+
     n = np.asarray(lengths)
     df = pd.DataFrame({
-        "variant": pd.Categorical(np.repeat(np.asarray(variant, dtype=object), n)),
+        "variant": categorical("variant", np.repeat(np.asarray(variant, dtype=np.int64), n)),
         "step": np.repeat(np.asarray(step, dtype=np.int64), n),
         "layer": np.repeat(np.asarray(layer, dtype=np.int64), n),
-        "stage": pd.Categorical(np.repeat(np.asarray(stage, dtype=object), n)),
+        "stage": categorical("stage", np.repeat(np.asarray(stage, dtype=np.int64), n)),
         "unit": np.concatenate(unit),
-        "stat": pd.Categorical(np.concatenate(stat)),
+        "stat": categorical("stat", np.concatenate(stat)),
         "value": np.concatenate(value),
     })
     return df[~np.isnan(df["value"].to_numpy())].reset_index(drop=True)

@@ -374,6 +374,17 @@ def _bin_index(v: np.ndarray, width: float) -> np.ndarray:
     return k.astype(np.int64)
 
 
+def _bin_index_scalar(v: float, width: float) -> float:
+    """:func:`_bin_index` of one value, in plain float arithmetic (the same IEEE doubles, without numpy's
+    per-call cost: every histogram places its two end points this way)."""
+    k = v / width
+    if math.isfinite(k):
+        k = float(math.floor(k))
+    k -= k * width > v
+    k += (k + 1) * width <= v
+    return k
+
+
 def _nice_ceil(raw: float) -> float:
     """Smallest number of the form 1, 2 or 5 x 10**k that is >= raw (to 1e-9 relative)."""
     k = math.floor(math.log10(raw))
@@ -454,7 +465,7 @@ def _grid(lo: float, hi: float, width: float, max_bins: int) -> tuple[float, int
     while w < 4 * math.ulp(max(abs(lo), abs(hi))):
         w *= 2
     while True:
-        k_lo, k_hi = _bin_index(np.array([lo, hi]), w)
+        k_lo, k_hi = _bin_index_scalar(lo, w), _bin_index_scalar(hi, w)
         if k_hi - k_lo < max_bins:
             break
         w *= 2
