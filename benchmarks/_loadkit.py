@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.conftest import CHROMIUM, FLAGS, OUT, free_port, start_server  # noqa: E402
+from tests.e2e.conftest import CHART, CHROMIUM, FLAGS, OUT, free_port, start_server  # noqa: E402
 
 VIEWPORT = {"width": 1280, "height": 800}
 _T0 = time.time()
@@ -406,7 +406,7 @@ def open_sessions(browser, urls: list[str], wave: int = 5, timeout_s: float = 12
                 s.page.wait_for_selector(".st-key-status", timeout=left())
                 s.opened_s = round(time.time() - s.t_nav, 2)
                 if need_chart:
-                    s.page.wait_for_selector("[data-testid=stPlotlyChart]", timeout=left())
+                    s.page.wait_for_selector(CHART, timeout=left())
                     s.chart_s = round(time.time() - s.t_nav, 2)
             except Exception as exc:  # noqa: BLE001
                 s.error = f"wait: {exc}".splitlines()[0]
@@ -483,7 +483,7 @@ def check_updates(sessions: list[Session], window_s: float = 20.0) -> list[dict]
                     "updated": bool(delta and delta > 0),
                     "steps_per_s": round(delta / (t_b - t_a), 1) if delta is not None else None,
                     "exceptions": count(s.page, "[data-testid=stException]"),
-                    "charts": count(s.page, "[data-testid=stPlotlyChart]")})
+                    "charts": count(s.page, CHART)})
     return out
 
 

@@ -31,7 +31,7 @@ import subprocess
 import sys
 import time
 
-from _loadkit import (LONG_STEPS, ROOT, MachineCPU, Sampler, Server, close_sessions, count, exit_on_sigterm, kind,
+from _loadkit import (CHART, LONG_STEPS, ROOT, MachineCPU, Sampler, Server, close_sessions, count, exit_on_sigterm, kind,
                       launch, link, log, open_sessions, read_status, reap, server_env, settle, summarize, table,
                       wait_quiet, write_json)
 
@@ -54,7 +54,7 @@ def restart_test(server: Server, browser, sampler_factory) -> tuple[dict, Server
     time.sleep(3)
     b = read_status(page)
     out["before_kill"] = {"status": b["text"], "training": (b["step"] or 0) > (a["step"] or 0),
-                          "charts": count(page, "[data-testid=stPlotlyChart]")}
+                          "charts": count(page, CHART)}
     children = server.kill()
     out["children_at_kill"] = {str(p): kind(p) for p in children}
     out["children_left_20s_after_kill"] = reap(children, 20)  # orphans: a worker should exit with its parent
@@ -87,7 +87,7 @@ def restart_test(server: Server, browser, sampler_factory) -> tuple[dict, Server
         time.sleep(3)
         out.update({
             "recovered": recovered is not None, "recovered_after_restart_s": recovered,
-            "status_after": read_status(page)["text"], "charts_after": count(page, "[data-testid=stPlotlyChart]"),
+            "status_after": read_status(page)["text"], "charts_after": count(page, CHART),
             "exceptions_after": count(page, "[data-testid=stException]"), "url_after": page.url,
             "status_widget_after": _status_widget(page),
             "trainings_started_after_restart": len(sampler.workers_started(0)),

@@ -19,6 +19,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "test-output"
 CHROMIUM = os.environ.get("BNVIZ_CHROMIUM", "/usr/bin/chromium")
+# The page's charts, as a visitor sees them (hidden elements left out).
+CHART = "[data-testid=stPlotlyChart] >> visible=true"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -103,7 +105,7 @@ def open_app(page, url: str, timeout_ms: int = 60_000):
     """Go to the page and wait for the first chart."""
     page.goto(url)
     page.wait_for_selector("[data-testid=stApp]", timeout=timeout_ms)
-    page.wait_for_selector("[data-testid=stPlotlyChart]", timeout=timeout_ms)
+    page.wait_for_selector(CHART, timeout=timeout_ms)
     return page
 
 

@@ -9,7 +9,7 @@ import pytest
 from bnviz import config as C
 
 from ..helpers import wait_for as wait_until
-from .conftest import open_app, status_step
+from .conftest import CHART, open_app, status_step
 
 pytestmark = pytest.mark.e2e
 SLOW = "?preset=ioffe&steps=200000&seed=11"  # long enough never to finish during a test
@@ -17,7 +17,7 @@ SLOW = "?preset=ioffe&steps=200000&seed=11"  # long enough never to finish durin
 
 def chart_signature(page) -> str:
     """What the first chart draws right now (its SVG paths), to tell whether it changed."""
-    return page.locator("[data-testid=stPlotlyChart]").first.evaluate(
+    return page.locator(CHART).first.evaluate(
         "el => Array.from(el.querySelectorAll('path')).map(p => p.getAttribute('d')).join('|')")
 
 
@@ -66,7 +66,7 @@ def test_every_panel_draws_and_is_screenshotted(page, server, out_dir, preset):
         page.get_by_role("radio", name=label, exact=True).click()
         page.wait_for_timeout(300)
         if key != "evidence":
-            page.wait_for_selector("[data-testid=stPlotlyChart]", timeout=30_000)
+            page.wait_for_selector(CHART, timeout=30_000)
         page.wait_for_timeout(1200)
         assert page.locator("[data-testid=stException]").count() == 0, (preset, key)
         page.screenshot(path=str(out_dir / "screenshots" / f"{preset}-{key}.png"), full_page=True)
