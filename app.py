@@ -54,7 +54,7 @@ if replaying is not None:
 else:
     status_slot = controls.transport(run, lease())
 viewers = registry().viewers(cfg) if replaying is None else 1
-refresh = state.refresh_interval(viewers)
+refresh = state.refresh_interval(viewers, queued=run.state == "ready")
 if viewers > 1:
     status_slot.caption(f"Shared run: {viewers} viewers watch this link. Pause freezes your view; training "
                         f"goes on for the others. Charts refresh every {refresh:g} s.")
@@ -83,8 +83,9 @@ def live_view() -> None:
         st.rerun(scope="app")
     lease().touch()
     registry().tick()
-    if st.session_state["_live"] and state.refresh_interval(registry().viewers(cfg)) != refresh:
-        st.rerun(scope="app")  # the audience changed enough to change the refresh timer
+    if st.session_state["_live"] and state.refresh_interval(registry().viewers(cfg),
+                                                            queued=run.state == "ready") != refresh:
+        st.rerun(scope="app")  # the audience changed enough, or the queued run started: a new refresh timer
     snaps = run.history.snapshots()
     steps = [s.step for s in snaps] or [0]
     status = {tok: s for tok, s in run.status.items() if s.state != "training"}

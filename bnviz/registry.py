@@ -53,6 +53,7 @@ class Registry:
         self._closing = threading.Event()
         self._run_kw = dict(stats_in=stats_in, history_cap=history_cap, steps_per_second=steps_per_second)
         self._entries: dict[ExperimentConfig, Entry] = {}
+        self._stopping: list[Run] = []  # let go of, still ending (thread, worker): they hold a slot until then
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self.started = 0  # trainings started since creation (the load benchmark reads it)
@@ -87,7 +88,7 @@ class Registry:
             entry.viewers.discard(viewer)
             self._seen.pop(viewer, None)
             if not entry.viewers and entry.run.state not in ("finished",):
-                entry.run.stop(wait=False)  # nobody watches: stop training now, free the slot
+                self._retire(entry.run)  # nobody watches: stop training now; its slot frees when it has ended
                 del self._entries[config]
             self._schedule()
 
@@ -96,7 +97,7 @@ class Registry:
         with self._lock:
             entry = self._entries.pop(config, None)
             if entry is not None:
-                entry.run.stop(wait=False)
+                self._retire(entry.run)
             run = self._acquire(config, viewer)
             if entry is not None:
                 self._entries[config].viewers |= entry.viewers
@@ -120,10 +121,16 @@ class Registry:
 
     # --- scheduling and memory ----------------------------------------------------------------------
 
+    def _retire(self, run: Run) -> None:
+        run.stop(wait=False)
+        if run.alive:
+            self._stopping.append(run)
+
     def running(self) -> int:
-        """Trainings whose thread is alive (running or paused)."""
+        """Trainings whose thread is alive (running or paused), including stopped ones still ending."""
         with self._lock:
-            return sum(1 for e in self._entries.values() if e.run.alive)
+            self._stopping = [r for r in self._stopping if r.alive]
+            return sum(1 for e in self._entries.values() if e.run.alive) + len(self._stopping)
 
     def _schedule(self) -> None:
         """Start queued runs while slots are free; evict unwatched finished runs over the budget."""
@@ -162,7 +169,7 @@ class Registry:
     def _reap_loop(self, closing: threading.Event) -> None:
         period = max(min(self.heartbeat_timeout / 4, 10.0), 0.05)
         while not closing.wait(period):
-            self.reap()
+            self.tick()  # also starts queued runs once a stopped one has ended, even with no page refreshing
 
     def memory(self) -> int:
         """Bytes held by all histories."""
@@ -185,10 +192,11 @@ class Registry:
         with self._lock:
             self._closing.set()
             self._reaper = None
-            entries = list(self._entries.values())
+            runs = [e.run for e in self._entries.values()] + self._stopping
             self._entries.clear()
-        for e in entries:
-            e.run.stop(wait=True, timeout=10)
+            self._stopping = []
+        for run in runs:
+            run.stop(wait=True, timeout=10)
 
     def __len__(self) -> int:
         with self._lock:

@@ -150,6 +150,7 @@ def test_refresh_slows_down_only_when_many_watch_one_run():
         assert viewers / interval <= MAX_REFRESHES_PER_RUN + 1e-9  # the whole audience stays within budget
         assert interval == 0.5 or viewers / (interval - 0.5) > MAX_REFRESHES_PER_RUN  # and no slower than needed
     assert refresh_interval(30) == 2.5
+    assert refresh_interval(1, queued=True) == 2.0 and refresh_interval(30, queued=True) == 2.5  # queued: waits
 
 
 def test_shared_results_are_reused_only_for_the_very_same_snapshots():
@@ -170,3 +171,24 @@ def test_shared_results_are_reused_only_for_the_very_same_snapshots():
     for i in range(5):
         shared(build, a, i)
     assert len(shared._items) == 3  # bounded
+
+
+def test_a_page_over_the_training_cap_says_it_is_queued(monkeypatch):
+    from bnviz.ui.runtime import registry
+
+    monkeypatch.setattr(registry(), "max_running", 1)
+    busy = registry().lease()
+    try:
+        busy.view(C.PRESETS["ioffe"].config.replace(steps=1_000_000))  # holds the only slot
+        at = AppTest.from_file(APP, default_timeout=60)
+        at.query_params["preset"] = "ioffe"
+        at.query_params["seed"] = "7"
+        at.run()
+        assert not at.exception
+        text = " ".join(m.value for m in at.markdown)
+        assert "**queued** (position 1)" in text, text
+        assert "trainings are capped at 1 at once" in text
+        queued_cfg = C.PRESETS["ioffe"].config.replace(seed=7)
+        assert registry()._entries[queued_cfg].run.state == "ready"
+    finally:
+        busy.close()

@@ -104,3 +104,32 @@ def test_a_silent_viewer_is_released_by_the_heartbeat_fallback():
     finally:
         reg.stop_all()
     assert wait_for(lambda: not reaper.is_alive(), timeout=15)  # no thread left behind
+
+
+def test_a_stopped_training_holds_its_slot_until_it_has_ended(monkeypatch):
+    """Regression (seen in the load benchmark: three workers alive with a cap of two): a released run was
+    dropped from the count at once, while its thread and worker were still ending, so a new training started
+    beside it. The cap counts trainings that still use the machine."""
+    from bnviz import run as run_mod
+
+    ending = run_mod.Run._main
+
+    def slow_to_end(self):
+        ending(self)
+        time.sleep(1.5)  # e.g. a worker process that takes a while to exit
+
+    monkeypatch.setattr(run_mod.Run, "_main", slow_to_end)
+    reg = Registry(max_running=1, stats_in="inline", steps_per_second=200)
+    try:
+        a, b = reg.lease(), reg.lease()
+        ra = a.view(CFG)
+        assert wait_for(lambda: ra.step > 0)
+        a.close()
+        rb = b.view(CFG.replace(seed=1))
+        assert ra.alive and rb.state == "ready" and reg.running() == 1
+        assert reg.queue_position(CFG.replace(seed=1)) == 1
+        assert wait_for(lambda: not ra.alive)
+        reg.tick()
+        assert wait_for(lambda: rb.alive) and reg.running() == 1
+    finally:
+        reg.stop_all()

@@ -19,16 +19,21 @@ REFRESH_SECONDS = 0.5  # charts refresh twice a second while training ...
 MAX_REFRESHES_PER_RUN = 12.0  # ... but the pages watching one run refresh at most this often per second in all
 
 
-def refresh_interval(viewers: int) -> float:
+QUEUED_REFRESH_SECONDS = 2.0  # a queued page has nothing new to draw: it only checks whether its turn came
+
+
+def refresh_interval(viewers: int, queued: bool = False) -> float:
     """Seconds between a page's chart refreshes while its run trains.
 
     Twice a second, up to 6 viewers of a run; beyond, the interval grows (in steps of 0.5 s) so that all
     the pages on one run refresh at most MAX_REFRESHES_PER_RUN times a second in all: the server's Python
     runs one thread at a time (the GIL), and the training thread must keep its share however many watch.
-    30 students on one link: every 2.5 s each.
+    30 students on one link: every 2.5 s each. A page whose run is queued (waiting for a training slot)
+    checks every QUEUED_REFRESH_SECONDS.
     """
     need = max(viewers, 1) / MAX_REFRESHES_PER_RUN
-    return max(REFRESH_SECONDS, math.ceil(need / REFRESH_SECONDS) * REFRESH_SECONDS)
+    interval = max(REFRESH_SECONDS, math.ceil(need / REFRESH_SECONDS) * REFRESH_SECONDS)
+    return max(interval, QUEUED_REFRESH_SECONDS) if queued else interval
 
 
 SPEEDS = {"slow motion": 20.0, "slow": 60.0, "normal": 200.0, "fast": 800.0, "max": None}  # steps per second
