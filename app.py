@@ -59,6 +59,9 @@ if viewers > 1:
     status_slot.caption(f"Shared run: {viewers} viewers watch this link. Pause freezes your view; training "
                         f"goes on for the others. Charts refresh every {refresh:g} s.")
 
+if st.session_state.get("panel") not in C.PANELS:  # seen under heavy load: the widget's value came back None
+    st.session_state["panel"] = st.session_state.get("_panel", "over-time")
+st.session_state["_panel"] = st.session_state["panel"]
 st.segmented_control("Panel", list(C.PANELS), key="panel", format_func=C.PANELS.get, required=True,
                      label_visibility="collapsed")
 
@@ -125,10 +128,13 @@ def live_view() -> None:
         panels.chart(figures.training((), cfg.variants), "fig_waiting")
         return
     shown = snaps[steps.index(st.session_state["scrub"])]
-    report_view.update(panel=st.session_state["panel"], layer=st.session_state["layer"],
+    panel = st.session_state.get("panel")
+    if panel not in panels.RENDER:  # between a widget reset and the next full run: keep showing the last one
+        panel = st.session_state.get("_panel", "over-time")
+    report_view.update(panel=panel, layer=st.session_state["layer"],
                        unit=st.session_state["unit"], step=None if follow else shown.step,
                        link=classroom.share_link())
-    panels.RENDER[st.session_state["panel"]](snaps, shown, cfg, st.session_state["layer"],
+    panels.RENDER[panel](snaps, shown, cfg, st.session_state["layer"],
                                              st.session_state["unit"])
     training = run.state in ("running", "ready") and not st.session_state["view_paused"]
     if not training and st.session_state.get("_live"):

@@ -192,3 +192,14 @@ def test_a_page_over_the_training_cap_says_it_is_queued(monkeypatch):
         assert registry()._entries[queued_cfg].run.state == "ready"
     finally:
         busy.close()
+
+
+def test_a_panel_value_lost_under_load_falls_back_to_the_last_panel():
+    """Regression (30 browsers on one link: 5 pages showed KeyError: None): the panel selector's value came
+    back None; the page keeps showing the last panel instead of failing."""
+    at = open_page({"panel": "stability"})
+    assert not at.exception and at.session_state["panel"] == "stability"
+    at.session_state["panel"] = None
+    at.run()
+    assert not at.exception
+    assert at.session_state["panel"] == "stability" and len(at.get("plotly_chart")) >= 1
