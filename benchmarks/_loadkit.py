@@ -280,7 +280,25 @@ def settle(pid: int, seconds: float, names: bool = False) -> dict:
            "workers": len(last.workers), "children": {str(p): kind(p) for p in last.workers + last.others}}
     if names:
         out["thread_names"] = thread_names(pid)
+        out["fd_kinds"] = fd_kinds(pid)
     return out
+
+
+def fd_kinds(pid: int) -> dict[str, int]:
+    """The server's open file descriptors by kind (socket, pipe, anon_inode, or the file's path)."""
+    kinds: dict[str, int] = {}
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return kinds
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        kind_ = target.split(":")[0] if ":[" in target else target
+        kinds[kind_] = kinds.get(kind_, 0) + 1
+    return kinds
 
 
 # --- the server -------------------------------------------------------------------------------------
@@ -501,3 +519,32 @@ def table(rows: list[dict], cols: list[str]) -> str:
     widths = [max(len(c), *(len(x[i]) for x in cells)) if cells else len(c) for i, c in enumerate(cols)]
     line = lambda xs: "  ".join(x.rjust(w) for x, w in zip(xs, widths))  # noqa: E731
     return "\n".join([line(cols), line(["-" * w for w in widths]), *(line(x) for x in cells)])
+
+
+def add_server_options(parser) -> None:
+    """The options every load benchmark shares: the server's environment and the wait for a quiet machine."""
+    parser.add_argument("--server-env", action="append", metavar="KEY=VALUE",
+                        help="environment of the server, e.g. STREAMLIT_RUNNER_POST_SCRIPT_GC=false (repeatable)")
+    parser.add_argument("--quiet-wait", type=float, default=120.0,
+                        help="wait up to this many seconds for other jobs on the machine to go quiet first")
+
+
+def start_measured_server(args) -> tuple:
+    """Exit cleanly on SIGTERM, wait for a quiet machine, then start the server and its sampler.
+
+    Returns (the machine's state before, the Server, the running Sampler)."""
+    exit_on_sigterm()
+    quiet = wait_quiet(args.quiet_wait)
+    server = Server(env=server_env(args.server_env)).start()
+    sampler = Sampler(server.pid)
+    sampler.start()
+    return quiet, server, sampler
+
+
+def stop_measured_server(server, sampler, result: dict, name: str):
+    """Stop the sampler and the server, record how the server ended and its log, write ``name``; its path."""
+    sampler.stop()
+    result["server"]["stop"] = server.stop()
+    result["server"]["tracebacks_in_log"] = server.tracebacks()
+    result["server"]["log"] = str(server.log)
+    return write_json(name, result)

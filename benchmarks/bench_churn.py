@@ -31,9 +31,9 @@ import subprocess
 import sys
 import time
 
-from _loadkit import (CHART, LONG_STEPS, ROOT, MachineCPU, Sampler, Server, close_sessions, count, exit_on_sigterm, kind,
-                      launch, link, log, open_sessions, read_status, reap, server_env, settle, summarize, table,
-                      wait_quiet, write_json)
+from _loadkit import (CHART, LONG_STEPS, ROOT, MachineCPU, Sampler, Server, add_server_options, close_sessions, count,
+                      kind, launch, link, log, open_sessions, read_status, reap, settle, start_measured_server,
+                      stop_measured_server, summarize, table, write_json)
 
 PRESETS = ("ioffe", "santurkar", "gamma-beta", "why-gaussian", "small-batch", "placement")
 SHORT_STEPS = 400
@@ -150,19 +150,11 @@ def main() -> None:
     parser.add_argument("--settle", type=float, default=30.0)
     parser.add_argument("--late", type=float, default=150.0, help="second measurement, seconds after the last close")
     parser.add_argument("--no-restart", action="store_true", help="skip the kill-and-restart test")
-    parser.add_argument("--server-env", action="append", metavar="KEY=VALUE",
-                        help="environment of the server, e.g. STREAMLIT_RUNNER_POST_SCRIPT_GC=false (repeatable)")
-    parser.add_argument("--quiet-wait", type=float, default=120.0,
-                        help="wait up to this many seconds for other jobs on the machine to go quiet first")
+    add_server_options(parser)
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    exit_on_sigterm()
-
-    quiet = wait_quiet(args.quiet_wait)
-    server = Server(env=server_env(args.server_env)).start()
-    sampler = Sampler(server.pid)
-    sampler.start()
+    quiet, server, sampler = start_measured_server(args)
     result: dict = {"args": vars(args), "machine_before": quiet, "server": {"port": server.port}}
     urls = churn_links(server.url, args.sessions)
     try:
@@ -207,11 +199,7 @@ def main() -> None:
                 result["restart"], server = restart_test(server, browser, lambda pid: _started(Sampler(pid)))
             browser.close()
     finally:
-        sampler.stop()
-        result["server"]["stop"] = server.stop()
-        result["server"]["tracebacks_in_log"] = server.tracebacks()
-        result["server"]["log"] = str(server.log)
-        path = write_json("bench_churn.json", result)
+        path = stop_measured_server(server, sampler, result, "bench_churn.json")
     result["finished_history_bytes_per_preset"] = history_bytes(urls)
     path = write_json("bench_churn.json", result)
     report(result)

@@ -33,9 +33,9 @@ import argparse
 import statistics
 import time
 
-from _loadkit import (LONG_STEPS, MachineCPU, Sampler, Server, close_sessions, cpu_seconds, exit_on_sigterm,
-                      launch, link, log, open_sessions, read_status, sample, server_env, settle, summarize, table,
-                      viewers_caption, wait_quiet, write_json)
+from _loadkit import (LONG_STEPS, MachineCPU, Sampler, Server, add_server_options, close_sessions, cpu_seconds,
+                      launch, link, log, open_sessions, read_status, sample, settle, start_measured_server,
+                      stop_measured_server, summarize, table, viewers_caption, write_json)
 from _loadkit import check_updates as _check
 
 
@@ -100,19 +100,11 @@ def main() -> None:
     parser.add_argument("--wave", type=int, default=5, help="pages opened at once")
     parser.add_argument("--warmup", type=float, default=20.0, help="seconds the anchor trains before baseline")
     parser.add_argument("--out", default="bench_load.json", help="JSON file name under test-output/")
-    parser.add_argument("--server-env", action="append", metavar="KEY=VALUE",
-                        help="environment of the server, e.g. STREAMLIT_RUNNER_POST_SCRIPT_GC=false (repeatable)")
-    parser.add_argument("--quiet-wait", type=float, default=120.0,
-                        help="wait up to this many seconds for other jobs on the machine to go quiet first")
+    add_server_options(parser)
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    exit_on_sigterm()
-
-    quiet = wait_quiet(args.quiet_wait)
-    server = Server(env=server_env(args.server_env)).start()
-    sampler = Sampler(server.pid)
-    sampler.start()
+    quiet, server, sampler = start_measured_server(args)
     base_link = dict(preset="ioffe", steps=LONG_STEPS)
     result: dict = {"args": vars(args), "machine_before": quiet, "server": {"port": server.port}, "phases": []}
     try:
@@ -153,11 +145,7 @@ def main() -> None:
             result["no_session"] = settle(server.pid, args.settle, names=True)
             browser.close()
     finally:
-        sampler.stop()
-        result["server"]["stop"] = server.stop()
-        result["server"]["tracebacks_in_log"] = server.tracebacks()
-        result["server"]["log"] = str(server.log)
-        path = write_json(args.out, result)
+        path = stop_measured_server(server, sampler, result, args.out)
     report(result)
     print(f"\nJSON: {path}")
 

@@ -2,8 +2,8 @@
 
 Both run as fresh processes in the same invocation, alternating, so the machine's state is the same
 for both; each figure is the median of --repeats runs, wall time from launch to exit (interpreter and
-imports included for both). The speed of this shared 2-core virtual machine drifts by 10-20% from minute
-to minute, so the ratio is also given as the median of the ratios of each back-to-back pair. The record run writes Parquet at the default cadence (every 25 steps:
+imports included for both). The speed of this shared 2-core virtual machine drifts by 10-20% from
+minute to minute, so the ratio is also given as the median of the ratios of each back-to-back pair. The record run writes Parquet at the default cadence (every 25 steps:
 201 snapshots). Prints the figures and the ratio; the README quotes them.
 
     python benchmarks/bench_record.py [--repeats 3]

@@ -16,6 +16,8 @@ from bnviz.model import build_twins, init_linears
 from bnviz.run import Run
 from bnviz.snapshot import Snapshot, VariantSnapshot
 
+from .helpers import wait_for
+
 TINY = ExperimentConfig(widths=(16, 12), steps=60, snapshot_every=10, probe_size=64, ics_every=20,
                         variants=("none", "bn", "bn_noisy"), lr=0.3)
 
@@ -212,10 +214,7 @@ def test_stopping_a_run_with_a_worker_process_is_a_stop_not_a_failure(caplog, mo
     caplog.set_level(logging.INFO)
     run = Run(TINY.replace(steps=1_000_000), stats_in="process", steps_per_second=200)
     run.start()
-    deadline = time.time() + 60
-    while len(run.history) < 3 and time.time() < deadline:
-        time.sleep(0.05)
-    assert len(run.history) >= 3
+    assert wait_for(lambda: len(run.history) >= 3, timeout=60)
     run.stop()
     assert run.state == "stopped" and run.error is None and not run.alive
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -282,10 +281,7 @@ def test_stopping_a_run_mid_backlog_leaves_no_thread_or_file_descriptor_behind()
         # a snapshot every step: the worker falls behind at once, so the backlog is full when the run stops
         run = Run(PRESETS["ioffe"].config.replace(steps=1_000_000, snapshot_every=1), stats_in="process")
         run.start()
-        deadline = time.time() + 60
-        while len(run.history) < 3 and time.time() < deadline:
-            time.sleep(0.05)
-        assert len(run.history) >= 3
+        assert wait_for(lambda: len(run.history) >= 3, timeout=60)
         run.stop()
         assert run.state == "stopped" and not run.alive
         if i == 0:  # the first worker also starts multiprocessing's resource tracker (one pipe, kept)
@@ -304,9 +300,7 @@ def test_a_worker_killed_mid_run_fails_the_run_with_a_message_instead_of_hanging
 
     run = Run(TINY.replace(steps=1_000_000), stats_in="process", steps_per_second=200).start()
     try:
-        deadline = time.time() + 60
-        while len(run.history) < 2 and time.time() < deadline:
-            time.sleep(0.05)
+        assert wait_for(lambda: len(run.history) >= 2, timeout=60)
         os.kill(run._sink._proc.pid, signal.SIGKILL)
         assert run.join(timeout=30), "the run noticed its dead worker and ended"
         assert run.state == "failed"
