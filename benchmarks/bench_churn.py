@@ -7,7 +7,8 @@ Starts `streamlit run app.py` on a free port and headless Chromium, then:
 2. churn: --sessions sessions (default 50), each on its own link (presets and seeds vary; every other one
    is short, steps=400, so it can finish while watched, the others never finish), --at-once at a time:
    a wave opens, stays --hold seconds, its status lines are read, it closes;
-3. "after": --settle seconds after the last close, and again at --late seconds (Streamlit keeps a
+3. "halfway": --settle seconds after half the waves closed (sessions keep opening afterwards), and
+   "after": --settle seconds after the last close, and again at --late seconds (Streamlit keeps a
    disconnected session for reconnection for 2 minutes);
 4. restart: one page trains; the server is killed (SIGKILL) mid-training and started again on the same
    port; does the open page reconnect by itself, show its status and charts again, with no exception?
@@ -178,6 +179,11 @@ def main() -> None:
                 write_json("bench_churn.json", result)  # a run cut short still leaves its waves
                 log(f"wave {len(waves)}: opened in {max(s.opened_s or 0 for s in wave):.0f} s, states "
                     f"{waves[-1]['states']}")
+                if len(waves) == (len(urls) // args.at_once + 1) // 2 and "halfway" not in result:
+                    # half the sessions gone: does what stays behind keep growing with more sessions?
+                    result["halfway"] = {"sessions": i + len(wave), **settle(server.pid, args.settle, names=True)}
+                    log(f"halfway: {result['halfway']['rss_mb']} MB, {result['halfway']['threads']} threads, "
+                        f"{result['halfway']['fds']} open files")
             t_end = sampler.now()
             result["machine_cpu_churn"] = machine.stop()
             result["churn"] = {
@@ -213,7 +219,7 @@ def _started(s: Sampler) -> Sampler:
 
 def report(r: dict) -> None:
     rows = []
-    for name in ("before", "after", "after_late"):
+    for name in ("before", "halfway", "after", "after_late"):
         x = r.get(name)
         if x:
             rows.append({"when": name, "rss_mb": x["rss_mb"], "server_rss": x["server_rss_mb"], "pss_mb": x["pss_mb"],
