@@ -17,6 +17,7 @@ config, so it is the same run.
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import threading
 import time
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from .config import ExperimentConfig
 from .run import Run
 
+log = logging.getLogger(__name__)
 DEFAULT_MEMORY_BUDGET = 256 << 20  # bytes of snapshot histories kept across all runs
 HEARTBEAT_TIMEOUT = 120.0  # seconds without a sign of life after which a viewer counts as gone
 
@@ -44,10 +46,11 @@ class Registry:
 
     def __init__(self, max_running: int | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET,
                  stats_in: str = "process", history_cap: int = 256, steps_per_second: float | None = None,
-                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT) -> None:
+                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT, on_drop=None) -> None:
         self.max_running = max_running or os.cpu_count() or 1
         self.memory_budget = memory_budget
         self.heartbeat_timeout = heartbeat_timeout
+        self._on_drop = on_drop  # called with each Run the registry lets go of (the page frees its figures)
         self._seen: dict[int, float] = {}  # viewer -> last sign of life (time.monotonic)
         self._reaper: threading.Thread | None = None
         self._closing = threading.Event()
@@ -89,7 +92,7 @@ class Registry:
             self._seen.pop(viewer, None)
             if not entry.viewers and entry.run.state not in ("finished",):
                 self._retire(entry.run)  # nobody watches: stop training now; its slot frees when it has ended
-                del self._entries[config]
+                self._drop(self._entries.pop(config).run)
             self._schedule()
 
     def restart(self, config: ExperimentConfig, viewer: int) -> Run:
@@ -98,6 +101,7 @@ class Registry:
             entry = self._entries.pop(config, None)
             if entry is not None:
                 self._retire(entry.run)
+                self._drop(entry.run)
             run = self._acquire(config, viewer)
             if entry is not None:
                 self._entries[config].viewers |= entry.viewers
@@ -120,6 +124,13 @@ class Registry:
             return None
 
     # --- scheduling and memory ----------------------------------------------------------------------
+
+    def _drop(self, run: Run) -> None:
+        if self._on_drop is not None:
+            try:
+                self._on_drop(run)
+            except Exception as exc:  # noqa: BLE001 - freeing a cache must never break releasing a viewer
+                log.warning("registry on_drop failed: %r", exc)
 
     def _retire(self, run: Run) -> None:
         run.stop(wait=False)
@@ -185,7 +196,9 @@ class Registry:
         for _, config in idle:
             if total <= self.memory_budget:
                 break
-            total -= self._entries.pop(config).run.history.nbytes()
+            run = self._entries.pop(config).run
+            total -= run.history.nbytes()
+            self._drop(run)
 
     def stop_all(self) -> None:
         """Stop every run and the reaper (tests and shutdown)."""

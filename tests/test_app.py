@@ -203,3 +203,29 @@ def test_a_panel_value_lost_under_load_falls_back_to_the_last_panel():
     at.run()
     assert not at.exception
     assert at.session_state["panel"] == "stability" and len(at.get("plotly_chart")) >= 1
+
+
+
+def test_shared_results_of_a_run_that_is_gone_are_dropped():
+    """The page's figure cache holds the snapshots it built from; when the registry lets a run go, the
+    results built from that run's snapshots go too (the churn benchmark saw memory grow with dead runs)."""
+    from bnviz.snapshot import Snapshot
+    from bnviz.ui.panels import SharedResults
+
+    def snap(step):
+        return Snapshot(step, {}, nbytes=0)
+
+    gone, kept = (snap(0), snap(25), snap(50)), (snap(0), snap(25))
+    calls = []
+
+    def build(anchor):
+        calls.append(anchor)
+        return len(calls)
+
+    cache = SharedResults()
+    for anchor in (gone, gone[:2], gone[1], kept):  # gone[:2]: an older tuple of the same history
+        cache(build, anchor)
+    assert len(calls) == 4
+    assert cache.forget(gone) == 3
+    assert cache(build, kept) == 4 and len(calls) == 4  # another run's result: still cached
+    assert cache(build, gone) == 5 and len(calls) == 5  # the dropped run's: built again

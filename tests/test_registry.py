@@ -133,3 +133,20 @@ def test_a_stopped_training_holds_its_slot_until_it_has_ended(monkeypatch):
         assert wait_for(lambda: rb.alive) and reg.running() == 1
     finally:
         reg.stop_all()
+
+
+def test_runs_let_go_of_are_handed_to_on_drop_and_watched_ones_are_not():
+    dropped = []
+    reg = Registry(max_running=2, stats_in="inline", steps_per_second=200, on_drop=dropped.append)
+    try:
+        a, b = reg.lease(), reg.lease()
+        ra = a.view(CFG)
+        rb = b.view(CFG.replace(seed=1))
+        assert wait_for(lambda: ra.step > 0 and rb.step > 0)
+        a.close()  # its last viewer left: dropped
+        assert dropped == [ra]
+        old = rb
+        b.restart()  # thrown away and started again: the old run is dropped, the new one is not
+        assert dropped == [ra, old] and reg._entries[CFG.replace(seed=1)].run is not old
+    finally:
+        reg.stop_all()

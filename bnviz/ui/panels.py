@@ -52,6 +52,23 @@ class SharedResults:
         return value
 
 
+    def forget(self, snaps) -> int:
+        """Drop the results built from a run's snapshots ``snaps`` (its History's): the run is gone, so what
+        was built from it, and the snapshots the entries hold, can be freed now rather than when newer
+        results push them out. A tuple anchor is recognized by its first snapshot (a History always keeps its
+        first), a single-snapshot anchor by itself. Returns how many results were dropped."""
+        ids = {id(s) for s in snaps}
+
+        def first(anchor):
+            return anchor[0] if isinstance(anchor, tuple) and anchor else anchor
+
+        with self._lock:
+            gone = [k for k, (anchor, _) in self._items.items() if id(first(anchor)) in ids]
+            for key in gone:
+                del self._items[key]
+        return len(gone)
+
+
 shared = SharedResults()
 
 

@@ -7,7 +7,7 @@ import os
 import streamlit as st
 
 from ..registry import Registry
-from . import state
+from . import panels, state
 
 
 @st.cache_resource
@@ -18,7 +18,8 @@ def registry() -> Registry:
     (the tests use it: no process to spawn per run).
     """
     return Registry(steps_per_second=state.SPEEDS[state.DEFAULT_SPEED],
-                    stats_in=os.environ.get("BNVIZ_STATS_IN", "process"))
+                    stats_in=os.environ.get("BNVIZ_STATS_IN", "process"),
+                    on_drop=lambda run: panels.shared.forget(run.history.snapshots()))
 
 
 @st.cache_resource(scope="session", on_release=lambda lease: lease.close())
