@@ -54,14 +54,24 @@ if replaying is not None:
 else:
     status_slot = controls.transport(run, lease())
 viewers = registry().viewers(cfg) if replaying is None else 1
-refresh = state.refresh_interval(viewers, queued=run.state == "ready")
+
+
+def refresh_interval(viewers: int) -> float:
+    return state.refresh_interval(viewers, queued=run.state == "ready")  # a queued run: check back slowly
+
+
+def selected_panel() -> str:
+    """The panel selector's value, or the last valid one: under heavy load it once came back None."""
+    panel = st.session_state.get("panel")
+    return panel if panel in C.PANELS else st.session_state.get("_panel", "over-time")
+
+
+refresh = refresh_interval(viewers)
 if viewers > 1:
     status_slot.caption(f"Shared run: {viewers} viewers watch this link. Pause freezes your view; training "
                         f"goes on for the others. Charts refresh every {refresh:g} s.")
 
-if st.session_state.get("panel") not in C.PANELS:  # seen under heavy load: the widget's value came back None
-    st.session_state["panel"] = st.session_state.get("_panel", "over-time")
-st.session_state["_panel"] = st.session_state["panel"]
+st.session_state["panel"] = st.session_state["_panel"] = selected_panel()
 st.segmented_control("Panel", list(C.PANELS), key="panel", format_func=C.PANELS.get, required=True,
                      label_visibility="collapsed")
 
@@ -86,8 +96,7 @@ def live_view() -> None:
         st.rerun(scope="app")
     lease().touch()
     registry().tick()
-    if st.session_state["_live"] and state.refresh_interval(registry().viewers(cfg),
-                                                            queued=run.state == "ready") != refresh:
+    if st.session_state["_live"] and refresh_interval(registry().viewers(cfg)) != refresh:
         st.rerun(scope="app")  # the audience changed enough, or the queued run started: a new refresh timer
     snaps = run.history.snapshots()
     steps = [s.step for s in snaps] or [0]
@@ -128,9 +137,7 @@ def live_view() -> None:
         panels.chart(figures.training((), cfg.variants), "fig_waiting")
         return
     shown = snaps[steps.index(st.session_state["scrub"])]
-    panel = st.session_state.get("panel")
-    if panel not in panels.RENDER:  # between a widget reset and the next full run: keep showing the last one
-        panel = st.session_state.get("_panel", "over-time")
+    panel = selected_panel()  # the fragment reruns alone: the value may have been lost since the full run
     report_view.update(panel=panel, layer=st.session_state["layer"],
                        unit=st.session_state["unit"], step=None if follow else shown.step,
                        link=classroom.share_link())

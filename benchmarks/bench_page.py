@@ -22,27 +22,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _loadkit import descendants, status_field  # noqa: E402
 from tests.e2e.conftest import CHART, CHROMIUM, FLAGS, OUT, free_port, start_server  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
-    """Resident memory of a process and its children, in MB (from /proc)."""
-    total = 0
-    pids = [pid]
-    # Children are listed under the thread that started them: the statistics worker under the training thread.
-    for task in Path(f"/proc/{pid}/task").glob("*/children"):
-        try:
-            pids += [int(c) for c in task.read_text().split()]
-        except OSError:  # the thread ended meanwhile
-            pass
-    for p in pids:
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024
+    """Resident memory of a process and all its descendants (the statistics worker included), in MB."""
+    return sum(status_field(p, "VmRSS") for p in [pid, *descendants(pid)]) / 1024
 
 
 # A chart counts once plotly has drawn it with data points from the run: an empty placeholder does not.

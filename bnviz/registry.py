@@ -91,8 +91,8 @@ class Registry:
             entry.viewers.discard(viewer)
             self._seen.pop(viewer, None)
             if not entry.viewers and entry.run.state not in ("finished",):
-                self._retire(entry.run)  # nobody watches: stop training now; its slot frees when it has ended
-                self._drop(self._entries.pop(config).run)
+                del self._entries[config]
+                self._let_go(entry.run)  # nobody watches: stop training now; its slot frees when it has ended
             self._schedule()
 
     def restart(self, config: ExperimentConfig, viewer: int) -> Run:
@@ -100,8 +100,7 @@ class Registry:
         with self._lock:
             entry = self._entries.pop(config, None)
             if entry is not None:
-                self._retire(entry.run)
-                self._drop(entry.run)
+                self._let_go(entry.run)
             run = self._acquire(config, viewer)
             if entry is not None:
                 self._entries[config].viewers |= entry.viewers
@@ -132,10 +131,12 @@ class Registry:
             except Exception as exc:  # noqa: BLE001 - freeing a cache must never break releasing a viewer
                 log.warning("registry on_drop failed: %r", exc)
 
-    def _retire(self, run: Run) -> None:
+    def _let_go(self, run: Run) -> None:
+        """Stop ``run`` without waiting (it keeps its slot until it has ended) and let the page forget it."""
         run.stop(wait=False)
         if run.alive:
             self._stopping.append(run)
+        self._drop(run)
 
     def running(self) -> int:
         """Trainings whose thread is alive (running or paused), including stopped ones still ending."""

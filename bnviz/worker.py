@@ -78,8 +78,9 @@ def _next(inbox):
 
 
 def _serve(config: ExperimentConfig, inbox, outbox) -> None:
-    """``outbox`` is the write end of a pipe to the collector; each result is sent whole."""
-    """Worker process main loop: take the data, then probe and summarize until the sentinel arrives."""
+    """Worker process main loop: take the data, then probe and summarize until the sentinel arrives.
+
+    ``outbox`` is the write end of a pipe to the collector; each result is sent whole."""
     import torch
 
     from .probe import Prober
