@@ -224,7 +224,8 @@ def report(r: dict) -> None:
         if x:
             rows.append({"when": name, "rss_mb": x["rss_mb"], "server_rss": x["server_rss_mb"], "pss_mb": x["pss_mb"],
                          "threads": x["threads"], "fds": x["fds"], "workers": x["workers"],
-                         "feeders": x.get("thread_names", {}).get("QueueFeederThread", 0),
+                         "feeders": sum(x.get("thread_names", {}).get(n, 0)
+                                        for n in ("bnviz-send", "bnviz-collect", "QueueFeederThread")),
                          "children": ",".join(sorted(x["children"].values()))})
     print(table(rows, ["when", "rss_mb", "server_rss", "pss_mb", "threads", "fds", "workers", "feeders", "children"]))
     c = r.get("churn", {})

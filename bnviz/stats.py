@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import functools
 import math
+import os
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
@@ -109,9 +111,35 @@ def _sorted_percentiles(s: np.ndarray, q) -> np.ndarray:
     return np.where(t >= 0.5, b - (b - a) * (1.0 - t), a + (b - a) * t)
 
 
+_SWILK = "scipy.stats._ansari_swilk_statistics"  # the compiled module behind scipy.stats.shapiro
+
+
 @functools.lru_cache(maxsize=1)
 def _swilk():
-    """The Fortran routine behind scipy.stats.shapiro (Royston's AS R94), or None if scipy moved it."""
+    """The Fortran routine behind scipy.stats.shapiro (Royston's AS R94), or None if scipy moved it.
+
+    Importing it the usual way runs scipy.stats' ``__init__``, which loads all of scipy.stats (about 75 MB
+    and 1.3 s): most of what the statistics worker would cost on top of numpy. Where scipy.stats is not
+    loaded yet, the compiled module is loaded from its file instead (it needs only numpy); it is the same
+    code, so results stay bit-identical to ``scipy.stats.shapiro`` (tested in a fresh interpreter).
+    """
+    if "scipy.stats" not in sys.modules:
+        import importlib.machinery
+        import importlib.util
+
+        import scipy
+
+        folder = os.path.join(os.path.dirname(scipy.__file__), "stats")
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            path = os.path.join(folder, _SWILK.rsplit(".", 1)[1] + suffix)
+            if os.path.exists(path):
+                try:
+                    spec = importlib.util.spec_from_file_location(_SWILK, path)
+                    module = importlib.util.module_from_spec(spec)
+                    spec.loader.exec_module(module)
+                    return module.swilk
+                except (ImportError, AttributeError):  # pragma: no cover - fall back to the package
+                    break
     try:
         from scipy.stats._ansari_swilk_statistics import swilk
     except ImportError:  # pragma: no cover - a future scipy may move it; the public function still works

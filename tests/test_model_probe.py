@@ -1,18 +1,21 @@
-"""Models and probes against PyTorch's own modules and a manual forward pass."""
+"""Models and the numpy probe (npnet, probe) against PyTorch's own modules, autograd and optimizers."""
 
 import copy
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bnviz import data, probe
-from bnviz.config import ExperimentConfig
+from bnviz import data, npnet, probe
+from bnviz.config import ACTIVATIONS, ExperimentConfig
 from bnviz.model import NoisyBatchNorm, build_twins, noise_generator
 
-SMALL = ExperimentConfig(widths=(12, 9), variants=("none", "bn", "bn_noaffine", "bn_noisy", "ln"), steps=20,
-                         snapshot_every=5, probe_size=64)
+TOKENS = ["none", "bn", "bn_noaffine", "bn_noisy", "ln", "bn@after", "ln@after"]
+SMALL = ExperimentConfig(widths=(12, 9), variants=tuple(TOKENS), steps=20, snapshot_every=5, probe_size=64)
 
 
 def _nets(cfg=SMALL):
@@ -20,7 +23,8 @@ def _nets(cfg=SMALL):
     return ds, build_twins(cfg, ds.n_inputs, ds.n_classes)
 
 
-def _randomize_affine(net, seed=3):
+def _randomize(net, seed=3):
+    """Give gamma, beta, the noise and the running statistics values far from their initial ones."""
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for layer in net.layers:
@@ -28,6 +32,44 @@ def _randomize_affine(net, seed=3):
             if norm is not None and getattr(norm, "weight", None) is not None:
                 norm.weight.copy_(torch.randn(norm.weight.shape, generator=g) * 2)
                 norm.bias.copy_(torch.randn(norm.bias.shape, generator=g))
+            if isinstance(norm, nn.BatchNorm1d):
+                norm.running_mean.copy_(torch.randn(norm.running_mean.shape, generator=g))
+                norm.running_var.copy_(torch.rand(norm.running_var.shape, generator=g) + 0.5)
+    net.resample_noise(torch.Generator().manual_seed(seed + 1))
+
+
+def _state(net):
+    return {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}
+
+
+def _np(cfg, net):
+    return npnet.NumpyMLP(cfg, net.token, _state(net))
+
+
+def _hooked_forward(net, u, train=True):
+    """Run the real modules (on a float64 copy) and capture what each linear map and normalization returned.
+
+    float64, so that the reference is not the less precise side: the numpy network computes every stage
+    exactly and rounds it to float32, while PyTorch's float32 accumulates rounding (amplified where BN
+    divides by a small spread, e.g. after a sigmoid)."""
+    net = copy.deepcopy(net).double().train(train)
+    seen = []
+    for layer in net.layers:
+        rec = {}
+        seen.append(rec)
+        layer.linear.register_forward_hook(lambda m, i, o, rec=rec: rec.__setitem__("x", o.detach()))
+        if layer.norm is not None:
+            layer.norm.register_forward_hook(lambda m, i, o, rec=rec: rec.__setitem__("y", o.detach()))
+    with torch.no_grad():
+        logits = net(u.double())
+    return seen, logits
+
+
+def close(a, b, tol=1e-5):
+    """Equal up to float32 rounding: ``tol`` relative to the larger of 1 and the reference's magnitude."""
+    b = np.asarray(b, dtype=np.float64)
+    np.testing.assert_allclose(np.asarray(a, dtype=np.float64), b, rtol=tol,
+                               atol=tol * max(1.0, float(np.abs(b).max())))
 
 
 def test_twins_share_initial_linear_weights():
@@ -45,122 +87,150 @@ def test_default_init_bound_matches_pytorch_rule():
     assert lin.weight.abs().max() <= bound and lin.weight.abs().max() > 0.9 * bound
 
 
-def _hooked_forward(net, u):
-    """Run the real modules (on a copy, training mode) and capture what each part saw."""
-    net = copy.deepcopy(net).train()
-    seen = []
-    for layer in net.layers:
-        rec = {}
-        seen.append(rec)
-        layer.linear.register_forward_hook(lambda m, i, o, rec=rec: rec.__setitem__("x", o.detach()))
-        if layer.norm is not None:
-            layer.norm.register_forward_hook(lambda m, i, o, rec=rec: rec.__setitem__("y", o.detach()))
-    logits = net(u)
-    return seen, logits.detach()
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+@pytest.mark.parametrize("token", TOKENS)
+def test_train_view_stages_match_pytorch_modules(token, activation):
+    cfg = SMALL.replace(activation=activation)
+    ds, nets = _nets(cfg)
+    net = nets[token]
+    _randomize(net)
+    u = ds.x_train[:64]
+    got, logits = _np(cfg, net).forward(u.numpy(), "train")
+    seen, ref_logits = _hooked_forward(net, u)
+    close(logits, ref_logits)
+    for layer, g, s in zip(net.layers, got, seen):
+        assert all(v.dtype == np.float32 and v.shape == (64, layer.linear.out_features) for v in g.values())
+        close(g["x"], s["x"])
+        if layer.norm is None:
+            close(g["a"], net.layers[0].act(torch.from_numpy(g["x"])), 1e-6)
+            continue
+        close(g["y"], s["y"])
+        act_in = g["y"] if layer.placement == "before" else g["x"]
+        close(g["a"], layer.act(torch.from_numpy(act_in)), 1e-6)
+        assert probe.activation_input(g, layer.placement) == ("y" if layer.placement == "before" else "x")
 
 
-@pytest.mark.parametrize("token", ["none", "bn", "bn_noaffine", "bn_noisy", "ln"])
-def test_train_view_stages_match_pytorch_modules(token):
+@pytest.mark.parametrize("token", ["bn", "bn_noisy", "ln", "bn@after"])
+def test_eval_view_and_test_logits_match_module_eval(token):
     ds, nets = _nets()
     net = nets[token]
-    _randomize_affine(net)
-    net.resample_noise(noise_generator(SMALL, token))
-    u = ds.x_train[:64]
-    got, logits = probe.stages(net, u, "train")
-    seen, ref_logits = _hooked_forward(net, u)
-    torch.testing.assert_close(logits, ref_logits, rtol=1e-5, atol=1e-5)
-    for layer, g, s in zip(net.layers, got, seen):
-        torch.testing.assert_close(g["x"], s["x"], rtol=1e-6, atol=1e-6)
-        if layer.norm is not None:
-            torch.testing.assert_close(g["y"], s["y"], rtol=1e-5, atol=1e-5)
-            act = {"sigmoid": torch.sigmoid}[SMALL.activation]
-            torch.testing.assert_close(g["a"], act(g["y"]), rtol=1e-6, atol=1e-6)
-        else:
-            torch.testing.assert_close(g["a"], torch.sigmoid(s["x"]), rtol=1e-6, atol=1e-6)
+    _randomize(net)
+    u = ds.x_train[:50]
+    seen, ref_logits = _hooked_forward(net, u, train=False)  # running statistics, no noise
+    got, logits = _np(SMALL, net).forward(u.numpy(), "eval")
+    close(logits, ref_logits)
+    close(_np(SMALL, net).logits_eval(u.numpy()), ref_logits)
+    for g, s in zip(got, seen):
+        close(g["y"], s["y"])
 
 
 def test_x_hat_is_standardized_and_y_has_mean_beta_std_gamma():
     ds, nets = _nets()
     net = nets["bn"]
-    _randomize_affine(net)
-    got, _ = probe.stages(net, ds.x_train[:256], "train")
+    _randomize(net)
+    got, _ = _np(SMALL, net).forward(ds.x_train[:256].numpy(), "train")
     for layer, g in zip(net.layers, got):
-        x_hat, y = g["x_hat"].double(), g["y"].double()
-        var = g["x"].double().var(0, unbiased=False)
-        torch.testing.assert_close(x_hat.mean(0), torch.zeros_like(x_hat.mean(0)), atol=1e-5, rtol=0)
+        x, x_hat, y = (g[k].astype(np.float64) for k in ("x", "x_hat", "y"))
+        var = x.var(axis=0)
+        gamma, beta = layer.norm.weight.detach().double().numpy(), layer.norm.bias.detach().double().numpy()
+        np.testing.assert_allclose(x_hat.mean(axis=0), 0, atol=1e-5)
         # BN divides by sqrt(var + eps), so x_hat's std is sqrt(var / (var + eps)), not exactly 1.
-        torch.testing.assert_close(x_hat.std(0, unbiased=False), torch.sqrt(var / (var + 1e-5)), atol=1e-5, rtol=0)
-        torch.testing.assert_close(y.mean(0), layer.norm.bias.double(), atol=1e-5, rtol=0)
-        expected_std = layer.norm.weight.double().abs() * torch.sqrt(var / (var + 1e-5))
-        torch.testing.assert_close(y.std(0, unbiased=False), expected_std, atol=1e-5, rtol=1e-5)
-
-
-def test_eval_view_uses_running_statistics_like_module_eval():
-    ds, nets = _nets()
-    net = copy.deepcopy(nets["bn"])
-    net.train()
-    with torch.no_grad():  # give the running statistics something to hold
-        for i in range(5):
-            net(ds.x_train[i * 60:(i + 1) * 60])
-    got, logits = probe.stages(net, ds.x_train[:50], "eval")
-    net.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(logits, net(ds.x_train[:50]), rtol=1e-5, atol=1e-5)
-        x = net.layers[0].linear(ds.x_train[:50])
-        torch.testing.assert_close(got[0]["y"], net.layers[0].norm(x), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(x_hat.std(axis=0), np.sqrt(var / (var + 1e-5)), atol=1e-5)
+        np.testing.assert_allclose(y.mean(axis=0), beta, atol=1e-5)
+        np.testing.assert_allclose(y.std(axis=0), np.abs(gamma) * np.sqrt(var / (var + 1e-5)), atol=1e-5,
+                                   rtol=1e-5)
 
 
 def test_after_placement_normalizes_the_activation_output():
     cfg = SMALL.replace(variants=("bn@after",))
     ds, nets = _nets(cfg)
-    net = nets["bn@after"]
-    got, _ = probe.stages(net, ds.x_train[:100], "train")
-    a = torch.sigmoid(got[0]["x"])
-    torch.testing.assert_close(got[0]["a"], a)
-    manual = (a - a.mean(0)) / torch.sqrt(a.var(0, unbiased=False) + 1e-5)
-    torch.testing.assert_close(got[0]["x_hat"], manual, rtol=1e-5, atol=1e-5)
+    got, _ = _np(cfg, nets["bn@after"]).forward(ds.x_train[:100].numpy(), "train")
+    a = 1 / (1 + np.exp(-got[0]["x"].astype(np.float64)))  # sigmoid by hand
+    close(got[0]["a"], a, 1e-6)
+    close(got[0]["x_hat"], (a - a.mean(0)) / np.sqrt(a.var(0) + 1e-5))
     assert probe.activation_input(got[0], "after") == "x"
 
 
-def test_probing_has_no_side_effects():
-    ds, nets = _nets()
-    net = nets["bn_noisy"]
-    gen = noise_generator(SMALL, "bn_noisy")
-    net.resample_noise(gen)
-    loss = F.cross_entropy(net(ds.x_train[:30]), ds.y_train[:30])
-    loss.backward()
-    before_state = copy.deepcopy(net.state_dict())
-    before_grads = [p.grad.clone() for p in net.parameters()]
-    global_rng, gen_state = torch.get_rng_state(), gen.get_state()
-    probe.stages(net, ds.x_train[:64], "train")
-    probe.stages(net, ds.x_train[:64], "eval")
-    probe.accuracy(net, ds.x_test, ds.y_test)
-    probe.gradient_ics(net, ds.x_train[:30], ds.y_train[:30], lr=0.5)
-    for k, v in net.state_dict().items():
-        assert torch.equal(v, before_state[k]), k
-    for p, g in zip(net.parameters(), before_grads):
-        assert torch.equal(p.grad, g)
-    assert torch.equal(torch.get_rng_state(), global_rng)
-    assert torch.equal(gen.get_state(), gen_state)
-    assert net.training
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+@pytest.mark.parametrize("token", TOKENS)
+def test_gradients_match_autograd(token, activation):
+    cfg = SMALL.replace(activation=activation)
+    ds, nets = _nets(cfg)
+    net = copy.deepcopy(nets[token]).double().train()
+    _randomize(net)
+    xb, yb = ds.x_train[:40].double(), ds.y_train[:40]
+    F.cross_entropy(net(xb), yb).backward()
+    state = {k: v.detach().numpy() for k, v in net.state_dict().items()}
+    got = npnet.NumpyMLP(cfg, token, state).gradients(xb.numpy(), yb.numpy())
+    expected = {name: p.grad.numpy() for name, p in net.named_parameters() if p.requires_grad}
+    assert set(got) == set(expected)
+    for name, g in expected.items():
+        np.testing.assert_allclose(got[name], g, rtol=1e-8, atol=1e-10, err_msg=name)
 
 
-def test_gradient_ics_matches_a_manual_update_of_earlier_layers():
-    ds, nets = _nets(SMALL.replace(variants=("none",)))
-    net = nets["none"]
+@pytest.mark.parametrize("token", ["none", "bn", "bn_noisy", "ln@after"])
+def test_gradient_ics_matches_a_pytorch_sgd_step_of_the_earlier_layers(token):
+    cfg = SMALL.replace(widths=(12, 9, 7), variants=(token,))
+    ds, nets = _nets(cfg)
+    net = nets[token]
+    _randomize(net)
     xb, yb = ds.x_train[:40], ds.y_train[:40]
-    pairs = probe.gradient_ics(net, xb, yb, lr=0.3)
-    # Independent reference: torch.optim.SGD steps only layer 0, then the gradient of layer 1 is taken.
-    ref = copy.deepcopy(net)
-    F.cross_entropy(ref(xb), yb).backward()
-    g1 = ref.layers[1].linear.weight.grad.clone()
-    opt = torch.optim.SGD(ref.layers[0].parameters(), lr=0.3)
-    opt.step()
-    ref.zero_grad()
-    F.cross_entropy(ref(xb), yb).backward()
-    torch.testing.assert_close(pairs[1][0], g1)
-    torch.testing.assert_close(pairs[1][1], ref.layers[1].linear.weight.grad)
-    torch.testing.assert_close(pairs[0][0], pairs[0][1])  # nothing before layer 0: no shift
+    pairs = npnet.gradient_ics(cfg, token, _state(net), xb.numpy(), yb.numpy(), lr=0.3)
+    # Independent reference, in float64: torch.optim.SGD steps layers 0..i-1 only, then layer i's gradient.
+    ref = copy.deepcopy(net).double().train()
+    F.cross_entropy(ref(xb.double()), yb).backward()
+    for i in range(3):
+        g = ref.layers[i].linear.weight.grad.numpy()
+        shifted = copy.deepcopy(ref)  # a deep copy does not carry the gradients over: hand them on
+        earlier = [(p, q) for a, b in zip(shifted.layers[:i], ref.layers[:i])
+                   for p, q in zip(a.parameters(), b.parameters()) if p.requires_grad]
+        for p, q in earlier:
+            p.grad = q.grad.clone()
+        if earlier:
+            torch.optim.SGD([p for p, _ in earlier], lr=0.3).step()
+        shifted.zero_grad()
+        F.cross_entropy(shifted(xb.double()), yb).backward()
+        np.testing.assert_allclose(pairs[i][0], g, rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(pairs[i][1], shifted.layers[i].linear.weight.grad.numpy(), rtol=1e-7,
+                                   atol=1e-9)
+    np.testing.assert_array_equal(pairs[0][0], pairs[0][1])  # nothing before layer 0: no shift
+    assert np.linalg.norm(pairs[2][0] - pairs[2][1]) > 0
+
+
+def test_prober_matches_pytorch_accuracy_and_loss_and_leaves_the_weights_alone():
+    ds, nets = _nets()
+    prober = probe.Prober(SMALL, probe.Arrays.of(ds))
+    for net in nets.values():
+        _randomize(net)
+    weights = {t: probe.WeightVariant(float("nan"), None, _state(n), None) for t, n in nets.items()}
+    frozen = copy.deepcopy(weights)
+    raw = prober.raw(probe.WeightSnapshot(0, weights))
+    idx = torch.as_tensor(probe.probe_indices(SMALL, len(ds.x_train)))
+    for token, net in nets.items():
+        rv = raw.variants[token]
+        _, train_logits = _hooked_forward(net, ds.x_train[idx])
+        _, test_logits = _hooked_forward(net, ds.x_test, train=False)
+        assert rv.accuracy == pytest.approx(float((train_logits.argmax(1) == ds.y_train[idx]).float().mean()))
+        assert rv.test_accuracy == pytest.approx(float((test_logits.argmax(1) == ds.y_test).float().mean()))
+        assert rv.loss == pytest.approx(float(F.cross_entropy(train_logits, ds.y_train[idx])), rel=1e-5)
+        for k, v in weights[token].state.items():
+            np.testing.assert_array_equal(v, frozen[token].state[k])
+
+
+def test_the_statistics_worker_imports_neither_torch_nor_scikit_learn_nor_scipy_stats():
+    code = ("import sys\n"
+            "from bnviz import worker, stats\n"
+            "import numpy as np\n"
+            "x = np.sort(np.random.default_rng(0).standard_normal((3, 512)), axis=1)\n"
+            "w, p = stats._shapiro_sorted(x, x[:, 256])\n"
+            "heavy = [m for m in sys.modules if m.split('.')[0] in ('torch', 'sklearn', 'pandas', 'streamlit')"
+            " or (m.startswith('scipy.stats') and m != 'scipy.stats._ansari_swilk_statistics')]\n"
+            "import scipy.stats\n"
+            "ref = [scipy.stats.shapiro(r - r[256]) for r in x]\n"
+            "assert all(wi == r.statistic and pi == r.pvalue for wi, pi, r in zip(w, p, ref)), (w, p, ref)\n"
+            "print(heavy)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
 
 
 def test_noisy_bn_noise_changes_every_draw_within_documented_bounds():
@@ -175,6 +245,11 @@ def test_noisy_bn_noise_changes_every_draw_within_documented_bounds():
     x = torch.randn(10, 50)
     torch.testing.assert_close(net(x), nn.functional.batch_norm(x, net.running_mean, net.running_var,
                                                                 net.weight, net.bias, False, 0.1, net.eps))
+
+
+def test_noise_stream_is_the_variant_s_own():
+    a, b = noise_generator(SMALL, "bn_noisy"), noise_generator(SMALL, "bn_noisy")
+    assert torch.equal(torch.rand(5, generator=a), torch.rand(5, generator=b))
 
 
 def test_frozen_affine_variant_has_no_trainable_gamma_beta():

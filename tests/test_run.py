@@ -269,13 +269,15 @@ def _open_fds() -> list[str]:
 
 
 def _feeders() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "QueueFeederThread" and t.is_alive()]
+    """Threads that move snapshots to and from statistics workers (ours, and multiprocessing's)."""
+    names = ("bnviz-send", "bnviz-collect", "QueueFeederThread")
+    return [t for t in threading.enumerate() if t.name in names and t.is_alive()]
 
 
 def test_stopping_a_run_mid_backlog_leaves_no_thread_or_file_descriptor_behind():
-    """Regression (seen in the churn benchmark): a stop terminated the worker while the queue's feeder thread
-    was writing a weight snapshot (229 kB, more than a pipe holds) to it; with nobody left to read, the
-    feeder blocked forever, holding a thread and the pipe's descriptors for every stopped training."""
+    """Regression (seen in the churn benchmark): a stop terminated the worker while a thread was writing a
+    weight snapshot (229 kB, more than a pipe holds) to it; with nobody left to read, the writer blocked
+    forever, holding a thread and the pipe's descriptors for every stopped training."""
     feeders_before, fds_after_first = len(_feeders()), None
     for i in range(4):
         # a snapshot every step: the worker falls behind at once, so the backlog is full when the run stops

@@ -1,0 +1,245 @@
+"""The MLP of model.py re-implemented in numpy from its weights: the probe's forward pass and backprop.
+
+The statistics worker needs the stages of every hidden layer on the probe set, the accuracies and, now and
+then, Santurkar et al.'s gradient shift. Computing them in numpy from a copy of the weights means the
+worker process never imports PyTorch (about 190 MB and 2.5 s of start-up less, per training), and nothing
+here can touch the real network: no running statistics, random streams, gradients or optimizer state.
+The tests check every formula against PyTorch's own modules and autograd.
+
+A network is described by its variant token, the config and a ``state_dict`` turned into numpy arrays
+(keys as in model.MLP: ``layers.{i}.linear.weight`` (out, in), ``layers.{i}.norm.{weight, bias,
+running_mean, running_var, scale, shift}``, ``head.weight``, ``head.bias``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import erf, expit
+
+from .config import ExperimentConfig, split_variant
+
+BN_EPS = 1e-5  # model.BN_EPS: PyTorch's default for BatchNorm1d and LayerNorm
+_SQRT1_2 = 1.0 / math.sqrt(2.0)
+
+
+def activation(name: str, z: np.ndarray) -> np.ndarray:
+    """The elementwise activation ``name`` (config.ACTIVATIONS) in the dtype of ``z``."""
+    if name == "sigmoid":
+        return expit(z)
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.maximum(z, 0)
+    if name == "gelu":  # exact erf form, as torch.nn.functional.gelu's default
+        return z * 0.5 * (1 + erf(z * z.dtype.type(_SQRT1_2)))
+    if name == "identity":
+        return z
+    raise ValueError(f"unknown activation {name!r}")
+
+
+def activation_grad(name: str, z: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """d act(z) / dz, given the input ``z`` and the output ``a = act(z)``."""
+    if name == "sigmoid":
+        return a * (1 - a)
+    if name == "tanh":
+        return 1 - a * a
+    if name == "relu":
+        return (z > 0).astype(z.dtype)  # PyTorch's convention: 0 at z = 0
+    if name == "gelu":  # d/dz z Phi(z) = Phi(z) + z phi(z)
+        return 0.5 * (1 + erf(z * _SQRT1_2)) + z * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+    if name == "identity":
+        return np.ones_like(z)
+    raise ValueError(f"unknown activation {name!r}")
+
+
+@dataclass
+class _Norm:
+    """What one normalization layer computed on a batch, kept for the backward pass."""
+
+    x_hat: np.ndarray
+    y: np.ndarray
+    inv_std: np.ndarray  # 1 / sqrt(var + eps), per unit (BN) or per example (LN), broadcastable
+    axis: int  # 0: statistics over the batch (BN); 1: over the units of one example (LN)
+
+
+class NumpyMLP:
+    """One variant's network, from its weights, in numpy: stages, logits and gradients."""
+
+    def __init__(self, cfg: ExperimentConfig, token: str, state: dict[str, np.ndarray]) -> None:
+        self.kind, _ = split_variant(token)
+        self.placement = cfg.placement_of(token)
+        self.act = cfg.activation
+        self.depth = len(cfg.widths)
+        self.state = state
+        # Every stage is the exact (float64) result of its operation on the previous stage, rounded to the
+        # network's precision: the float32 network, without the rounding noise of float32 accumulation, so
+        # that e.g. a constant input gives exactly constant stages (OpenBLAS's float32 products differ from
+        # row to row in the last bits).
+        self.dtype = state["head.weight"].dtype
+
+    def _p(self, i: int, name: str) -> np.ndarray | None:
+        return self.state.get(f"layers.{i}.{name}")
+
+    def _normalize(self, i: int, z: np.ndarray, view: str) -> _Norm:
+        """x_hat and y of layer ``i``'s normalization on ``z`` (B, U).
+
+        BatchNorm (Ioffe & Szegedy 2015, Algorithm 1): x_hat = (z - mu_B) / sqrt(var_B + eps) with the
+        batch's biased variance in the train view, the running estimates in the eval view; y = gamma * x_hat
+        + beta; noisy BN then maps y to scale * y + shift (its latest draw, train view only). LayerNorm (Ba
+        et al. 2016) uses the statistics of each example over its units in both views.
+        """
+        axis = 1 if self.kind == "ln" else 0
+        z = z.astype(np.float64)
+        if axis == 0 and view == "eval":
+            mean, var = self._p(i, "norm.running_mean"), self._p(i, "norm.running_var")
+        else:
+            mean = z.mean(axis=axis, keepdims=True)
+            var = np.square(z - mean).mean(axis=axis, keepdims=True)
+        inv_std = 1 / np.sqrt(var + BN_EPS)
+        x_hat = (z - mean) * inv_std
+        gamma, beta = self._p(i, "norm.weight"), self._p(i, "norm.bias")
+        y = x_hat * gamma + beta if gamma is not None else x_hat
+        if self.kind == "bn_noisy" and view == "train":
+            y = y * self._p(i, "norm.scale") + self._p(i, "norm.shift")
+        return _Norm(self._round(x_hat), self._round(y), inv_std, axis)
+
+    def _round(self, a: np.ndarray) -> np.ndarray:
+        """``a`` in the network's own precision (float32 for a trained network's weights)."""
+        return a.astype(self.dtype, copy=False)
+
+    def _linear(self, u: np.ndarray, name: str) -> np.ndarray:
+        w, b = self.state[name + ".weight"], self.state[name + ".bias"]
+        return self._round(u.astype(np.float64) @ w.T.astype(np.float64) + b)
+
+    def _act(self, z: np.ndarray) -> np.ndarray:
+        return self._round(activation(self.act, z.astype(np.float64)))
+
+    def forward(self, u: np.ndarray, view: str = "train") -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
+        """Every hidden layer's stages on inputs ``u`` (N, D), and the logits (N, classes).
+
+        One dict per hidden layer maps stage name to an (N, units) array: ``x`` (Wu + b) and ``a`` (the
+        activation's output) always, ``x_hat`` and ``y`` when the variant normalizes. With placement
+        "after", normalization acts on ``a`` and the layer hands ``y`` on.
+        """
+        out, _, logits = self._forward(u, view)
+        return out, logits
+
+    def _forward(self, u: np.ndarray, view: str) -> tuple[list[dict[str, np.ndarray]], list, np.ndarray]:
+        """Stages, what the backward pass needs of each layer (its input, its normalization), logits."""
+        out, cache = [], []
+        for i in range(self.depth):
+            x = self._linear(u, f"layers.{i}.linear")  # (N, units)
+            if self.kind == "none":
+                a = self._act(x)
+                out.append({"x": x, "a": a})
+                cache.append((u, None))
+                u = a
+            elif self.placement == "before":
+                n = self._normalize(i, x, view)
+                a = self._act(n.y)
+                out.append({"x": x, "x_hat": n.x_hat, "y": n.y, "a": a})
+                cache.append((u, n))
+                u = a
+            else:
+                a = self._act(x)
+                n = self._normalize(i, a, view)
+                out.append({"x": x, "x_hat": n.x_hat, "y": n.y, "a": a})
+                cache.append((u, n))
+                u = n.y
+        cache.append((u, None))
+        return out, cache, self._linear(u, "head")
+
+    def logits_eval(self, u: np.ndarray) -> np.ndarray:
+        """The network in evaluation mode (BN's running statistics, no noise), as for test accuracy."""
+        _, logits = self.forward(u, "eval")
+        return logits
+
+    def gradients(self, u: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+        """Gradients of the mean cross-entropy on the batch (u, labels), in training mode, by parameter name.
+
+        Backpropagation by hand; the BN formula is Ioffe & Szegedy (2015), Sec. 3 (the batch statistics are
+        differentiated through). Keys as in the state dict, for the parameters that train.
+        """
+        stages, cache, logits = self._forward(u, "train")
+        B = u.shape[0]  # batch size
+        # d mean CE / d logits = (softmax - onehot) / B
+        z = logits - logits.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        p[np.arange(B), labels] -= 1
+        g_out = p / B
+        grads: dict[str, np.ndarray] = {}
+        h_in, _ = cache[-1]
+        grads["head.weight"], grads["head.bias"] = g_out.T @ h_in, g_out.sum(axis=0)
+        g = g_out @ self.state["head.weight"]  # d loss / d (last hidden layer's output)
+        for i in reversed(range(self.depth)):
+            u_in, n = cache[i]
+            st = stages[i]
+            if n is None:
+                gx = g * activation_grad(self.act, st["x"], st["a"])
+            elif self.placement == "before":
+                gy = g * activation_grad(self.act, st["y"], st["a"])
+                gx = self._norm_backward(i, n, gy, grads)
+            else:
+                ga = self._norm_backward(i, n, g, grads)
+                gx = ga * activation_grad(self.act, st["x"], st["a"])
+            grads[f"layers.{i}.linear.weight"] = gx.T @ u_in
+            grads[f"layers.{i}.linear.bias"] = gx.sum(axis=0)
+            g = gx @ self._p(i, "linear.weight")
+        return grads
+
+    def _norm_backward(self, i: int, n: _Norm, gy: np.ndarray, grads: dict) -> np.ndarray:
+        """Gradient with respect to the normalization's input; fills in gamma's and beta's gradients."""
+        if self.kind == "bn_noisy":
+            gy = gy * self._p(i, "norm.scale")  # the shift adds a constant: no gradient through it
+        gamma = self._p(i, "norm.weight")
+        if gamma is not None:
+            grads[f"layers.{i}.norm.weight"] = (gy * n.x_hat).sum(axis=0)
+            grads[f"layers.{i}.norm.bias"] = gy.sum(axis=0)
+            gy = gy * gamma
+        # x_hat = (z - mean) * inv_std with mean and var over ``axis`` (m values):
+        # dz = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)), means over the same axis.
+        ax = n.axis
+        return n.inv_std * (gy - gy.mean(axis=ax, keepdims=True)
+                            - n.x_hat * (gy * n.x_hat).mean(axis=ax, keepdims=True))
+
+
+def layer_params(state: dict[str, np.ndarray], i: int) -> list[str]:
+    """Names of hidden layer ``i``'s trainable parameters: its linear map and, if learned, gamma and beta."""
+    names = [f"layers.{i}.linear.weight", f"layers.{i}.linear.bias"]
+    return names + [f"layers.{i}.norm.{p}" for p in ("weight", "bias") if f"layers.{i}.norm.{p}" in state]
+
+
+def gradient_ics(cfg: ExperimentConfig, token: str, state: dict[str, np.ndarray], u: np.ndarray,
+                 labels: np.ndarray, lr: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Per hidden layer, the weight gradient G before and G' after the earlier layers take their step.
+
+    Santurkar et al. (2018), Definition 2.1: internal covariate shift of layer i is ||G_i - G'_i||, where
+    G'_i is the gradient of layer i's weights once layers 1..i-1 have been updated on the same batch, here
+    with a plain gradient step of size ``lr`` whatever the optimizer. Computed in float64 (the difference of
+    two nearby gradients would otherwise be mostly float32 rounding); works on copies of ``state``.
+    """
+    state = {k: np.asarray(v, dtype=np.float64) for k, v in state.items()}
+    u = np.asarray(u, dtype=np.float64)
+    base = NumpyMLP(cfg, token, state).gradients(u, labels)
+    out = []
+    for i in range(len(cfg.widths)):
+        key = f"layers.{i}.linear.weight"
+        shifted = dict(state)
+        for k in range(i):
+            for name in layer_params(state, k):
+                shifted[name] = state[name] - lr * base[name]
+        after = NumpyMLP(cfg, token, shifted).gradients(u, labels) if i else base
+        out.append((base[key], after[key]))
+    return out
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean cross-entropy of ``logits`` (N, classes) against integer ``labels``, as F.cross_entropy."""
+    z = logits.astype(np.float64)
+    z = z - z.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return float(-logp[np.arange(len(labels)), labels].mean())
