@@ -76,7 +76,8 @@ def _record(args: argparse.Namespace) -> int:
     from .run import Run
 
     run = Run(config, stats_in="inline" if args.inline else "process", history_cap=RECORD_HISTORY_CAP,
-              quick_first=False, backlog=RECORD_BACKLOG)  # no page waits for a first chart
+              quick_first=False, backlog=RECORD_BACKLOG,  # no page waits for a first chart
+              distributions=args.quantiles)  # histograms and quantiles only where the table holds them
     run.start()
     with tqdm(total=config.steps, unit="step", file=sys.stderr, disable=args.quiet,
               desc=f"record {args.preset}") as bar:
@@ -98,7 +99,7 @@ def _record(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     query = urlencode(encode(args.preset, config), safe=",")
-    write_table(run.history.to_table(quantiles=args.quantiles), args.out, query=query)
+    write_table(run.history.to_arrow(quantiles=args.quantiles), args.out, query=query)
     if not args.quiet:
         sys.stderr.write(f"bnviz: wrote {len(run.history)} snapshots to {args.out} "
                          f"({time.perf_counter() - t0:.1f} s)\n")

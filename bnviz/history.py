@@ -94,6 +94,10 @@ class History:
         """
         return to_table(self.snapshots(), quantiles=quantiles)
 
+    def to_arrow(self, quantiles: bool = False):
+        """:meth:`to_table` as a pyarrow Table, without pandas (see the module function)."""
+        return to_arrow(self.snapshots(), quantiles=quantiles)
+
 
 def _rows(snap: Snapshot, quantiles: bool = False):
     """Yield column blocks (variant, layer, stage, units array, stat names, values matrix) of one snapshot."""
@@ -124,19 +128,13 @@ def _rows(snap: Snapshot, quantiles: bool = False):
                 yield token, li, "grad", np.array([POOLED]), ("ics_l2", "ics_cos"), np.array([layer.ics])
 
 
-def to_table(snapshots, quantiles: bool = False) -> "pandas.DataFrame":  # noqa: F821
-    """Build the tidy table (columns TABLE_COLUMNS) from snapshots; NaN (undefined) values are left out.
+def _encoded(snapshots, quantiles: bool = False) -> dict:
+    """The tidy table's columns as numpy arrays, NaN (undefined) values left out; the text columns as
+    ``(codes, names)`` with ``names`` sorted (as pandas orders the categories of strings).
 
-    With ``quantiles=True`` every (variant, step, layer >= 0, stage, unit) also gets the stats q00..q63:
-    StageStats.quantiles, which bnviz.replay turns back into histograms and Q-Q plots. Off by default, so
-    the record command's table stays as DESIGN.md's contract 3 describes it.
-
-    Infinite values stay (a KL of +inf is a measurement: the data has a point mass). The per-block unit and
-    stat columns repeat a few patterns, so they are built once per pattern and concatenated.
+    The per-block unit and stat columns repeat a few patterns, so they are built once per pattern and
+    concatenated; text is coded, not written out: factorizing ~300k strings would cost more than the rest.
     """
-    import pandas as pd
-
-    # Text columns are built as categorical codes: factorizing ~300k strings would cost more than the rest.
     vocab: dict[str, dict[str, int]] = {"variant": {}, "stage": {}, "stat": {}}
 
     def code(column: str, name: str) -> int:
@@ -159,37 +157,75 @@ def to_table(snapshots, quantiles: bool = False) -> "pandas.DataFrame":  # noqa:
             unit.append(u)
             stat.append(st)
             value.append(np.asarray(values, dtype=np.float64).reshape(-1))
-    if not value:
-        return pd.DataFrame({c: pd.Series(dtype=t) for c, t in zip(TABLE_COLUMNS, (
-            "category", "int64", "int64", "category", "int64", "category", "float64"))})
 
-    def categorical(column: str, codes: np.ndarray) -> "pd.Categorical":
-        names = sorted(vocab[column])  # sorted categories, as pd.Categorical(strings) would make them
+    def text(column: str, codes: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        names = sorted(vocab[column])
         remap = np.empty(len(names), dtype=np.int64)
         remap[[vocab[column][n] for n in names]] = np.arange(len(names))
-        return pd.Categorical.from_codes(remap[codes], categories=names)
+        return remap[codes], names
 
-    n = np.asarray(lengths)
-    df = pd.DataFrame({
-        "variant": categorical("variant", np.repeat(np.asarray(variant, dtype=np.int64), n)),
+    n = np.asarray(lengths, dtype=np.int64)
+    cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0, np.int64)  # noqa: E731
+    cols = {
+        "variant": text("variant", np.repeat(np.asarray(variant, dtype=np.int64), n)),
         "step": np.repeat(np.asarray(step, dtype=np.int64), n),
         "layer": np.repeat(np.asarray(layer, dtype=np.int64), n),
-        "stage": categorical("stage", np.repeat(np.asarray(stage, dtype=np.int64), n)),
-        "unit": np.concatenate(unit),
-        "stat": categorical("stat", np.concatenate(stat)),
-        "value": np.concatenate(value),
-    })
-    return df[~np.isnan(df["value"].to_numpy())].reset_index(drop=True)
+        "stage": text("stage", np.repeat(np.asarray(stage, dtype=np.int64), n)),
+        "unit": cat(unit),
+        "stat": text("stat", cat(stat)),
+        "value": np.concatenate(value) if value else np.zeros(0),
+    }
+    keep = ~np.isnan(cols["value"])
+    return {k: (v[0][keep], v[1]) if isinstance(v, tuple) else v[keep] for k, v in cols.items()}
 
 
-def _arrow(df, query: str | None):
-    """``df`` as a pyarrow Table, with the share-link query string in the key-value metadata (QUERY_KEY)."""
+def to_table(snapshots, quantiles: bool = False) -> "pandas.DataFrame":  # noqa: F821
+    """Build the tidy table (columns TABLE_COLUMNS) from snapshots; NaN (undefined) values are left out.
+
+    With ``quantiles=True`` every (variant, step, layer >= 0, stage, unit) also gets the stats q00..q63:
+    StageStats.quantiles, which bnviz.replay turns back into histograms and Q-Q plots. Off by default, so
+    the record command's table stays as DESIGN.md's contract 3 describes it. Infinite values stay (a KL of
+    +inf is a measurement: the data has a point mass). variant, stage and stat are categorical.
+    """
+    import pandas as pd
+
+    cols = _encoded(snapshots, quantiles)
+    return pd.DataFrame({k: pd.Categorical.from_codes(*v) if isinstance(v, tuple) else v for k, v in cols.items()})
+
+
+def to_arrow(snapshots, quantiles: bool = False):
+    """:func:`to_table` as a pyarrow Table (text columns dictionary-encoded), built without pandas.
+
+    What the record command writes to Parquet: importing and filling pandas would cost it about half a
+    second for nothing. ``to_arrow(s).to_pandas()`` equals ``to_table(s)`` (tested).
+    """
     import pyarrow as pa
 
-    table = pa.Table.from_pandas(df, preserve_index=False)
+    def column(v):
+        if isinstance(v, tuple):
+            codes, names = v
+            return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int8 if len(names) < 128 else np.int32)),
+                                                  pa.array(names, type=pa.string()))
+        return pa.array(v)
+
+    return pa.table({k: column(v) for k, v in _encoded(snapshots, quantiles).items()})
+
+
+def _arrow(table, query: str | None):
+    """``table`` (a DataFrame or a pyarrow Table) as a pyarrow Table with the share-link query string in
+    the key-value metadata (QUERY_KEY)."""
+    import pyarrow as pa
+
+    if not isinstance(table, pa.Table):
+        table = pa.Table.from_pandas(table, preserve_index=False)
     if query is not None:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), QUERY_KEY: str(query).encode()})
     return table
+
+
+def _frame(table):
+    """``table`` as a DataFrame (a pyarrow Table is converted)."""
+    return table if hasattr(table, "to_csv") else table.to_pandas()
 
 
 def _kind(path_or_kind: str) -> str:
@@ -201,7 +237,7 @@ def _kind(path_or_kind: str) -> str:
 
 
 def write_table(df, path: str, query: str | None = None) -> None:
-    """Write the tidy table as CSV or Parquet, chosen by the file's suffix.
+    """Write the tidy table (a DataFrame, or to_arrow's Table) as CSV or Parquet, chosen by the file's suffix.
 
     Parquet is written with zstd compression and, when ``query`` is given (the run's share-link query
     string, ``preset=ioffe&seed=0&...``), carries it as key-value metadata ``bnviz.query``, from which
@@ -212,7 +248,7 @@ def write_table(df, path: str, query: str | None = None) -> None:
 
         pq.write_table(_arrow(df, query), path, compression="zstd")
     else:
-        df.to_csv(path, index=False)
+        _frame(df).to_csv(path, index=False)
 
 
 def table_to_bytes(df, kind: str, query: str | None = None) -> bytes:
@@ -225,4 +261,4 @@ def table_to_bytes(df, kind: str, query: str | None = None) -> bytes:
         buf = io.BytesIO()
         pq.write_table(_arrow(df, query), buf, compression="zstd")
         return buf.getvalue()
-    return df.to_csv(index=False).encode("utf-8")
+    return _frame(df).to_csv(index=False).encode("utf-8")

@@ -17,7 +17,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import erf, expit
 
 from .config import ExperimentConfig, split_variant
 
@@ -25,10 +24,19 @@ BN_EPS = 1e-5  # model.BN_EPS: PyTorch's default for BatchNorm1d and LayerNorm
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 
 
+def erf(z: np.ndarray) -> np.ndarray:
+    """scipy.special.erf, imported on first use (the training process, which imports this module, never
+    needs scipy)."""
+    from scipy.special import erf as scipy_erf
+
+    return scipy_erf(z)
+
+
 def activation(name: str, z: np.ndarray) -> np.ndarray:
     """The elementwise activation ``name`` (config.ACTIVATIONS) in the dtype of ``z``."""
-    if name == "sigmoid":
-        return expit(z)
+    if name == "sigmoid":  # as torch.sigmoid; 1 / (1 + exp(-z)) vectorizes (3x faster than scipy's expit)
+        with np.errstate(over="ignore"):  # exp(-z) = inf for z < -88 (float32): the limit 0 is exact
+            return 1 / (1 + np.exp(-z))
     if name == "tanh":
         return np.tanh(z)
     if name == "relu":
@@ -110,12 +118,14 @@ class NumpyMLP:
         """``a`` in the network's own precision (float32 for a trained network's weights)."""
         return a.astype(self.dtype, copy=False)
 
-    def _linear(self, u: np.ndarray, name: str) -> np.ndarray:
+    def _linear(self, u: np.ndarray, name: str, exact: bool = True) -> np.ndarray:
         w, b = self.state[name + ".weight"], self.state[name + ".bias"]
+        if not exact:  # the native product: 4x faster in float32, rounding that varies from row to row
+            return u @ w.T + b
         return self._round(u.astype(np.float64) @ w.T.astype(np.float64) + b)
 
     def _act(self, z: np.ndarray) -> np.ndarray:
-        return self._round(activation(self.act, z.astype(np.float64)))
+        return activation(self.act, z)  # elementwise: the network's own precision is exact enough
 
     def forward(self, u: np.ndarray, view: str = "train") -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
         """Every hidden layer's stages on inputs ``u`` (N, D), and the logits (N, classes).
@@ -127,11 +137,12 @@ class NumpyMLP:
         out, _, logits = self._forward(u, view)
         return out, logits
 
-    def _forward(self, u: np.ndarray, view: str) -> tuple[list[dict[str, np.ndarray]], list, np.ndarray]:
+    def _forward(self, u: np.ndarray, view: str, exact: bool = True
+                 ) -> tuple[list[dict[str, np.ndarray]], list, np.ndarray]:
         """Stages, what the backward pass needs of each layer (its input, its normalization), logits."""
         out, cache = [], []
         for i in range(self.depth):
-            x = self._linear(u, f"layers.{i}.linear")  # (N, units)
+            x = self._linear(u, f"layers.{i}.linear", exact)  # (N, units)
             if self.kind == "none":
                 a = self._act(x)
                 out.append({"x": x, "a": a})
@@ -150,11 +161,12 @@ class NumpyMLP:
                 cache.append((u, n))
                 u = n.y
         cache.append((u, None))
-        return out, cache, self._linear(u, "head")
+        return out, cache, self._linear(u, "head", exact)
 
     def logits_eval(self, u: np.ndarray) -> np.ndarray:
-        """The network in evaluation mode (BN's running statistics, no noise), as for test accuracy."""
-        _, logits = self.forward(u, "eval")
+        """The network in evaluation mode (BN's running statistics, no noise), as for test accuracy: only
+        the arg max counts, so the products are the fast native ones."""
+        _, _, logits = self._forward(u, "eval", exact=False)
         return logits
 
     def gradients(self, u: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:

@@ -76,7 +76,8 @@ class Run:
     """Twin training of every variant of ``config`` in a background thread."""
 
     def __init__(self, config: ExperimentConfig, *, stats_in: str = "process", history_cap: int = 256,
-                 steps_per_second: float | None = None, quick_first: bool = True, backlog: int = 32) -> None:
+                 steps_per_second: float | None = None, quick_first: bool = True, backlog: int = 32,
+                 distributions: bool = True) -> None:
         self.config = config
         self.history = History(config.snapshot_every, history_cap)
         self.status = {token: VariantStatus() for token in config.variants}
@@ -86,6 +87,7 @@ class Run:
         self._stats_mode = stats_in  # "process" (a worker process) or "inline"
         self._quick_first = quick_first  # summarize step 0 in-process too, for a page's first chart
         self._backlog = backlog  # weight snapshots queued for the worker before training waits for it
+        self._distributions = distributions  # histograms and quantiles (figures, replays) in the snapshots
         self._state = "ready"
         self._step = 0
         self._cond = threading.Condition()
@@ -168,9 +170,9 @@ class Run:
             # The worker process starts first: its imports overlap with loading the data and the models.
             if self._stats_mode == "process":
                 sink = ProcessSink(self.config, self.history.append, backlog=self._backlog,
-                                   quick_first=self._quick_first)
+                                   quick_first=self._quick_first, distributions=self._distributions)
             else:
-                sink = InlineSink(self.config, self.history.append)
+                sink = InlineSink(self.config, self.history.append, self._distributions)
             self._sink = sink
             self._setup()
             sink.start(self.data)

@@ -132,11 +132,16 @@ class Summarizer:
     histogram and saturation. Drift and all per-unit statistics use every probe example. The
     statistics of all series of a snapshot are computed in two vectorized calls, because per-call
     overhead, not arithmetic, dominates at these sizes.
+
+    With ``distributions=False`` the histograms and quantiles, which only the page's figures and a replay
+    need, are left out (``hists`` empty, ``quantiles`` NaN): the record command's plain table holds no
+    distributions, and they are a fifth of a snapshot's cost.
     """
 
-    def __init__(self, activation: str, units: tuple[int, ...]) -> None:
+    def __init__(self, activation: str, units: tuple[int, ...], distributions: bool = True) -> None:
         self.activation = activation
         self.units = units
+        self.distributions = distributions
         self._bins: dict[tuple, stats.StableBins] = {}
         self._prev: dict[tuple, np.ndarray] = {}  # sorted (N, width) of the previous snapshot
         self._first: dict[tuple, np.ndarray] = {}
@@ -237,6 +242,9 @@ class Summarizer:
             per_unit = np.mean(np.abs(srt - ref), axis=0, dtype=np.float64)
             return np.concatenate([[per_unit.mean()], per_unit[tracked]])
 
+        if not self.distributions:
+            return StageStats(units, table, drift(prev), drift(first), (),
+                              np.full((len(units), QQ_POINTS), np.nan, np.float32))
         hists = tuple(self._bins.setdefault((*key, u), stats.StableBins()).histogram_sorted(
             pooled_sorted if u == POOLED else srt[:, u]) for u in units)
         quantiles = np.vstack([_sorted_quantiles(pooled_sorted[:, None], q), _sorted_quantiles(srt[:, tracked], q)])

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.special import expit, ndtr
 
-# scipy.stats is imported on first use (0.6 s): the training process needs only the names defined here,
-# the statistics run in the worker process.
+# scipy.stats is imported on first use (0.6 s), and scipy.special too (0.25 s): the training process needs
+# only the names defined here, the statistics run in the worker process.
 
 UNIT_STATS: tuple[str, ...] = ("mean", "std", "p2", "p15", "p50", "p85", "p98", "skew", "kurtosis",
                                "shapiro_w", "shapiro_p", "kl_gaussian")
@@ -639,7 +638,15 @@ def wasserstein1_columns(A, B) -> np.ndarray:
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 
 
+def _expit(z):
+    from scipy.special import expit
+
+    return expit(z)
+
+
 def _gelu_grad(z):
+    from scipy.special import ndtr
+
     # d/dz [z * Phi(z)] = Phi(z) + z * phi(z); the product is 0 * inf only at z = +-inf, where the limit is 0.
     with np.errstate(invalid="ignore", over="ignore"):
         zphi = z * np.exp(-0.5 * np.square(z)) * _INV_SQRT_2PI
@@ -647,7 +654,7 @@ def _gelu_grad(z):
 
 
 ACTIVATION_GRADIENTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "sigmoid": lambda z: expit(z) * expit(-z),  # s(1 - s) without the cancellation of 1 - s for large z
+    "sigmoid": lambda z: _expit(z) * _expit(-z),  # s(1 - s) without the cancellation of 1 - s for large z
     "tanh": lambda z: 1.0 - np.square(np.tanh(z)),
     "relu": lambda z: (np.asarray(z) > 0).astype(np.float64),  # 0 at z = 0, as PyTorch's autograd
     "gelu": _gelu_grad,  # exact (erf) GELU, torch.nn.GELU(approximate="none")
@@ -655,9 +662,13 @@ ACTIVATION_GRADIENTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 # Largest |f'|, at the analytic maximiser: sigmoid and tanh at 0; GELU where (Phi + z*phi)' = phi(z)(2 - z**2)
 # vanishes, z = sqrt(2), giving 1.1289 (its negative lobe only reaches -0.1289, at z = -sqrt(2)).
-_GRADIENT_MAX = {name: float(ACTIVATION_GRADIENTS[name](np.float64(z)))
-                 for name, z in (("sigmoid", 0.0), ("tanh", 0.0), ("relu", 1.0), ("gelu", math.sqrt(2.0)),
-                                 ("identity", 0.0))}
+_GRADIENT_ARGMAX = {"sigmoid": 0.0, "tanh": 0.0, "relu": 1.0, "gelu": math.sqrt(2.0), "identity": 0.0}
+
+
+@functools.lru_cache(maxsize=None)
+def _gradient_max(activation: str) -> float:
+    """max |f'| of ``activation``, evaluated at its maximiser (on first use: it needs scipy.special)."""
+    return float(ACTIVATION_GRADIENTS[activation](np.float64(_GRADIENT_ARGMAX[activation])))
 
 
 def saturation(z, activation: str, threshold: float = 0.1):
@@ -698,7 +709,7 @@ def saturation(z, activation: str, threshold: float = 0.1):
         raise ValueError(f"saturation() needs 0 < threshold <= 1, got {threshold}")
     a = np.asarray(z, dtype=np.float64)
     a = _finite_array(a, "saturation", a.ndim if a.ndim >= 1 else 1, 1)
-    saturated = np.abs(ACTIVATION_GRADIENTS[activation](a)) < threshold * _GRADIENT_MAX[activation]
+    saturated = np.abs(ACTIVATION_GRADIENTS[activation](a)) < threshold * _gradient_max(activation)
     frac = saturated.mean(axis=0)
     return float(frac) if a.ndim == 1 else frac
 

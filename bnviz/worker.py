@@ -27,10 +27,11 @@ _STOP = None  # sentinel on the queues
 class InlineSink:
     """Probe and summarize on the caller's thread: simplest, used by tests and tiny runs."""
 
-    def __init__(self, config: ExperimentConfig, deliver: Callable[[Snapshot], None]) -> None:
+    def __init__(self, config: ExperimentConfig, deliver: Callable[[Snapshot], None],
+                 distributions: bool = True) -> None:
         self._config = config
         self._prober = None
-        self._summarizer = Summarizer(config.activation, config.units)
+        self._summarizer = Summarizer(config.activation, config.units, distributions)
         self._deliver = deliver
         self.error: str | None = None
 
@@ -55,12 +56,12 @@ def _next(inbox):
         os._exit(0)  # nothing to flush to a parent that is gone
 
 
-def _serve(config: ExperimentConfig, inbox, outbox) -> None:
+def _serve(config: ExperimentConfig, inbox, outbox, distributions: bool) -> None:
     """Worker process main loop: take the data, then probe and summarize until the sentinel arrives.
 
     ``outbox`` is the write end of a pipe to the collector; each result is sent whole. The worker never
     imports PyTorch or scikit-learn: the data come as numpy arrays and the probe is numpy (npnet.py)."""
-    summarizer = Summarizer(config.activation, config.units)
+    summarizer = Summarizer(config.activation, config.units, distributions)
     arrays = _next(inbox)  # sent by the run once loaded: the worker never imports scikit-learn
     if arrays is _STOP:
         outbox.send(_STOP)
@@ -125,11 +126,11 @@ class ProcessSink:
     """
 
     def __init__(self, config: ExperimentConfig, deliver: Callable[[Snapshot], None], backlog: int = 32,
-                 quick_first: bool = True) -> None:
+                 quick_first: bool = True, distributions: bool = True) -> None:
         ctx = mp.get_context("spawn")  # fork would copy torch's threads and locks
         worker_in, self._inbox = ctx.Pipe(duplex=False)
         self._outbox, worker_out = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_serve, args=(config, worker_in, worker_out), daemon=True,
+        self._proc = ctx.Process(target=_serve, args=(config, worker_in, worker_out, distributions), daemon=True,
                                  name="bnviz-stats")
         _start_without_main(self._proc)
         worker_in.close()  # the worker's copies are now the only read end of the inbox ...
@@ -158,7 +159,7 @@ class ProcessSink:
         """
         if self._skip_step is None:
             self._skip_step = ws.step
-            first = InlineSink(self._config, self._deliver)
+            first = InlineSink(self._config, self._deliver)  # the page's first chart: with distributions
             first.start(self._dataset)
             first.submit(ws)
         while self.error is None:

@@ -23,6 +23,20 @@ def test_digits_is_scikit_learns_digits_scaled_with_an_80_20_split():
     assert len({tuple(r) for r in all_x}) == len(ref_rows)
 
 
+def test_digits_table_is_load_digits_read_without_importing_scikit_learn():
+    import subprocess
+    import sys
+
+    ref = load_digits()
+    table = data._digits_file()
+    np.testing.assert_array_equal(table[:, :-1], ref.data)
+    np.testing.assert_array_equal(table[:, -1], ref.target)
+    code = ("import sys; from bnviz import data; data._digits_file(); "
+            "print([m for m in sys.modules if m.split('.')[0] == 'sklearn'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
 @pytest.mark.parametrize("name", list(DATASETS))
 def test_same_seed_same_data_other_seed_other_split(name):
     cfg = ExperimentConfig(dataset=name)

@@ -59,15 +59,25 @@ def diverged():
 def files(ioffe, tmp_path_factory):
     """The ioffe run written as the record command and the download button write it."""
     d = tmp_path_factory.mktemp("replay")
-    q = ioffe.history.to_table(quantiles=True)
-    plain = ioffe.history.to_table()
     out = {}
     for kind in ("csv", "parquet"):
         path = d / f"run.{kind}"
-        history.write_table(q, path, query=query_of("ioffe", IOFFE))
+        history.write_table(ioffe.history.to_arrow(quantiles=True), path, query=query_of("ioffe", IOFFE))
         out[kind, True] = path.read_bytes()
+        plain = ioffe.history.to_arrow() if kind == "parquet" else ioffe.history.to_table()
         out[kind, False] = history.table_to_bytes(plain, kind, query=query_of("ioffe", IOFFE))
     return out
+
+
+@pytest.mark.parametrize("quantiles", [False, True])
+def test_the_arrow_table_is_the_pandas_table(ioffe, quantiles):
+    """The record command writes Parquet from to_arrow (no pandas); it must be to_table's table exactly."""
+    df = ioffe.history.to_table(quantiles=quantiles)
+    back = ioffe.history.to_arrow(quantiles=quantiles).to_pandas()
+    pd.testing.assert_frame_equal(back, df)
+    assert len(df) > 10_000 and df["variant"].dtype == "category"
+    empty = history.to_arrow(()).to_pandas()
+    pd.testing.assert_frame_equal(empty, history.to_table(()), check_index_type=False)
 
 
 def loaded(files, kind, quantiles=True):

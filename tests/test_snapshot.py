@@ -54,3 +54,20 @@ def test_pooled_statistics_use_a_fixed_subsample_above_5000_values():
     again = Summarizer("tanh", ()).summarize(raw(0, [m, m])).variants["none"].layers[0].stages["x"]
     np.testing.assert_array_equal(st.table, again.table)  # the same positions every time
     assert abs(st.stat("mean") - float(m.mean())) < 0.05 and abs(st.stat("std") - float(m.std())) < 0.05
+
+
+def test_without_distributions_every_other_figure_is_the_same():
+    """The record command's plain table needs no histograms or quantiles; leaving them out changes nothing else."""
+    rng = np.random.default_rng(2)
+    mats = [rng.standard_normal((300, 9)).astype(np.float32) * (1 + k) for k in range(3)]
+    full, lean = Summarizer("tanh", (0, 4)), Summarizer("tanh", (0, 4), distributions=False)
+    for step, m in enumerate(mats):
+        a = full.summarize(raw(step, [m, np.tanh(m)])).variants["none"].layers[0]
+        b = lean.summarize(raw(step, [m, np.tanh(m)])).variants["none"].layers[0]
+        for stage in ("x", "a"):
+            sa, sb = a.stages[stage], b.stages[stage]
+            np.testing.assert_array_equal(sa.table, sb.table)
+            np.testing.assert_array_equal(sa.drift_prev, sb.drift_prev)
+            np.testing.assert_array_equal(sa.drift_first, sb.drift_first)
+            assert len(sa.hists) == 3 and sb.hists == () and np.isnan(sb.quantiles).all()
+        np.testing.assert_array_equal(a.saturation, b.saturation)

@@ -110,7 +110,9 @@ def table_bytes(run: Run, kind: str, query: str | None = None) -> bytes:
     """
     from ..history import table_to_bytes
 
-    return table_to_bytes(run.history.to_table(quantiles=kind == "parquet"), kind, query=query)
+    history = run.history
+    table = history.to_arrow(quantiles=True) if kind == "parquet" else history.to_table()
+    return table_to_bytes(table, kind, query=query)
 
 
 def report_bytes(run: Run, view: dict) -> bytes:
