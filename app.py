@@ -57,7 +57,8 @@ viewers = registry().viewers(cfg) if replaying is None else 1
 
 
 def refresh_interval(viewers: int) -> float:
-    return state.refresh_interval(viewers, queued=run.state == "ready")  # a queued run: check back slowly
+    return state.refresh_interval(viewers, queued=run.state == "ready",  # a queued run: check back slowly
+                                  refreshes=st.session_state.get("_refreshes", 0))  # slower while loading
 
 
 def selected_panel() -> str:
@@ -94,6 +95,7 @@ def live_view() -> None:
     """Status, step scrubber, layer and unit, and the selected panel, drawn from the run's snapshots."""
     if st.session_state.pop("_goto", False):
         st.rerun(scope="app")
+    st.session_state["_refreshes"] = st.session_state.get("_refreshes", 0) + 1
     lease().touch()
     registry().tick()
     if st.session_state["_live"] and refresh_interval(registry().viewers(cfg)) != refresh:

@@ -46,7 +46,7 @@ class Registry:
 
     def __init__(self, max_running: int | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET,
                  stats_in: str = "process", history_cap: int = 256, steps_per_second: float | None = None,
-                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT, on_drop=None) -> None:
+                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT, on_drop=None, nice: int = 0) -> None:
         self.max_running = max_running or os.cpu_count() or 1
         self.memory_budget = memory_budget
         self.heartbeat_timeout = heartbeat_timeout
@@ -54,7 +54,8 @@ class Registry:
         self._seen: dict[int, float] = {}  # viewer -> last sign of life (time.monotonic)
         self._reaper: threading.Thread | None = None
         self._closing = threading.Event()
-        self._run_kw = dict(stats_in=stats_in, history_cap=history_cap, steps_per_second=steps_per_second)
+        self._run_kw = dict(stats_in=stats_in, history_cap=history_cap, steps_per_second=steps_per_second,
+                            nice=nice)
         self._entries: dict[ExperimentConfig, Entry] = {}
         self._stopping: list[Run] = []  # let go of, still ending (thread, worker): they hold a slot until then
         self._lock = threading.RLock()

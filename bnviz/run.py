@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -72,12 +74,29 @@ def _bn_kind(kind: str) -> bool:
     return kind.startswith("bn")
 
 
+def lower_priority(nice: int) -> None:
+    """Raise the calling thread's nice value by ``nice`` (Linux; elsewhere nothing happens).
+
+    On Linux the nice value belongs to each thread, and the threads and processes a thread starts inherit
+    it, so a training thread that calls this first takes its statistics worker along: the page's own work
+    (scripts, websockets) and, on a machine shared with a browser, the browser then get the CPU first, and
+    training takes what is left. Raising a nice value needs no privilege.
+    """
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError as exc:  # a sandbox that forbids it: train at normal priority
+        log.info("could not lower the training priority: %s", exc)
+
+
 class Run:
     """Twin training of every variant of ``config`` in a background thread."""
 
     def __init__(self, config: ExperimentConfig, *, stats_in: str = "process", history_cap: int = 256,
                  steps_per_second: float | None = None, quick_first: bool = True, backlog: int = 32,
-                 distributions: bool = True) -> None:
+                 distributions: bool = True, nice: int = 0) -> None:
         self.config = config
         self.history = History(config.snapshot_every, history_cap)
         self.status = {token: VariantStatus() for token in config.variants}
@@ -88,6 +107,7 @@ class Run:
         self._quick_first = quick_first  # summarize step 0 in-process too, for a page's first chart
         self._backlog = backlog  # weight snapshots queued for the worker before training waits for it
         self._distributions = distributions  # histograms and quantiles (figures, replays) in the snapshots
+        self._nice = nice  # added to the training thread's (and its worker's) nice value: see lower_priority
         self._state = "ready"
         self._step = 0
         self._cond = threading.Condition()
@@ -165,6 +185,7 @@ class Run:
 
     def _main(self) -> None:
         torch.set_num_threads(1)  # small matrices: one thread is fastest and leaves cores to others
+        lower_priority(self._nice)  # before the worker starts, so that it inherits the priority
         sink = None
         try:
             # The worker process starts first: its imports overlap with loading the data and the models.

@@ -151,6 +151,9 @@ def test_refresh_slows_down_only_when_many_watch_one_run():
         assert interval == 0.5 or viewers / (interval - 0.5) > MAX_REFRESHES_PER_RUN  # and no slower than needed
     assert refresh_interval(30) == 2.5
     assert refresh_interval(1, queued=True) == 2.0 and refresh_interval(30, queued=True) == 2.5  # queued: waits
+    # a page that has just opened refreshes slowly twice, then at the audience's rate
+    assert [refresh_interval(1, refreshes=k) for k in range(4)] == [2.0, 2.0, 0.5, 0.5]
+    assert refresh_interval(30, refreshes=0) == 2.5 and refresh_interval(30, refreshes=5) == 2.5
 
 
 def test_shared_results_are_reused_only_for_the_very_same_snapshots():

@@ -1,6 +1,7 @@
 """Runs: twins, determinism, probe-free equivalence, divergence, pause/step, bounded history."""
 
 import math
+import sys
 import time
 import threading
 
@@ -310,3 +311,26 @@ def test_a_worker_killed_mid_run_fails_the_run_with_a_message_instead_of_hanging
     finally:
         run.stop()
     assert not _feeders()
+
+
+def _nice_of(path: str) -> int:
+    """Field 19 of /proc/.../stat: the nice value (after the command name, which may hold spaces)."""
+    with open(path) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[16])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_a_nice_run_lowers_its_training_thread_and_worker_only():
+    import os
+
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    run = Run(TINY.replace(steps=1_000_000), stats_in="process", steps_per_second=200, nice=5).start()
+    try:
+        assert wait_for(lambda: len(run.history) >= 2, timeout=60)
+        tid = run._thread.native_id
+        assert _nice_of(f"/proc/self/task/{tid}/stat") == min(19, own + 5)
+        assert _nice_of(f"/proc/{run._sink._proc.pid}/stat") == min(19, own + 5)  # the worker inherits it
+        assert os.getpriority(os.PRIO_PROCESS, 0) == own  # the server's own threads keep theirs
+        assert _nice_of(f"/proc/self/task/{threading.get_native_id()}/stat") == own
+    finally:
+        run.stop()

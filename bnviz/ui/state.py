@@ -20,19 +20,27 @@ MAX_REFRESHES_PER_RUN = 12.0  # ... but the pages watching one run refresh at mo
 
 
 QUEUED_REFRESH_SECONDS = 2.0  # a queued page has nothing new to draw: it only checks whether its turn came
+# A page that has just opened is still compiling plotly.js (4.7 MB) in the browser; refreshes arriving
+# meanwhile only make the browser re-render what it has not drawn yet. Its first WARMUP_REFRESHES refreshes
+# come every WARMUP_SECONDS instead (measured on this 2-core machine: first chart 7.5 -> 5.6 s).
+WARMUP_SECONDS = 2.0
+WARMUP_REFRESHES = 2
 
 
-def refresh_interval(viewers: int, queued: bool = False) -> float:
+def refresh_interval(viewers: int, queued: bool = False, refreshes: int | None = None) -> float:
     """Seconds between a page's chart refreshes while its run trains.
 
     Twice a second, up to 6 viewers of a run; beyond, the interval grows (in steps of 0.5 s) so that all
     the pages on one run refresh at most MAX_REFRESHES_PER_RUN times a second in all: the server's Python
     runs one thread at a time (the GIL), and the training thread must keep its share however many watch.
     30 students on one link: every 2.5 s each. A page whose run is queued (waiting for a training slot)
-    checks every QUEUED_REFRESH_SECONDS.
+    checks every QUEUED_REFRESH_SECONDS. ``refreshes``: how many times this page has refreshed so far; while
+    fewer than WARMUP_REFRESHES, at least every WARMUP_SECONDS (the page is still loading).
     """
     need = max(viewers, 1) / MAX_REFRESHES_PER_RUN
     interval = max(REFRESH_SECONDS, math.ceil(need / REFRESH_SECONDS) * REFRESH_SECONDS)
+    if refreshes is not None and refreshes < WARMUP_REFRESHES:
+        interval = max(interval, WARMUP_SECONDS)
     return max(interval, QUEUED_REFRESH_SECONDS) if queued else interval
 
 
