@@ -13,7 +13,7 @@ from bnviz import figures
 from bnviz.ui import classroom, controls, panels, state
 from bnviz.ui.runtime import lease, registry
 
-HEARTBEAT_SECONDS = 30  # a paused page still says it is open (registry.HEARTBEAT_TIMEOUT is 120 s)
+HEARTBEAT_SECONDS = 30  # a paused page still says it is open (registry.HEARTBEAT_TIMEOUT is 300 s)
 
 st.set_page_config(page_title="bnviz — batch norm, live", page_icon="📊", layout="wide",
                    initial_sidebar_state="expanded")

@@ -28,7 +28,11 @@ from .run import Run
 
 log = logging.getLogger(__name__)
 DEFAULT_MEMORY_BUDGET = 256 << 20  # bytes of snapshot histories kept across all runs
-HEARTBEAT_TIMEOUT = 120.0  # seconds without a sign of life after which a viewer counts as gone
+# Seconds without a sign of life after which a viewer counts as gone. Only a fallback for a lost release
+# (closing a tab releases within a second), so it is long: the page's refresh timers run in the browser,
+# and a browser starved of CPU (30 headless pages on the server's own 2 cores) was seen silent for over
+# 120 s while still open, which stopped and restarted its link's training.
+HEARTBEAT_TIMEOUT = 300.0
 
 
 @dataclass
