@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import stats
-from .config import INPUT_DISTS
+from .config import BN_EPS, INPUT_DISTS
 from .data import feature_sample
 
 FAN_INS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -27,7 +27,6 @@ WEIGHTS = {
 }
 SPARSE_INPUTS = 2  # inputs a unit keeps with weights="sparse"
 HIST_WIDTH = 0.2  # bin width of the standardized histograms: a "nice" width, ~40 bins over +-4 sd
-BN_EPS = 1e-5  # PyTorch's BatchNorm default (model.BN_EPS; repeated here to keep torch out of this module)
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,9 @@ LIMITS = {
 }
 
 
+BN_EPS = 1e-5  # PyTorch's default eps of BatchNorm1d and LayerNorm: the model, the numpy probe and clt use it
+
+
 def split_variant(token: str) -> tuple[str, str | None]:
     """Split a variant token such as ``bn`` or ``bn@after`` into (kind, placement or None)."""
     kind, _, placement = token.partition("@")

@@ -14,9 +14,8 @@ import zlib
 import torch
 from torch import nn
 
-from .config import ExperimentConfig, split_variant
+from .config import BN_EPS, ExperimentConfig, split_variant
 
-BN_EPS = 1e-5  # PyTorch's default, used by the probe's own formulas too
 
 
 def activation_fn(name: str):

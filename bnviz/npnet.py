@@ -18,9 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import ExperimentConfig, split_variant
+from .config import BN_EPS, ExperimentConfig, split_variant
 
-BN_EPS = 1e-5  # model.BN_EPS: PyTorch's default for BatchNorm1d and LayerNorm
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 
 
