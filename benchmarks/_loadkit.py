@@ -284,6 +284,19 @@ def settle(pid: int, seconds: float, names: bool = False) -> dict:
     return out
 
 
+def after_next_request(server: "Server", wait: float = 2.0) -> dict:
+    """The server's state just after one plain HTTP request for the page (no session is opened).
+
+    Streamlit serves files from AnyIO's worker threads; AnyIO ends the workers idle for over 10 s only
+    when the next file request comes in. Threads counted right after the last page closed therefore
+    include that idle pool; this reading shows what is left once the next visitor arrives."""
+    import urllib.request
+
+    with urllib.request.urlopen(server.url + "/", timeout=30) as response:
+        response.read()
+    return settle(server.pid, wait, names=True)
+
+
 def fd_kinds(pid: int) -> dict[str, int]:
     """The server's open file descriptors by kind (socket, pipe, anon_inode, or the file's path)."""
     kinds: dict[str, int] = {}

@@ -14,7 +14,9 @@ session), then:
 
 For each phase: server memory (RSS of the server process plus its child processes: peak, median while all
 pages are open, settled after they close), server threads (before / max during / after), trainings
-started (distinct statistics-worker processes the server spawned, from /proc), pages whose step increased
+started (distinct statistics-worker processes the server spawned, from /proc), threads again just after one
+plain request for the page (Streamlit serves files from AnyIO's worker threads, and AnyIO ends those idle
+for over 10 s only when the next request comes), pages whose step increased
 over the window, queued pages, exception elements, server CPU. Prints a table and writes
 test-output/bench_load.json.
 
@@ -33,9 +35,9 @@ import argparse
 import statistics
 import time
 
-from _loadkit import (LONG_STEPS, MachineCPU, Sampler, Server, add_server_options, close_sessions, cpu_seconds,
-                      launch, link, log, open_sessions, read_status, sample, settle, start_measured_server,
-                      stop_measured_server, summarize, table, viewers_caption, write_json)
+from _loadkit import (LONG_STEPS, MachineCPU, Sampler, Server, add_server_options, after_next_request,
+                      close_sessions, cpu_seconds, launch, link, log, open_sessions, read_status, sample, settle,
+                      start_measured_server, stop_measured_server, summarize, table, viewers_caption, write_json)
 from _loadkit import check_updates as _check
 
 
@@ -61,6 +63,7 @@ def measure_phase(name: str, server: Server, sampler: Sampler, browser, anchor, 
     close_sessions(opened)
     t_closed = sampler.now()
     after = settle(server.pid, args.settle, names=True)
+    after_request = after_next_request(server)  # AnyIO's idle file-serving threads end on the next request
     everything = summarize(sampler.window(t_start))
     workers = sampler.workers_started(t_start)
     rates = [p["steps_per_s"] for p in pages if p.get("steps_per_s") is not None]
@@ -71,7 +74,8 @@ def measure_phase(name: str, server: Server, sampler: Sampler, browser, anchor, 
         "phase": name, "sessions": len(pages), "links": len({p["url"] for p in pages}),
         "before": {"rss_mb": before.rss_mb, "pss_mb": before.pss_mb, "threads": before.threads,
                    "fds": before.fds, "workers": len(before.workers)},
-        "during": during, "after": after, "peak_rss_mb": everything.get("rss_peak_mb"),
+        "during": during, "after": after, "after_next_request": after_request,
+        "peak_rss_mb": everything.get("rss_peak_mb"),
         "trainings_started": len(workers), "workers_alive_max": everything.get("workers_max"),
         "server_cpu_pct_during": round(100 * cpu), "machine_cpu_during": machine,
         "pages_updated": sum(p["updated"] for p in pages),
@@ -143,6 +147,7 @@ def main() -> None:
             result["anchor_at_end"] = read_status(anchor.page)
             close_sessions([anchor])
             result["no_session"] = settle(server.pid, args.settle, names=True)
+            result["no_session_after_next_request"] = after_next_request(server)
             browser.close()
     finally:
         path = stop_measured_server(server, sampler, result, args.out)
@@ -164,14 +169,17 @@ def report(r: dict) -> None:
                      "trainings": f"+{p['trainings_started']} (alive<={p['workers_alive_max']})",
                      "rss_peak": p["peak_rss_mb"], "rss_open": d.get("rss_median_mb"), "rss_after": a["rss_mb"],
                      "thr_before": p["before"]["threads"], "thr_during": d.get("threads_max"),
-                     "thr_after": a["threads"], "updated": f"{p['pages_updated']}/{p['sessions']}",
+                     "thr_after": f"{a['threads']}->{p['after_next_request']['threads']}",
+                     "updated": f"{p['pages_updated']}/{p['sessions']}",
                      "queued": p["pages_queued"], "exc": p["pages_with_exception"],
                      "steps/s": p["steps_per_s_median"], "open_s": f"{p['open_s_median']}/{p['open_s_max']}",
                      "cpu%": p["server_cpu_pct_during"], "fds": f"{p['before']['fds']}->{a['fds']}",
                      "others": p["machine_cpu_during"]["cores_others"]})
     if "no_session" in r:
         ns = r["no_session"]
-        rows.append({"phase": "0 sessions", "sess": 0, "rss_after": ns["rss_mb"], "thr_after": ns["threads"],
+        nr = r.get("no_session_after_next_request", ns)
+        rows.append({"phase": "0 sessions", "sess": 0, "rss_after": ns["rss_mb"],
+                     "thr_after": f"{ns['threads']}->{nr['threads']}",
                      "fds": ns["fds"],
                      "trainings": f"workers left {ns['workers']}"})
     print(table(rows, ["phase", "sess", "trainings", "rss_peak", "rss_open", "rss_after", "thr_before",
@@ -179,7 +187,9 @@ def report(r: dict) -> None:
                        "others"]))
     print("(rss in MB: server + child processes; open_s: navigation -> status line, median/max; "
           "steps/s: median over pages of the status step's rise; cpu%: server+workers, of one core; "
-          "fds: server's open files; others: cores used by other jobs on the machine meanwhile)")
+          "thr_after: threads once the pages closed -> just after the next plain request for the page (AnyIO "
+          "ends its idle file-serving threads then); fds: server's open files; others: cores used by other jobs "
+          "on the machine meanwhile)")
     print(f"baseline threads by name: {b.get('thread_names')}")
     for p in r["phases"]:
         print(f"{p['phase']}: after vs single session {p.get('after_vs_single_session')}; threads by name after: "
