@@ -302,8 +302,8 @@ def _c1(r: _Run) -> Verdict:
         verdict = "supported"
         detail = (f"With BN the last layer's {act} input moved {fmt(1 / ratio, 2)}x less per snapshot than "
                   f"without it ({fmt(d_bn)} vs {fmt(d_none)} of its spread), and ended {fmt(f_bn)} vs "
-                  f"{fmt(f_none)} from where it started: one layer's input does hold still, as in Ioffe & "
-                  "Szegedy's Figure 1.")
+                  f"{fmt(f_none)} of its initial spread from where it started: one layer's input does hold "
+                  "still, as in Ioffe & Szegedy's Figure 1.")
     elif ratio >= 1:
         verdict = "refuted"
         detail = (f"With BN the last layer's {act} input moved as much as or more than without it ({fmt(d_bn)} "
