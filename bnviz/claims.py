@@ -350,7 +350,7 @@ def _c2(r: _Run) -> Verdict:
         figure += f"; {st} of {none}: {fmt(c_none)} from the first, {fmt(p_none)} per snapshot"
         if not math.isnan(c_none):
             versus = (f" Even so, y has moved {'less than' if c_y < c_none else 'no less than'} the unnormalized "
-                      f"{st} of {none} ({fmt(c_y)} vs {fmt(c_none)}).")
+                      f"{st} of {none} ({fmt(c_y)} vs {fmt(c_none)} of its initial spread).")
     ctrl = r.find(("bn_noaffine",), r.placement(bn))
     if ctrl is not None:
         c = _ratio(_final(r.rel_drift(ctrl, L, "y", "first")), _final(r.rel_drift(ctrl, L, "x_hat", "first")))
