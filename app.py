@@ -19,6 +19,7 @@ st.set_page_config(page_title="bnviz — batch norm, live", page_icon="📊", la
                    initial_sidebar_state="expanded")
 
 
+panels.preload_charts()  # first: the browser fetches and compiles plotly.js while the rest arrives
 state.init_from_query()
 st.session_state.setdefault("speed", state.DEFAULT_SPEED)
 st.session_state.setdefault("view_paused", False)
@@ -100,6 +101,9 @@ def live_view() -> None:
     registry().tick()
     if st.session_state["_live"] and refresh_interval(registry().viewers(cfg)) != refresh:
         st.rerun(scope="app")  # the audience changed enough, or the queued run started: a new refresh timer
+    if run.state == "running" and st.session_state.get("_awaited") != cfg:  # once per configuration shown
+        st.session_state["_awaited"] = cfg
+        panels.await_first_snapshot(run.history)  # so that its first chart already shows the run
     snaps = run.history.snapshots()
     steps = [s.step for s in snaps] or [0]
     status = {tok: s for tok, s in run.status.items() if s.state != "training"}

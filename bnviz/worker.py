@@ -9,6 +9,7 @@ process uses the second core instead, so recording costs little more than traini
 
 from __future__ import annotations
 
+import logging
 import multiprocessing as mp
 import os
 import queue
@@ -22,6 +23,7 @@ from .probe import Arrays, Prober
 from .snapshot import Snapshot, Summarizer
 
 _STOP = None  # sentinel on the queues
+log = logging.getLogger(__name__)
 
 
 class InlineSink:
@@ -78,6 +80,24 @@ def _serve(config: ExperimentConfig, inbox, outbox, distributions: bool) -> None
             outbox.send(RuntimeError(f"statistics failed at step {ws.step}: {exc!r}"))
 
 
+def lower_priority(nice: int, tid: int | None = None) -> None:
+    """Raise the nice value of thread ``tid`` (default: the calling thread) by ``nice`` (Linux; elsewhere
+    nothing happens).
+
+    On Linux the nice value belongs to each thread, and the threads and processes a thread starts later
+    inherit it. A nice training thread and its statistics worker leave the page's own work (scripts,
+    websockets) and, on a machine shared with a browser, the browser the CPU first; training takes what is
+    left. Raising a nice value needs no privilege (lowering it again would).
+    """
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id() if tid is None else tid
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    except OSError as exc:  # a sandbox that forbids it, or a worker already gone: normal priority
+        log.info("could not lower the training priority: %s", exc)
+
+
 _START_LOCK = threading.Lock()
 
 
@@ -126,13 +146,14 @@ class ProcessSink:
     """
 
     def __init__(self, config: ExperimentConfig, deliver: Callable[[Snapshot], None], backlog: int = 32,
-                 quick_first: bool = True, distributions: bool = True) -> None:
+                 quick_first: bool = True, distributions: bool = True, nice: int = 0) -> None:
         ctx = mp.get_context("spawn")  # fork would copy torch's threads and locks
         worker_in, self._inbox = ctx.Pipe(duplex=False)
         self._outbox, worker_out = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(target=_serve, args=(config, worker_in, worker_out, distributions), daemon=True,
                                  name="bnviz-stats")
         _start_without_main(self._proc)
+        lower_priority(nice, self._proc.pid)  # its one thread: the threads it starts later inherit the value
         worker_in.close()  # the worker's copies are now the only read end of the inbox ...
         worker_out.close()  # ... and the only write end of the outbox
         self._pending: queue.Queue = queue.Queue(maxsize=backlog)

@@ -1,5 +1,6 @@
 """The page through Streamlit's AppTest: every panel of every preset, links, widgets, pause."""
 
+import json
 import time
 from pathlib import Path
 
@@ -58,6 +59,50 @@ def test_opens_on_ioffe_and_trains_at_once():
     assert run.state in ("running", "finished") and len(run.history) >= 2
     assert len(at.get("plotly_chart")) >= 1
     assert at.query_params["preset"] == "ioffe" and at.query_params["seed"] == "0"
+
+
+def _charts(at) -> dict:
+    """key -> plotly figure (its JSON) of the charts the last run drew."""
+    return {c.proto.id.rsplit("-", 1)[-1]: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+
+
+def test_a_tabs_first_run_sends_a_hidden_empty_chart_first_and_a_chart_with_data():
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in SHORT.items():
+        at.query_params[k] = v
+    at.run()  # the tab's first run, alone: no waiting for snapshots before it
+    assert not at.exception
+    first = at.get("plotly_chart")[0]
+    assert first.proto.id.endswith("-fig_preload") and json.loads(first.proto.spec)["data"] == []
+    assert any(".st-key-chart_preload{display:none}" in str(m.value) for m in at.markdown)  # hidden
+    bands = _charts(at)["fig_bands"]  # the opening panel already shows the run's step 0
+    assert bands["data"] and all(len(t["x"]) >= 1 for t in bands["data"] if "x" in t)
+    assert "fig_waiting" not in _charts(at)
+    at.run()
+    assert "fig_preload" not in _charts(at) and "fig_bands" in _charts(at)  # once per tab
+
+
+def test_waiting_for_the_first_snapshot_ends_when_it_comes_or_at_the_timeout():
+    import threading
+
+    from bnviz.history import History
+    from bnviz.run import Run
+    from bnviz.ui.panels import await_first_snapshot
+
+    from .test_run import TINY
+
+    empty = History(10)
+    t0 = time.monotonic()
+    assert not await_first_snapshot(empty, timeout=0.3)
+    assert 0.3 <= time.monotonic() - t0 < 2.0
+    run = Run(TINY, stats_in="inline")
+    later = threading.Timer(0.2, run.start)
+    later.start()
+    t0 = time.monotonic()
+    assert await_first_snapshot(run.history, timeout=30)
+    assert time.monotonic() - t0 < 25 and run.history.snapshots()[0].step == 0
+    later.join()
+    run.stop()
 
 
 @pytest.mark.parametrize("preset", list(C.PRESETS))

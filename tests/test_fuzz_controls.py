@@ -20,7 +20,11 @@ def page():
     mp.setenv("BNVIZ_STATS_IN", "inline")  # before the page's registry is made: cheap runs, no processes
     from bnviz.ui.runtime import registry
 
-    registry.clear()
+    # No registry.clear(): AppTest gives every page the same session id, so the session-scoped lease of an
+    # earlier test's page would be reused here and go on holding the registry that clear() dropped (later
+    # tests then found their run in neither). The registry made after the setenv above, or by test_app's
+    # autouse fixture, already computes statistics inline.
+    registry().stop_all()
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params.update({"steps": "40", "every": "20", "widths": "8"})
     at.run()

@@ -320,6 +320,26 @@ def _nice_of(path: str) -> int:
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
+def test_a_nice_run_records_step_0_at_the_callers_priority_then_lowers_itself():
+    import os
+
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    run = Run(TINY, stats_in="inline", nice=5)
+    seen = []  # (step, nice of the thread that delivered it): inline, that is the training thread
+    append = run.history.append
+
+    def record(snap):
+        seen.append((snap.step, _nice_of(f"/proc/self/task/{threading.get_native_id()}/stat")))
+        append(snap)
+
+    run.history.append = record
+    run.start()
+    assert run.join(timeout=60) and run.state == "finished"
+    assert seen[0] == (0, own)  # a page that opens waits for step 0: it comes at the page's priority
+    assert len(seen) >= 3 and all(n == min(19, own + 5) for _, n in seen[1:])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's")
 def test_a_nice_run_lowers_its_training_thread_and_worker_only():
     import os
 
@@ -329,7 +349,7 @@ def test_a_nice_run_lowers_its_training_thread_and_worker_only():
         assert wait_for(lambda: len(run.history) >= 2, timeout=60)
         tid = run._thread.native_id
         assert _nice_of(f"/proc/self/task/{tid}/stat") == min(19, own + 5)
-        assert _nice_of(f"/proc/{run._sink._proc.pid}/stat") == min(19, own + 5)  # the worker inherits it
+        assert _nice_of(f"/proc/{run._sink._proc.pid}/stat") == min(19, own + 5)  # the worker too, from its start
         assert os.getpriority(os.PRIO_PROCESS, 0) == own  # the server's own threads keep theirs
         assert _nice_of(f"/proc/self/task/{threading.get_native_id()}/stat") == own
     finally:
