@@ -72,9 +72,11 @@ def test_a_tabs_first_run_sends_a_hidden_empty_chart_first_and_a_chart_with_data
         at.query_params[k] = v
     at.run()  # the tab's first run, alone: no waiting for snapshots before it
     assert not at.exception
-    first = at.get("plotly_chart")[0]
-    assert first.proto.id.endswith("-fig_preload") and json.loads(first.proto.spec)["data"] == []
-    assert any(".st-key-chart_preload{display:none}" in str(m.value) for m in at.markdown)  # hidden
+    top = at.sidebar.children[0]  # the sidebar comes first in the page, and this is its first element
+    assert top.proto.id.endswith("-chart_preload")
+    preload = top.get("plotly_chart")
+    assert len(preload) == 1 and json.loads(preload[0].proto.spec)["data"] == []  # empty
+    assert any(".st-key-chart_preload{display:none}" in str(m.value) for m in top.markdown)  # hidden
     bands = _charts(at)["fig_bands"]  # the opening panel already shows the run's step 0
     assert bands["data"] and all(len(t["x"]) >= 1 for t in bands["data"] if "x" in t)
     assert "fig_waiting" not in _charts(at)

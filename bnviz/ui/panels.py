@@ -75,20 +75,22 @@ shared = SharedResults()
 
 
 def preload_charts() -> None:
-    """On a tab's first run only, before anything else: a hidden, empty chart.
+    """On a tab's first run only, before anything else: a hidden, empty chart at the top of the sidebar.
 
-    Streamlit's chart renderer (plotly.js, 4.7 MB) is a script the browser fetches only when the page first
-    holds a chart. The sidebar's widgets come first on this page and need about 80 small scripts of their
-    own, and the browser fetches six at a time from one server: the chart's script waited behind them (0.6 s
-    measured on this machine) before a 1.2 s compile. A chart sent first puts it at the head of the queue.
+    Streamlit's chart renderer (plotly.js, a 4.7 MB script) is fetched only when the page first holds a chart,
+    and compiling it takes the browser about 1.2 s here. The sidebar's widgets come first on this page and need
+    about 80 small scripts of their own, which the browser fetches six at a time: the chart's script queued
+    behind them (0.6 s measured). An empty chart that comes first, alone for 0.1 s, makes it the first
+    download: first chart after navigation 3.9 s -> 2.6 s median (new configurations, benchmarks/bench_page.py;
+    without the 0.1 s, 3.0-3.2 s, the big script then sharing the server with the 80 small ones).
     """
     if st.session_state.get("_preloaded"):
         return
     st.session_state["_preloaded"] = True
-    st.markdown("<style>.st-key-chart_preload{display:none}</style>", unsafe_allow_html=True)
-    with st.container(key="chart_preload"):
+    with st.sidebar.container(key="chart_preload"):
+        st.markdown("<style>.st-key-chart_preload{display:none}</style>", unsafe_allow_html=True)
         st.plotly_chart(go.Figure(), key="fig_preload", config=PLOTLY_CONFIG)
-    time.sleep(0.1)
+    time.sleep(0.1)  # the browser gets this chart alone and starts the download before the rest arrives
 
 
 def await_first_snapshot(history, timeout: float = 1.5) -> bool:
