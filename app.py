@@ -101,9 +101,9 @@ def live_view() -> None:
     registry().tick()
     if st.session_state["_live"] and refresh_interval(registry().viewers(cfg)) != refresh:
         st.rerun(scope="app")  # the audience changed enough, or the queued run started: a new refresh timer
-    if run.state == "running" and st.session_state.get("_awaited") != cfg:  # once per configuration shown
+    if st.session_state.get("_awaited") != cfg:  # once per configuration shown
         st.session_state["_awaited"] = cfg
-        panels.await_first_snapshot(run.history)  # so that its first chart already shows the run
+        panels.await_first_snapshot(run)  # so that its first chart already shows the run
     snaps = run.history.snapshots()
     steps = [s.step for s in snaps] or [0]
     status = {tok: s for tok, s in run.status.items() if s.state != "training"}

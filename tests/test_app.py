@@ -84,8 +84,8 @@ def test_a_tabs_first_run_sends_a_hidden_empty_chart_first_and_a_chart_with_data
     assert "fig_preload" not in _charts(at) and "fig_bands" in _charts(at)  # once per tab
 
 
-def test_waiting_for_the_first_snapshot_ends_when_it_comes_or_at_the_timeout():
-    import threading
+def test_waiting_for_the_first_snapshot_ends_when_it_comes_at_the_timeout_or_when_the_run_ends():
+    from types import SimpleNamespace
 
     from bnviz.history import History
     from bnviz.run import Run
@@ -93,17 +93,16 @@ def test_waiting_for_the_first_snapshot_ends_when_it_comes_or_at_the_timeout():
 
     from .test_run import TINY
 
-    empty = History(10)
+    for state, least, most in (("running", 0.3, 2.0), ("paused", 0.3, 2.0), ("failed", 0.0, 0.1),
+                               ("ready", 0.0, 0.1)):  # ready: queued for a training slot, no step 0 coming
+        silent = SimpleNamespace(state=state, history=History(10))  # a run that records nothing
+        t0 = time.monotonic()
+        assert not await_first_snapshot(silent, timeout=0.3)
+        assert least <= time.monotonic() - t0 < most, state
+    run = Run(TINY, stats_in="inline").start()
     t0 = time.monotonic()
-    assert not await_first_snapshot(empty, timeout=0.3)
-    assert 0.3 <= time.monotonic() - t0 < 2.0
-    run = Run(TINY, stats_in="inline")
-    later = threading.Timer(0.2, run.start)
-    later.start()
-    t0 = time.monotonic()
-    assert await_first_snapshot(run.history, timeout=30)
+    assert await_first_snapshot(run, timeout=30)
     assert time.monotonic() - t0 < 25 and run.history.snapshots()[0].step == 0
-    later.join()
     run.stop()
 
 

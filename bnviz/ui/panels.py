@@ -93,14 +93,15 @@ def preload_charts() -> None:
     time.sleep(0.1)  # the browser gets this chart alone and starts the download before the rest arrives
 
 
-def await_first_snapshot(history, timeout: float = 1.5) -> bool:
+def await_first_snapshot(run, timeout: float = 1.5) -> bool:
     """Wait up to ``timeout`` s for a run that just started to record its step 0 (0.1-0.2 s on a warm server:
-    step 0 is summarized on the training thread). A tab's first run then sends a chart with data instead of an
-    empty one that the next refresh, seconds later while the browser still loads, would have to replace."""
+    step 0 is summarized on the training thread), and no longer than it trains (a failed or stopped run has
+    nothing to wait for). The tab's first chart then shows the run instead of an empty chart that the next
+    refresh, seconds later while the browser still loads, would have to replace. True once a snapshot exists."""
     deadline = time.monotonic() + timeout
-    while not history.snapshots() and time.monotonic() < deadline:
+    while not run.history.snapshots() and run.state in ("running", "paused") and time.monotonic() < deadline:
         time.sleep(0.02)
-    return bool(history.snapshots())
+    return bool(run.history.snapshots())
 
 
 def chart(fig, key: str) -> None:
