@@ -105,3 +105,18 @@ def test_core_imports_without_streamlit():
             "print('ok')")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=ENV)
     assert res.returncode == 0 and "ok" in res.stdout, res.stderr
+
+
+def test_record_to_parquet_never_imports_pandas(tmp_path):
+    """pyarrow's converters import pandas on first use (0.2-0.3 s); the record command builds its columns
+    from buffers instead, and the file it writes is still the table pandas reads."""
+    out = tmp_path / "run.parquet"
+    code = ("import sys, bnviz.__main__ as m\n"
+            f"status = m.main(['record', '--preset', 'ioffe', '--steps', '30', '--snapshot-every', '15', '--quiet', "
+            f"'--out', {str(out)!r}])\n"
+            "print(status, 'pandas' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=ENV)
+    assert res.returncode == 0 and res.stdout.split() == ["0", "False"], (res.stdout, res.stderr)
+    df = pd.read_parquet(out)
+    assert tuple(df.columns) == TABLE_COLUMNS and sorted(set(df.step)) == [0, 15, 30]
+    assert set(df.variant) == {"none", "bn"} and {"gamma", "beta", "w1_prev", "loss"} <= set(df.stat)
