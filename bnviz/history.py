@@ -211,7 +211,8 @@ def to_arrow(snapshots, quantiles: bool = False):
         data = [n.encode("utf-8") for n in names]
         offsets = np.zeros(len(data) + 1, dtype=np.int32)
         np.cumsum([len(d) for d in data], out=offsets[1:])
-        return pa.Array.from_buffers(pa.string(), len(data), [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))])
+        buffers = [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(data))]
+        return pa.Array.from_buffers(pa.string(), len(data), buffers)
 
     def column(v):
         if isinstance(v, tuple):
