@@ -81,23 +81,25 @@ def preload_charts() -> None:
     and compiling it takes the browser about 1.2 s here. The sidebar's widgets come first on this page and need
     about 80 small scripts of their own, which the browser fetches six at a time: the chart's script queued
     behind them (0.6 s measured). An empty chart that comes first, alone for 0.1 s, makes it the first
-    download: first chart after navigation 3.9 s -> 2.6 s median (new configurations, benchmarks/bench_page.py;
-    without the 0.1 s, 3.0-3.2 s, the big script then sharing the server with the 80 small ones).
+    download. With the first-snapshot wait below, a page's first chart came 0.3-0.9 s sooner than with stop 9's
+    code in back-to-back runs of benchmarks/bench_page.py (without the 0.1 s, the big script shared the server
+    with the 80 small ones and most of the gain was lost).
     """
     if st.session_state.get("_preloaded"):
         return
     st.session_state["_preloaded"] = True
     with st.sidebar.container(key="chart_preload"):
         st.markdown("<style>.st-key-chart_preload{display:none}</style>", unsafe_allow_html=True)
-        st.plotly_chart(go.Figure(), key="fig_preload", config=PLOTLY_CONFIG)
+        chart(go.Figure(), "fig_preload")
     time.sleep(0.1)  # the browser gets this chart alone and starts the download before the rest arrives
 
 
 def await_first_snapshot(run, timeout: float = 1.5) -> bool:
-    """Wait up to ``timeout`` s for a run that just started to record its step 0 (0.1-0.2 s on a warm server:
-    step 0 is summarized on the training thread), and no longer than it trains (a failed or stopped run has
-    nothing to wait for). The tab's first chart then shows the run instead of an empty chart that the next
-    refresh, seconds later while the browser still loads, would have to replace. True once a snapshot exists."""
+    """Wait up to ``timeout`` s for a run that just started to record its step 0, and no longer than it trains
+    (a failed, stopped or queued run has nothing to wait for). Step 0 is summarized on the training thread: 0.04 s
+    on an idle server, 0.4-0.9 s measured while a browser loaded the page. The tab's first chart then shows the
+    run instead of an empty chart that the next refresh, seconds later while the browser still loads, would
+    have to replace. True once a snapshot exists."""
     deadline = time.monotonic() + timeout
     while not run.history.snapshots() and run.state in ("running", "paused") and time.monotonic() < deadline:
         time.sleep(0.02)
