@@ -21,7 +21,7 @@ from . import data as data_mod
 from . import probe
 from .config import ExperimentConfig
 from .history import History
-from .model import build_twins, make_optimizer, noise_generator
+from .model import StateCopier, build_twins, make_optimizer, noise_generator
 from .worker import InlineSink, ProcessSink, lower_priority
 
 log = logging.getLogger(__name__)
@@ -229,6 +229,7 @@ class Run:
                 self.notes.append(self.status[token].message)
         self.opts = {t: make_optimizer(cfg, n) for t, n in self.nets.items()}
         self.noise = {t: noise_generator(cfg, t) for t in self.nets}
+        self.copiers = {t: StateCopier(n) for t, n in self.nets.items()}
         self.batches = Batches(n_train, self.batch, cfg.seed)
         self._sums = {t: [0.0, 0] for t in self.nets}  # mini-batch loss sum and count since the last snapshot
         self._last_snap = -1
@@ -284,10 +285,13 @@ class Run:
         cfg, step = self.config, self._step
         ics_due = cfg.ics_every > 0 and step % cfg.ics_every == 0 and step < cfg.steps
         variants = {}
-        for token, net in self.nets.items():
-            if self.status[token].state == "training" and not torch.isfinite(
-                    torch.cat([p.detach().reshape(-1) for p in net.parameters()])).all():
-                self._diverge(token, "weights are no longer finite")
+        for token in self.nets:
+            state = None
+            if self.status[token].state == "training":
+                # numpy copies: torch tensors would cross to the worker as shared-memory segments, one per tensor
+                state, finite = self.copiers[token].copy()
+                if not finite:
+                    self._diverge(token, "weights are no longer finite")
             status = self.status[token]
             loss_sum, count = self._sums[token]
             self._sums[token] = [0.0, 0]
@@ -295,8 +299,6 @@ class Run:
                 variants[token] = probe.WeightVariant(math.nan, status.step, None, None)
                 continue
             ics_batch = self.batches.peek().numpy().copy() if ics_due else None  # measured by the prober
-            # numpy copies: torch tensors would cross to the worker as shared-memory segments, one per tensor
-            state = {k: v.detach().numpy().copy() for k, v in net.state_dict().items()}
             variants[token] = probe.WeightVariant(loss_sum / count if count else math.nan, None, state, ics_batch)
         self._last_snap = step
         self._sink.submit(probe.WeightSnapshot(step, variants))

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from bnviz import data, npnet, probe
 from bnviz.config import ACTIVATIONS, ExperimentConfig
-from bnviz.model import NoisyBatchNorm, build_twins, noise_generator
+from bnviz.model import NoisyBatchNorm, StateCopier, build_twins, noise_generator
 
 TOKENS = ["none", "bn", "bn_noaffine", "bn_noisy", "ln", "bn@after", "ln@after"]
 SMALL = ExperimentConfig(widths=(12, 9), variants=tuple(TOKENS), steps=20, snapshot_every=5, probe_size=64)
@@ -256,3 +256,29 @@ def test_frozen_affine_variant_has_no_trainable_gamma_beta():
     _, nets = _nets()
     norm = nets["bn_noaffine"].layers[0].norm
     assert norm.weight is None and norm.bias is None
+
+
+@pytest.mark.parametrize("token", TOKENS)
+def test_state_copier_is_the_state_dict_copied_and_checks_the_parameters(token):
+    _, nets = _nets()
+    net = nets[token]
+    _randomize(net)
+    copier = StateCopier(net)
+    got, finite = copier.copy()
+    ref = {k: v.numpy().copy() for k, v in net.state_dict().items() if v.is_floating_point()}
+    assert finite and sorted(got) == sorted(ref)  # every float entry; num_batches_tracked is the only one left out
+    assert {k for k in net.state_dict() if k not in ref} <= {k for k in net.state_dict() if "num_batches" in k}
+    for k, v in ref.items():
+        assert got[k].dtype == v.dtype and got[k].shape == v.shape
+        np.testing.assert_array_equal(got[k], v)
+    with torch.no_grad():  # a copy, not a view: training on does not change what was handed over
+        net.layers[0].linear.weight.add_(1.0)
+    np.testing.assert_array_equal(got["layers.0.linear.weight"], ref["layers.0.linear.weight"])
+    assert not np.array_equal(got["layers.0.linear.weight"], net.layers[0].linear.weight.detach().numpy())
+    norm = net.layers[1].norm
+    if isinstance(norm, nn.BatchNorm1d):  # buffers are copied but, like before, not part of the weight check
+        norm.running_var.fill_(float("inf"))
+        assert copier.copy()[1]
+    with torch.no_grad():
+        net.head.bias[3] = float("nan")
+    assert not copier.copy()[1]
