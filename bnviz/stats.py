@@ -79,11 +79,12 @@ def _shapiro_subsample(n: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=64)
-def _ebrahimi_terms(n: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """Window indices and the additive constant of the Ebrahimi entropy estimator for ``n`` sorted values.
+def _ebrahimi_terms(n: int) -> tuple[int, float]:
+    """Window half-width and the additive constant of the Ebrahimi entropy estimator for ``n`` sorted values.
 
-    Returns ``(lower, upper, const)`` such that ``H = mean(log(x[upper] - x[lower])) + const`` for sorted
-    ``x``, identical to ``scipy.stats.differential_entropy(x, method="ebrahimi", window_length=m)``.
+    Returns ``(m, const)`` such that ``H = mean(log(x[upper] - x[lower])) + const`` for sorted ``x``, with
+    ``upper = min(i + m, n - 1)`` and ``lower = max(i - m, 0)`` (see :func:`_spacings`), identical to
+    ``scipy.stats.differential_entropy(x, method="ebrahimi", window_length=m)``.
     """
     # The usual window m = round(sqrt(n)) (Grzegorzewski & Wieczorkowski 1999, scipy's default) grows with n
     # while m/n -> 0, which is what consistency needs; it is clipped so that 2m < n also for n = 3 and 4.
@@ -94,8 +95,23 @@ def _ebrahimi_terms(n: int) -> tuple[np.ndarray, np.ndarray, float]:
     c = np.full(n, 2.0)
     c[:m] = 1.0 + i[:m] / m
     c[n - m:] = 1.0 + (n - 1 - i[n - m:]) / m
-    lower, upper = np.maximum(i - m, 0), np.minimum(i + m, n - 1)
-    return lower, upper, float(np.mean(np.log(n / (c * m))))
+    return m, float(np.mean(np.log(n / (c * m))))
+
+
+def _spacings(y: np.ndarray, m: int) -> np.ndarray:
+    """``y[:, upper] - y[:, lower]`` of rows sorted ascending, upper = min(i + m, n - 1), lower = max(i - m, 0).
+
+    Written as three slices (the truncated windows at each end, and the full ones between) rather than
+    gathered by index arrays: the same values, 3x faster, and in C order, so that a mean along the rows is
+    summed pairwise (a gather returned them in Fortran order, summed one by one: a last-bit difference).
+    Needs 1 <= m <= (n - 1) // 2, so that the three ranges do not overlap.
+    """
+    n = y.shape[1]
+    out = np.empty_like(y)
+    np.subtract(y[:, m:2 * m], y[:, :1], out=out[:, :m])  # i < m: the window is cut at the minimum
+    np.subtract(y[:, 2 * m:], y[:, :n - 2 * m], out=out[:, m:n - m])
+    np.subtract(y[:, n - 1:], y[:, n - 2 * m:n - m], out=out[:, n - m:])  # i >= n - m: cut at the maximum
+    return out
 
 
 def _sorted_percentiles(s: np.ndarray, q) -> np.ndarray:
@@ -199,12 +215,13 @@ def _sorted_stats(s: np.ndarray, middle: np.ndarray, X: np.ndarray | None = None
     d = y - mu
     d2 = d * d
     m2, m3, m4 = d2.mean(axis=1), (d2 * d).mean(axis=1), (d2 * d2).mean(axis=1)
-    lower, upper, const_h = _ebrahimi_terms(n)
+    m, const_h = _ebrahimi_terms(n)
     with np.errstate(divide="ignore", invalid="ignore"):  # constant units: 0/0, log(0); overwritten below
         skew = m3 / m2 ** 1.5
         kurt = m4 / (m2 * m2) - 3.0
         # Spacing entropy and Gaussian entropy on the same scaled data: the scale cancels in the difference.
-        h = np.log(y[:, upper] - y[:, lower]).mean(axis=1) + const_h
+        spacing = _spacings(y, m)
+        h = np.log(spacing, out=spacing).mean(axis=1) + const_h
         kl = np.maximum(_HALF_LOG_2PI_E + 0.5 * np.log(m2) - h, 0.0)
     out[:, 0] = np.ldexp(mu[:, 0], e)
     out[:, 1] = np.ldexp(np.sqrt(m2), e)
