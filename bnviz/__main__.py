@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from .config import PRESETS
 
@@ -64,6 +65,11 @@ def _record(args: argparse.Namespace) -> int:
         return _fail(f"unknown preset {args.preset!r}; choose one of: {', '.join(PRESETS)}")
     if not args.out.lower().endswith((".csv", ".parquet")):
         return _fail(f"--out must end in .csv or .parquet, got {args.out!r}")
+    out = Path(args.out)
+    if out.is_dir():
+        return _fail(f"--out {args.out!r} is a directory; give a file name ending in .csv or .parquet")
+    if not out.resolve().parent.is_dir():  # found now, not after minutes of training
+        return _fail(f"--out: the folder {str(out.parent)!r} does not exist")
     changes = {k: v for k, v in (("steps", args.steps), ("seed", args.seed),
                                  ("snapshot_every", args.snapshot_every)) if v is not None}
     try:
@@ -71,13 +77,22 @@ def _record(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(str(exc))
 
+    from urllib.parse import urlencode
+
     from tqdm import tqdm
 
+    from .history import TableFile
     from .run import Run
+    from .urlstate import encode
 
-    run = Run(config, stats_in="inline" if args.inline else "process", history_cap=RECORD_HISTORY_CAP,
-              quick_first=False, backlog=RECORD_BACKLOG,  # no page waits for a first chart
-              distributions=args.quantiles)  # histograms and quantiles only where the table holds them
+    # The table is encoded where the statistics are made (the worker process) and written there at the end.
+    table = TableFile(args.out, query=urlencode(encode(args.preset, config), safe=","), quantiles=args.quantiles,
+                      cap=RECORD_HISTORY_CAP)
+    run = Run(config, stats_in="inline" if args.inline else "process", quick_first=False,
+              backlog=RECORD_BACKLOG,  # no page waits for a first chart
+              distributions=args.quantiles,  # histograms and quantiles only where the table holds them
+              table=table)
+    t0 = time.perf_counter()
     run.start()
     with tqdm(total=config.steps, unit="step", file=sys.stderr, disable=args.quiet,
               desc=f"record {args.preset}") as bar:
@@ -92,17 +107,9 @@ def _record(args: argparse.Namespace) -> int:
     if run.state != "finished":
         sys.stderr.write(f"bnviz: error: run {run.state}: {run.error or ''}\n")
         return 1
-    from urllib.parse import urlencode
-
-    from .history import write_table
-    from .urlstate import encode
-
-    t0 = time.perf_counter()
-    query = urlencode(encode(args.preset, config), safe=",")
-    write_table(run.history.to_arrow(quantiles=args.quantiles), args.out, query=query)
     if not args.quiet:
-        sys.stderr.write(f"bnviz: wrote {len(run.history)} snapshots to {args.out} "
-                         f"({time.perf_counter() - t0:.1f} s)\n")
+        sys.stderr.write(f"bnviz: wrote {run.written} snapshots to {args.out} "
+                         f"({time.perf_counter() - t0:.1f} s in all)\n")
     return 0
 
 

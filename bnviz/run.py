@@ -20,7 +20,7 @@ from torch.nn import functional as F
 from . import data as data_mod
 from . import probe
 from .config import ExperimentConfig
-from .history import History
+from .history import History, TableFile
 from .model import StateCopier, build_twins, make_optimizer, noise_generator
 from .worker import InlineSink, ProcessSink, lower_priority
 
@@ -77,7 +77,7 @@ class Run:
 
     def __init__(self, config: ExperimentConfig, *, stats_in: str = "process", history_cap: int = 256,
                  steps_per_second: float | None = None, quick_first: bool = True, backlog: int = 32,
-                 distributions: bool = True, nice: int = 0) -> None:
+                 distributions: bool = True, nice: int = 0, table: TableFile | None = None) -> None:
         self.config = config
         self.history = History(config.snapshot_every, history_cap)
         self.status = {token: VariantStatus() for token in config.variants}
@@ -89,6 +89,10 @@ class Run:
         self._backlog = backlog  # weight snapshots queued for the worker before training waits for it
         self._distributions = distributions  # histograms and quantiles (figures, replays) in the snapshots
         self._nice = nice  # added to the training thread's (and its worker's) nice value: see lower_priority
+        # With a table (the record command), the snapshots are encoded into it where they are made and the file
+        # is written when training ends; self.history stays empty and self.written counts the file's snapshots.
+        self._table = table
+        self.written: int | None = None
         self._state = "ready"
         self._step = 0
         self._cond = threading.Condition()
@@ -172,9 +176,10 @@ class Run:
             if self._stats_mode == "process":
                 sink = ProcessSink(self.config, self.history.append, backlog=self._backlog,
                                    quick_first=self._quick_first, distributions=self._distributions,
-                                   nice=self._nice)  # the worker is nice from its start: its imports are heavy
+                                   nice=self._nice,  # the worker is nice from its start: its imports are heavy
+                                   table=self._table)
             else:
-                sink = InlineSink(self.config, self.history.append, self._distributions)
+                sink = InlineSink(self.config, self.history.append, self._distributions, table=self._table)
             self._sink = sink
             self._setup()
             sink.start(self.data)
@@ -194,10 +199,11 @@ class Run:
                     if sink.error and not self._stop:  # the worker died: say so now, not at the end
                         raise RuntimeError(sink.error)
                 self._throttle(t0)
-            if self._step and self.history.latest() is not None and self._last_snap != self._step:
+            if self._step and self._last_snap >= 0 and self._last_snap != self._step:
                 self._snapshot()  # a stop or a divergence still leaves the final step recorded
             stopped = self._stop
             sink.close(wait=not stopped)
+            self.written = sink.written
             sink = None
             if self._sink.error and not stopped:  # a stopped run's worker is terminated on purpose
                 raise RuntimeError(self._sink.error)

@@ -84,6 +84,7 @@ def test_record_quantiles_and_share_link_replay(tmp_path):
     (["record", "--preset", "ioffe", "--steps", "0", "--out", "x.csv"], "steps=0"),
     (["record", "--preset", "ioffe", "--steps", "ten", "--out", "x.csv"], "invalid int"),
     (["record", "--preset", "ioffe", "--out", "x.txt"], ".csv or .parquet"),
+    (["record", "--preset", "ioffe", "--out", "nowhere/x.csv"], "'nowhere' does not exist"),
     (["record", "--out", "x.csv"], "--preset"),
     (["frobnicate"], "invalid choice"),
 ])
@@ -93,6 +94,12 @@ def test_bad_arguments_exit_2_with_one_line(args, needle, tmp_path):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], res.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_an_output_that_is_a_folder_is_refused_before_training(tmp_path):
+    (tmp_path / "d.parquet").mkdir()
+    res = cli("record", "--preset", "ioffe", "--out", "d.parquet", cwd=tmp_path, timeout=60)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "is a directory" in res.stderr, res.stderr
 
 
 def test_core_imports_without_streamlit():
@@ -107,16 +114,19 @@ def test_core_imports_without_streamlit():
     assert res.returncode == 0 and "ok" in res.stdout, res.stderr
 
 
-def test_record_to_parquet_never_imports_pandas(tmp_path):
-    """pyarrow's converters import pandas on first use (0.2-0.3 s); the record command builds its columns
-    from buffers instead, and the file it writes is still the table pandas reads."""
+@pytest.mark.parametrize("inline", [False, True])
+def test_record_to_parquet_never_imports_pandas(tmp_path, inline):
+    """pyarrow's converters import pandas on first use (0.2-0.3 s); the table is built from buffers instead,
+    and the file written is still the table pandas reads. The table is encoded and written where the
+    statistics are made: with a worker process, the command's own process imports neither pandas nor pyarrow;
+    inline (--inline), it writes the file itself, still without pandas."""
     out = tmp_path / "run.parquet"
     code = ("import sys, bnviz.__main__ as m\n"
             f"status = m.main(['record', '--preset', 'ioffe', '--steps', '30', '--snapshot-every', '15', '--quiet', "
-            f"'--out', {str(out)!r}])\n"
-            "print(status, 'pandas' in sys.modules)")
+            f"'--out', {str(out)!r}] + {['--inline'] if inline else []!r})\n"
+            "print(status, 'pandas' in sys.modules, 'pyarrow' in sys.modules)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=ENV)
-    assert res.returncode == 0 and res.stdout.split() == ["0", "False"], (res.stdout, res.stderr)
+    assert res.returncode == 0 and res.stdout.split() == ["0", "False", str(inline)], (res.stdout, res.stderr)
     df = pd.read_parquet(out)
     assert tuple(df.columns) == TABLE_COLUMNS and sorted(set(df.step)) == [0, 15, 30]
     assert set(df.variant) == {"none", "bn"} and {"gamma", "beta", "w1_prev", "loss"} <= set(df.stat)

@@ -12,7 +12,7 @@ from torch.nn import functional as F
 
 from bnviz import data
 from bnviz.config import PRESETS, ExperimentConfig
-from bnviz.history import History
+from bnviz.history import History, TableFile
 from bnviz.model import build_twins, init_linears
 from bnviz.run import Run
 from bnviz.snapshot import Snapshot, VariantSnapshot
@@ -98,6 +98,39 @@ def test_process_worker_gives_the_same_statistics_as_inline():
     proc = finished(TINY, stats_in="process")
     assert proc.history.steps() == inline.history.steps()
     assert proc.history.to_table().equals(inline.history.to_table())
+
+
+@pytest.mark.parametrize("stats_in", ["inline", "process"])
+def test_a_table_recorded_where_the_statistics_are_made_is_the_historys_table(stats_in, tmp_path):
+    """The record command's path: snapshots encoded one by one where they are made (thinned to the cap as a
+    History thins them, the final step kept) and written when training ends, with nothing sent back. The file
+    must hold exactly the table a History of the same run gives, and the share link as metadata."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    cfg = TINY.replace(steps=95, snapshot_every=5)
+    ref = finished(cfg, stats_in="inline", history_cap=4)
+    assert ref.history.steps() == [0, 40, 80, 95]  # thinned to every 8th snapshot, plus the final step
+    out = tmp_path / "t.parquet"
+    run = finished(cfg, stats_in=stats_in, table=TableFile(str(out), query="preset=x", cap=4))
+    assert run.written == 4 and len(run.history) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(out), ref.history.to_table())
+    assert pq.read_schema(out).metadata[b"bnviz.query"] == b"preset=x"
+    csv = tmp_path / "t.csv"
+    finished(cfg, stats_in=stats_in, table=TableFile(str(csv), quantiles=True, cap=4))
+    back = pd.read_csv(csv)
+    want = ref.history.to_table(quantiles=True)
+    assert len(back) == len(want) and (back.stat == want.stat.astype(str)).all()
+    np.testing.assert_allclose(back.value, want.value, rtol=1e-15)
+
+
+@pytest.mark.parametrize("stats_in", ["inline", "process"])
+def test_a_table_that_cannot_be_written_fails_the_run_with_a_message(stats_in, tmp_path):
+    run = Run(TINY.replace(steps=20), stats_in=stats_in,
+              table=TableFile(str(tmp_path / "gone" / "t.parquet"))).start()
+    assert run.join(timeout=120)
+    assert run.state == "failed" and "could not write" in run.error and "gone" in run.error
+    assert run.written is None
 
 
 def test_first_and_final_steps_recorded():
