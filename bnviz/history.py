@@ -183,6 +183,9 @@ class TableEncoder:
         keep = ~np.isnan(cols["value"])
         self._blocks[snap.step] = ({k: v[keep] for k, v in cols.items()}, used)
 
+    def __len__(self) -> int:
+        return len(self._blocks)
+
     def keep_only(self, steps) -> None:
         """Forget the snapshots whose step is not in ``steps`` (those a History thinned out)."""
         steps = set(steps)
@@ -257,17 +260,30 @@ class TableRecorder:
         """Encode the newest snapshot (steps must increase)."""
         self._steps.append(_Step(snap.step))
         self._encoder.add(snap)
-        if len(self._encoder._blocks) > len(self._steps):  # the History thinned its grid: forget those too
+        if len(self._encoder) > len(self._steps):  # the History thinned its grid: forget those too
             self._encoder.keep_only(self._steps.steps())
 
     def __len__(self) -> int:
         return len(self._steps)
 
     def write(self) -> int:
-        """Write the table to the target file; returns the number of snapshots in it."""
+        """Write the table to the target file; returns the number of snapshots in it.
+
+        The file appears whole or not at all: it is written beside the target under a temporary name, then
+        renamed over it, so a write that fails (a full disk, a killed worker) leaves an earlier file as it was.
+        """
+        import os
+
         cols = self._encoder.columns(self._steps.steps())
-        parquet = _kind(self.target.path) == "parquet"
-        write_table(_arrow_of(cols) if parquet else _frame_of(cols), self.target.path, query=self.target.query)
+        kind = _kind(self.target.path)
+        folder, name = os.path.split(os.path.abspath(self.target.path))
+        part = os.path.join(folder, f".{name}.{os.getpid()}.part.{kind}")  # the suffix tells write_table the kind
+        try:
+            write_table(_arrow_of(cols) if kind == "parquet" else _frame_of(cols), part, query=self.target.query)
+            os.replace(part, self.target.path)
+        finally:
+            if os.path.exists(part):
+                os.remove(part)
         return len(self._steps)
 
 

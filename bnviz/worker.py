@@ -178,7 +178,8 @@ class ProcessSink:
     a sender thread feeds the worker from a bounded queue (so a worker that falls behind slows training
     down instead of letting memory grow), and the worker answers the collector thread. Whichever side
     ends, even mid-message, the other gets an EOF or a broken pipe instead of a read or write that waits
-    forever, so a stop leaves no thread or descriptor behind.
+    forever, so a stop leaves no thread or descriptor behind. With a ``table``, the worker answers only once,
+    when closed: with the number of snapshots it wrote to the file (``written``), or with why it could not.
     """
 
     def __init__(self, config: ExperimentConfig, deliver: Callable[[Snapshot], None], backlog: int = 32,

@@ -133,6 +133,24 @@ def test_a_table_that_cannot_be_written_fails_the_run_with_a_message(stats_in, t
     assert run.written is None
 
 
+def test_a_failed_write_leaves_an_earlier_file_whole_and_no_partial_file(tmp_path, monkeypatch):
+    from bnviz import history
+
+    out = tmp_path / "t.parquet"
+    out.write_bytes(b"yesterday's table")
+
+    def disk_full(table, path, query=None):
+        with open(path, "wb") as f:
+            f.write(b"PAR1 half a file")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(history, "write_table", disk_full)
+    run = Run(TINY.replace(steps=20), stats_in="inline", table=TableFile(str(out))).start()
+    assert run.join(timeout=120)
+    assert run.state == "failed" and "No space left on device" in run.error
+    assert out.read_bytes() == b"yesterday's table" and sorted(p.name for p in tmp_path.iterdir()) == ["t.parquet"]
+
+
 def test_first_and_final_steps_recorded():
     run = finished(TINY.replace(steps=55))
     assert run.history.steps()[0] == 0 and run.history.steps()[-1] == 55
