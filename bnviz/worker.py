@@ -96,10 +96,11 @@ def _serve(config: ExperimentConfig, inbox, outbox, distributions: bool, table: 
     prober = Prober(config, arrays)
     if recorder is not None:
         recorder.prepare()
+    failed = False  # a snapshot could not be summarized: the table would miss it, so it is not written
     while True:
         ws = _next(inbox)
         if ws is _STOP:
-            if recorder is not None:
+            if recorder is not None and not failed:
                 try:
                     outbox.send(_Written(recorder.write()))
                 except Exception as exc:
@@ -113,6 +114,7 @@ def _serve(config: ExperimentConfig, inbox, outbox, distributions: bool, table: 
             else:
                 recorder.append(snap)
         except Exception as exc:  # reported to the run, which marks itself failed
+            failed = True
             outbox.send(RuntimeError(f"statistics failed at step {ws.step}: {exc!r}"))
 
 

@@ -151,6 +151,46 @@ def test_a_failed_write_leaves_an_earlier_file_whole_and_no_partial_file(tmp_pat
     assert out.read_bytes() == b"yesterday's table" and sorted(p.name for p in tmp_path.iterdir()) == ["t.parquet"]
 
 
+def test_a_worker_that_cannot_summarize_a_snapshot_reports_it_and_writes_no_table(tmp_path, monkeypatch):
+    """The worker's loop, run here in a thread: a snapshot whose statistics fail is reported to the run, and
+    the table, which would miss it, is not written when the run closes."""
+    import multiprocessing as mp
+
+    from bnviz import probe, worker
+    from bnviz.model import StateCopier
+
+    cfg = TINY.replace(variants=("none", "bn"))
+    ds = data.load(cfg)
+    copiers = {t: StateCopier(n) for t, n in build_twins(cfg, ds.n_inputs, ds.n_classes).items()}
+
+    def weights(step):
+        return probe.WeightSnapshot(step, {t: probe.WeightVariant(1.0, None, c.copy()[0], None)
+                                           for t, c in copiers.items()})
+
+    real = worker.Summarizer.summarize
+
+    def summarize(self, raw):
+        if raw.step == 10:
+            raise FloatingPointError("overflow in the probe")
+        return real(self, raw)
+
+    monkeypatch.setattr(worker.Summarizer, "summarize", summarize)
+    out = tmp_path / "t.parquet"
+    inbox_r, inbox_w = mp.Pipe(duplex=False)
+    outbox_r, outbox_w = mp.Pipe(duplex=False)
+    thread = threading.Thread(target=worker._serve, args=(cfg, inbox_r, outbox_w, False, TableFile(str(out))))
+    thread.start()
+    for item in (probe.Arrays.of(ds), weights(0), weights(10), weights(20), worker._STOP):
+        inbox_w.send(item)
+    thread.join(timeout=60)
+    replies = []
+    while outbox_r.poll(1):
+        replies.append(outbox_r.recv())
+    assert len(replies) == 2 and replies[1] is worker._STOP
+    assert isinstance(replies[0], RuntimeError) and "step 10" in str(replies[0]) and "overflow" in str(replies[0])
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
 def test_first_and_final_steps_recorded():
     run = finished(TINY.replace(steps=55))
     assert run.history.steps()[0] == 0 and run.history.steps()[-1] == 55
