@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .config import BN_EPS, ExperimentConfig, split_variant
+from .probe import FlatState
 
 
 
@@ -194,15 +195,15 @@ class StateCopier:
         self.n_params = sum(state[k].numel() for k in names)
         names += [k for k, v in state.items() if k not in params and v.is_floating_point()]
         self._tensors = [state[k] for k in names]
-        self._layout, offset = [], 0  # (name, start, end, shape) in the flat copy
+        layout, offset = [], 0  # (name, start, end, shape) in the flat copy
         for k in names:
-            self._layout.append((k, offset, offset + state[k].numel(), tuple(state[k].shape)))
+            layout.append((k, offset, offset + state[k].numel(), tuple(state[k].shape)))
             offset += state[k].numel()
+        self._layout = tuple(layout)
 
-    def copy(self) -> tuple[dict[str, np.ndarray], bool]:
-        """(name -> numpy copy, whether every parameter is finite)."""
+    def copy(self) -> tuple[FlatState, bool]:
+        """(the state copied: name -> numpy array, as one flat array; whether every parameter is finite)."""
         with torch.no_grad():
             flat = torch.cat([t.reshape(-1) for t in self._tensors]).numpy()
-        state = {k: flat[start:end].reshape(shape) for k, start, end, shape in self._layout}
-        return state, bool(np.isfinite(flat[:self.n_params]).all())
+        return FlatState(flat, self._layout), bool(np.isfinite(flat[:self.n_params]).all())
 

@@ -14,6 +14,7 @@ had cost 3-4 % of the command's time.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing as mp
 import os
@@ -24,9 +25,11 @@ import types
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
+
 from .config import ExperimentConfig
 from .history import TableFile, TableRecorder
-from .probe import Arrays, Prober
+from .probe import Arrays, FlatState, Layout, Prober, WeightSnapshot
 from .snapshot import Snapshot, Summarizer
 
 _STOP = None  # sentinel on the queues
@@ -63,11 +66,46 @@ class InlineSink:
                 self.error = _write_failed(self._recorder, exc)
 
 
+@dataclass(frozen=True)
+class _Raw:
+    """Stands for a FlatState in a WeightSnapshot on the pipe: its flat array follows as a raw message."""
+
+    layout: Layout
+    dtype: str
+    nbytes: int
+
+
+def _send_snapshot(conn, ws: WeightSnapshot) -> None:
+    """Send ``ws`` with each variant's flat weights as a raw message after it: written from the array's own
+    memory, where pickling would copy it twice more on the training process's side."""
+    flats, variants = [], {}
+    for token, wv in ws.variants.items():
+        if isinstance(wv.state, FlatState):
+            flats.append(wv.state.flat)
+            wv = dataclasses.replace(wv, state=_Raw(wv.state.layout, wv.state.flat.dtype.str, wv.state.flat.nbytes))
+        variants[token] = wv
+    conn.send(dataclasses.replace(ws, variants=variants))
+    for flat in flats:
+        conn.send_bytes(flat)
+
+
+def _receive(conn):
+    """The next message, with the raw weights that follow a WeightSnapshot read back into its FlatStates."""
+    item = conn.recv()
+    if isinstance(item, WeightSnapshot):
+        for wv in item.variants.values():
+            if isinstance(wv.state, _Raw):
+                buf = bytearray(wv.state.nbytes)  # a fresh, writable buffer: the prober keeps earlier weights
+                conn.recv_bytes_into(buf)
+                wv.state = FlatState(np.frombuffer(buf, dtype=wv.state.dtype), wv.state.layout)
+    return item
+
+
 def _next(inbox):
     """The next message. The server holds the only write end of ``inbox``, so when it is gone (closed, or
     killed) the read ends with EOF and the worker exits instead of holding its memory."""
     try:
-        return inbox.recv()
+        return _receive(inbox)
     except (EOFError, OSError):
         os._exit(0)  # nothing to flush to a parent that is gone
 
@@ -239,7 +277,10 @@ class ProcessSink:
             if item is _CLOSE:
                 return
             try:
-                self._inbox.send(item)
+                if isinstance(item, WeightSnapshot):
+                    _send_snapshot(self._inbox, item)
+                else:
+                    self._inbox.send(item)
             except OSError:  # broken pipe: the worker ended; close() drops the rest
                 return
 

@@ -282,3 +282,11 @@ def test_state_copier_is_the_state_dict_copied_and_checks_the_parameters(token):
     with torch.no_grad():
         net.head.bias[3] = float("nan")
     assert not copier.copy()[1]
+    # It travels as one flat array: pickled, it is the flat array's bytes and little more, and comes back equal.
+    import pickle
+
+    blob = pickle.dumps(got)
+    back = pickle.loads(blob)
+    assert len(blob) < got.flat.nbytes + 4096 and sorted(back) == sorted(ref)
+    for k, v in ref.items():
+        np.testing.assert_array_equal(back[k], v)

@@ -151,6 +151,43 @@ def test_a_failed_write_leaves_an_earlier_file_whole_and_no_partial_file(tmp_pat
     assert out.read_bytes() == b"yesterday's table" and sorted(p.name for p in tmp_path.iterdir()) == ["t.parquet"]
 
 
+def test_weights_cross_the_pipe_as_raw_bytes_and_arrive_whole_and_writable():
+    """ProcessSink writes each variant's flat weights to the pipe from the array's own memory, after the
+    snapshot's other fields; the worker reads them back into fresh, writable FlatStates. A variant that left
+    training (no state) and a plain dict of arrays (pickled as before) pass through as they are."""
+    import multiprocessing as mp
+
+    from bnviz import probe, worker
+    from bnviz.model import StateCopier
+
+    cfg = TINY
+    ds = data.load(cfg)
+    nets = build_twins(cfg, ds.n_inputs, ds.n_classes)
+    flat = {t: StateCopier(n).copy()[0] for t, n in nets.items()}
+    plain = {k: v.numpy().copy() for k, v in nets["bn"].state_dict().items() if v.is_floating_point()}
+    ws = probe.WeightSnapshot(40, {
+        "none": probe.WeightVariant(0.5, None, flat["none"], np.arange(7)),
+        "bn": probe.WeightVariant(0.25, None, plain, None),
+        "bn_noisy": probe.WeightVariant(math.nan, 31, None, None),
+    })
+    receiver, sender = mp.Pipe(duplex=False)
+    worker._send_snapshot(sender, ws)
+    worker._send_snapshot(sender, probe.WeightSnapshot(41, {"none": probe.WeightVariant(1.0, None, flat["none"], None)}))
+    got, nxt = worker._receive(receiver), worker._receive(receiver)
+    assert got.step == 40 and nxt.step == 41 and not receiver.poll(0.1)  # nothing left over on the pipe
+    none = got.variants["none"]
+    assert isinstance(none.state, probe.FlatState) and none.loss == 0.5 and list(none.ics_batch) == list(range(7))
+    assert sorted(none.state) == sorted(flat["none"])
+    for k in flat["none"]:
+        np.testing.assert_array_equal(none.state[k], flat["none"][k])
+        assert none.state[k].dtype == flat["none"][k].dtype and none.state[k].flags.writeable
+    assert not np.shares_memory(none.state.flat, nxt.variants["none"].state.flat)
+    assert got.variants["bn"].state.keys() == plain.keys()
+    for k in plain:
+        np.testing.assert_array_equal(got.variants["bn"].state[k], plain[k])
+    assert got.variants["bn_noisy"].state is None and got.variants["bn_noisy"].diverged_at == 31
+
+
 def test_a_worker_that_cannot_summarize_a_snapshot_reports_it_and_writes_no_table(tmp_path, monkeypatch):
     """The worker's loop, run here in a thread: a snapshot whose statistics fail is reported to the run, and
     the table, which would miss it, is not written when the run closes."""
