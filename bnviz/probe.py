@@ -67,8 +67,7 @@ class FlatState(Mapping):
 
     What model.StateCopier makes at each snapshot. One flat array is one buffer to hand to the statistics
     worker: worker.ProcessSink writes it to the pipe as it is, without pickling it (measured for ioffe: the
-    weights' transfer to an idle worker cost the training loop 2.1 %
-    pickled, 0.8 % raw).
+    weights' transfer to an idle worker cost the training loop 2.1 % pickled, 0.8 % raw).
     """
 
     def __init__(self, flat: np.ndarray, layout: Layout) -> None:
