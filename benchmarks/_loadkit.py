@@ -1,8 +1,8 @@
 """Shared helpers of the load benchmarks (bench_load.py, bench_churn.py): the server, the browser, /proc.
 
 Not a benchmark itself. The server is started exactly as the browser tests start it
-(tests/e2e/conftest.start_server: `streamlit run app.py` on a free port); the browser is Debian's chromium
-driven by Playwright, one browser context per Streamlit session. Server figures come from /proc only
+(tests/e2e/harness.start_server: `streamlit run app.py` on a free port); the browser is the one the tests
+find (tests/e2e/harness.find_browser), driven by Playwright, one browser context per Streamlit session. Server figures come from /proc only
 (nothing in the app is changed or instrumented):
 
 - memory: VmRSS of the server process plus all its descendants (the statistics worker of each training
@@ -32,7 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.e2e.conftest import CHART, CHROMIUM, FLAGS, OUT, free_port, start_server  # noqa: E402
+from tests.e2e import harness  # noqa: E402
+from tests.e2e.harness import CHART, OUT, free_port, start_server  # noqa: E402
 
 VIEWPORT = {"width": 1280, "height": 800}
 _T0 = time.time()
@@ -390,8 +391,11 @@ def server_env(pairs: list[str] | None) -> dict:
 # --- the browser ------------------------------------------------------------------------------------
 
 def launch(pw):
-    """Debian's chromium, headless, with the browser tests' flags."""
-    return pw.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    """The browser the tests use, headless, with their flags."""
+    found = harness.find_browser()
+    if found is None:
+        sys.exit(f"no browser found: {harness.HOW_TO_GET_ONE}")
+    return harness.launch(pw, found)
 
 
 def link(base: str, **params) -> str:

@@ -9,7 +9,7 @@ import pytest
 from bnviz import config as C
 
 from ..helpers import wait_for as wait_until
-from .conftest import CHART, open_app, status_step
+from .harness import CHART, open_app, status_step
 
 pytestmark = pytest.mark.e2e
 SLOW = "?preset=ioffe&steps=200000&seed=11"  # long enough never to finish during a test

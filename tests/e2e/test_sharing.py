@@ -8,7 +8,7 @@ import io
 import pytest
 
 from ..helpers import wait_for as wait_until
-from .conftest import free_port, open_app, server_log, start_server, stop_server
+from .harness import free_port, open_app, server_log, start_server, stop_server
 
 pytestmark = pytest.mark.e2e
 LINK = "?preset=ioffe&seed=41&steps=300&every=25&panel=evidence"
