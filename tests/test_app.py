@@ -19,7 +19,10 @@ SHORT = {"steps": "120", "every": "20"}  # keep each run short: a few snapshots 
 def inline_stats_and_cleanup(monkeypatch):
     """Cheap runs (statistics on the training thread) and no thread left behind after each test."""
     monkeypatch.setenv("BNVIZ_STATS_IN", "inline")
+    from bnviz.ui import live
     from bnviz.ui.runtime import registry
+
+    monkeypatch.setattr(live, "FIRST_FRAME_SECONDS", 0.0)  # no browser here to draw the first frame
 
     registry().stop_all()
     yield
@@ -66,22 +69,46 @@ def _charts(at) -> dict:
     return {c.proto.id.rsplit("-", 1)[-1]: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
 
 
-def test_a_tabs_first_run_sends_a_hidden_empty_chart_first_and_a_chart_with_data():
+def test_a_tabs_first_frame_is_the_leading_chart_with_data_alone_then_the_whole_page(monkeypatch):
+    import streamlit as st
+
+    from bnviz.ui import live
+
+    def stop_after_first_frame(run, held):  # what the browser holds while the first frame stands alone
+        st.session_state["_framed"] = True
+        stopped.append((run, held))
+        st.stop()
+
+    stopped = []
+
+    monkeypatch.setattr(live, "end_first_frame", stop_after_first_frame)
     at = AppTest.from_file(APP, default_timeout=60)
     for k, v in SHORT.items():
         at.query_params[k] = v
-    at.run()  # the tab's first run, alone: no waiting for snapshots before it
+    at.run()
     assert not at.exception
-    top = at.sidebar.children[0]  # the sidebar comes first in the page, and this is its first element
+    top = at.sidebar.children[0]  # the sidebar's first element: a hidden, empty chart that fetches plotly.js
     assert top.proto.id.endswith("-chart_preload")
     preload = top.get("plotly_chart")
     assert len(preload) == 1 and json.loads(preload[0].proto.spec)["data"] == []  # empty
     assert any(".st-key-chart_preload{display:none}" in str(m.value) for m in top.markdown)  # hidden
-    bands = _charts(at)["fig_bands"]  # the opening panel already shows the run's step 0
-    assert bands["data"] and all(len(t["x"]) >= 1 for t in bands["data"] if "x" in t)
-    assert "fig_waiting" not in _charts(at)
-    at.run()
-    assert "fig_preload" not in _charts(at) and "fig_bands" in _charts(at)  # once per tab
+    first = {c.proto.id: json.loads(c.proto.spec) for c in at.main.get("plotly_chart")}
+    (chart_id, bands), = first.items()  # Figure 1 alone: no other chart, no widget
+    assert chart_id.endswith("-fig_bands") and bands["data"]  # already the run's step 0
+    assert all(len(t["x"]) >= 1 for t in bands["data"] if "x" in t)
+    for kind in ("selectbox", "button", "toggle", "select_slider", "segmented_control", "multiselect"):
+        assert not at.get(kind), kind
+
+    (run, held), = stopped
+    assert held and run.state == "paused" and run.step == 0  # its training waits while the first frame loads
+    run.resume()  # what end_first_frame does before the whole page
+
+    at.run()  # the whole page
+    assert not at.exception
+    assert "fig_preload" not in _charts(at)  # once per tab
+    full = {c.proto.id for c in at.main.get("plotly_chart")}
+    assert chart_id in full  # the same element: the browser updates the chart in place, no redraw from scratch
+    assert at.session_state["preset"] == "ioffe" and len(at.get("button")) >= 4 and at.get("segmented_control")
 
 
 def test_waiting_for_the_first_snapshot_ends_when_it_comes_at_the_timeout_or_when_the_run_ends():

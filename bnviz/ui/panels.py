@@ -77,13 +77,9 @@ shared = SharedResults()
 def preload_charts() -> None:
     """On a tab's first run only, before anything else: a hidden, empty chart at the top of the sidebar.
 
-    Streamlit's chart renderer (plotly.js, a 4.7 MB script) is fetched only when the page first holds a chart,
-    and compiling it takes the browser about 1.2 s here. The sidebar's widgets come first on this page and need
-    about 80 small scripts of their own, which the browser fetches six at a time: the chart's script queued
-    behind them (0.6 s measured). An empty chart that comes first, alone for 0.1 s, makes it the first
-    download. With the first-snapshot wait below, a page's first chart came 0.3-0.9 s sooner than with stop 9's
-    code in back-to-back runs of benchmarks/bench_page.py (without the 0.1 s, the big script shared the server
-    with the 80 small ones and most of the gain was lost).
+    Streamlit's chart renderer (plotly.js, a 4.7 MB script) is fetched only when the page first holds a chart.
+    This one makes it the page's first download, while the server waits for the run's step 0 to draw the
+    real chart.
     """
     if st.session_state.get("_preloaded"):
         return
@@ -91,15 +87,12 @@ def preload_charts() -> None:
     with st.sidebar.container(key="chart_preload"):
         st.markdown("<style>.st-key-chart_preload{display:none}</style>", unsafe_allow_html=True)
         chart(go.Figure(), "fig_preload")
-    time.sleep(0.1)  # the browser gets this chart alone and starts the download before the rest arrives
 
 
 def await_first_snapshot(run, timeout: float = 1.5) -> bool:
     """Wait up to ``timeout`` s for a run that just started to record its step 0, and no longer than it trains
-    (a failed, stopped or queued run has nothing to wait for). Step 0 is summarized on the training thread: 0.04 s
-    on an idle server, 0.4-0.9 s measured while a browser loaded the page. The tab's first chart then shows the
-    run instead of an empty chart that the next refresh, seconds later while the browser still loads, would
-    have to replace. True once a snapshot exists."""
+    (a failed, stopped or queued run has nothing to wait for). The tab's first chart then shows the run instead
+    of an empty chart that a refresh, seconds later, would have to replace. True once a snapshot exists."""
     deadline = time.monotonic() + timeout
     while not run.history.snapshots() and run.state in ("running", "paused") and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -125,9 +118,14 @@ def layer(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     chart(shared(figures.layer_histograms, shown, cfg.variants, layer_idx, unit), "fig_layer")
 
 
+def figure_1(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
+    """Figure 1 of the paper: percentile bands of the layer's input over training."""
+    chart(shared(figures.percentile_bands, snaps, cfg.variants, layer_idx, unit, shown.step), "fig_bands")
+
+
 def over_time(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """Figure 1 of the paper, and the distribution over time."""
-    chart(shared(figures.percentile_bands, snaps, cfg.variants, layer_idx, unit, shown.step), "fig_bands")
+    figure_1(snaps, shown, cfg, layer_idx, unit)
     c1, c2 = st.columns(2)
     variant = c1.selectbox("Variant", cfg.variants, key="heat_variant")
     stages = [s for s in C.STAGES if views.stage_of(shown, variant, layer_idx, s) is not None] or ["x"]
@@ -229,3 +227,10 @@ RENDER = {
     "layer": layer, "over-time": over_time, "gamma-beta": gamma_beta, "normality": normality,
     "stability": stability, "why-gaussian": why_gaussian, "evidence": evidence,
 }
+# What a tab's first frame draws of a panel: its leading chart, where the panel has one that needs no widget.
+LEAD = {"over-time": figure_1}
+
+
+def lead(panel: str, snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
+    """The part of ``panel`` that a tab's first frame draws before the rest of the page."""
+    LEAD.get(panel, RENDER[panel])(snaps, shown, cfg, layer_idx, unit)

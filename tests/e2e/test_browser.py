@@ -89,3 +89,24 @@ def test_a_copied_link_opens_the_same_settings_and_numbers(browser, server):
     assert second.locator("[data-testid=stSidebar] input[aria-label='Learning rate']").input_value() == "0.4"
     assert second.locator("[data-testid=stPlotlyChart] .gtitle").first.text_content() == title
     assert any(ch.isdigit() for ch in title)
+
+
+# Records, in page time, when a chart is first drawn with data and when the first widget appears.
+FIRST_FRAME_PROBE = """
+window.__seen = {};
+const note = (k) => { if (!(k in window.__seen)) window.__seen[k] = performance.now(); };
+new MutationObserver(() => {
+  if (document.querySelector('[data-testid=stSelectbox], [data-testid=stButton]')) note('widget');
+  if ([...document.querySelectorAll('.js-plotly-plot')].some(el => el.offsetHeight > 100 &&
+      (el._fullData || []).some(t => t.visible !== false && t._length > 0))) note('chart');
+}).observe(document, {childList: true, subtree: true, attributes: true});
+"""
+
+
+def test_the_first_chart_is_drawn_before_the_rest_of_the_page(page, server):
+    page.add_init_script(FIRST_FRAME_PROBE)
+    open_app(page, server + "/?preset=ioffe&seed=12")
+    page.wait_for_function("() => 'chart' in window.__seen && 'widget' in window.__seen", timeout=60_000)
+    seen = page.evaluate("window.__seen")
+    assert seen["chart"] < seen["widget"], seen
+    assert wait_until(lambda: status_step(page) > 0)  # the training held during the first frame goes on

@@ -1,0 +1,160 @@
+"""The live view under the transport bar: status, step, layer and unit, and the selected panel's charts.
+
+It runs as a fragment that refreshes while the run trains. A tab's first frame draws the panel's leading
+chart alone, before the widgets around it (:func:`first_frame`): the browser then compiles plotly.js and draws
+Figure 1 without the rest of the page competing for its main thread; the full page follows at once after.
+"""
+
+from __future__ import annotations
+
+import time
+
+import streamlit as st
+
+from .. import config as C
+from .. import figures
+from . import classroom, panels, state
+from .runtime import lease, registry
+
+# When the rest of the page follows a tab's first frame, in seconds from that frame's start: about what the
+# browser needs, after the first frame fetches plotly.js, to compile it and draw the chart (benchmarks/README.md).
+FIRST_FRAME_SECONDS = 1.3
+
+
+def first_frame() -> bool:
+    """True during a tab's first run, which draws only the leading chart (and the lesson banner)."""
+    if st.session_state.get("_framed"):
+        return False
+    st.session_state.setdefault("_first_frame_at", time.monotonic())
+    return True
+
+
+def hold_training(run, lease) -> bool:
+    """During a first frame, hold a run that this tab alone watches after its step 0: training threads share
+    the server's GIL with the page's file downloads (plotly.js, 4.7 MB), and the page comes first."""
+    if run.state == "running" and lease.sole_viewer():
+        run.pause()
+        return True
+    return False
+
+
+def end_first_frame(run, held: bool) -> None:
+    """Let the browser draw the first frame's chart alone, then rerun to draw the whole page."""
+    st.session_state["_framed"] = True
+    try:
+        time.sleep(max(0.0, st.session_state["_first_frame_at"] + FIRST_FRAME_SECONDS - time.monotonic()))
+    finally:
+        if held:
+            run.resume()
+    st.rerun()
+
+
+def keep(name: str, value) -> None:
+    """Give widget ``name`` its remembered value before it is drawn (Streamlit forgets the state of widgets
+    that a run did not draw; the remembered copy under ``_name`` survives)."""
+    st.session_state["_" + name] = value
+    st.session_state[name] = value
+
+
+def remember(name: str) -> None:
+    """on_change callback: remember what the viewer chose."""
+    st.session_state["_" + name] = st.session_state[name]
+    if name == "scrub":
+        st.session_state["_follow"] = False  # picking a step means leaving live mode
+
+
+def selected_panel() -> str:
+    """The panel selector's value, or the last valid one: under heavy load it once came back None."""
+    panel = st.session_state.get("panel")
+    return panel if panel in C.PANELS else st.session_state.get("_panel", "over-time")
+
+
+def refresh_interval(run, viewers: int) -> float:
+    """Seconds between this tab's refreshes (see :func:`state.refresh_interval`)."""
+    return state.refresh_interval(viewers, queued=run.state == "ready",  # a queued run: check back slowly
+                                  refreshes=st.session_state.get("_refreshes", 0))  # slower while loading
+
+
+def _selection(cfg, steps: list[int]) -> tuple[bool, int, int, int]:
+    """Live mode, shown step, layer and unit: the remembered choices, made valid for this run."""
+    follow = st.session_state.get("_follow", True)
+    chosen = st.session_state.get("_scrub")
+    scrub = steps[-1] if follow or chosen not in steps else chosen
+    layers = range(len(cfg.widths))
+    layer = st.session_state.get("_layer", st.session_state.get("layer"))
+    layer = layer if layer in layers else layers[-1]  # default: the last layer, as the paper's Figure 1
+    unit = st.session_state.get("_unit", st.session_state.get("unit"))
+    unit = unit if unit in (-1, *cfg.tracked_units(layer)) else -1
+    return follow, scrub, layer, unit
+
+
+def _status_row(run, cfg, steps: list[int], selection) -> None:
+    """Status line, Live switch, step slider, layer and unit pickers."""
+    follow, scrub, layer, unit = selection
+    status = {tok: s for tok, s in run.status.items() if s.state != "training"}
+    queued = registry().queue_position(cfg)
+    line = f"step **{run.step:,}** / {cfg.steps:,} · {run.state}"
+    if queued:
+        line = f"**queued** (position {queued}): trainings are capped at {registry().max_running} at once"
+    c_status, c_live, c_scrub, c_layer, c_unit = st.columns([2.5, 1.0, 3.4, 1.4, 1.5], vertical_alignment="center")
+    with c_status.container(key="status"):
+        st.markdown(line + "".join(f" · ⚠️ {s.message}" for s in status.values()) +
+                    (f" · ❌ {run.error}" if run.error else ""))
+    for note in (n for n in run.notes if n not in {s.message for s in status.values()}):
+        st.caption(f"ℹ️ {note}")  # documented clamps (e.g. a batch larger than the data), in the run's words
+    keep("follow", follow)
+    c_live.toggle("Live", key="follow", on_change=remember, args=("follow",))
+    keep("scrub", scrub)
+    c_scrub.select_slider("Show step", options=steps, key="scrub", on_change=remember, args=("scrub",),
+                          disabled=follow or len(steps) < 2, label_visibility="collapsed",
+                          format_func=lambda s: f"step {s:,}")
+    layers = list(range(len(cfg.widths)))
+    keep("layer", layer)
+    c_layer.selectbox("Layer", layers, key="layer", on_change=remember, args=("layer",),
+                      format_func=lambda i: f"layer {i + 1}/{len(layers)}", label_visibility="collapsed",
+                      help="Hidden layer (1 = closest to the input)")
+    keep("unit", unit)
+    c_unit.selectbox("Unit", [-1, *cfg.tracked_units(layer)], key="unit", on_change=remember, args=("unit",),
+                     format_func=lambda u: "all units" if u == -1 else f"unit {u}", label_visibility="collapsed",
+                     help="One unit, or all units of the layer pooled")
+
+
+def live_view(run, cfg, replaying: bool, report_view: dict, refresh: float) -> None:
+    """Status, step scrubber, layer and unit, and the selected panel, drawn from the run's snapshots."""
+    if st.session_state.pop("_goto", False):
+        st.rerun(scope="app")
+    opening = first_frame()
+    if not opening:
+        st.session_state["_refreshes"] = st.session_state.get("_refreshes", 0) + 1
+        lease().touch()
+        registry().tick()
+        if st.session_state["_live"] and refresh_interval(run, registry().viewers(cfg)) != refresh:
+            st.rerun(scope="app")  # the audience changed enough, or the queued run started: a new refresh timer
+    if st.session_state.get("_awaited") != cfg:  # once per configuration shown
+        st.session_state["_awaited"] = cfg
+        panels.await_first_snapshot(run)  # so that its first chart already shows the run
+    snaps = run.history.snapshots()
+    steps = [s.step for s in snaps] or [0]
+    selection = _selection(cfg, steps)
+    row = st.container()  # filled after the charts on a first frame, in place above them on every run
+    if not replaying:
+        state.sync_query(cfg)
+    classroom.banner(snaps, cfg)
+    panel = selected_panel()  # the fragment reruns alone: the value may have been lost since the full run
+    if not snaps:  # an empty chart already: the browser starts loading plotly while the run starts up
+        panels.chart(figures.training((), cfg.variants), "fig_waiting")
+    elif opening:
+        panels.lead(panel, snaps, snaps[-1], cfg, selection[2], selection[3])
+    else:
+        follow, scrub, layer, unit = selection
+        shown = snaps[steps.index(scrub)]
+        report_view.update(panel=panel, layer=layer, unit=unit, step=None if follow else shown.step,
+                           link=classroom.share_link())
+        panels.RENDER[panel](snaps, shown, cfg, layer, unit)
+    if opening:
+        return
+    with row:
+        _status_row(run, cfg, steps, selection)
+    training = run.state in ("running", "ready") and not st.session_state["view_paused"]
+    if not training and st.session_state.get("_live"):
+        st.rerun(scope="app")  # training ended: redraw once without the timer
