@@ -40,7 +40,8 @@ def _line(x, y, k: int, color: str, name: str, show: bool = True, width: float =
     """One series over steps in cell k (non-finite values leave a gap); WebGL only for long series."""
     xa, ya = axis(k)
     kind = "scattergl" if np.size(x) > WEBGL_POINTS else "scatter"
-    return dict(type=kind, x=f32(x), y=f32(y, positive), mode="lines", name=name,
+    mode = "lines" if np.size(x) > 1 else "markers"  # a lone snapshot (step 0) has no line to draw
+    return dict(type=kind, x=f32(x), y=f32(y, positive), mode=mode, name=name,
                 legendgroup=group or name, showlegend=show, xaxis=xa, yaxis=ya,
                 line=dict(color=color, width=width, dash=dash), **kw)
 

@@ -169,6 +169,16 @@ def table(snaps, variant, layer, stage, stat, unit=POOLED) -> np.ndarray:
     return out
 
 
+def test_a_lone_first_snapshot_is_drawn_as_points_of_its_percentiles(small):
+    fig = figures.percentile_bands(small[:1], SMALL.variants, 1)  # what a page shows at step 0
+    for k, (variant, stage) in enumerate((("none", "x"), ("bn", "y")), start=1):
+        points = {t.hovertemplate.split(": ")[1].split(" ")[0]: t for t in cell(fig, k)
+                  if t.type == "scatter" and t.hovertemplate and "markers" in t.mode}
+        for q in ("p15", "p50", "p85"):
+            assert list(points[q].x) == [0]
+            assert points[q].y[0] == f32(table(small[:1], variant, 1, stage, q, POOLED))[0]
+
+
 @pytest.mark.parametrize("unit", [POOLED, 3])
 def test_percentile_lines_are_the_tables_percentiles(small, unit):
     fig = figures.percentile_bands(small, SMALL.variants, 1, unit)
