@@ -129,7 +129,8 @@ def training(snaps: tuple[Snapshot, ...], variants, height: int = 360) -> go.Fig
     else:
         title = "Training loss and test accuracy"
     note = "last test accuracy: " + ", ".join(parts) if parts else ""
-    return figure(traces, axes, title, note, height, cells + notes, cell_titles=True)
+    return figure(traces, axes, title, note, height, cells + notes, cell_titles=True,
+                  describe="Training loss and test accuracy")
 
 
 # ------------------------------------------------------------------------------- Ioffe & Szegedy, Fig 1
@@ -180,7 +181,7 @@ def percentile_bands(snaps: tuple[Snapshot, ...], variants, layer: int, unit: in
             if views.diverged_at(snaps, t) is not None]
     note = "; ".join([f"layer {layer + 1}, {unit_text(unit)}"] + ([note] if note else []) + gone)
     return figure(traces, axes, title, note, height, cells + notes, _scrub(scrub_step, range(1, n + 1)),
-                  cell_titles=True)
+                  cell_titles=True, describe="Percentiles of the activation input over training")
 
 
 def _drift_title(drifts: list) -> tuple[str, str]:
@@ -260,7 +261,8 @@ def histogram_heatmap(snaps: tuple[Snapshot, ...], variant: str, layer: int, sta
         traces.append(dict(type="scatter", x=f32([d]), y=f32([y_mid]), mode="markers+text", hoverinfo="text",
                            text=[f"diverged at step {d}"], textposition="middle right", showlegend=False,
                            marker=dict(symbol="x", size=13, color=color), textfont=dict(color=color, size=13)))
-    return figure(traces, axes, title, note, height, shapes=_scrub(scrub_step, (1,)), legend=False)
+    return figure(traces, axes, title, note, height, shapes=_scrub(scrub_step, (1,)), legend=False,
+                  describe=f"Where the values of {sym} lie over training: {label}")
 
 
 # ----------------------------------------------------------------------------------------- γ and β
@@ -314,7 +316,8 @@ def gamma_beta(snaps: tuple[Snapshot, ...], variant: str, layer: int, units=None
     note = (f"layer {layer + 1}, {label} · median relative change per snapshot: W {_num(med['weight'], '.2g')}, "
             f"γ {_num(med['gamma'], '.2g')}, β {_num(med['beta'], '.2g')}")
     title = _affine_title(med, beta)
-    return figure(traces, axes, title, note, height, cells + notes, cell_titles=True)
+    return figure(traces, axes, title, note, height, cells + notes, cell_titles=True,
+                  describe="γ and β per unit over training, and how fast they change")
 
 
 def _affine_title(med: dict, beta: np.ndarray) -> str:
@@ -390,7 +393,8 @@ def normality_over_time(snaps: tuple[Snapshot, ...], variant: str, layer: int, u
             title = "x, x̂ and y differ in shape here"
     else:
         title = f"How Gaussian x and a are over training ({label}: nothing is normalized)"
-    return figure(traces, axes, title, note, height, cells + notes, cell_titles=True)
+    return figure(traces, axes, title, note, height, cells + notes, cell_titles=True,
+                  describe=f"Normality of each stage over training: {label}")
 
 
 # ----------------------------------------------------------------------------------------- stability
@@ -428,7 +432,8 @@ def stability(snaps: tuple[Snapshot, ...], variants, layer: int, height: int = 3
     axes["yaxis3"].update(title="fraction saturated", tickformat=".2~%", rangemode="tozero")
     _x_steps(axes, (1, 2, 3), steps)
     title, note = _stability_title(rows, layer)
-    return figure(traces, axes, title, note, height, cells + notes, cell_titles=True)
+    return figure(traces, axes, title, note, height, cells + notes, cell_titles=True,
+                  describe=f"Stability of layer {layer + 1}'s activation input")
 
 
 def _stability_title(rows: list, layer: int) -> tuple[str, str]:

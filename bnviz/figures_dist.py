@@ -131,15 +131,21 @@ def _legend_rows(traces, width_px: int = 1000) -> int:
 
 
 def figure(traces, axes: dict, title: str, note: str = "", height: int = 380, annotations=(), shapes=(),
-           cell_titles: bool = False, legend: bool = True, **layout) -> go.Figure:
-    """Assemble a figure in the shared style: title, a line of measured numbers, legend, then the cells."""
+           cell_titles: bool = False, legend: bool = True, describe: str | None = None, **layout) -> go.Figure:
+    """Assemble a figure in the shared style: title, a line of measured numbers, legend, then the cells.
+
+    ``title`` may state what the figure shows about the run (a conclusion); ``describe`` then says only what
+    is drawn, for a class that is asked to find the conclusion itself (:func:`described`).
+    """
     lines = _wrap(title, 84)
+    plain = _wrap(describe or title, 84)
     notes = _wrap(note, 120) if note else []
-    head = 12 + 22 * len(lines) + 18 * len(notes)  # pixels taken by the title block
+    head = 12 + 22 * max(len(lines), len(plain)) + 18 * len(notes)  # pixels taken by the title block
     top = head + (_legend_rows(traces) * 26 + 4 if legend else 0) + (24 if cell_titles else 0)
-    text = "<br>".join(lines + [f"<span style='font-size:13px'>{n}</span>" for n in notes])
+    small = [f"<span style='font-size:13px'>{n}</span>" for n in notes]
+    text = "<br>".join(lines + small)
     base = dict(
-        height=height, margin=dict(l=60, r=16, t=top, b=50),
+        height=height, margin=dict(l=60, r=16, t=top, b=50), meta=dict(describe="<br>".join(plain + small)),
         paper_bgcolor=CLEAR, plot_bgcolor=CLEAR, font=dict(size=FONT),
         # plotly places a title's first line a few pixels above the requested top: start 16 px down.
         title=dict(text=text, x=0, xref="paper", xanchor="left", y=1 - 16 / height, yref="container",
@@ -152,6 +158,13 @@ def figure(traces, axes: dict, title: str, note: str = "", height: int = 380, an
     base.update(axes)
     base.update(layout)
     return go.Figure(data=list(traces), layout=base)
+
+
+def described(fig: go.Figure) -> go.Figure:
+    """A copy of ``fig`` whose title says what is drawn, without the conclusion (see :func:`figure`)."""
+    plain = go.Figure(fig)
+    plain.layout.title.text = fig.layout.meta["describe"]
+    return plain
 
 
 NO_DISTRIBUTIONS = "this file holds no distributions: record it with --quantiles"
@@ -261,7 +274,8 @@ def layer_histograms(snap: Snapshot | None, variants, layer: int, unit: int = PO
             notes.append(cell_note(axes, k, text, x=0.98, y=0.99, size=FONT - 1, xanchor="right", yanchor="top"))
     title, note = _same_shape_title(w_rows, unit)
     note = f"layer {layer + 1}, {unit_text(unit)}, step {snap.step}" + (f" · {note}" if note else "")
-    return figure(traces, axes, title, note, height or 190 * rows + 150, notes, cell_titles=True, legend=True)
+    return figure(traces, axes, title, note, height or 190 * rows + 150, notes, cell_titles=True, legend=True,
+                  describe="What each stage of the layer looks like, with the Gaussian of equal mean and std")
 
 
 def _same_shape_title(w_rows: dict, unit: int) -> tuple[str, str]:
@@ -325,7 +339,7 @@ def qq_plot(snap: Snapshot | None, variant: str, layer: int, stage: str, unit: i
             + fmt_wpk(row["shapiro_w"], row["shapiro_p"], row["kl_gaussian"]))
     axes = dict(xaxis=dict(title="standard normal quantile", range=[-lim, lim]),
                 yaxis=dict(title="sample quantile, (v − mean)/std", range=[-lim, lim]))
-    return figure(traces, axes, title, note, height)
+    return figure(traces, axes, title, note, height, describe="Q-Q plot against the Gaussian")
 
 
 # ------------------------------------------------------------------------------------ what if γ, β
@@ -370,13 +384,15 @@ def whatif(sample: np.ndarray, gamma: float, beta: float, before: stats.Normalit
     kl0, kl1 = before.kl_gaussian, after.kl_gaussian
     same_kl = abs(kl1 - kl0) < 5e-3 if math.isfinite(kl0) and math.isfinite(kl1) else (kl0 == kl1)
     same = dw < 1e-3 and same_kl
-    title = ("γ and β move and stretch the histogram; W and KL stay the same" if same
+    title = ("γ and β move and stretch the histogram; W and KL stay the same: a linear map changes location "
+             "and scale, not shape" if same
              else "γ and β changed the measured shape here (|ΔW| = {dw:.3f})".format(dw=dw))
     note = (f"W {before.shapiro_w:.3f} → {after.shapiro_w:.3f}, KL {fmt_kl(before.kl_gaussian)} → "
-            f"{fmt_kl(after.kl_gaussian)}: a linear map changes location and scale, not shape")
+            f"{fmt_kl(after.kl_gaussian)}")
     peak = float(max(hx.max(), hy.max()))
     axes = dict(xaxis=dict(title="value"), yaxis=dict(title="density", range=[0, 1.25 * peak]))
-    return figure(traces, axes, title, note, height, notes, barmode="overlay")
+    return figure(traces, axes, title, note, height, notes, barmode="overlay",
+                  describe="x̂ of one unit, and γx̂ + β with your γ and β")
 
 
 # ------------------------------------------------------------------------------------- why Gaussian
@@ -413,7 +429,8 @@ def clt_curves(results: list, height: int = 400) -> go.Figure:
     axes["yaxis"]["title"] = "W of standardized Wu+b"
     axes["yaxis2"]["title"] = "KL (nats)"
     title, note = _clt_title(results)
-    return figure(traces, axes, title, note, height, cells, shapes, cell_titles=True)
+    return figure(traces, axes, title, note, height, cells, shapes, cell_titles=True,
+                  describe="Normality of Wu+b against fan-in")
 
 
 def _clt_title(results: list) -> tuple[str, str]:
@@ -468,4 +485,5 @@ def bimodal_demo(demo, height: int = 360) -> go.Figure:
     note = (f"mean {_r2(a['mean'])} → {_r2(b['mean'])}, std {_r2(a['std'])} → {_r2(b['std'])}; W {a['shapiro_w']:.3f} "
             f"→ {b['shapiro_w']:.3f}, skew {a['skew']:+.2f} → {b['skew']:+.2f}, kurtosis {a['kurtosis']:+.2f} → "
             f"{b['kurtosis']:+.2f}")
-    return figure(traces, axes, title, note, height, cells + notes, cell_titles=True)
+    return figure(traces, axes, title, note, height, cells + notes, cell_titles=True,
+                  describe="A bimodal input before and after BN")

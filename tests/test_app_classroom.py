@@ -1,6 +1,7 @@
 """Classroom features on the page: lesson links, next/back, answers from the run, presenter mode, export."""
 
 import io
+import json
 import time
 
 import pandas as pd
@@ -11,6 +12,12 @@ from bnviz import lessons
 from bnviz.history import TABLE_COLUMNS
 
 from .test_app import SHORT, inline_stats_and_cleanup, open_page, the_run  # noqa: F401 (fixture)
+
+
+def chart_titles(at) -> dict:
+    """Chart key -> (the title shown, the title that only says what is drawn) of the page's charts."""
+    specs = {c.proto.id.rsplit("-", 1)[-1]: json.loads(c.proto.spec)["layout"] for c in at.get("plotly_chart")}
+    return {k: (lay["title"]["text"], lay["meta"]["describe"]) for k, lay in specs.items() if lay.get("meta")}
 
 
 @pytest.mark.parametrize("number", [s.number for s in lessons.STEPS])
@@ -28,8 +35,17 @@ def test_every_lesson_link_renders_its_step_and_reveals_an_answer_with_the_runs_
     while n != len(run.history):
         n = len(run.history)
         time.sleep(0.5)
+    at.run()  # the page drawn from the settled snapshots
+    hidden = chart_titles(at)
+    assert hidden and all(title == plain for title, plain in hidden.values())  # only what is drawn
+    assert C.PRESETS[step.preset].shows not in " ".join(c.value for c in at.caption)
     at.button(key="reveal_btn").click().run()
     assert not at.exception
+    revealed = chart_titles(at)
+    concluded = {k: title for k, (title, plain) in revealed.items() if title != plain}
+    assert concluded, revealed  # once revealed, the step's charts say what they show about the run
+    for key, title in concluded.items():
+        assert title.split("<br>")[0] not in hidden[key][0]
     shown = " ".join(s.value for s in at.success)
     assert shown == lessons.answer(step, run.history.snapshots(), run.config)
     assert any(ch.isdigit() for ch in shown)

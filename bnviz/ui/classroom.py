@@ -79,13 +79,16 @@ def banner(snaps, cfg) -> None:
         return
     total = len(lessons.STEPS)
     with st.container(border=True, key="lesson"):
-        c1, c2, c3, c4 = st.columns([4.2, 1.3, 1.3, 1.3], vertical_alignment="center")
-        c1.markdown(f"**Lesson {step.number} of {total} · {step.claim} · {step.title}**")
-        c2.button("Back", key="lesson_prev", icon=":material/arrow_back:", disabled=step.number <= 1,
-                  on_click=open_step, args=(step.number - 1,), width="stretch")
-        c3.button("Next", key="lesson_next", icon=":material/arrow_forward:", disabled=step.number >= total,
-                  on_click=open_step, args=(step.number + 1,), width="stretch")
-        c4.button("Close", key="lesson_close", icon=":material/close:", on_click=close_lesson, width="stretch")
+        # The buttons take the width their labels need and wrap below the heading when the page is narrow.
+        with st.container(horizontal=True, vertical_alignment="center", key="lesson_head"):
+            with st.container(width="stretch"):
+                st.markdown(f"**Lesson {step.number} of {total} · {step.claim} · {step.title}**")
+            st.button("Back", key="lesson_prev", icon=":material/arrow_back:", disabled=step.number <= 1,
+                      on_click=open_step, args=(step.number - 1,), width="content")
+            st.button("Next", key="lesson_next", icon=":material/arrow_forward:", disabled=step.number >= total,
+                      on_click=open_step, args=(step.number + 1,), width="content")
+            st.button("Close", key="lesson_close", icon=":material/close:", on_click=close_lesson,
+                      width="content")
         st.text(f"Look at: {step.look_at}")
         st.markdown(f"**Question:** {step.question}")
         if st.session_state.get("reveal"):

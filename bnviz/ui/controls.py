@@ -25,7 +25,8 @@ def sidebar() -> None:
     with st.sidebar:
         st.selectbox("Preset", list(C.PRESETS), key="preset", on_change=state.apply_preset,
                      help="Each preset is a documented experiment; choosing one resets the settings below.")
-        st.caption(C.PRESETS[st.session_state["preset"]].shows)
+        if not state.answer_hidden():  # what the preset shows is a lesson's answer
+            st.caption(C.PRESETS[st.session_state["preset"]].shows)
         st.selectbox("Dataset", list(C.DATASETS), key="dataset", help=C.DATASETS[st.session_state["dataset"]])
         features = st.session_state["dataset"] == "features"
         c1, c2 = st.columns([3, 2])

@@ -12,7 +12,9 @@ import streamlit as st
 
 from .. import claims, clt, figures, stats, views
 from .. import config as C
+from ..figures_dist import described
 from ..snapshot import POOLED, Snapshot
+from . import state
 
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2},
                  "modeBarButtonsToAdd": ["toImage"]}
@@ -100,7 +102,10 @@ def await_first_snapshot(run, timeout: float = 1.5) -> bool:
 
 
 def chart(fig, key: str) -> None:
-    """One plotly chart, full width, downloadable as PNG (and SVG via the toolbar's menu)."""
+    """One plotly chart, full width, downloadable as PNG (and SVG via the toolbar's menu). While a lesson's
+    answer is hidden, its title describes what is drawn instead of stating the conclusion."""
+    if state.answer_hidden() and fig.layout.meta:
+        fig = described(fig)
     st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, width="stretch", theme="streamlit")
 
 
@@ -142,8 +147,7 @@ def gamma_beta(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
         return
     variant = st.selectbox("Variant", affine, key="gb_variant")
     chart(shared(figures.gamma_beta, snaps, variant, layer_idx), "fig_gb")
-    st.markdown("**What-if lab** — apply your own γ and β to x̂ of one unit: the histogram moves and "
-                "stretches, W and KL do not change.")
+    st.markdown("**What-if lab** — apply your own γ and β to x̂ of one unit and watch its histogram, W and KL.")
     st_x = views.stage_of(shown, variant, layer_idx, "x_hat")
     c1, c2, c3 = st.columns(3)
     tracked = [u for u in st_x.units if u != POOLED]

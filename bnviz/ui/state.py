@@ -96,6 +96,12 @@ def init_from_query() -> None:
             st.session_state["lesson"] = None
 
 
+def answer_hidden() -> bool:
+    """A lesson step is open and its answer not yet revealed: the page then says what it shows, not what it
+    means, so that the class finds the conclusion itself."""
+    return bool(st.session_state.get("lesson")) and not st.session_state.get("reveal")
+
+
 def apply_preset() -> None:
     """Callback of the preset selector: every setting takes the preset's value."""
     cfg = C.PRESETS[st.session_state["preset"]].config
