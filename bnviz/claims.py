@@ -1,4 +1,4 @@
-"""The evidence board: every claim of CLAIMS.md judged by numbers measured in the current run.
+"""The evidence board: every claim of docs/claims.md judged by numbers measured in the current run.
 
 A verdict is computed, never written in advance: each claim has a rule with a threshold (stated in the
 verdict), the run's snapshots give the numbers, and the same code says "supported" or "refuted" as the
@@ -66,7 +66,7 @@ class Verdict:
     """One claim judged on one run."""
 
     claim: str  # "C1".."C8"
-    title: str  # the claim in a few words (CLAIMS.md)
+    title: str  # the claim in a few words (docs/claims.md)
     verdict: str  # one of VERDICTS
     figure: str  # the measured figure(s), with numbers
     threshold: str  # the rule the verdict applies

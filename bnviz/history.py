@@ -292,7 +292,7 @@ def to_table(snapshots, quantiles: bool = False) -> "pandas.DataFrame":  # noqa:
 
     With ``quantiles=True`` every (variant, step, layer >= 0, stage, unit) also gets the stats q00..q63:
     StageStats.quantiles, which bnviz.replay turns back into histograms and Q-Q plots. Off by default, so
-    the record command's table stays as DESIGN.md's contract 3 describes it. Infinite values stay (a KL of
+    the record command's table stays as docs/design.md (contract 3) describes it. Infinite values stay (a KL of
     +inf is a measurement: the data has a point mass). variant, stage and stat are categorical.
     """
     return _frame_of(_encoded(snapshots, quantiles))

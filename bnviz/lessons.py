@@ -1,4 +1,4 @@
-"""The classroom walkthrough: one step per claim of CLAIMS.md, each with its own link (``?lesson=N``).
+"""The classroom walkthrough: one step per claim of docs/claims.md, each with its own link (``?lesson=N``).
 
 A step says which preset, panel, layer and unit to open, what to look at and which question to ask the
 class. Its answer is not written here: :func:`answer` composes it from the current run's verdict

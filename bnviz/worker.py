@@ -7,9 +7,8 @@ process uses the second core instead, so recording costs little more than traini
 (probe.Prober) and summarize them (snapshot.Summarizer), and deliver Snapshots in the same order.
 
 Given a ``table`` (history.TableFile: the record command), a sink delivers nothing: it encodes each snapshot
-into the tidy table where it was made and writes the file when closed. Measured for ``record --preset ioffe``:
-without the summaries sent back to the training process, and with the table encoded as the snapshots come
-instead of after the last step, the command went from 1.11-1.14x to 1.04-1.06x the time of plain training.
+into the tidy table where it was made and writes the file when closed, so nothing travels back to the training
+process (see benchmarks/README.md for what recording costs).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The record command's contract (DESIGN.md, contract 3) and the streamlit-free core."""
+"""The record command's contract (docs/design.md, contract 3) and the streamlit-free core."""
 
 import os
 import subprocess

@@ -201,7 +201,7 @@ def why_gaussian(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None
 
 
 def evidence(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
-    """Every claim of CLAIMS.md with a verdict computed from this run."""
+    """Every claim of docs/claims.md with a verdict computed from this run."""
     st.markdown("Each verdict is computed from this run's numbers up to the shown step; a different run can "
                 "give a different verdict.")
     for v in shared(_evidence_upto, snaps, shown.step, cfg):
