@@ -119,7 +119,7 @@ def history_bytes(urls: list[str]) -> dict:
 import json, sys
 from urllib.parse import parse_qsl, urlsplit
 sys.path.insert(0, sys.argv[1])
-from bnviz.run import Run
+from bnviz.training.run import Run
 from bnviz.urlstate import decode
 out = {}
 for url in sys.argv[2:]:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from bnviz import config as C  # noqa: E402
 from bnviz import report  # noqa: E402
-from bnviz.run import Run  # noqa: E402
+from bnviz.training.run import Run  # noqa: E402
 
 OUT = ROOT / "test-output" / "bench_long.json"
 

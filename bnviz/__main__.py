@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import PRESETS
+from bnviz.config import PRESETS
 
 EXIT_USAGE = 2
 RECORD_HISTORY_CAP = 4096  # snapshots kept by record; longer runs are thinned evenly (see history.py)
@@ -81,9 +81,9 @@ def _record(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from .history import TableFile
-    from .run import Run
-    from .urlstate import encode
+    from bnviz.table.history import TableFile
+    from bnviz.training.run import Run
+    from bnviz.urlstate import encode
 
     # The table is encoded where the statistics are made (the worker process) and written there at the end.
     table = TableFile(args.out, query=urlencode(encode(args.preset, config), safe=","), quantiles=args.quantiles,

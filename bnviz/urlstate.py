@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from . import config as C
-from .config import ExperimentConfig
+from bnviz import config as C
+from bnviz.config import ExperimentConfig
 
 MAX_VALUE_LEN = 200  # longer values are refused before parsing: nothing huge is ever parsed
 

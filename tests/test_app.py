@@ -114,8 +114,8 @@ def test_a_tabs_first_frame_is_the_leading_chart_with_data_alone_then_the_whole_
 def test_waiting_for_the_first_snapshot_ends_when_it_comes_at_the_timeout_or_when_the_run_ends():
     from types import SimpleNamespace
 
-    from bnviz.history import History
-    from bnviz.run import Run
+    from bnviz.table.history import History
+    from bnviz.training.run import Run
     from bnviz.ui.panels import await_first_snapshot
 
     from .test_run import TINY
@@ -205,7 +205,8 @@ def test_figure_data_is_the_history_data():
     assert not at.exception
     import numpy as np
 
-    from bnviz import figures, views
+    from bnviz.present import figures
+    from bnviz.present import views
 
     snaps = run.history.snapshots()
     fig = figures.percentile_bands(snaps, run.config.variants, 2, -1)
@@ -285,7 +286,7 @@ def test_a_panel_value_lost_under_load_falls_back_to_the_last_panel():
 def test_shared_results_of_a_run_that_is_gone_are_dropped():
     """The page's figure cache holds the snapshots it built from; when the registry lets a run go, the
     results built from that run's snapshots go too (the churn benchmark saw memory grow with dead runs)."""
-    from bnviz.snapshot import Snapshot
+    from bnviz.measure.snapshot import Snapshot
     from bnviz.ui.panels import SharedResults
 
     def snap(step):

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from bnviz import config as C
-from bnviz import lessons
-from bnviz.history import TABLE_COLUMNS
+from bnviz.present import lessons
+from bnviz.table.history import TABLE_COLUMNS
 
 from .test_app import SHORT, inline_stats_and_cleanup, open_page, the_run  # noqa: F401 (fixture)
 

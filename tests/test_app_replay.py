@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from bnviz import config as C
-from bnviz import views
+from bnviz.present import views
 from bnviz.ui import controls
 
 from .test_app import inline_stats_and_cleanup, open_page, the_run  # noqa: F401 (fixture)
@@ -18,7 +18,7 @@ def exported():
     """A finished run's Parquet and CSV downloads (the page's own export code) and its snapshots."""
     import os
 
-    from bnviz.registry import Registry
+    from bnviz.training.registry import Registry
     from bnviz.urlstate import decode
 
     os.environ["BNVIZ_STATS_IN"] = "inline"

@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from bnviz import claims, stats, views
+from bnviz import stats
+from bnviz.present import claims
+from bnviz.present import views
 from bnviz.config import PANELS, PRESETS
-from bnviz.run import Run
-from bnviz.snapshot import POOLED, VariantSnapshot
+from bnviz.training.run import Run
+from bnviz.measure.snapshot import POOLED, VariantSnapshot
 
 SHORT = dict(widths=(32, 32, 32), steps=600, snapshot_every=20, ics_every=100)
 IDS = [f"C{i}" for i in range(1, 9)]

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from bnviz.config import PRESETS
-from bnviz.history import TABLE_COLUMNS
+from bnviz.table.history import TABLE_COLUMNS
 from bnviz.stats import UNIT_STATS
 
 
@@ -60,8 +60,8 @@ def test_record_round_trip(tmp_path, suffix):
 def test_record_quantiles_and_share_link_replay(tmp_path):
     """--quantiles adds q00..q63 per series; the Parquet file carries the run's share link, so a replay
     restores the exact configuration and every distribution."""
-    from bnviz import replay
-    from bnviz.history import QUANTILE_STATS
+    from bnviz.table import replay
+    from bnviz.table.history import QUANTILE_STATS
 
     out = tmp_path / "run.parquet"
     res = cli("record", "--preset", "ioffe", "--steps", "40", "--snapshot-every", "15", "--seed", "3", "--quantiles",
@@ -104,8 +104,8 @@ def test_an_output_that_is_a_folder_is_refused_before_training(tmp_path):
 
 def test_core_imports_without_streamlit():
     code = ("import sys; sys.modules['streamlit'] = None\n"
-            "import bnviz, bnviz.config, bnviz.data, bnviz.model, bnviz.probe, bnviz.stats, bnviz.run, "
-            "bnviz.history, bnviz.snapshot, bnviz.worker, bnviz.__main__\n"
+            "import bnviz, bnviz.config, bnviz.training.data, bnviz.training.model, bnviz.measure.probe, bnviz.stats, bnviz.training.run, "
+            "bnviz.table.history, bnviz.measure.snapshot, bnviz.measure.worker, bnviz.__main__\n"
             "import pkgutil, importlib\n"
             "for m in pkgutil.iter_modules(bnviz.__path__):\n"
             "    if m.name != 'ui': importlib.import_module('bnviz.' + m.name)\n"

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from bnviz import clt, stats
+from bnviz import stats
+from bnviz.measure import clt
 from bnviz.config import INPUT_DISTS
 
 N, UNITS = 2000, 8

@@ -6,7 +6,7 @@ import scipy.stats
 import torch
 from sklearn.datasets import load_digits
 
-from bnviz import data
+from bnviz.training import data
 from bnviz.config import DATASETS, INPUT_DISTS, ExperimentConfig
 
 
@@ -31,7 +31,7 @@ def test_digits_table_is_load_digits_read_without_importing_scikit_learn():
     table = data._digits_file()
     np.testing.assert_array_equal(table[:, :-1], ref.data)
     np.testing.assert_array_equal(table[:, -1], ref.target)
-    code = ("import sys; from bnviz import data; data._digits_file(); "
+    code = ("import sys; from bnviz.training import data; data._digits_file(); "
             "print([m for m in sys.modules if m.split('.')[0] == 'sklearn'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]", out.stderr

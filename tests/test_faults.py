@@ -106,9 +106,9 @@ def test_zero_variance_inputs_give_defined_statistics_not_errors(monkeypatch):
     import numpy as np
     import torch
 
-    from bnviz import data as data_mod
+    from bnviz.training import data as data_mod
     from bnviz.config import PRESETS
-    from bnviz.run import Run
+    from bnviz.training.run import Run
 
     real_load = data_mod.load
 

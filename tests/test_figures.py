@@ -11,11 +11,13 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from bnviz import figures, stats, views
+from bnviz import stats
+from bnviz.present import figures
+from bnviz.present import views
 from bnviz.config import STAGES, ExperimentConfig
-from bnviz.figures_dist import KIND_COLORS, STAGE_TITLES
-from bnviz.run import Run
-from bnviz.snapshot import POOLED, QQ_POINTS
+from bnviz.present.figures_dist import KIND_COLORS, STAGE_TITLES
+from bnviz.training.run import Run
+from bnviz.measure.snapshot import POOLED, QQ_POINTS
 
 SMALL = ExperimentConfig(widths=(16, 12), steps=60, snapshot_every=10, probe_size=64, variants=("none", "bn"),
                          ics_every=20)
@@ -339,7 +341,7 @@ def fake_clt(dist, weights, w):
 
 def test_clt_curves_and_bimodal_demo_draw_their_inputs():
     try:
-        from bnviz import clt
+        from bnviz.measure import clt
         results = [clt.clt_experiment(d) for d in ("gaussian", "bimodal")] + [
             clt.clt_experiment("bimodal", weights="sparse")]
         demo = clt.bimodal_through_bn()
@@ -417,7 +419,7 @@ def test_style_is_theme_neutral_responsive_and_labelled(small):
 
 
 def test_figures_do_not_import_streamlit():
-    code = "import sys, bnviz.figures; assert 'streamlit' not in sys.modules"
+    code = "import sys, bnviz.present.figures; assert 'streamlit' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -449,6 +451,6 @@ def test_figures_finish_importing_pandas_before_any_figure_is_built():
     import subprocess
     import sys
 
-    code = ("import sys; import bnviz.figures; m = sys.modules.get('pandas'); "
+    code = ("import sys; import bnviz.present.figures; m = sys.modules.get('pandas'); "
             "assert m is not None and hasattr(m, 'Series') and hasattr(m, 'DataFrame')")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__("pathlib").Path(__file__).parents[1]))

@@ -5,10 +5,11 @@ import re
 
 import pytest
 
-from bnviz import claims, lessons
+from bnviz.present import claims
+from bnviz.present import lessons
 from bnviz.config import PANELS, PRESETS
-from bnviz.run import Run
-from bnviz.snapshot import POOLED
+from bnviz.training.run import Run
+from bnviz.measure.snapshot import POOLED
 
 IDS = [f"C{i}" for i in range(1, 9)]
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[+-]\d+)?%?")

@@ -10,9 +10,11 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bnviz import data, npnet, probe
+from bnviz.training import data
+from bnviz.measure import npnet
+from bnviz.measure import probe
 from bnviz.config import ACTIVATIONS, ExperimentConfig
-from bnviz.model import NoisyBatchNorm, StateCopier, build_twins, noise_generator
+from bnviz.training.model import NoisyBatchNorm, StateCopier, build_twins, noise_generator
 
 TOKENS = ["none", "bn", "bn_noaffine", "bn_noisy", "ln", "bn@after", "ln@after"]
 SMALL = ExperimentConfig(widths=(12, 9), variants=tuple(TOKENS), steps=20, snapshot_every=5, probe_size=64)
@@ -219,7 +221,7 @@ def test_prober_matches_pytorch_accuracy_and_loss_and_leaves_the_weights_alone()
 
 def test_the_statistics_worker_imports_neither_torch_nor_scikit_learn_nor_scipy_stats():
     code = ("import sys\n"
-            "from bnviz import worker, stats\n"
+            "from bnviz import stats\nfrom bnviz.measure import worker\n"
             "import numpy as np\n"
             "x = np.sort(np.random.default_rng(0).standard_normal((3, 512)), axis=1)\n"
             "w, p = stats._shapiro_sorted(x, x[:, 256])\n"

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from bnviz.config import ExperimentConfig
-from bnviz.registry import Registry
+from bnviz.training.registry import Registry
 
 from .helpers import wait_for
 
@@ -110,7 +110,7 @@ def test_a_stopped_training_holds_its_slot_until_it_has_ended(monkeypatch):
     """Regression (seen in the load benchmark: three workers alive with a cap of two): a released run was
     dropped from the count at once, while its thread and worker were still ending, so a new training started
     beside it. The cap counts trainings that still use the machine."""
-    from bnviz import run as run_mod
+    from bnviz.training import run as run_mod
 
     ending = run_mod.Run._main
 

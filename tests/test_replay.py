@@ -14,12 +14,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bnviz import claims, figures, history, replay, stats, urlstate, views
+from bnviz import stats, urlstate
+from bnviz.present import claims
+from bnviz.present import figures
+from bnviz.table import history
+from bnviz.table import replay
+from bnviz.present import views
 from bnviz.config import PRESETS, STAGES, ExperimentConfig
-from bnviz.history import QUANTILE_STATS, TABLE_COLUMNS
-from bnviz.replay import ReplayError
-from bnviz.run import Run
-from bnviz.snapshot import POOL_N, POOLED, QQ_POINTS
+from bnviz.table.history import QUANTILE_STATS, TABLE_COLUMNS
+from bnviz.table.replay import ReplayError
+from bnviz.training.run import Run
+from bnviz.measure.snapshot import POOL_N, POOLED, QQ_POINTS
 
 IOFFE = PRESETS["ioffe"].config.replace(steps=200)  # the real network: 3 x 100 sigmoid units, 9 snapshots
 OTHERS = ExperimentConfig(widths=(16, 12), steps=30, snapshot_every=10, probe_size=64, activation="relu",

@@ -1,6 +1,6 @@
 """The HTML report on real short runs, read back the way a browser would: parsed, not string-matched.
 
-References are independent of bnviz.report: series come straight from the snapshots (or bnviz.views),
+References are independent of bnviz.present.report: series come straight from the snapshots (or bnviz.present.views),
 verdicts from claims.evidence, HTML structure from the stdlib's html.parser.
 """
 
@@ -12,10 +12,14 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from bnviz import claims, clt, report, stats, views
+from bnviz import stats
+from bnviz.present import claims
+from bnviz.measure import clt
+from bnviz.present import report
+from bnviz.present import views
 from bnviz.config import PANELS, PRESETS, ExperimentConfig
-from bnviz.figures_dist import variant_label
-from bnviz.snapshot import POOLED
+from bnviz.present.figures_dist import variant_label
+from bnviz.measure.snapshot import POOLED
 
 from .test_figures import history  # a finished run's snapshots
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from bnviz import data
+from bnviz.training import data
 from bnviz.config import PRESETS, ExperimentConfig
-from bnviz.history import History, TableFile
-from bnviz.model import build_twins, init_linears
-from bnviz.run import Run
-from bnviz.snapshot import Snapshot, VariantSnapshot
+from bnviz.table.history import History, TableFile
+from bnviz.training.model import build_twins, init_linears
+from bnviz.training.run import Run
+from bnviz.measure.snapshot import Snapshot, VariantSnapshot
 
 from .helpers import wait_for
 
@@ -134,7 +134,7 @@ def test_a_table_that_cannot_be_written_fails_the_run_with_a_message(stats_in, t
 
 
 def test_a_failed_write_leaves_an_earlier_file_whole_and_no_partial_file(tmp_path, monkeypatch):
-    from bnviz import history
+    from bnviz.table import history
 
     out = tmp_path / "t.parquet"
     out.write_bytes(b"yesterday's table")
@@ -157,8 +157,9 @@ def test_weights_cross_the_pipe_as_raw_bytes_and_arrive_whole_and_writable():
     training (no state) and a plain dict of arrays (pickled as before) pass through as they are."""
     import multiprocessing as mp
 
-    from bnviz import probe, worker
-    from bnviz.model import StateCopier
+    from bnviz.measure import probe
+    from bnviz.measure import worker
+    from bnviz.training.model import StateCopier
 
     cfg = TINY
     ds = data.load(cfg)
@@ -193,8 +194,9 @@ def test_a_worker_that_cannot_summarize_a_snapshot_reports_it_and_writes_no_tabl
     the table, which would miss it, is not written when the run closes."""
     import multiprocessing as mp
 
-    from bnviz import probe, worker
-    from bnviz.model import StateCopier
+    from bnviz.measure import probe
+    from bnviz.measure import worker
+    from bnviz.training.model import StateCopier
 
     cfg = TINY.replace(variants=("none", "bn"))
     ds = data.load(cfg)
@@ -331,7 +333,7 @@ def test_stopping_a_run_with_a_worker_process_is_a_stop_not_a_failure(caplog, mo
     """The worker is terminated on purpose when a run stops (its last viewer left): no error, no warning."""
     import logging
 
-    from bnviz import worker
+    from bnviz.measure import worker
 
     close = worker.ProcessSink.close
 
@@ -361,7 +363,7 @@ def test_a_worker_whose_server_died_exits_instead_of_holding_its_memory(tmp_path
     script.write_text(
         "import sys, time\n"
         f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
-        "from bnviz.config import PRESETS\nfrom bnviz.run import Run\n"
+        "from bnviz.config import PRESETS\nfrom bnviz.training.run import Run\n"
         "r = Run(PRESETS['ioffe'].config.replace(steps=1_000_000, widths=(8,)), stats_in='process', "
         "steps_per_second=50)\nr.start()\n"
         "while len(r.history) < 3: time.sleep(0.1)\nprint('ready', flush=True)\ntime.sleep(600)\n")

@@ -4,7 +4,7 @@ import numpy as np
 import scipy.stats
 
 from bnviz import stats
-from bnviz.snapshot import POOLED, QQ_POINTS, RawSnapshot, RawVariant, Summarizer
+from bnviz.measure.snapshot import POOLED, QQ_POINTS, RawSnapshot, RawVariant, Summarizer
 
 
 def raw(step, mats):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from .. import config as C
-from .. import lessons
+from bnviz import config as C
+from bnviz.present import lessons
 from . import state
 
 PRESENTER_CSS = """<style>

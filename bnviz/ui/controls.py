@@ -9,11 +9,11 @@ import streamlit as st
 
 from urllib.parse import urlencode
 
-from .. import config as C
-from .. import replay as replay_mod
-from .. import urlstate
-from ..registry import Lease
-from ..run import Run
+from bnviz import config as C
+from bnviz.table import replay as replay_mod
+from bnviz import urlstate
+from bnviz.training.registry import Lease
+from bnviz.training.run import Run
 from . import state
 
 _L = C.LIMITS
@@ -109,7 +109,7 @@ def table_bytes(run: Run, kind: str, query: str | None = None) -> bytes:
     it back replays every panel with the exact settings; CSV keeps the plain table (with the quantiles it
     would be 5x larger, over the upload cap for a full run).
     """
-    from ..history import table_to_bytes
+    from bnviz.table.history import table_to_bytes
 
     history = run.history
     table = history.to_arrow(quantiles=True) if kind == "parquet" else history.to_table()
@@ -118,7 +118,7 @@ def table_bytes(run: Run, kind: str, query: str | None = None) -> bytes:
 
 def report_bytes(run: Run, view: dict) -> bytes:
     """The self-contained HTML report of what the page shows (``view``: panel, layer, unit, step, link)."""
-    from ..report import html_report
+    from bnviz.present.report import html_report
 
     snaps = run.history.snapshots()
     if not snaps:

@@ -11,8 +11,8 @@ import time
 
 import streamlit as st
 
-from .. import config as C
-from .. import figures
+from bnviz import config as C
+from bnviz.present import figures
 from . import classroom, panels, state
 from .runtime import lease, registry
 

@@ -10,10 +10,14 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from .. import claims, clt, figures, stats, views
-from .. import config as C
-from ..figures_dist import described
-from ..snapshot import POOLED, Snapshot
+from bnviz.present import claims
+from bnviz.measure import clt
+from bnviz.present import figures
+from bnviz import stats
+from bnviz.present import views
+from bnviz import config as C
+from bnviz.present.figures_dist import described
+from bnviz.measure.snapshot import POOLED, Snapshot
 from . import state
 
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2},

@@ -6,7 +6,7 @@ import os
 
 import streamlit as st
 
-from ..registry import Registry
+from bnviz.training.registry import Registry
 from . import panels, state
 
 

@@ -11,9 +11,9 @@ import string
 
 import streamlit as st
 
-from .. import config as C
-from .. import urlstate
-from ..config import ExperimentConfig
+from bnviz import config as C
+from bnviz import urlstate
+from bnviz.config import ExperimentConfig
 
 REFRESH_SECONDS = 0.5  # charts refresh twice a second while training ...
 MAX_REFRESHES_PER_RUN = 12.0  # ... but the pages watching one run refresh at most this often per second in all

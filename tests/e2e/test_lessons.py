@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bnviz import lessons
+from bnviz.present import lessons
 
 from .harness import open_app
 

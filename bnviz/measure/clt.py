@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import stats
-from .config import BN_EPS, INPUT_DISTS
-from .data import feature_sample
+from bnviz import stats
+from bnviz.config import BN_EPS, INPUT_DISTS
+from bnviz.training.data import feature_sample
 
 FAN_INS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 WEIGHTS = {

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import BN_EPS, ExperimentConfig, split_variant
-from .probe import FlatState
+from bnviz.config import BN_EPS, ExperimentConfig, split_variant
+from bnviz.measure.probe import FlatState
 
 
 

@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from . import stats
-from .snapshot import POOLED, LayerStats, Snapshot, StageStats
+from bnviz import stats
+from bnviz.measure.snapshot import POOLED, LayerStats, Snapshot, StageStats
 
 
 def steps(snaps: tuple[Snapshot, ...]) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 Pure: data in, ``plotly.graph_objects.Figure`` out; no streamlit, no I/O. ``figures.py`` builds the
 over-training views on top of this module and re-exports everything here, so the page imports only
-``bnviz.figures``. The style lives here (not there) so that the import runs one way.
+``bnviz.present.figures``. The style lives here (not there) so that the import runs one way.
 
 Choices that hold in every figure, and why:
 
@@ -30,9 +30,10 @@ import plotly.graph_objects as go
 # first time at that moment, plotly would find it half initialized and fail. Imported once, here, it is
 # complete before any page draws.
 
-from . import stats, views
-from .config import INPUT_DISTS, split_variant
-from .snapshot import POOLED, QQ_POINTS, Snapshot
+from bnviz import stats
+from bnviz.present import views
+from bnviz.config import INPUT_DISTS, split_variant
+from bnviz.measure.snapshot import POOLED, QQ_POINTS, Snapshot
 
 # --------------------------------------------------------------------------------------------- style
 
@@ -172,7 +173,7 @@ NO_DISTRIBUTIONS = "this file holds no distributions: record it with --quantiles
 
 def no_distributions(st, i: int) -> bool:
     """Whether row i of a StageStats has statistics but no distribution: a replayed table recorded without
-    quantiles (bnviz.replay). A live run leaves out histograms only where the values were not finite."""
+    quantiles (bnviz.table.replay). A live run leaves out histograms only where the values were not finite."""
     return not st.hists and bool(np.isfinite(st.table[i]).any()) and not np.isfinite(st.quantiles[i]).any()
 
 

@@ -2,7 +2,7 @@
 
 A step says which preset, panel, layer and unit to open, what to look at and which question to ask the
 class. Its answer is not written here: :func:`answer` composes it from the current run's verdict
-(:func:`bnviz.claims.evidence`), so the numbers a class sees are the numbers its run measured, and a run
+(:func:`bnviz.present.claims.evidence`), so the numbers a class sees are the numbers its run measured, and a run
 that contradicts a claim gets an answer that says so. Lesson content is data; the page only renders it.
 
 All text is plain (no HTML, no Markdown emphasis): the page may show it as text or as Markdown.
@@ -16,10 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import claims, stats, views
-from .config import PRESETS, ExperimentConfig, split_variant
-from .figures_dist import variant_label
-from .snapshot import POOLED
+from bnviz.present import claims
+from bnviz import stats
+from bnviz.present import views
+from bnviz.config import PRESETS, ExperimentConfig, split_variant
+from bnviz.present.figures_dist import variant_label
+from bnviz.measure.snapshot import POOLED
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from . import data as data_mod
-from . import probe
-from .config import ExperimentConfig
-from .history import History, TableFile
-from .model import StateCopier, build_twins, make_optimizer, noise_generator
-from .worker import InlineSink, ProcessSink, lower_priority
+from bnviz.training import data as data_mod
+from bnviz.measure import probe
+from bnviz.config import ExperimentConfig
+from bnviz.table.history import History, TableFile
+from bnviz.training.model import StateCopier, build_twins, make_optimizer, noise_generator
+from bnviz.measure.worker import InlineSink, ProcessSink, lower_priority
 
 log = logging.getLogger(__name__)
 

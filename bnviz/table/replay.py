@@ -29,11 +29,12 @@ from urllib.parse import parse_qs
 
 import numpy as np
 
-from . import config as C
-from . import stats, urlstate
-from .config import ExperimentConfig, split_variant
-from .history import QUANTILE_STATS, QUERY_KEY, TABLE_COLUMNS, TRAIN_STATS
-from .snapshot import POOL_N, POOLED, QQ_POINTS, LayerStats, Snapshot, StageStats, VariantSnapshot
+from bnviz import config as C
+from bnviz import stats
+from bnviz import urlstate
+from bnviz.config import ExperimentConfig, split_variant
+from bnviz.table.history import QUANTILE_STATS, QUERY_KEY, TABLE_COLUMNS, TRAIN_STATS
+from bnviz.measure.snapshot import POOL_N, POOLED, QQ_POINTS, LayerStats, Snapshot, StageStats, VariantSnapshot
 
 
 class ReplayError(ValueError):
@@ -848,8 +849,8 @@ class ReplayedRun:
     alive = False
 
     def __init__(self, replay: Replay) -> None:
-        from .history import History
-        from .run import VariantStatus
+        from bnviz.table.history import History
+        from bnviz.training.run import VariantStatus
 
         self.replay = replay
         self.config = replay.config

@@ -4,7 +4,7 @@ A verdict is computed, never written in advance: each claim has a rule with a th
 verdict), the run's snapshots give the numbers, and the same code says "supported" or "refuted" as the
 numbers fall. Missing evidence (a variant the run does not train, too few snapshots, a diverged twin)
 reads "not measured", with the preset that would measure it. Pure: snapshots in, verdicts out; every
-number is read through :mod:`bnviz.views`, the same functions the figures use.
+number is read through :mod:`bnviz.present.views`, the same functions the figures use.
 
 Drift conventions (C1, C2, C7, C8): Wasserstein-1 distance of a layer's stage (the mean over all units of
 each unit's W1, as the summarizer stores it) in units of that stage's pooled standard deviation, so that
@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import clt, stats, views
-from .config import INPUT_DISTS, ExperimentConfig, split_variant
-from .snapshot import POOLED, Snapshot
+from bnviz.measure import clt
+from bnviz import stats
+from bnviz.present import views
+from bnviz.config import INPUT_DISTS, ExperimentConfig, split_variant
+from bnviz.measure.snapshot import POOLED, Snapshot
 
 log = logging.getLogger(__name__)
 

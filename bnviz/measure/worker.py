@@ -26,10 +26,10 @@ from typing import Callable
 
 import numpy as np
 
-from .config import ExperimentConfig
-from .history import TableFile, TableRecorder
-from .probe import Arrays, FlatState, Layout, Prober, WeightSnapshot
-from .snapshot import Snapshot, Summarizer
+from bnviz.config import ExperimentConfig
+from bnviz.table.history import TableFile, TableRecorder
+from bnviz.measure.probe import Arrays, FlatState, Layout, Prober, WeightSnapshot
+from bnviz.measure.snapshot import Snapshot, Summarizer
 
 _STOP = None  # sentinel on the queues
 log = logging.getLogger(__name__)

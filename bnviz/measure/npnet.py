@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import BN_EPS, ExperimentConfig, split_variant
+from bnviz.config import BN_EPS, ExperimentConfig, split_variant
 
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 

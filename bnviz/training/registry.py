@@ -23,8 +23,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from .config import ExperimentConfig
-from .run import Run
+from bnviz.config import ExperimentConfig
+from bnviz.training.run import Run
 
 log = logging.getLogger(__name__)
 DEFAULT_MEMORY_BUDGET = 256 << 20  # bytes of snapshot histories kept across all runs

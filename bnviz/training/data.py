@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import DATASETS, INPUT_DISTS, ExperimentConfig
+from bnviz.config import DATASETS, INPUT_DISTS, ExperimentConfig
 
 N_SYNTHETIC = 2000  # examples in each generated dataset (1,600 train / 400 test)
 TEST_FRACTION = 0.2

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import npnet, stats
-from .config import ExperimentConfig
-from .snapshot import RawSnapshot, RawVariant
+from bnviz.measure import npnet
+from bnviz import stats
+from bnviz.config import ExperimentConfig
+from bnviz.measure.snapshot import RawSnapshot, RawVariant
 
 VIEWS = ("train", "eval")  # probe-set batch statistics, or BN's running statistics
 

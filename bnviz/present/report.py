@@ -38,11 +38,15 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import plotly.offline
 
-from . import claims, clt, figures, stats, views
-from . import config as C
-from .config import ExperimentConfig
-from .figures_dist import unit_text, variant_label
-from .snapshot import POOLED, Snapshot
+from bnviz.present import claims
+from bnviz.measure import clt
+from bnviz.present import figures
+from bnviz import stats
+from bnviz.present import views
+from bnviz import config as C
+from bnviz.config import ExperimentConfig
+from bnviz.present.figures_dist import unit_text, variant_label
+from bnviz.measure.snapshot import POOLED, Snapshot
 
 __all__ = ["html_report", "report_filename", "describe_config", "QUESTION"]
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import stats
+from bnviz import stats
 
 POOLED = -1  # the "unit" that stands for all units of a layer pooled together
 QQ_POINTS = 64  # quantiles kept per series for Q-Q plots: (i + 0.5) / QQ_POINTS

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import stats
-from .snapshot import POOLED, QQ_POINTS, Snapshot
+from bnviz import stats
+from bnviz.measure.snapshot import POOLED, QQ_POINTS, Snapshot
 
 TABLE_COLUMNS = ("variant", "step", "layer", "stage", "unit", "stat", "value")
 TRAIN_STATS = ("loss", "accuracy", "test_accuracy")
@@ -291,7 +291,7 @@ def to_table(snapshots, quantiles: bool = False) -> "pandas.DataFrame":  # noqa:
     """Build the tidy table (columns TABLE_COLUMNS) from snapshots; NaN (undefined) values are left out.
 
     With ``quantiles=True`` every (variant, step, layer >= 0, stage, unit) also gets the stats q00..q63:
-    StageStats.quantiles, which bnviz.replay turns back into histograms and Q-Q plots. Off by default, so
+    StageStats.quantiles, which bnviz.table.replay turns back into histograms and Q-Q plots. Off by default, so
     the record command's table stays as docs/design.md (contract 3) describes it. Infinite values stay (a KL of
     +inf is a measurement: the data has a point mass). variant, stage and stat are categorical.
     """
@@ -369,7 +369,7 @@ def write_table(df, path: str, query: str | None = None) -> None:
 
     Parquet is written with zstd compression and, when ``query`` is given (the run's share-link query
     string, ``preset=ioffe&seed=0&...``), carries it as key-value metadata ``bnviz.query``, from which
-    bnviz.replay restores the exact configuration. CSV has no place for metadata: ``query`` is ignored.
+    bnviz.table.replay restores the exact configuration. CSV has no place for metadata: ``query`` is ignored.
     """
     if _kind(path) == "parquet":
         import pyarrow.parquet as pq
