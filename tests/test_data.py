@@ -6,6 +6,7 @@ import scipy.stats
 import torch
 from sklearn.datasets import load_digits
 
+from bnviz.measure import clt
 from bnviz.training import data
 from bnviz.config import DATASETS, INPUT_DISTS, ExperimentConfig
 
@@ -55,7 +56,7 @@ def test_same_seed_same_data_other_seed_other_split(name):
     ("sparse", 1 / np.sqrt(2 * np.pi), 0.5 - 1 / (2 * np.pi), None),
 ])
 def test_feature_distributions_have_their_closed_form_moments(dist, mean, var, skew):
-    x = data.feature_sample(dist, 200_000, 1, np.random.default_rng(0))[:, 0]
+    x = clt.feature_sample(dist, 200_000, 1, np.random.default_rng(0))[:, 0]
     assert abs(x.mean() - mean) < 0.01 and abs(x.var() - var) < 0.02
     if skew is not None:
         assert abs(scipy.stats.skew(x) - skew) < 0.06
@@ -63,13 +64,13 @@ def test_feature_distributions_have_their_closed_form_moments(dist, mean, var, s
 
 def test_student_t_is_heavy_tailed_and_correlated_features_share_a_factor():
     rng = np.random.default_rng(0)
-    t = data.feature_sample("student-t", 100_000, 1, rng)[:, 0]
+    t = clt.feature_sample("student-t", 100_000, 1, rng)[:, 0]
     assert np.mean(np.abs(t) > 5) > 10 * scipy.stats.norm.sf(5) * 2
-    c = data.feature_sample("correlated", 5_000, 4, rng)
+    c = clt.feature_sample("correlated", 5_000, 4, rng)
     assert np.corrcoef(c.T)[0, 1] > 0.9
 
 
 def test_unknown_distribution_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown input distribution"):
-        data.feature_sample("cauchy", 10, 2, np.random.default_rng(0))
+        clt.feature_sample("cauchy", 10, 2, np.random.default_rng(0))
     assert set(INPUT_DISTS) == {"gaussian", "uniform", "exponential", "bimodal", "student-t", "sparse", "correlated"}

@@ -18,7 +18,6 @@ import numpy as np
 
 from bnviz import stats
 from bnviz.config import BN_EPS, INPUT_DISTS
-from bnviz.training.data import feature_sample
 
 FAN_INS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 WEIGHTS = {
@@ -48,6 +47,26 @@ class CLTResult:
         return {k: float(getattr(self, k)[i]) for k in ("shapiro_w", "kl", "skew", "kurtosis")}
 
 
+def feature_sample(dist: str, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
+    """Draw an (n, d) float64 matrix whose features follow ``dist`` (see config.INPUT_DISTS)."""
+    if dist == "gaussian":
+        return rng.standard_normal((n, d))
+    if dist == "uniform":
+        return rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), (n, d))
+    if dist == "exponential":
+        return rng.exponential(1.0, (n, d)) - 1.0
+    if dist == "bimodal":
+        return rng.choice([-1.0, 1.0], (n, d)) + 0.25 * rng.standard_normal((n, d))
+    if dist == "student-t":
+        return rng.standard_t(3, (n, d))
+    if dist == "sparse":
+        return np.maximum(rng.standard_normal((n, d)), 0.0)
+    if dist == "correlated":
+        shared = rng.choice([-1.0, 1.0], (n, 1)) + 0.25 * rng.standard_normal((n, 1))
+        return shared + 0.1 * rng.standard_normal((n, d))
+    raise ValueError(f"unknown input distribution {dist!r}; known: {', '.join(INPUT_DISTS)}")
+
+
 def _weights(kind: str, fan_in: int, units: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """(W of shape (fan_in, units), b of shape (units,)) drawn as ``kind`` says."""
     bound = 1.0 / np.sqrt(fan_in)  # nn.Linear.reset_parameters: kaiming_uniform(a=sqrt(5)) gives this bound
@@ -75,7 +94,7 @@ def clt_experiment(dist: str, fan_ins=FAN_INS, weights: str = "random", n: int =
     Parameters
     ----------
     dist : str
-        A key of config.INPUT_DISTS; inputs are drawn with ``data.feature_sample(dist, n, fan_in, rng)``.
+        A key of config.INPUT_DISTS; inputs are drawn with ``feature_sample(dist, n, fan_in, rng)``.
     fan_ins : sequence of int
         Numbers of inputs of the unit (each >= 1).
     weights : str

@@ -21,6 +21,15 @@ QQ_POINTS = 64  # quantiles kept per series for Q-Q plots: (i + 0.5) / QQ_POINTS
 
 
 @dataclass
+class VariantStatus:
+    """Where one variant stands: training, diverged at a step, or refused before it started."""
+
+    state: str = "training"  # training | diverged | refused
+    step: int | None = None  # step of divergence
+    message: str = ""
+
+
+@dataclass
 class RawVariant:
     """One variant at one snapshot, as probed on the training thread."""
 

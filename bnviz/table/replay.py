@@ -34,7 +34,7 @@ from bnviz import stats
 from bnviz import urlstate
 from bnviz.config import ExperimentConfig, split_variant
 from bnviz.table.history import QUANTILE_STATS, QUERY_KEY, TABLE_COLUMNS, TRAIN_STATS
-from bnviz.measure.snapshot import POOL_N, POOLED, QQ_POINTS, LayerStats, Snapshot, StageStats, VariantSnapshot
+from bnviz.measure.snapshot import POOL_N, VariantStatus, POOLED, QQ_POINTS, LayerStats, Snapshot, StageStats, VariantSnapshot
 
 
 class ReplayError(ValueError):
@@ -850,7 +850,6 @@ class ReplayedRun:
 
     def __init__(self, replay: Replay) -> None:
         from bnviz.table.history import History
-        from bnviz.training.run import VariantStatus
 
         self.replay = replay
         self.config = replay.config

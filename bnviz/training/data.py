@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bnviz.config import DATASETS, INPUT_DISTS, ExperimentConfig
+from bnviz.config import DATASETS, ExperimentConfig
+from bnviz.measure.clt import feature_sample
 
 N_SYNTHETIC = 2000  # examples in each generated dataset (1,600 train / 400 test)
 TEST_FRACTION = 0.2
@@ -36,26 +37,6 @@ class Dataset:
     def n_inputs(self) -> int:
         """Input width D."""
         return int(self.x_train.shape[1])
-
-
-def feature_sample(dist: str, n: int, d: int, rng: np.random.Generator) -> np.ndarray:
-    """Draw an (n, d) float64 matrix whose features follow ``dist`` (see config.INPUT_DISTS)."""
-    if dist == "gaussian":
-        return rng.standard_normal((n, d))
-    if dist == "uniform":
-        return rng.uniform(-np.sqrt(3.0), np.sqrt(3.0), (n, d))
-    if dist == "exponential":
-        return rng.exponential(1.0, (n, d)) - 1.0
-    if dist == "bimodal":
-        return rng.choice([-1.0, 1.0], (n, d)) + 0.25 * rng.standard_normal((n, d))
-    if dist == "student-t":
-        return rng.standard_t(3, (n, d))
-    if dist == "sparse":
-        return np.maximum(rng.standard_normal((n, d)), 0.0)
-    if dist == "correlated":
-        shared = rng.choice([-1.0, 1.0], (n, 1)) + 0.25 * rng.standard_normal((n, 1))
-        return shared + 0.1 * rng.standard_normal((n, d))
-    raise ValueError(f"unknown input distribution {dist!r}; known: {', '.join(INPUT_DISTS)}")
 
 
 @functools.lru_cache(maxsize=1)

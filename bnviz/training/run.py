@@ -12,7 +12,6 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
 
 import torch
 from torch.nn import functional as F
@@ -22,20 +21,12 @@ from bnviz.measure import probe
 from bnviz.config import ExperimentConfig
 from bnviz.table.history import History, TableFile
 from bnviz.training.model import StateCopier, build_twins, make_optimizer, noise_generator
+from bnviz.measure.snapshot import VariantStatus
 from bnviz.measure.worker import InlineSink, ProcessSink, lower_priority
 
 log = logging.getLogger(__name__)
 
 STATES = ("ready", "running", "paused", "finished", "stopped", "failed")
-
-
-@dataclass
-class VariantStatus:
-    """Where one variant stands: training, diverged at a step, or refused before it started."""
-
-    state: str = "training"  # training | diverged | refused
-    step: int | None = None  # step of divergence
-    message: str = ""
 
 
 class Batches:

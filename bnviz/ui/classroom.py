@@ -7,34 +7,13 @@ import streamlit as st
 from bnviz import config as C
 from bnviz.present import lessons
 from . import state
+from .state import close_lesson, open_step
 
 PRESENTER_CSS = """<style>
 [data-testid=stSidebar], [data-testid=stSidebarCollapsedControl] {display: none}
 .block-container {max-width: 100%; padding-left: 2rem; padding-right: 2rem}
 [data-testid=stMarkdownContainer] p, [data-testid=stText] {font-size: 1.2rem}
 </style>"""
-
-
-def open_step(number: int) -> None:
-    """Go to lesson step ``number``: its preset, panel, layer and unit (a callback, or before widgets)."""
-    step = lessons.step(number)
-    s = st.session_state
-    s["lesson"] = step.number
-    s["preset"] = step.preset
-    state.apply_preset()
-    s["panel"] = step.panel
-    layers = len(C.PRESETS[step.preset].config.widths)
-    s["_layer"] = layers - 1 if step.layer is None else min(step.layer, layers - 1)
-    s["_unit"] = step.unit
-    s["_follow"] = True
-    s["reveal"] = False
-    s["_goto"] = True  # clicked inside the live fragment: the whole page must rerun to apply the preset
-
-
-def close_lesson() -> None:
-    """Leave the walkthrough (the page stays where it is)."""
-    st.session_state["lesson"] = None
-    st.session_state["_goto"] = True
 
 
 def share_link() -> str:

@@ -14,6 +14,7 @@ import streamlit as st
 from bnviz import config as C
 from bnviz import urlstate
 from bnviz.config import ExperimentConfig
+from bnviz.present import lessons
 
 REFRESH_SECONDS = 0.5  # charts refresh twice a second while training ...
 MAX_REFRESHES_PER_RUN = 12.0  # ... but the pages watching one run refresh at most this often per second in all
@@ -85,10 +86,8 @@ def init_from_query() -> None:
     st.session_state["_initialized"] = True
     lesson = decoded.view.get("lesson")
     if lesson and "preset" not in params:  # a bare lesson link: the step decides preset, panel, layer, unit
-        from . import classroom
-
         try:
-            classroom.open_step(lesson)
+            open_step(lesson)
             st.session_state.pop("_goto", None)
             st.session_state["last_config"] = C.PRESETS[st.session_state["preset"]].config
         except ValueError as exc:
@@ -107,6 +106,28 @@ def apply_preset() -> None:
     cfg = C.PRESETS[st.session_state["preset"]].config
     st.session_state.update(widget_values(cfg))
     st.session_state["_extra"] = {"view": cfg.view, "snapshot_every": cfg.snapshot_every}
+
+
+def open_step(number: int) -> None:
+    """Go to lesson step ``number``: its preset, panel, layer and unit (a callback, or before widgets)."""
+    step = lessons.step(number)
+    s = st.session_state
+    s["lesson"] = step.number
+    s["preset"] = step.preset
+    apply_preset()
+    s["panel"] = step.panel
+    layers = len(C.PRESETS[step.preset].config.widths)
+    s["_layer"] = layers - 1 if step.layer is None else min(step.layer, layers - 1)
+    s["_unit"] = step.unit
+    s["_follow"] = True
+    s["reveal"] = False
+    s["_goto"] = True  # clicked inside the live fragment: the whole page must rerun to apply the preset
+
+
+def close_lesson() -> None:
+    """Leave the walkthrough (the page stays where it is)."""
+    st.session_state["lesson"] = None
+    st.session_state["_goto"] = True
 
 
 def config_from_widgets() -> tuple[ExperimentConfig, list[str]]:
