@@ -14,10 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from bnviz.config import PRESETS
+from bnviz.config import PRESETS, TABLE_CAP
 
 EXIT_USAGE = 2
-RECORD_HISTORY_CAP = 4096  # snapshots kept by record; longer runs are thinned evenly (see history.py)
+RECORD_HISTORY_CAP = TABLE_CAP  # snapshots kept by record; longer runs are thinned evenly
 # Weight snapshots (about 230 kB each for ioffe) that may wait for the stats worker: enough to cover its
 # start-up (imports, ~2 s of training) so that training never waits for it.
 RECORD_BACKLOG = 128
@@ -81,7 +81,7 @@ def _record(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from bnviz.table.history import TableFile
+    from bnviz.table.record import TableFile
     from bnviz.training.run import Run
     from bnviz.urlstate import encode
 

@@ -88,6 +88,8 @@ LIMITS = {
 }
 
 
+HISTORY_CAP = 256  # snapshots a page keeps of a run (evenly thinned beyond, + the latest): bounded memory
+TABLE_CAP = 4096  # snapshots the record command keeps (evenly thinned beyond, + the final step)
 BN_EPS = 1e-5  # PyTorch's default eps of BatchNorm1d and LayerNorm: the model, the numpy probe and clt use it
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from bnviz import config as C
 from bnviz.present import lessons
-from bnviz.table.history import TABLE_COLUMNS
+from bnviz.table.schema import TABLE_COLUMNS
 
 from .test_app import SHORT, inline_stats_and_cleanup, open_page, the_run  # noqa: F401 (fixture)
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from bnviz.config import PRESETS
-from bnviz.table.history import TABLE_COLUMNS
+from bnviz.table.schema import TABLE_COLUMNS
 from bnviz.stats import UNIT_STATS
 
 
@@ -61,7 +61,7 @@ def test_record_quantiles_and_share_link_replay(tmp_path):
     """--quantiles adds q00..q63 per series; the Parquet file carries the run's share link, so a replay
     restores the exact configuration and every distribution."""
     from bnviz.table import replay
-    from bnviz.table.history import QUANTILE_STATS
+    from bnviz.table.schema import QUANTILE_STATS
 
     out = tmp_path / "run.parquet"
     res = cli("record", "--preset", "ioffe", "--steps", "40", "--snapshot-every", "15", "--seed", "3", "--quantiles",

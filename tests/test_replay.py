@@ -17,12 +17,11 @@ from hypothesis import strategies as st
 from bnviz import stats, urlstate
 from bnviz.present import claims
 from bnviz.present import figures
-from bnviz.table import history
-from bnviz.table import replay
+from bnviz.table import record, replay, upload
 from bnviz.present import views
 from bnviz.config import PRESETS, STAGES, ExperimentConfig
-from bnviz.table.history import QUANTILE_STATS, TABLE_COLUMNS
-from bnviz.table.replay import ReplayError
+from bnviz.table.schema import KNOWN_STATS, QUANTILE_STATS, STAGE_NAMES, TABLE_COLUMNS
+from bnviz.table.upload import ReplayError
 from bnviz.training.run import Run
 from bnviz.measure.snapshot import POOL_N, POOLED, QQ_POINTS
 
@@ -67,22 +66,22 @@ def files(ioffe, tmp_path_factory):
     out = {}
     for kind in ("csv", "parquet"):
         path = d / f"run.{kind}"
-        history.write_table(ioffe.history.to_arrow(quantiles=True), path, query=query_of("ioffe", IOFFE))
+        record.write_table(record.to_arrow(ioffe.history.snapshots(), quantiles=True), path, query=query_of("ioffe", IOFFE))
         out[kind, True] = path.read_bytes()
-        plain = ioffe.history.to_arrow() if kind == "parquet" else ioffe.history.to_table()
-        out[kind, False] = history.table_to_bytes(plain, kind, query=query_of("ioffe", IOFFE))
+        plain = record.to_arrow(ioffe.history.snapshots()) if kind == "parquet" else record.to_table(ioffe.history.snapshots())
+        out[kind, False] = record.table_to_bytes(plain, kind, query=query_of("ioffe", IOFFE))
     return out
 
 
 @pytest.mark.parametrize("quantiles", [False, True])
 def test_the_arrow_table_is_the_pandas_table(ioffe, quantiles):
     """The record command writes Parquet from to_arrow (no pandas); it must be to_table's table exactly."""
-    df = ioffe.history.to_table(quantiles=quantiles)
-    back = ioffe.history.to_arrow(quantiles=quantiles).to_pandas()
+    df = record.to_table(ioffe.history.snapshots(), quantiles=quantiles)
+    back = record.to_arrow(ioffe.history.snapshots(), quantiles=quantiles).to_pandas()
     pd.testing.assert_frame_equal(back, df)
     assert len(df) > 10_000 and df["variant"].dtype == "category"
-    empty = history.to_arrow(()).to_pandas()
-    pd.testing.assert_frame_equal(empty, history.to_table(()), check_index_type=False)
+    empty = record.to_arrow(()).to_pandas()
+    pd.testing.assert_frame_equal(empty, record.to_table(()), check_index_type=False)
 
 
 def loaded(files, kind, quantiles=True):
@@ -92,7 +91,7 @@ def loaded(files, kind, quantiles=True):
 # ------------------------------------------------------------------------------------------- the table
 
 def test_quantiles_are_off_by_default_and_add_only_the_quantile_block(ioffe):
-    plain, full = ioffe.history.to_table(), ioffe.history.to_table(quantiles=True)
+    plain, full = record.to_table(ioffe.history.snapshots()), record.to_table(ioffe.history.snapshots(), quantiles=True)
     assert not set(QUANTILE_STATS) & set(plain.stat.astype(str))
     assert QUANTILE_STATS == tuple(f"q{i:02d}" for i in range(QQ_POINTS))
     extra = full[full.stat.isin(QUANTILE_STATS)]
@@ -112,16 +111,16 @@ def test_quantiles_are_off_by_default_and_add_only_the_quantile_block(ioffe):
 
 @pytest.mark.parametrize("kind", ["csv", "parquet"])
 def test_writers_agree_and_parquet_carries_the_share_link(ioffe, files, kind, tmp_path):
-    df = ioffe.history.to_table(quantiles=True)
+    df = record.to_table(ioffe.history.snapshots(), quantiles=True)
     path = tmp_path / f"x.{kind}"
-    history.write_table(df, path, query="preset=ioffe&steps=200")
-    assert path.read_bytes() == history.table_to_bytes(df, kind, query="preset=ioffe&steps=200")
+    record.write_table(df, path, query="preset=ioffe&steps=200")
+    assert path.read_bytes() == record.table_to_bytes(df, kind, query="preset=ioffe&steps=200")
     back = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
     assert tuple(back.columns) == TABLE_COLUMNS and len(back) == len(df)
     if kind == "parquet":
         assert pq.read_schema(path).metadata[b"bnviz.query"] == b"preset=ioffe&steps=200"
     with pytest.raises(ValueError, match=".csv or .parquet"):
-        history.write_table(df, tmp_path / "x.txt")
+        record.write_table(df, tmp_path / "x.txt")
 
 
 # ------------------------------------------------------------------------------------------ round trip
@@ -192,7 +191,7 @@ def test_a_table_without_quantiles_keeps_every_statistic_and_no_distribution(iof
 def test_other_variants_relu_and_divergence_round_trip(others, diverged):
     for run, cfg in ((others, OTHERS), (diverged, DIVERGES)):
         live = run.history.snapshots()
-        data = history.table_to_bytes(run.history.to_table(quantiles=True), "csv")
+        data = record.table_to_bytes(record.to_table(run.history.snapshots(), quantiles=True), "csv")
         rep = replay.load(data, "other.csv")
         snaps = rep.snapshots
         assert rep.config.variants == cfg.variants and len(rep.config.widths) == len(cfg.widths)
@@ -342,18 +341,18 @@ def test_config_from_the_share_link_or_inferred(ioffe, files):
     assert cfg.variants == IOFFE.variants and cfg.activation == "sigmoid" and cfg.steps == 200
     assert cfg.widths == (5, 5, 5) and cfg.units == IOFFE.units and cfg.snapshot_every == 25
     assert any(n.startswith("A CSV file carries no settings") for n in csv.notes)
-    assert replay.config_for(replay.read_table(files["csv", True], "run.csv")) == cfg
+    assert replay.config_for(upload.read_table(files["csv", True], "run.csv")) == cfg
     # A link that does not match the table is not believed.
-    wrong = history.table_to_bytes(ioffe.history.to_table(), "parquet", query="preset=ioffe&variants=none,ln")
+    wrong = record.table_to_bytes(record.to_table(ioffe.history.snapshots()), "parquet", query="preset=ioffe&variants=none,ln")
     rep = replay.load(wrong, "wrong.parquet")
     assert rep.config.variants == IOFFE.variants and any("does not match" in n for n in rep.notes)
 
 
 def test_placement_is_inferred_when_variants_do_not_name_it(others):
-    df = others.history.to_table()
+    df = record.to_table(others.history.snapshots())
     df = df[df.variant.astype(str) == "bn@after"].copy()
     df["variant"] = "bn"
-    rep = replay.load(history.table_to_bytes(df, "csv"), "after.csv")
+    rep = replay.load(record.table_to_bytes(df, "csv"), "after.csv")
     assert rep.config.placement == "after" and rep.config.variants == ("bn",)
     assert views.act_stage(rep.snapshots, "bn", 0) == "x"
 
@@ -407,7 +406,7 @@ MALFORMED = {
 def test_malformed_input_gives_one_clear_line(case):
     data, name, needle = MALFORMED[case]
     with pytest.raises(ReplayError) as err:
-        replay.read_table(data, name)
+        upload.read_table(data, name)
     msg = str(err.value)
     assert needle in msg and "\n" not in msg and len(msg) < 400, msg
 
@@ -417,7 +416,7 @@ def test_messages_never_echo_long_content():
     for row in (f"bn,0,0,x,-1,{long},1\n", f"bn,{long},0,x,-1,mean,1\n", f"{long},0,0,x,-1,mean,1\n"):
         data = _csv(row)
         with pytest.raises(ReplayError) as err:
-            replay.read_table(data, "y" * 500 + ".csv")
+            upload.read_table(data, "y" * 500 + ".csv")
         msg = str(err.value)
         assert "x" * 41 not in msg and "y" * 41 not in msg, msg
         quoted = [m for m in msg.split("'")[1::2]]
@@ -433,39 +432,39 @@ def test_oversized_upload_is_refused_before_parsing(monkeypatch):
     data = _csv(GOOD_ROW) + b"0" * (100 << 20)
     for name in ("big.csv", "big.parquet"):
         with pytest.raises(ReplayError, match=r"is 100\.0 MB, over the 20\.0 MB limit"):
-            replay.read_table(data, name)
+            upload.read_table(data, name)
     with pytest.raises(ReplayError, match="over the 20.0 MB limit"):
-        replay.read_table(b"PAR1" + data, "big.parquet")
+        upload.read_table(b"PAR1" + data, "big.parquet")
 
 
 def test_a_csv_bomb_is_refused_without_splitting_it():
     bomb = HEADER.encode() + b",".join([b"1"] * 1_000_000) + b"\n"  # one line, a million fields
     tracemalloc.start()
     with pytest.raises(ReplayError, match=r"line 2 is 1,999,999 characters long"):
-        replay.read_table(bomb, "bomb.csv")
+        upload.read_table(bomb, "bomb.csv")
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 16 * len(bomb), peak  # refused from the line lengths, never split into a million fields
     many = HEADER.encode() + b"\n" * 5_000_000  # blank lines only count too
     with pytest.raises(ReplayError, match="lines, over the limit"):
-        replay.read_table(many, "lines.csv")
+        upload.read_table(many, "lines.csv")
 
 
 def test_size_limits(monkeypatch):
     rows = [f"bn,{s},0,x,-1,mean,1\n" for s in range(10)]
-    monkeypatch.setattr(replay, "MAX_ROWS", 5)
+    monkeypatch.setattr(upload, "MAX_ROWS", 5)
     with pytest.raises(ReplayError, match="over the limit of 5"):
-        replay.read_table(_csv(*rows), "x.csv")
-    monkeypatch.setattr(replay, "MAX_ROWS", 3_000_000)
-    monkeypatch.setattr(replay, "MAX_STEPS", 4)
+        upload.read_table(_csv(*rows), "x.csv")
+    monkeypatch.setattr(upload, "MAX_ROWS", 3_000_000)
+    monkeypatch.setattr(upload, "MAX_STEPS", 4)
     with pytest.raises(ReplayError, match="10 distinct steps, over the limit of 4"):
-        replay.read_table(_csv(*rows), "x.csv")
-    monkeypatch.setattr(replay, "MAX_TRACKED", 2)
+        upload.read_table(_csv(*rows), "x.csv")
+    monkeypatch.setattr(upload, "MAX_TRACKED", 2)
     with pytest.raises(ReplayError, match="tracks 3 distinct units"):
-        replay.read_table(_csv(*[f"bn,0,0,x,{u},mean,1\n" for u in range(3)]), "x.csv")
-    monkeypatch.setattr(replay, "MAX_VARIANTS", 2)
+        upload.read_table(_csv(*[f"bn,0,0,x,{u},mean,1\n" for u in range(3)]), "x.csv")
+    monkeypatch.setattr(upload, "MAX_VARIANTS", 2)
     with pytest.raises(ReplayError, match="3 variants, over the limit of 2"):
-        replay.read_table(_csv(*[f"{t},0,0,x,-1,mean,1\n" for t in ("none", "bn", "ln")]), "x.csv")
+        upload.read_table(_csv(*[f"{t},0,0,x,-1,mean,1\n" for t in ("none", "bn", "ln")]), "x.csv")
 
 
 def _parquet(df, **kw):
@@ -477,23 +476,23 @@ def _parquet(df, **kw):
 def test_malformed_parquet(files):
     good = files["parquet", False]
     with pytest.raises(ReplayError, match="truncated Parquet"):
-        replay.read_table(good[: len(good) // 2], "cut.parquet")
+        upload.read_table(good[: len(good) // 2], "cut.parquet")
     with pytest.raises(ReplayError, match="not a readable Parquet file"):
-        replay.read_table(b"PAR1" + b"\x00" * 100 + b"PAR1", "bad.parquet")
+        upload.read_table(b"PAR1" + b"\x00" * 100 + b"PAR1", "bad.parquet")
     df = pd.DataFrame({"variant": ["bn"], "step": ["zero"], "layer": [0], "stage": ["x"], "unit": [-1],
                        "stat": ["mean"], "value": [1.0]})
     with pytest.raises(ReplayError, match="column 'step' must hold numbers"):
-        replay.read_table(_parquet(df), "s.parquet")
+        upload.read_table(_parquet(df), "s.parquet")
     with pytest.raises(ReplayError, match="column 'stage' must hold names"):
-        replay.read_table(_parquet(df.assign(step=0, stage=3)), "s.parquet")
+        upload.read_table(_parquet(df.assign(step=0, stage=3)), "s.parquet")
     with pytest.raises(ReplayError, match="missing column"):
-        replay.read_table(_parquet(df.drop(columns="unit")), "s.parquet")
+        upload.read_table(_parquet(df.drop(columns="unit")), "s.parquet")
     with pytest.raises(ReplayError, match="'unit' is empty"):
-        replay.read_table(_parquet(df.assign(step=0, unit=pd.array([None], dtype="Int64"))), "s.parquet")
+        upload.read_table(_parquet(df.assign(step=0, unit=pd.array([None], dtype="Int64"))), "s.parquet")
     with pytest.raises(ReplayError, match="unknown stat 'xx"):
-        replay.read_table(_parquet(df.assign(step=0, stat="xx" * 30)), "s.parquet")
+        upload.read_table(_parquet(df.assign(step=0, stat="xx" * 30)), "s.parquet")
     # A file named .csv whose content is Parquet is read as what it is.
-    assert len(replay.read_table(_parquet(df.assign(step=0)), "s.csv")) == 1
+    assert len(upload.read_table(_parquet(df.assign(step=0)), "s.csv")) == 1
 
 
 def test_pickled_or_pandas_metadata_is_never_used():
@@ -504,7 +503,7 @@ def test_pickled_or_pandas_metadata_is_never_used():
     table = table.replace_schema_metadata({b"pandas": b'{"index_columns": ["nope"], "columns": "garbage"}'})
     buf = io.BytesIO()
     pq.write_table(table, buf)
-    out = replay.read_table(buf.getvalue(), "m.parquet")
+    out = upload.read_table(buf.getvalue(), "m.parquet")
     assert out.value.tolist() == [1.0] and out.step.dtype == np.int64
 
 
@@ -527,7 +526,7 @@ def test_arbitrary_bytes_never_raise_anything_but_replay_error(prefix, body, nam
 
 
 ROW = st.tuples(st.sampled_from(["none", "bn", "ln", "bn@after"]), st.integers(0, 4), st.integers(-1, 2),
-                st.sampled_from(replay.STAGE_NAMES), st.integers(-1, 3), st.sampled_from(replay.KNOWN_STATS),
+                st.sampled_from(STAGE_NAMES), st.integers(-1, 3), st.sampled_from(KNOWN_STATS),
                 st.one_of(st.floats(), st.floats(-3, 3)))
 
 

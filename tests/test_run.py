@@ -12,7 +12,9 @@ from torch.nn import functional as F
 
 from bnviz.training import data
 from bnviz.config import PRESETS, ExperimentConfig
-from bnviz.table.history import History, TableFile
+from bnviz.table import record
+from bnviz.table.history import History
+from bnviz.table.record import TableFile
 from bnviz.training.model import build_twins, init_linears
 from bnviz.training.run import Run
 from bnviz.measure.snapshot import Snapshot, VariantSnapshot
@@ -72,7 +74,7 @@ def test_plain_variant_matches_an_independent_pytorch_loop():
 def test_same_seed_same_run_bit_identical():
     a, b = finished(TINY), finished(TINY)
     assert_same_weights(weights(a), weights(b))
-    ta, tb = a.history.to_table(), b.history.to_table()
+    ta, tb = record.to_table(a.history.snapshots()), record.to_table(b.history.snapshots())
     assert len(ta) > 1000
     assert ta.equals(tb)
 
@@ -97,7 +99,7 @@ def test_process_worker_gives_the_same_statistics_as_inline():
     inline = finished(TINY, stats_in="inline")
     proc = finished(TINY, stats_in="process")
     assert proc.history.steps() == inline.history.steps()
-    assert proc.history.to_table().equals(inline.history.to_table())
+    assert record.to_table(proc.history.snapshots()).equals(record.to_table(inline.history.snapshots()))
 
 
 @pytest.mark.parametrize("stats_in", ["inline", "process"])
@@ -114,12 +116,12 @@ def test_a_table_recorded_where_the_statistics_are_made_is_the_historys_table(st
     out = tmp_path / "t.parquet"
     run = finished(cfg, stats_in=stats_in, table=TableFile(str(out), query="preset=x", cap=4))
     assert run.written == 4 and len(run.history) == 0
-    pd.testing.assert_frame_equal(pd.read_parquet(out), ref.history.to_table())
+    pd.testing.assert_frame_equal(pd.read_parquet(out), record.to_table(ref.history.snapshots()))
     assert pq.read_schema(out).metadata[b"bnviz.query"] == b"preset=x"
     csv = tmp_path / "t.csv"
     finished(cfg, stats_in=stats_in, table=TableFile(str(csv), quantiles=True, cap=4))
     back = pd.read_csv(csv)
-    want = ref.history.to_table(quantiles=True)
+    want = record.to_table(ref.history.snapshots(), quantiles=True)
     assert len(back) == len(want) and (back.stat == want.stat.astype(str)).all()
     np.testing.assert_allclose(back.value, want.value, rtol=1e-15)
 
@@ -134,7 +136,7 @@ def test_a_table_that_cannot_be_written_fails_the_run_with_a_message(stats_in, t
 
 
 def test_a_failed_write_leaves_an_earlier_file_whole_and_no_partial_file(tmp_path, monkeypatch):
-    from bnviz.table import history
+    from bnviz.table import record
 
     out = tmp_path / "t.parquet"
     out.write_bytes(b"yesterday's table")
@@ -144,7 +146,7 @@ def test_a_failed_write_leaves_an_earlier_file_whole_and_no_partial_file(tmp_pat
             f.write(b"PAR1 half a file")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(history, "write_table", disk_full)
+    monkeypatch.setattr(record, "write_table", disk_full)
     run = Run(TINY.replace(steps=20), stats_in="inline", table=TableFile(str(out))).start()
     assert run.join(timeout=120)
     assert run.state == "failed" and "No space left on device" in run.error
@@ -247,7 +249,7 @@ def test_divergence_is_a_state_and_the_others_go_on():
     assert last.variants["none"].diverged_at == run.status["none"].step
     assert last.variants["none"].layers == ()
     assert math.isfinite(last.variants["bn"].test_accuracy)
-    table = run.history.to_table()
+    table = record.to_table(run.history.snapshots())
     assert set(table[table.stat == "diverged_at"].value) == {run.status["none"].step}
 
 

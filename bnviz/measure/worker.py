@@ -6,7 +6,7 @@ process uses the second core instead, so recording costs little more than traini
 (copies of the weights: the training thread does nothing more) in step order, probe them
 (probe.Prober) and summarize them (snapshot.Summarizer), and deliver Snapshots in the same order.
 
-Given a ``table`` (history.TableFile: the record command), a sink delivers nothing: it encodes each snapshot
+Given a ``table`` (table.record.TableFile: the record command), a sink delivers nothing: it encodes each snapshot
 into the tidy table where it was made and writes the file when closed, so nothing travels back to the training
 process (see benchmarks/README.md for what recording costs).
 """
@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 
 from bnviz.config import ExperimentConfig
-from bnviz.table.history import TableFile, TableRecorder
+from bnviz.table.record import TableFile, TableRecorder
 from bnviz.measure.probe import Arrays, FlatState, Layout, Prober, WeightSnapshot
 from bnviz.measure.snapshot import Snapshot, Summarizer
 

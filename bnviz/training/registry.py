@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from bnviz.config import ExperimentConfig
+from bnviz.config import HISTORY_CAP, ExperimentConfig
 from bnviz.training.run import Run
 
 log = logging.getLogger(__name__)
@@ -49,7 +49,7 @@ class Registry:
     """One Run per config, shared by its viewers; thread-safe."""
 
     def __init__(self, max_running: int | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET,
-                 stats_in: str = "process", history_cap: int = 256, steps_per_second: float | None = None,
+                 stats_in: str = "process", history_cap: int = HISTORY_CAP, steps_per_second: float | None = None,
                  heartbeat_timeout: float = HEARTBEAT_TIMEOUT, on_drop=None, nice: int = 0) -> None:
         self.max_running = max_running or os.cpu_count() or 1
         self.memory_budget = memory_budget

@@ -18,8 +18,9 @@ from torch.nn import functional as F
 
 from bnviz.training import data as data_mod
 from bnviz.measure import probe
-from bnviz.config import ExperimentConfig
-from bnviz.table.history import History, TableFile
+from bnviz.config import HISTORY_CAP, ExperimentConfig
+from bnviz.table.history import History
+from bnviz.table.record import TableFile
 from bnviz.training.model import StateCopier, build_twins, make_optimizer, noise_generator
 from bnviz.measure.snapshot import VariantStatus
 from bnviz.measure.worker import InlineSink, ProcessSink, lower_priority
@@ -66,7 +67,7 @@ def _bn_kind(kind: str) -> bool:
 class Run:
     """Twin training of every variant of ``config`` in a background thread."""
 
-    def __init__(self, config: ExperimentConfig, *, stats_in: str = "process", history_cap: int = 256,
+    def __init__(self, config: ExperimentConfig, *, stats_in: str = "process", history_cap: int = HISTORY_CAP,
                  steps_per_second: float | None = None, quick_first: bool = True, backlog: int = 32,
                  distributions: bool = True, nice: int = 0, table: TableFile | None = None) -> None:
         self.config = config

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bnviz import config as C
 from bnviz.present import lessons
-from . import state
 from .state import close_lesson, open_step
 
 PRESENTER_CSS = """<style>

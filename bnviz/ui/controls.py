@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from bnviz import config as C
 from bnviz.table import replay as replay_mod
+from bnviz.table import upload
 from bnviz import urlstate
 from bnviz.training.registry import Lease
 from bnviz.training.run import Run
@@ -109,10 +110,10 @@ def table_bytes(run: Run, kind: str, query: str | None = None) -> bytes:
     it back replays every panel with the exact settings; CSV keeps the plain table (with the quantiles it
     would be 5x larger, over the upload cap for a full run).
     """
-    from bnviz.table.history import table_to_bytes
+    from bnviz.table.record import table_to_bytes, to_arrow, to_table
 
     history = run.history
-    table = history.to_arrow(quantiles=True) if kind == "parquet" else history.to_table()
+    table = to_arrow(history.snapshots(), quantiles=True) if kind == "parquet" else to_table(history.snapshots())
     return table_to_bytes(table, kind, query=query)
 
 
@@ -159,7 +160,7 @@ def replay_upload() -> None:
     n = st.session_state.get("_upload_n", 0)
     st.file_uploader("Replay a recorded run", type=["csv", "parquet"], key=f"upload_{n}", on_change=_load_upload,
                      args=(f"upload_{n}",), help="A table from the Export buttons above or from `python -m bnviz "
-                     f"record`: at most {replay_mod.MAX_BYTES >> 20} MB. Parquet files replay everything, with the "
+                     f"record`: at most {upload.MAX_BYTES >> 20} MB. Parquet files replay everything, with the "
                      "exact settings; CSV files hold no distributions.")
 
 
@@ -172,7 +173,7 @@ def _load_upload(key: str) -> None:
     try:
         st.session_state["replay"] = replay_mod.ReplayedRun(replay_mod.load(file.getvalue(), file.name))
         st.session_state["_follow"], st.session_state["_scrub"] = True, None
-    except replay_mod.ReplayError as exc:
+    except upload.ReplayError as exc:
         st.session_state["replay_error"] = f"{file.name[:60]} not loaded: {exc}"
 
 
