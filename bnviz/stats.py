@@ -408,18 +408,19 @@ class Histogram:
         return (self.start + 0.5 + np.arange(len(self.counts))) * self.width
 
 
-def _bin_index(v: np.ndarray, width: float) -> np.ndarray:
-    """Index k with ``k*width <= v < (k+1)*width`` for the float64 edges that :attr:`Histogram.edges` builds."""
-    k = np.floor(v / width)
+def bin_index(v: np.ndarray, width) -> np.ndarray:
+    """Bin k (as floats) with ``k*width <= v < (k+1)*width`` for the float64 edges that :attr:`Histogram.edges`
+    builds; ``width`` may be an array that broadcasts with ``v``. NaN stays NaN."""
     # v/width is rounded, and so are the edges; one correction step makes the index agree with the edges.
-    with np.errstate(over="ignore"):  # an edge beyond the float range is inf; histogram() then gives up
+    with np.errstate(over="ignore", invalid="ignore"):  # an edge beyond the float range is inf
+        k = np.floor(v / width)
         k -= k * width > v
         k += (k + 1) * width <= v
-    return k.astype(np.int64)
+    return k
 
 
 def _bin_index_scalar(v: float, width: float) -> float:
-    """:func:`_bin_index` of one value, in plain float arithmetic (the same IEEE doubles, without numpy's
+    """:func:`bin_index` of one value, in plain float arithmetic (the same IEEE doubles, without numpy's
     per-call cost: every histogram places its two end points this way)."""
     k = v / width
     if math.isfinite(k):
@@ -495,7 +496,7 @@ def histogram(x, width: float, max_bins: int = 400) -> Histogram:
     """
     a = _finite_array(x, "histogram", None, 1)
     w, k_lo, k_hi = _grid(float(a.min()), float(a.max()), width, max_bins)
-    counts = np.bincount(_bin_index(a, w) - k_lo, minlength=k_hi - k_lo + 1)
+    counts = np.bincount(bin_index(a, w).astype(np.int64) - k_lo, minlength=k_hi - k_lo + 1)
     return Histogram(w, k_lo, counts)
 
 

@@ -231,7 +231,7 @@ def test_refresh_slows_down_only_when_many_watch_one_run():
 
 
 def test_shared_results_are_reused_only_for_the_very_same_snapshots():
-    from bnviz.ui.panels import SharedResults
+    from bnviz.ui.runtime import SharedResults
 
     calls = []
 
@@ -287,7 +287,7 @@ def test_shared_results_of_a_run_that_is_gone_are_dropped():
     """The page's figure cache holds the snapshots it built from; when the registry lets a run go, the
     results built from that run's snapshots go too (the churn benchmark saw memory grow with dead runs)."""
     from bnviz.measure.snapshot import Snapshot
-    from bnviz.ui.panels import SharedResults
+    from bnviz.ui.runtime import SharedResults
 
     def snap(step):
         return Snapshot(step, {}, nbytes=0)

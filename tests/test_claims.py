@@ -296,3 +296,12 @@ def test_a_run_that_just_started(ioffe):
         assert board["C1"].verdict == board["C2"].verdict == "not measured"
         assert "at least 4 snapshots" in board["C1"].detail
         assert board["C3"].verdict == "refuted" and board["C6"].verdict == "supported"
+
+
+def test_the_board_prints_numbers_one_way():
+    from bnviz.present import claims
+
+    assert claims.sci(1.25e-15) == "1.2e-15" and claims.sci(3e-8) == "3.0e-08"
+    assert claims.sci(math.inf) == claims.fmt(math.inf) == "inf" and claims.sci(-math.inf) == "-inf"
+    assert claims.sci(None) == claims.sci(math.nan) == claims.fmt(None) == "n/a"
+    assert claims.fmt(1.0) == "1.00" and claims.fmt(0.01234) == "0.0123"

@@ -116,8 +116,11 @@ def fmt(x: float | None, digits: int = 3) -> str:
     return text[:-1] if text.endswith(".") else text
 
 
-def _sci(x: float) -> str:
-    return "n/a" if x is None or math.isnan(x) else f"{x:.1e}"
+def sci(x: float | None) -> str:
+    """A tiny number as the board prints it (1.3e-15): 'n/a' for None or NaN, 'inf' for an infinity."""
+    if x is None or math.isnan(x):
+        return "n/a"
+    return fmt(x) if math.isinf(x) else f"{x:.1e}"
 
 
 def _nanmean(a) -> float:
@@ -392,8 +395,8 @@ def _c3(r: _Run) -> Verdict:
     where = f"layer {worst['layer'] + 1} unit {worst['unit']} of {worst['token']}"
     steps = sorted({row["step"] for row in rows})
     figure = (f"{len(rows)} unit series ({', '.join(tokens)}; tracked units of every layer, step "
-              f"{', '.join(map(str, steps))}): max |ΔW| of x̂, y vs BN's input {_sci(dw)}, max |ΔKL| "
-              f"{_sci(dkl)} nats; W of the input itself: median {fmt(float(np.median(w_in)))}, lowest "
+              f"{', '.join(map(str, steps))}): max |ΔW| of x̂, y vs BN's input {sci(dw)}, max |ΔKL| "
+              f"{sci(dkl)} nats; W of the input itself: median {fmt(float(np.median(w_in)))}, lowest "
               f"{fmt(float(w_in.min()))} ({where}: x̂ {fmt(worst['x_hat']['shapiro_w'])}, y "
               f"{fmt(worst['y']['shapiro_w'])})")
     if dw < TOL_W and dkl < TOL_KL:
@@ -408,14 +411,14 @@ def _c3(r: _Run) -> Verdict:
                           "exactly as non-Gaussian after BN.")
         origin = " ".join(notes)
         detail = (f"BN standardizes, it does not reshape: unit by unit, W of x̂ and y differs from W of BN's "
-                  f"input by at most {_sci(dw)} and the KL by {_sci(dkl)} nats, rounding only. {origin}")
+                  f"input by at most {sci(dw)} and the KL by {sci(dkl)} nats, rounding only. {origin}")
     elif gain > TOL_W:
         verdict = "supported"
         detail = (f"Here x̂ is more Gaussian than BN's input: median W gain {fmt(gain)}, max |ΔKL| {fmt(dkl)} "
                   "nats, beyond what rounding explains.")
     else:
         verdict = "mixed"
-        detail = (f"W or KL changed through BN (max |ΔW| {_sci(dw)}, |ΔKL| {_sci(dkl)}) but not towards "
+        detail = (f"W or KL changed through BN (max |ΔW| {sci(dw)}, |ΔKL| {sci(dkl)}) but not towards "
                   f"the Gaussian (median W gain {fmt(gain)}).")
     return _verdict("C3", verdict, figure, detail, dw, max_dw=dw, max_dkl=dkl, median_w_in=float(np.median(w_in)),
                     min_w_in=float(w_in.min()), n_series=len(rows))
@@ -443,8 +446,8 @@ def _c4(r: _Run) -> Verdict:
     figure = (f"{len(rows)} unit series: skew of BN's input median |{fmt(float(np.median(np.abs(skews))))}| "
               f"(range {fmt(float(skews.min()))} to {fmt(float(skews.max()))}), excess kurtosis median "
               f"{fmt(float(np.median(kurts)))} (range {fmt(float(kurts.min()))} to {fmt(float(kurts.max()))}); "
-              f"max relative change through BN: skew {_sci(ds)}, kurtosis {_sci(dk)}; x̂ mean within "
-              f"{_sci(dm)} of 0, std within {_sci(dsd)} of 1 ({len(live)} units with variance >= "
+              f"max relative change through BN: skew {sci(ds)}, kurtosis {sci(dk)}; x̂ mean within "
+              f"{sci(dm)} of 0, std within {sci(dsd)} of 1 ({len(live)} units with variance >= "
               f"{STD_CHECK_VAR:g})")
     if dm < 0.01 and dsd < 0.01:
         fixed = "BN sets mean 0 and standard deviation 1"
@@ -576,18 +579,18 @@ def _c6(r: _Run) -> Verdict:
         return _not_measured("C6", f"no finite {stage} quantiles at the latest snapshot: {r.why_missing(token)}")
     layer, u, g, b, base, moved = example
     figure = (f"{stage} quantiles of {n} tracked units ({token}, step {snap.step}) under (γ, β) = "
-              f"{', '.join(f'({a:g}, {c:g})' for a, c in C6_PAIRS)}: max |ΔW| {_sci(dw)}, max |ΔKL| "
-              f"{_sci(dkl)}; e.g. layer {layer + 1} unit {u} with ({g:g}, {b:g}): mean {fmt(base.mean)} → "
+              f"{', '.join(f'({a:g}, {c:g})' for a, c in C6_PAIRS)}: max |ΔW| {sci(dw)}, max |ΔKL| "
+              f"{sci(dkl)}; e.g. layer {layer + 1} unit {u} with ({g:g}, {b:g}): mean {fmt(base.mean)} → "
               f"{fmt(moved.mean)}, std {fmt(base.std)} → {fmt(moved.std)}, W {fmt(base.shapiro_w, 4)} → "
               f"{fmt(moved.shapiro_w, 4)}, KL {fmt(base.kl_gaussian)} → {fmt(moved.kl_gaussian)}")
     if dw < C6_TOL and dkl < C6_TOL:
         verdict = "supported"
         detail = (f"γ and β move and stretch the histogram (mean {fmt(base.mean)} → {fmt(moved.mean)}, std "
-                  f"{fmt(base.std)} → {fmt(moved.std)}) but W and KL stay put to {_sci(max(dw, dkl))}: a linear "
+                  f"{fmt(base.std)} → {fmt(moved.std)}) but W and KL stay put to {sci(max(dw, dkl))}: a linear "
                   "map changes location and scale, never shape - so γ and β cannot make anything more Gaussian.")
     else:
         verdict = "refuted"
-        detail = f"The shape statistics changed under a linear map (|ΔW| {_sci(dw)}, |ΔKL| {_sci(dkl)})."
+        detail = f"The shape statistics changed under a linear map (|ΔW| {sci(dw)}, |ΔKL| {sci(dkl)})."
     return _verdict("C6", verdict, figure, detail, max(dw, dkl), max_dw=dw, max_dkl=dkl, n_units=n,
                     variant=token, stage=stage)
 

@@ -175,11 +175,6 @@ def _fmt(x) -> str:
     return claims.fmt(None if x is None else float(x))
 
 
-def _sci(x) -> str:
-    """A tiny number as the board prints it (1.3e-15)."""
-    return "n/a" if x is None or not math.isfinite(float(x)) else f"{float(x):.1e}"
-
-
 def _pct(x) -> str:
     return "n/a" if x is None or not math.isfinite(float(x)) else f"{float(x):.1%}"
 
@@ -286,16 +281,16 @@ def _c2(v, n, cfg, **_) -> list[str]:
 
 def _c3(v, n, cfg, step_, snaps, **_) -> list[str]:
     out = [f"in {n['n_series']} unit series, W of x̂ and y differs from W of BN's input by at most "
-           f"{_sci(n['max_dw'])} and the KL to the Gaussian by {_sci(n['max_dkl'])} nats, float rounding: BN's input "
+           f"{claims.sci(n['max_dw'])} and the KL to the Gaussian by {claims.sci(n['max_dkl'])} nats, float rounding: BN's input "
            f"has a median W of {_fmt(n['median_w_in'])} (lowest {_fmt(n['min_w_in'])}), and so have x̂ and y."]
     unit = _unit_row(step_, snaps, cfg, ("shapiro_w", "kl_gaussian"))
     return out + ([unit] if unit else [])
 
 
 def _c4(v, n, cfg, step_, snaps, **_) -> list[str]:
-    out = [f"in {n['n_series']} unit series BN set the mean within {_sci(n['max_abs_mean'])} of 0 and the std "
-           f"within {_sci(n['max_abs_std_dev'])} of 1, and changed skew by at most {_sci(n['max_dskew'])} and "
-           f"kurtosis by {_sci(n['max_dkurtosis'])} (relative)."]
+    out = [f"in {n['n_series']} unit series BN set the mean within {claims.sci(n['max_abs_mean'])} of 0 and the std "
+           f"within {claims.sci(n['max_abs_std_dev'])} of 1, and changed skew by at most {claims.sci(n['max_dskew'])} and "
+           f"kurtosis by {claims.sci(n['max_dkurtosis'])} (relative)."]
     unit = _unit_row(step_, snaps, cfg, ("mean", "std", "skew", "kurtosis"))
     return out + ([unit] if unit else [])
 
@@ -321,8 +316,8 @@ def _c5(v, n, cfg, **_) -> list[str]:
 
 def _c6(v, n, cfg, step_, snaps, **_) -> list[str]:
     out = [f"applying (γ, β) = {', '.join(f'({g:g}, {b:g})' for g, b in claims.C6_PAIRS)} to x̂ of "
-           f"{n['n_units']} tracked units changes W by at most {_sci(n['max_dw'])} and KL by "
-           f"{_sci(n['max_dkl'])}, rounding error."]
+           f"{n['n_units']} tracked units changes W by at most {claims.sci(n['max_dw'])} and KL by "
+           f"{claims.sci(n['max_dkl'])}, rounding error."]
     lab = _whatif(step_, v, snaps, cfg)
     return out + ([lab] if lab else [])
 

@@ -159,15 +159,6 @@ def _placement(df, variants) -> str:
     return "after" if stages == {"x"} else "before"
 
 
-def _bin_index(v: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """k with k*w <= v < (k+1)*w for the float64 edges Histogram.edges builds (as stats.histogram)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        k = np.floor(v / w)
-        k -= k * w > v
-        k += (k + 1) * w <= v
-    return k
-
-
 def histograms_from_quantiles(q, series, total, target_bins: int = 40,
                               max_bins: int = 400) -> list[stats.Histogram | None]:
     """Histograms implied by quantiles: one per row of ``q``, on stable bins per series.
@@ -226,7 +217,7 @@ def histograms_from_quantiles(q, series, total, target_bins: int = 40,
     for _ in range(2200):  # 2**2200 spans any float64 ratio
         w = np.ldexp(w0[todo], m[todo])
         fits = (w >= 4 * np.spacing(span[todo])) & (
-            _bin_index(hi_r[todo], w) - _bin_index(lo_r[todo], w) < max_bins)
+            stats.bin_index(hi_r[todo], w) - stats.bin_index(lo_r[todo], w) < max_bins)
         fits |= ~np.isfinite(w)  # gave up: caught below
         todo = todo[~fits]
         if todo.size == 0:
@@ -234,7 +225,7 @@ def histograms_from_quantiles(q, series, total, target_bins: int = 40,
         m[todo] += 1
     m = np.maximum.accumulate(m + seg * 4096) - seg * 4096
     w = np.ldexp(w0, m)
-    k_lo, k_hi = _bin_index(lo_r, w), _bin_index(hi_r, w)
+    k_lo, k_hi = stats.bin_index(lo_r, w), stats.bin_index(hi_r, w)
     with np.errstate(over="ignore", invalid="ignore"):
         good = np.isfinite(w) & np.isfinite(k_lo * w) & np.isfinite((k_hi + 1.0) * w) & (k_hi - k_lo < max_bins)
     rows, w, k_lo, k_hi = rows[good], w[good], k_lo[good], k_hi[good]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 
 import numpy as np
 import plotly.graph_objects as go
@@ -19,65 +17,12 @@ from bnviz import config as C
 from bnviz.present.figures_dist import described
 from bnviz.measure.snapshot import POOLED, Snapshot
 from . import state
+from .runtime import shared
 
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2},
                  "modeBarButtonsToAdd": ["toImage"]}
 VERDICT_BADGE = {"supported": ":green-badge[supported]", "refuted": ":red-badge[refuted]",
                  "mixed": ":orange-badge[mixed]", "not measured": ":gray-badge[not measured]"}
-
-
-class SharedResults:
-    """Results of pure builders, shared by every session that shows the same snapshots.
-
-    Thirty students on one link read the same History, so their pages need the very same figures at each
-    refresh; building them once instead of thirty times is what keeps the server's single Python core
-    (the GIL) for training. A result is reused only for the same builder, the same arguments and the *same
-    object* as first argument (a History's snapshot tuple or one immutable Snapshot: a new snapshot makes
-    a new tuple, so nothing stale is ever served). Bounded: the least recently used results go first.
-    """
-
-    def __init__(self, size: int = 96) -> None:
-        self.size = size
-        self._items: OrderedDict = OrderedDict()
-        self._lock = threading.Lock()
-        self.hits = self.misses = 0
-
-    def __call__(self, fn, anchor, *args):
-        key = (fn, id(anchor), args)
-        with self._lock:
-            hit = self._items.get(key)
-            if hit is not None and hit[0] is anchor:
-                self._items.move_to_end(key)
-                self.hits += 1
-                return hit[1]
-        value = fn(anchor, *args)  # outside the lock: sessions showing different things build in parallel
-        with self._lock:
-            self.misses += 1
-            self._items[key] = (anchor, value)
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return value
-
-
-    def forget(self, snaps) -> int:
-        """Drop the results built from a run's snapshots ``snaps`` (its History's): the run is gone, so what
-        was built from it, and the snapshots the entries hold, can be freed now rather than when newer
-        results push them out. A tuple anchor is recognized by its first snapshot (a History always keeps its
-        first), a single-snapshot anchor by itself. Returns how many results were dropped."""
-        ids = {id(s) for s in snaps}
-
-        def first(anchor):
-            return anchor[0] if isinstance(anchor, tuple) and anchor else anchor
-
-        with self._lock:
-            gone = [k for k, (anchor, _) in self._items.items() if id(first(anchor)) in ids]
-            for key in gone:
-                del self._items[key]
-        return len(gone)
-
-
-shared = SharedResults()
 
 
 def preload_charts() -> None:

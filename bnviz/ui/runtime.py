@@ -3,11 +3,67 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 
 import streamlit as st
 
 from bnviz.training.registry import Registry
-from . import panels, state
+from . import state
+
+
+class SharedResults:
+    """Results of pure builders, shared by every session that shows the same snapshots.
+
+    Thirty students on one link read the same History, so their pages need the very same figures at each
+    refresh; building them once instead of thirty times is what keeps the server's single Python core
+    (the GIL) for training. A result is reused only for the same builder, the same arguments and the *same
+    object* as first argument (a History's snapshot tuple or one immutable Snapshot: a new snapshot makes
+    a new tuple, so nothing stale is ever served). Bounded: the least recently used results go first.
+    """
+
+    def __init__(self, size: int = 96) -> None:
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def __call__(self, fn, anchor, *args):
+        key = (fn, id(anchor), args)
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None and hit[0] is anchor:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return hit[1]
+        value = fn(anchor, *args)  # outside the lock: sessions showing different things build in parallel
+        with self._lock:
+            self.misses += 1
+            self._items[key] = (anchor, value)
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+    def forget(self, snaps) -> int:
+        """Drop the results built from a run's snapshots ``snaps`` (its History's): the run is gone, so what
+        was built from it, and the snapshots the entries hold, can be freed now rather than when newer
+        results push them out. A tuple anchor is recognized by its first snapshot (a History always keeps its
+        first), a single-snapshot anchor by itself. Returns how many results were dropped."""
+        ids = {id(s) for s in snaps}
+
+        def first(anchor):
+            return anchor[0] if isinstance(anchor, tuple) and anchor else anchor
+
+        with self._lock:
+            gone = [k for k, (anchor, _) in self._items.items() if id(first(anchor)) in ids]
+            for key in gone:
+                del self._items[key]
+        return len(gone)
+
+
+shared = SharedResults()
 
 
 def _env_int(name: str, default: int) -> int:
@@ -28,7 +84,7 @@ def registry() -> Registry:
     """
     return Registry(steps_per_second=state.SPEEDS[state.DEFAULT_SPEED],
                     stats_in=os.environ.get("BNVIZ_STATS_IN", "process"), nice=_env_int("BNVIZ_NICE", 10),
-                    on_drop=lambda run: panels.shared.forget(run.history.snapshots()))
+                    on_drop=lambda run: shared.forget(run.history.snapshots()))
 
 
 @st.cache_resource(scope="session", on_release=lambda lease: lease.close())
