@@ -15,7 +15,7 @@ from bnviz import stats
 from bnviz.present import figures
 from bnviz.present import views
 from bnviz.config import STAGES, ExperimentConfig
-from bnviz.present.figures_dist import KIND_COLORS, STAGE_TITLES
+from bnviz.present.style import KIND_COLORS, STAGE_TITLES
 from bnviz.training.run import Run
 from bnviz.measure.snapshot import POOLED, QQ_POINTS
 

@@ -18,7 +18,7 @@ from bnviz.measure import clt
 from bnviz.present import report
 from bnviz.present import views
 from bnviz.config import PANELS, PRESETS, ExperimentConfig
-from bnviz.present.figures_dist import variant_label
+from bnviz.present.style import variant_label
 from bnviz.measure.snapshot import POOLED
 
 from .test_figures import history  # a finished run's snapshots

@@ -1,11 +1,12 @@
 """Pure plotly builders for the page: a run's History (a tuple of Snapshots) in, ``go.Figure`` out.
 
-Every number drawn comes from :mod:`bnviz.present.views` (the same extraction the evidence board uses) or straight
-from the snapshot's tables, so a panel shows exactly what the engine measured. Figures are rebuilt twice
+Every number drawn comes from :mod:`bnviz.present.views` (the same extraction the evidence board uses) or
+straight from the snapshot's tables, so a panel shows exactly what the engine measured. Figures are rebuilt twice
 a second, hence the budget per builder: about 30 ms and under 250 kB of JSON for the ``ioffe`` preset
-(binned histograms, float32 arrays, WebGL lines). The over-training views live here; the shared style and
-the one-distribution views live in :mod:`bnviz.present.figures_dist` and are re-exported below, so the page needs
-only this module. Titles state what to notice, with numbers measured on the data passed in.
+(binned histograms, float32 arrays, WebGL lines). The over-training views live here; the one-distribution
+views (:mod:`bnviz.present.distributions`) are re-exported below, so the page needs only this module, and
+the shared look is :mod:`bnviz.present.style`. Titles state what to notice, with numbers measured on the
+data passed in; each figure also carries a title that only describes it (style.described).
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import plotly.graph_objects as go
 
 from bnviz import stats
 from bnviz.present import views
-from bnviz.present.figures_dist import (GREY, NO_DISTRIBUTIONS, STAGE_SYMBOLS, axis, bimodal_demo, cell_note, clt_curves, f32,
-                           figure, grid, layer_histograms, message, no_distributions, qq_plot, rgba, unit_text,
-                           variant_color, variant_label, whatif)
+from bnviz.present.distributions import bimodal_demo, clt_curves, layer_histograms, qq_plot, whatif
+from bnviz.present.style import (GREY, NO_DISTRIBUTIONS, STAGE_SYMBOLS, axis, cell_note, f32, figure, grid, message,
+                                 no_distributions, rgba, unit_text, variant_color, variant_label)
 from bnviz.measure.snapshot import POOLED, Snapshot
 
 __all__ = ["variant_color", "variant_label", "training", "layer_histograms", "percentile_bands",

@@ -20,7 +20,7 @@ from bnviz.present import claims
 from bnviz import stats
 from bnviz.present import views
 from bnviz.config import PRESETS, ExperimentConfig, split_variant
-from bnviz.present.figures_dist import variant_label
+from bnviz.present.style import variant_label
 from bnviz.measure.snapshot import POOLED
 
 log = logging.getLogger(__name__)

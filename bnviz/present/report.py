@@ -45,7 +45,7 @@ from bnviz import stats
 from bnviz.present import views
 from bnviz import config as C
 from bnviz.config import ExperimentConfig
-from bnviz.present.figures_dist import unit_text, variant_label
+from bnviz.present.style import unit_text, variant_label
 from bnviz.measure.snapshot import POOLED, Snapshot
 
 __all__ = ["html_report", "report_filename", "describe_config", "QUESTION"]

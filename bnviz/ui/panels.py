@@ -14,7 +14,7 @@ from bnviz.present import figures
 from bnviz import stats
 from bnviz.present import views
 from bnviz import config as C
-from bnviz.present.figures_dist import described
+from bnviz.present.style import described
 from bnviz.measure.snapshot import POOLED, Snapshot
 from . import state
 from .runtime import shared

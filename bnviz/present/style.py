@@ -1,0 +1,219 @@
+"""The shared look of every bnviz figure: colors and labels per variant, the cell grid, the title block, and
+the small traces (densities, Gaussians, notes) that figures are built from.
+
+Pure: data in, plotly dicts and Figures out; no streamlit, no I/O. :mod:`distributions` and :mod:`figures`
+build on this module, and :mod:`report` and :mod:`lessons` take their labels from it.
+
+Choices that hold in every figure, and why:
+
+- one Okabe-Ito color per variant token (:func:`variant_color`), colorblind-safe and the same everywhere;
+- no template and no text color are set: Streamlit's theme supplies both, light or dark; backgrounds are
+  transparent and the Gaussian reference is a mid grey that reads on either;
+- axes are laid out by hand (:func:`grid`): ``make_subplots`` costs 10-20 ms, most of the budget of a
+  figure rebuilt twice a second;
+- trace arrays are float32 (plotly sends them as base64 typed arrays, a quarter of the JSON of decimal
+  floats) and histograms go out binned, never as samples.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+
+import numpy as np
+import pandas  # noqa: F401  (see below)
+import plotly.graph_objects as go
+
+# pandas is imported here, before any figure is built, because plotly checks values against pandas types
+# through sys.modules: if another thread of the server (a download, say) were importing pandas for the
+# first time at that moment, plotly would find it half initialized and fail. Imported once, here, it is
+# complete before any page draws.
+
+from bnviz import stats
+from bnviz.present import views
+from bnviz.config import split_variant
+from bnviz.measure.snapshot import POOLED
+
+# --------------------------------------------------------------------------------------------- style
+
+KIND_COLORS = {"none": "#D55E00", "bn": "#0072B2", "bn_noaffine": "#009E73", "bn_noisy": "#CC79A7",
+               "ln": "#E69F00"}  # Okabe & Ito (2008), "Color Universal Design"
+AFTER_COLOR = "#56B4E9"  # sky blue: normalization placed after the activation
+OTHER_COLOR = "#999999"
+KIND_LABELS = {"none": "no norm", "bn": "BN", "bn_noaffine": "BN, γ=1 β=0", "bn_noisy": "noisy BN",
+               "ln": "LayerNorm"}
+GREY = "rgba(128,128,128,0.9)"  # references (Gaussian, y = x, scrub line): mid grey reads on light and dark
+CLEAR = "rgba(0,0,0,0)"
+FONT = 14
+WAITING = "waiting for the first snapshot…"
+STAGE_TITLES = {"x": "x = Wu+b", "x_hat": "x̂ (standardized)", "y": "y = γx̂+β", "a": "a = act(y)"}
+STAGE_SYMBOLS = {"x": "x", "x_hat": "x̂", "y": "y", "a": "a"}
+
+
+def variant_color(token: str) -> str:
+    """The one color of variant ``token`` in every chart (Okabe-Ito; ``@after`` tokens sky blue)."""
+    kind, placement = split_variant(token)
+    if placement == "after":
+        return AFTER_COLOR
+    return KIND_COLORS.get(kind, OTHER_COLOR)
+
+
+def variant_label(token: str) -> str:
+    """Short human name of variant ``token``, e.g. ``"BN"`` or ``"BN (after act.)"``."""
+    kind, placement = split_variant(token)
+    label = KIND_LABELS.get(kind, kind)
+    return label + (f" ({placement} act.)" if placement else "")
+
+
+def rgba(color: str, alpha: float) -> str:
+    """``#RRGGBB`` as an ``rgba(...)`` string with opacity ``alpha``."""
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha:g})"
+
+
+def f32(values, positive: bool = False) -> np.ndarray:
+    """Trace data as float32 with every non-finite value (and, for log axes, every value <= 0) as NaN."""
+    a = np.array(values, dtype=np.float64)
+    bad = ~np.isfinite(a)
+    if positive:
+        bad |= ~(a > 0)
+    a[bad] = np.nan
+    return a.astype(np.float32)
+
+
+def fmt_kl(kl: float) -> str:
+    """A KL divergence for display: ``∞`` for a point mass (no density), ``–`` when unknown."""
+    if math.isnan(kl):
+        return "–"
+    return "∞" if math.isinf(kl) else f"{kl:.3f}"
+
+
+def fmt_wpk(w: float, p: float, kl: float) -> str:
+    """The normality line written on every histogram, e.g. ``W=0.993  p=0.12  KL=0.004``."""
+    return f"W={w:.3f}  p={p:.2g}  KL={fmt_kl(kl)}"
+
+
+def axis(k: int) -> tuple[str, str]:
+    """Trace references ("x3", "y3") of the k-th cell (1-based, row-major) of a :func:`grid`."""
+    return ("x", "y") if k == 1 else (f"x{k}", f"y{k}")
+
+
+def grid(rows: int, cols: int, titles=(), hgap: float = 0.07, vgap: float = 0.12,
+         share_y: bool = False) -> tuple[dict, list[dict]]:
+    """Layout axes of a rows x cols grid of cells, and their title annotations (see the module notes)."""
+    w, h = (1 - hgap * (cols - 1)) / cols, (1 - vgap * (rows - 1)) / rows
+    axes, notes = {}, []
+    for r in range(rows):
+        for c in range(cols):
+            k = r * cols + c + 1
+            xa, ya = axis(k)
+            x0, y1 = c * (w + hgap), 1 - r * (h + vgap)
+            # Clipped: the sums above can land a rounding error outside [0, 1], which plotly rejects.
+            axes["xaxis" + xa[1:]] = dict(domain=[max(x0, 0.0), min(x0 + w, 1.0)], anchor=ya, automargin=True)
+            axes["yaxis" + ya[1:]] = dict(domain=[max(y1 - h, 0.0), min(y1, 1.0)], anchor=xa, automargin=True)
+            if share_y and c:  # same scale in every column, so the eye compares heights directly
+                axes["yaxis" + ya[1:]].update(matches=axis(r * cols + 1)[1], showticklabels=False)
+            if k <= len(titles) and titles[k - 1]:
+                notes.append(dict(text=titles[k - 1], x=x0 + w / 2, y=y1, xref="paper", yref="paper",
+                                  xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=FONT)))
+    return axes, notes
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Lines of at most ``width`` characters: plotly does not wrap titles, and the page may be narrow."""
+    return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
+
+
+def _legend_rows(traces, width_px: int = 1000) -> int:
+    """Rows the horizontal legend needs at about ``width_px`` (~7.5 px a character, 40 px per symbol)."""
+    px = sum(40 + 7.5 * len(t.get("name") or "") for t in traces if t.get("showlegend", True) and t.get("name"))
+    return max(1, math.ceil(px / width_px))
+
+
+def figure(traces, axes: dict, title: str, note: str = "", height: int = 380, annotations=(), shapes=(),
+           cell_titles: bool = False, legend: bool = True, describe: str | None = None, **layout) -> go.Figure:
+    """Assemble a figure in the shared style: title, a line of measured numbers, legend, then the cells.
+
+    ``title`` may state what the figure shows about the run (a conclusion); ``describe`` then says only what
+    is drawn, for a class that is asked to find the conclusion itself (:func:`described`).
+    """
+    lines = _wrap(title, 84)
+    plain = _wrap(describe or title, 84)
+    notes = _wrap(note, 120) if note else []
+    head = 12 + 22 * max(len(lines), len(plain)) + 18 * len(notes)  # pixels taken by the title block
+    top = head + (_legend_rows(traces) * 26 + 4 if legend else 0) + (24 if cell_titles else 0)
+    small = [f"<span style='font-size:13px'>{n}</span>" for n in notes]
+    text = "<br>".join(lines + small)
+    base = dict(
+        height=height, margin=dict(l=60, r=16, t=top, b=50), meta=dict(describe="<br>".join(plain + small)),
+        paper_bgcolor=CLEAR, plot_bgcolor=CLEAR, font=dict(size=FONT),
+        # plotly places a title's first line a few pixels above the requested top: start 16 px down.
+        title=dict(text=text, x=0, xref="paper", xanchor="left", y=1 - 16 / height, yref="container",
+                   yanchor="top", font=dict(size=FONT + 3)),
+        showlegend=legend, bargap=0,
+        legend=dict(orientation="h", x=0, xanchor="left", y=1 - (head + 2) / height, yref="container",
+                    yanchor="top", font=dict(size=FONT - 1)),
+        annotations=list(annotations), shapes=list(shapes), hoverlabel=dict(font=dict(size=FONT - 1)),
+    )
+    base.update(axes)
+    base.update(layout)
+    return go.Figure(data=list(traces), layout=base)
+
+
+def described(fig: go.Figure) -> go.Figure:
+    """A copy of ``fig`` whose title says what is drawn, without the conclusion (see :func:`figure`)."""
+    plain = go.Figure(fig)
+    plain.layout.title.text = fig.layout.meta["describe"]
+    return plain
+
+
+NO_DISTRIBUTIONS = "this file holds no distributions: record it with --quantiles"
+
+
+def no_distributions(st, i: int) -> bool:
+    """Whether row i of a StageStats has statistics but no distribution: a replayed table recorded without
+    quantiles (bnviz.table.replay). A live run leaves out histograms only where the values were not finite."""
+    return not st.hists and bool(np.isfinite(st.table[i]).any()) and not np.isfinite(st.quantiles[i]).any()
+
+
+def message(text: str = WAITING, title: str = "", height: int = 300) -> go.Figure:
+    """A figure holding only a centered message (no data yet, nothing to show)."""
+    note = dict(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=FONT + 2))
+    hidden = dict(visible=False)
+    return figure([], dict(xaxis=hidden, yaxis=hidden), title, height=height, annotations=[note], legend=False)
+
+
+def cell_note(axes: dict, k: int, text: str, x: float = 0.5, y: float = 0.5, size: int = FONT,
+              color: str | None = None, **kw) -> dict:
+    """An annotation at (x, y) in 0..1 of cell k, placed in paper coordinates (cells without traces have no
+    axes to refer to)."""
+    xa, ya = axis(k)
+    (x0, x1), (y0, y1) = axes["xaxis" + xa[1:]]["domain"], axes["yaxis" + ya[1:]]["domain"]
+    font = dict(size=size) if color is None else dict(size=size, color=color)
+    return dict(text=text, x=x0 + x * (x1 - x0), y=y0 + y * (y1 - y0), xref="paper", yref="paper",
+                showarrow=False, font=font, **kw)
+
+
+def gauss_trace(x: np.ndarray, mean: float, std: float, k: int, show: bool) -> dict:
+    """The dashed grey N(mean, std) density curve drawn over a histogram."""
+    xa, ya = axis(k)
+    return dict(type="scatter", x=f32(x), y=f32(views.gaussian_pdf(x, mean, std)), mode="lines",
+                line=dict(color=GREY, dash="dash", width=2), name="Gaussian N(mean, std)",
+                legendgroup="gauss", showlegend=show, hoverinfo="skip", xaxis=xa, yaxis=ya)
+
+
+def density_bars(hist: stats.Histogram, color: str, k: int, name: str, show: bool = False,
+                 alpha: float = 0.6) -> dict:
+    """A stored histogram as density bars (views.density: counts / (total * width))."""
+    xa, ya = axis(k)
+    centers, dens = views.density(hist)
+    return dict(type="bar", x=f32(centers), y=f32(dens), width=hist.width, name=name, legendgroup=name,
+                showlegend=show, marker=dict(color=rgba(color, alpha), line=dict(width=0)),
+                hovertemplate="%{x:.3g}: %{y:.3g}<extra></extra>", xaxis=xa, yaxis=ya)
+
+
+# --------------------------------------------------------------------------- one snapshot, one layer
+
+def unit_text(unit: int) -> str:
+    """How a unit is named in titles: ``unit 3``, or ``all units pooled`` for POOLED."""
+    return "all units pooled" if unit == POOLED else f"unit {unit}"
