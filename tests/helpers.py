@@ -1,6 +1,14 @@
-"""Small helpers shared by the tests."""
+"""Helpers and configurations shared by several test files (fixtures live in conftest.py files)."""
 
 import time
+
+from bnviz.config import ExperimentConfig
+
+# Two small hidden layers, 6 snapshots: enough for every figure and verdict to have something to show.
+SMALL = ExperimentConfig(widths=(16, 12), steps=60, snapshot_every=10, probe_size=64, variants=("none", "bn"),
+                         ics_every=20)
+# SMALL with noisy BN too and a learning rate that moves it: the training tests' run.
+TINY = SMALL.replace(variants=("none", "bn", "bn_noisy"), lr=0.3)
 
 
 def wait_for(pred, timeout: float = 20.0, every: float = 0.02) -> bool:
@@ -11,3 +19,12 @@ def wait_for(pred, timeout: float = 20.0, every: float = 0.02) -> bool:
             return True
         time.sleep(every)
     return False
+
+
+def finished(cfg, stats_in="inline"):
+    """The snapshots of a run of ``cfg`` trained to its end."""
+    from bnviz.training.run import Run
+
+    run = Run(cfg, stats_in=stats_in).start()
+    assert run.join(timeout=300) and run.state == "finished", run.error
+    return run.history.snapshots()

@@ -8,7 +8,7 @@ from bnviz import config as C
 from bnviz.present import views
 from bnviz.ui import controls
 
-from .test_app import inline_stats_and_cleanup, open_page, the_run  # noqa: F401 (fixture)
+from .pages import open_page, the_run
 
 LINK = {"preset": "gamma-beta", "seed": "5", "steps": "200", "every": "25"}
 

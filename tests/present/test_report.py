@@ -17,14 +17,11 @@ from bnviz.present import claims
 from bnviz.measure import clt
 from bnviz.present import report
 from bnviz.present import views
-from bnviz.config import PANELS, PRESETS, ExperimentConfig
+from bnviz.config import PANELS, PRESETS
 from bnviz.present.style import variant_label
 from bnviz.measure.snapshot import POOLED
 
-from .test_figures import history  # a finished run's snapshots
-
-SMALL = ExperimentConfig(widths=(16, 12), steps=60, snapshot_every=10, probe_size=64, variants=("none", "bn"),
-                         ics_every=20)
+from ..helpers import SMALL, finished
 PLAIN = SMALL.replace(variants=("none",), steps=20)  # nothing learns γ and β
 LAYER = 1
 IDS = [f"C{i}" for i in range(1, 9)]
@@ -45,12 +42,12 @@ HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(1)>"
 
 @pytest.fixture(scope="module")
 def small():
-    return history(SMALL)
+    return finished(SMALL)
 
 
 @pytest.fixture(scope="module")
 def plain():
-    return history(PLAIN)
+    return finished(PLAIN)
 
 
 # ------------------------------------------------------------------------------------------- parsing

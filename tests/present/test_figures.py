@@ -16,11 +16,10 @@ from bnviz.present import figures
 from bnviz.present import views
 from bnviz.config import STAGES, ExperimentConfig
 from bnviz.present.style import KIND_COLORS, STAGE_TITLES
-from bnviz.training.run import Run
 from bnviz.measure.snapshot import POOLED, QQ_POINTS
 
-SMALL = ExperimentConfig(widths=(16, 12), steps=60, snapshot_every=10, probe_size=64, variants=("none", "bn"),
-                         ics_every=20)
+from ..helpers import SMALL, finished
+
 # The other variants, with ReLU: its zeros are a point mass, so the KL of stage a reads +inf.
 OTHERS = SMALL.replace(variants=("bn_noaffine", "bn_noisy", "ln", "bn@after"), activation="relu", steps=30)
 DIVERGES = ExperimentConfig(widths=(32, 32), activation="identity", variants=("none", "bn"), lr=3.0, steps=40,
@@ -29,30 +28,24 @@ IOFFE = ExperimentConfig(steps=500, snapshot_every=5)  # the ioffe preset's netw
 BUDGET_BYTES = 250_000
 
 
-def history(cfg, stats_in="inline"):
-    run = Run(cfg, stats_in=stats_in).start()
-    assert run.join(timeout=300) and run.state == "finished", run.error
-    return run.history.snapshots()
-
-
 @pytest.fixture(scope="module")
 def small():
-    return history(SMALL)
+    return finished(SMALL)
 
 
 @pytest.fixture(scope="module")
 def others():
-    return history(OTHERS)
+    return finished(OTHERS)
 
 
 @pytest.fixture(scope="module")
 def diverged():
-    return history(DIVERGES)
+    return finished(DIVERGES)
 
 
 @pytest.fixture(scope="module")
 def ioffe():
-    return history(IOFFE, stats_in="process")
+    return finished(IOFFE, stats_in="process")
 
 
 def every_figure(snaps, variants, layers, units=(POOLED,)):
@@ -453,4 +446,4 @@ def test_figures_finish_importing_pandas_before_any_figure_is_built():
 
     code = ("import sys; import bnviz.present.figures; m = sys.modules.get('pandas'); "
             "assert m is not None and hasattr(m, 'Series') and hasattr(m, 'DataFrame')")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__("pathlib").Path(__file__).parents[1]))
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(__import__("pathlib").Path(__file__).parents[2]))

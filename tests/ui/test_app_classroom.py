@@ -11,7 +11,7 @@ from bnviz import config as C
 from bnviz.present import lessons
 from bnviz.table.schema import TABLE_COLUMNS
 
-from .test_app import SHORT, inline_stats_and_cleanup, open_page, the_run  # noqa: F401 (fixture)
+from .pages import SHORT, open_page, the_run
 
 
 def chart_titles(at) -> dict:

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from bnviz import config as C
 from bnviz.ui import state as page_state
 
-from .test_app import APP, inline_stats_and_cleanup  # noqa: F401 (fixture)
+from .pages import APP
 
 _L = C.LIMITS
 

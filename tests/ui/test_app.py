@@ -2,56 +2,14 @@
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from bnviz import config as C
 
-from .helpers import wait_for
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-SHORT = {"steps": "120", "every": "20"}  # keep each run short: a few snapshots are enough to draw
-
-
-@pytest.fixture(autouse=True)
-def inline_stats_and_cleanup(monkeypatch):
-    """Cheap runs (statistics on the training thread) and no thread left behind after each test."""
-    monkeypatch.setenv("BNVIZ_STATS_IN", "inline")
-    from bnviz.ui import live
-    from bnviz.ui.runtime import registry
-
-    monkeypatch.setattr(live, "FIRST_FRAME_SECONDS", 0.0)  # no browser here to draw the first frame
-
-    registry().stop_all()
-    yield
-    registry().stop_all()
-
-
-def open_page(params: dict, wait_snapshots: int = 2, timeout: float = 60) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in params.items():
-        at.query_params[k] = v
-    at.run()
-    from bnviz.ui.runtime import registry
-
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        runs = [e.run for e in registry()._entries.values()]
-        if runs and all(len(r.history) >= wait_snapshots or r.state in ("finished", "failed") for r in runs):
-            break
-        time.sleep(0.05)
-    at.run()
-    return at
-
-
-def the_run():
-    from bnviz.ui.runtime import registry
-
-    (entry,) = registry()._entries.values()
-    return entry.run
-
+from ..helpers import wait_for
+from .pages import APP, SHORT, open_page, the_run
 
 def test_opens_on_ioffe_and_trains_at_once():
     at = open_page({})
@@ -118,7 +76,7 @@ def test_waiting_for_the_first_snapshot_ends_when_it_comes_at_the_timeout_or_whe
     from bnviz.training.run import Run
     from bnviz.ui.panels import await_first_snapshot
 
-    from .test_run import TINY
+    from ..helpers import TINY
 
     for state, least, most in (("running", 0.3, 2.0), ("paused", 0.3, 2.0), ("failed", 0.0, 0.1),
                                ("ready", 0.0, 0.1)):  # ready: queued for a training slot, no step 0 coming

@@ -19,10 +19,8 @@ from bnviz.training.model import build_twins, init_linears
 from bnviz.training.run import Run
 from bnviz.measure.snapshot import Snapshot, VariantSnapshot
 
-from .helpers import wait_for
+from ..helpers import TINY, wait_for
 
-TINY = ExperimentConfig(widths=(16, 12), steps=60, snapshot_every=10, probe_size=64, ics_every=20,
-                        variants=("none", "bn", "bn_noisy"), lr=0.3)
 
 
 def finished(cfg, **kw):
@@ -364,7 +362,7 @@ def test_a_worker_whose_server_died_exits_instead_of_holding_its_memory(tmp_path
     script = tmp_path / "owner.py"
     script.write_text(
         "import sys, time\n"
-        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[1])!r})\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})\n"
         "from bnviz.config import PRESETS\nfrom bnviz.training.run import Run\n"
         "r = Run(PRESETS['ioffe'].config.replace(steps=1_000_000, widths=(8,)), stats_in='process', "
         "steps_per_second=50)\nr.start()\n"

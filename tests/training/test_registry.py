@@ -8,7 +8,7 @@ from bnviz.table import record
 from bnviz.config import ExperimentConfig
 from bnviz.training.registry import Registry
 
-from .helpers import wait_for
+from ..helpers import wait_for
 
 CFG = ExperimentConfig(widths=(8,), steps=100_000, snapshot_every=50, probe_size=32, ics_every=0)
 

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from .test_app import inline_stats_and_cleanup, open_page, the_run  # noqa: F401 (fixture)
+from .pages import open_page, the_run
 
 SHORT = {"steps": "300", "every": "50"}
 

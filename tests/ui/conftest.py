@@ -1,0 +1,17 @@
+"""Fixtures of the page tests (Streamlit's AppTest): every test here gets them."""
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def inline_stats_and_cleanup(monkeypatch):
+    """Cheap runs (statistics on the training thread) and no thread left behind after each test."""
+    monkeypatch.setenv("BNVIZ_STATS_IN", "inline")
+    from bnviz.ui import live
+    from bnviz.ui.runtime import registry
+
+    monkeypatch.setattr(live, "FIRST_FRAME_SECONDS", 0.0)  # no browser here to draw the first frame
+
+    registry().stop_all()
+    yield
+    registry().stop_all()
