@@ -32,9 +32,12 @@ import subprocess
 import sys
 import time
 
-from _loadkit import (CHART, LONG_STEPS, ROOT, MachineCPU, Sampler, Server, add_server_options, close_sessions, count,
-                      kind, launch, link, log, open_sessions, read_status, reap, settle, start_measured_server,
-                      stop_measured_server, summarize, table, write_json)
+from procstat import MachineCPU, Sampler, kind, settle, summarize  # noqa: E402
+from reporting import log, table, write_json  # noqa: E402
+from servers import (LONG_STEPS, ROOT, Server, add_server_options, reap, start_measured_server,  # noqa: E402
+                     stop_measured_server)
+from sessions import close_sessions, count, launch, link, open_sessions, read_status  # noqa: E402
+from tests.e2e.harness import CHART  # noqa: E402
 
 PRESETS = ("ioffe", "santurkar", "gamma-beta", "why-gaussian", "small-batch", "placement")
 SHORT_STEPS = 400

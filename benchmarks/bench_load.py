@@ -35,10 +35,12 @@ import argparse
 import statistics
 import time
 
-from _loadkit import (LONG_STEPS, MachineCPU, Sampler, Server, add_server_options, after_next_request,
-                      close_sessions, cpu_seconds, launch, link, log, open_sessions, read_status, sample, settle,
-                      start_measured_server, stop_measured_server, summarize, table, viewers_caption, write_json)
-from _loadkit import check_updates as _check
+from procstat import MachineCPU, Sampler, cpu_seconds, sample, settle, summarize  # noqa: E402
+from reporting import log, table, write_json  # noqa: E402
+from servers import (LONG_STEPS, Server, add_server_options, after_next_request, start_measured_server,  # noqa: E402
+                     stop_measured_server)
+from sessions import close_sessions, launch, link, open_sessions, read_status, viewers_caption  # noqa: E402
+from sessions import check_updates as _check  # noqa: E402
 
 
 def measure_phase(name: str, server: Server, sampler: Sampler, browser, anchor, urls: list[str],

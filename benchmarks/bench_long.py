@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bnviz import config as C  # noqa: E402
-from bnviz import report  # noqa: E402
+from bnviz.present import report  # noqa: E402
 from bnviz.training.run import Run  # noqa: E402
 
 OUT = ROOT / "test-output" / "bench_long.json"
@@ -59,7 +59,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100_000)
     args = parser.parse_args()
     cfg = C.PRESETS["ioffe"].config.replace(steps=args.steps)
-    run = Run(cfg, stats_in="process", history_cap=256, quick_first=False)
+    run = Run(cfg, stats_in="process", history_cap=C.HISTORY_CAP, quick_first=False)
     t0 = time.perf_counter()
     run.start()
     marks, results = sorted({min(10_000, args.steps), args.steps}), []

@@ -25,7 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from _loadkit import descendants, launch, status_field  # noqa: E402
+from procstat import descendants, status_field  # noqa: E402
+from sessions import launch  # noqa: E402
 from tests.e2e.harness import OUT, free_port, start_server, stop_server  # noqa: E402
 
 VIEWPORT = {"width": 1280, "height": 800}
