@@ -75,7 +75,121 @@ class Verdict:
     detail: str  # 1-3 sentences explaining the verdict from the numbers (a lesson's revealed answer)
     panel: str  # key of config.PANELS where the evidence is shown
     value: float | None  # the main measured number (None when not measured)
-    numbers: dict = field(default_factory=dict, compare=False, hash=False)  # every measured number, by name
+    numbers: "Numbers | None" = field(default=None, compare=False, hash=False)  # every measured number, typed
+
+
+# Each claim's measured numbers, as the lessons quote them (bnviz.present.lessons): one typed record per claim.
+# Drifts are relative (W1 / pooled std, see the module docstring); None where the run has no such variant.
+
+@dataclass(frozen=True)
+class C1Numbers:
+    variant: str  # the BN variant compared with none
+    bn: float  # drift per snapshot, second half, BN
+    none: float  # the same without normalization
+    bn_first: float  # drift from the first snapshot to the latest, BN
+    none_first: float
+    stage_bn: str  # the stage the activation receives: y (BN before it) or x
+    stage_none: str
+
+
+@dataclass(frozen=True)
+class C2Numbers:
+    variant: str
+    y: float  # drift of y from the first snapshot, last hidden layer
+    x_hat: float  # the same for x_hat
+    y_pace: float  # drift per snapshot, second half
+    x_hat_pace: float
+    pace_ratio: float
+    gamma_mean: float  # over the layer's units, at the latest snapshot
+    beta_mean: float
+    rate_weight: float  # median relative change per snapshot, ||Δp|| / ||p||
+    rate_gamma: float
+    rate_beta: float
+    none: float | None = None  # drift from the first snapshot of what the plain network's activation receives
+    none_pace: float | None = None
+    control_ratio: float | None = None  # y / x_hat for bn_noaffine (y = x_hat): what "no move" reads
+
+
+@dataclass(frozen=True)
+class C3Numbers:
+    max_dw: float  # largest |W(x_hat or y) - W(x)| over unit series
+    max_dkl: float
+    median_w_in: float  # W of what BN receives
+    min_w_in: float
+    n_series: int
+
+
+@dataclass(frozen=True)
+class C4Numbers:
+    max_dskew: float  # relative change through BN, largest over unit series
+    max_dkurtosis: float
+    max_abs_mean: float  # |mean of x_hat|
+    max_abs_std_dev: float  # |std of x_hat - 1|
+    n_series: int
+
+
+@dataclass(frozen=True)
+class C5Layer:
+    layer: int  # 1-based
+    w: float  # median over tracked units of x = Wu + b
+    kl: float
+
+
+@dataclass(frozen=True)
+class C5Numbers:
+    share_gaussian: float
+    gaussian: tuple[str, ...]  # the cases that reach the Gaussian
+    not_gaussian: tuple[str, ...]
+    run_dist: str  # the input distribution this run's data follows
+    layers: tuple[C5Layer, ...] = ()  # this run's layers
+
+
+@dataclass(frozen=True)
+class C6Numbers:
+    max_dw: float
+    max_dkl: float
+    n_units: int
+    variant: str
+    stage: str
+
+
+@dataclass(frozen=True)
+class C7Side:
+    """What the next layer receives, with BN on one side of the activation (medians over tracked units)."""
+
+    w: float
+    kl: float
+    skew: float
+    w_in: float  # of what BN normalizes
+    skew_in: float
+    drift: float  # per snapshot, mean over layers
+
+
+@dataclass(frozen=True)
+class C7Numbers:
+    drift_ratio: float  # after / before
+    before: C7Side
+    after: C7Side
+
+
+@dataclass(frozen=True)
+class C8Numbers:
+    acc_bn: float  # final test accuracy
+    acc_noisy: float
+    acc_gap: float  # BN minus noisy BN
+    drift_bn: float
+    drift_noisy: float
+    drift_ratio: float
+    acc_none: float | None = None
+    ics_bn: float | None = None  # Santurkar's ||G - G'||, mean over layers and steps
+    ics_none: float | None = None
+    ics_ratio: float | None = None
+    cos_bn: float | None = None
+    cos_none: float | None = None
+    ics_steps: tuple[int, ...] = ()
+
+
+Numbers = C1Numbers | C2Numbers | C3Numbers | C4Numbers | C5Numbers | C6Numbers | C7Numbers | C8Numbers
 
 
 THRESHOLDS = {
@@ -246,7 +360,8 @@ def _final(series: np.ndarray) -> float:
     return float(series[ok[-1]]) if ok.size else math.nan
 
 
-def _verdict(cid: str, verdict: str, figure: str, detail: str, value: float | None, **numbers) -> Verdict:
+def _verdict(cid: str, verdict: str, figure: str, detail: str, value: float | None,
+             numbers: Numbers | None = None) -> Verdict:
     title, panel = CLAIMS[cid]
     return Verdict(cid, title, verdict, figure, THRESHOLDS[cid], detail, panel, value, numbers)
 
@@ -319,8 +434,7 @@ def _c1(r: _Run) -> Verdict:
         detail = (f"BN made the last layer's {act} input drift less ({fmt(d_bn)} vs {fmt(d_none)} of its "
                   f"spread per snapshot), but only by a factor {fmt(1 / ratio, 2)}, short of the factor "
                   f"{fmt(1 / C1_SUPPORT)} the rule asks for.")
-    return _verdict("C1", verdict, figure, detail, ratio, bn=d_bn, none=d_none, bn_first=f_bn,
-                    none_first=f_none, stage_bn=st_bn, stage_none=st_none, variant=bn)
+    return _verdict("C1", verdict, figure, detail, ratio, C1Numbers(bn, d_bn, d_none, f_bn, f_none, st_bn, st_none))
 
 
 def _c2(r: _Run) -> Verdict:
@@ -345,7 +459,7 @@ def _c2(r: _Run) -> Verdict:
               f"{fmt(p_xh)} (ratio {fmt(pace)})")
     numbers = dict(y=c_y, x_hat=c_xh, y_pace=p_y, x_hat_pace=p_xh, pace_ratio=pace, variant=bn,
                    gamma_mean=_nanmean(g_end), beta_mean=_nanmean(b_end),
-                   **{f"rate_{k}": v for k, v in rates.items()})
+                   **{f"rate_{k}": v for k, v in rates.items()})  # C2Numbers' fields
     versus = ""
     none = r.find(("none",))
     if none is not None:
@@ -379,7 +493,7 @@ def _c2(r: _Run) -> Verdict:
         verdict = "mixed"
         detail = (f"γ and β moved y a little beyond x̂ ({fmt(ratio, 2)}x x̂'s drift since the start), less than "
                   f"the {C2_SUPPORT}x the rule calls measurable.{versus}{slow}")
-    return _verdict("C2", verdict, figure, detail, ratio, **numbers)
+    return _verdict("C2", verdict, figure, detail, ratio, C2Numbers(**numbers))
 
 
 def _c3(r: _Run) -> Verdict:
@@ -420,8 +534,8 @@ def _c3(r: _Run) -> Verdict:
         verdict = "mixed"
         detail = (f"W or KL changed through BN (max |ΔW| {sci(dw)}, |ΔKL| {sci(dkl)}) but not towards "
                   f"the Gaussian (median W gain {fmt(gain)}).")
-    return _verdict("C3", verdict, figure, detail, dw, max_dw=dw, max_dkl=dkl, median_w_in=float(np.median(w_in)),
-                    min_w_in=float(w_in.min()), n_series=len(rows))
+    return _verdict("C3", verdict, figure, detail, dw,
+                    C3Numbers(dw, dkl, float(np.median(w_in)), float(w_in.min()), len(rows)))
 
 
 def _c4(r: _Run) -> Verdict:
@@ -466,8 +580,7 @@ def _c4(r: _Run) -> Verdict:
         verdict = "refuted"
         detail = (f"BN changed the higher moments too (skew by up to {fmt(ds)}, kurtosis by {fmt(dk)}, "
                   "relative): it did more than match mean and variance.")
-    return _verdict("C4", verdict, figure, detail, max(ds, dk), max_dskew=ds, max_dkurtosis=dk,
-                    max_abs_mean=dm, max_abs_std_dev=dsd, n_series=len(rows))
+    return _verdict("C4", verdict, figure, detail, max(ds, dk), C4Numbers(ds, dk, dm, dsd, len(rows)))
 
 
 def _n_inputs(cfg: ExperimentConfig) -> int:
@@ -503,7 +616,7 @@ def _c5(r: _Run) -> Verdict:
     figure = (f"standardized Wu + b, fan-in {CLT_FAN_INS[0]} → {CLT_FAN_INS[-1]}, random weights: "
               f"{'; '.join(parts)} (* {star}); weights on 2 inputs ({run_dist}) at fan-in {CLT_FAN_INS[-1]}: "
               f"KL {fmt(kl)}, W {fmt(w)}")
-    numbers: dict = {"run_dist": run_dist}
+    layers: list[C5Layer] = []
     token = r.find(("none",)) or next((t for t in r.tokens if r.latest(t) is not None), None)
     layer_txt = []
     if token is not None:
@@ -519,7 +632,7 @@ def _c5(r: _Run) -> Verdict:
             if math.isnan(mw) or math.isnan(mkl):
                 continue
             items.append((f"layer {layer + 1} of this run", mw >= RUN_W and mkl < RUN_KL))
-            numbers[f"layer{layer + 1}_w"], numbers[f"layer{layer + 1}_kl"] = mw, mkl
+            layers.append(C5Layer(layer + 1, mw, mkl))
             layer_txt.append(f"layer {layer + 1} (fan-in {fan_in}) median W {fmt(mw)} KL {fmt(mkl)} "
                              f"(step 0: W {fmt(mw0)})")
         if layer_txt:
@@ -545,8 +658,8 @@ def _c5(r: _Run) -> Verdict:
         verdict = "mixed"
         detail = (said + " The CLT needs many independent inputs with finite variance, none dominating "
                   "(Lindeberg); where that fails, so does the Gaussian.")
-    return _verdict("C5", verdict, figure, detail, share, share_gaussian=share, gaussian=good, not_gaussian=bad,
-                    **numbers)
+    return _verdict("C5", verdict, figure, detail, share,
+                    C5Numbers(share, tuple(good), tuple(bad), run_dist, tuple(layers)))
 
 
 def _c6(r: _Run) -> Verdict:
@@ -591,8 +704,7 @@ def _c6(r: _Run) -> Verdict:
     else:
         verdict = "refuted"
         detail = f"The shape statistics changed under a linear map (|ΔW| {sci(dw)}, |ΔKL| {sci(dkl)})."
-    return _verdict("C6", verdict, figure, detail, max(dw, dkl), max_dw=dw, max_dkl=dkl, n_units=n,
-                    variant=token, stage=stage)
+    return _verdict("C6", verdict, figure, detail, max(dw, dkl), C6Numbers(dw, dkl, n, token, stage))
 
 
 def _c7(r: _Run) -> Verdict:
@@ -638,8 +750,7 @@ def _c7(r: _Run) -> Verdict:
         verdict = "mixed"
         detail = said + (" Less stable, but no less Gaussian." if drift_worse else
                          " Less Gaussian, but no less stable.")
-    return _verdict("C7", verdict, figure, detail, ratio, drift_ratio=ratio, **{
-        f"{side}_{k}": v for side, d in (("before", b), ("after", a)) for k, v in d.items()})
+    return _verdict("C7", verdict, figure, detail, ratio, C7Numbers(ratio, C7Side(**b), C7Side(**a)))
 
 
 def _c8(r: _Run) -> Verdict:
@@ -678,7 +789,7 @@ def _c8(r: _Run) -> Verdict:
             i_ratio = _ratio(i_bn, i_none)
             ics_says = i_ratio >= C8_ICS
             numbers.update(ics_bn=i_bn, ics_none=i_none, ics_ratio=i_ratio, cos_bn=c_bn, cos_none=c_none,
-                           ics_steps=sorted(common))
+                           ics_steps=tuple(sorted(common)))
             figure += (f"; gradient shift ||G − G′|| (mean over layers at {len(common)} steps): {bn} {fmt(i_bn)} "
                        f"vs {none} {fmt(i_none)} (ratio {fmt(i_ratio)}), cosine {fmt(c_bn)} vs {fmt(c_none)}")
     noisy_says = as_well if unstable else None  # noise that did not destabilize tests nothing
@@ -701,7 +812,7 @@ def _c8(r: _Run) -> Verdict:
         verdict = "refuted"
     else:
         verdict = "mixed"
-    return _verdict("C8", verdict, figure, " ".join(parts), gap, **numbers)
+    return _verdict("C8", verdict, figure, " ".join(parts), gap, C8Numbers(**numbers))
 
 
 _JUDGES = {"C1": _c1, "C2": _c2, "C3": _c3, "C4": _c4, "C5": _c5, "C6": _c6, "C7": _c7, "C8": _c8}

@@ -235,7 +235,7 @@ def _act(cfg: ExperimentConfig) -> str:
 
 def _whatif(step_: Step, v: claims.Verdict, snaps, cfg: ExperimentConfig) -> str:
     """The what-if lab on the step's unit: (γ, β) applied to its x̂ quantiles, as the panel does, or ''."""
-    token, stage = v.numbers.get("variant"), v.numbers.get("stage", "x_hat")
+    token, stage = v.numbers.variant, v.numbers.stage
     snap = next((s for s in reversed(snaps) if token and views.layer_of(s, token, 0) is not None), None)
     if snap is None:
         return ""
@@ -258,93 +258,89 @@ def _whatif(step_: Step, v: claims.Verdict, snaps, cfg: ExperimentConfig) -> str
             f"{_fmt(before.kl_gaussian)} and {_fmt(after.kl_gaussian)}.")
 
 
-def _c1(v, n, cfg, **_) -> list[str]:
-    bn = variant_label(n["variant"])
+def _c1(v, n: claims.C1Numbers, cfg, **_) -> list[str]:
+    bn = variant_label(n.variant)
     return [f"per snapshot over the second half of the run, the last hidden layer's {_act(cfg)} input moved "
-            f"{_fmt(n['bn'])} of its spread with {bn} and {_fmt(n['none'])} without normalization, a ratio of "
+            f"{_fmt(n.bn)} of its spread with {bn} and {_fmt(n.none)} without normalization, a ratio of "
             f"{_fmt(v.value)} (supported below {_fmt(claims.C1_SUPPORT)}).",
-            f"Since the first snapshot it has moved {_fmt(n['bn_first'])} of its first spread with {bn}, against "
-            f"{_fmt(n['none_first'])} without."]
+            f"Since the first snapshot it has moved {_fmt(n.bn_first)} of its first spread with {bn}, against "
+            f"{_fmt(n.none_first)} without."]
 
 
-def _c2(v, n, cfg, **_) -> list[str]:
-    first = (f"since the start, y = γx̂ + β of the last hidden layer has moved {_fmt(n['y'])} of its first spread "
-             f"against {_fmt(n['x_hat'])} for x̂, {_fmt(v.value)} times as far (supported above "
-             f"{_fmt(claims.C2_SUPPORT)}); γ now averages {_fmt(n['gamma_mean'])} and β {_fmt(n['beta_mean'])}.")
-    second = (f"Per snapshot γ changes by a median {_fmt(n['rate_gamma'])} of its size against {_fmt(n['rate_weight'])} "
+def _c2(v, n: claims.C2Numbers, cfg, **_) -> list[str]:
+    first = (f"since the start, y = γx̂ + β of the last hidden layer has moved {_fmt(n.y)} of its first spread "
+             f"against {_fmt(n.x_hat)} for x̂, {_fmt(v.value)} times as far (supported above "
+             f"{_fmt(claims.C2_SUPPORT)}); γ now averages {_fmt(n.gamma_mean)} and β {_fmt(n.beta_mean)}.")
+    second = (f"Per snapshot γ changes by a median {_fmt(n.rate_gamma)} of its size against {_fmt(n.rate_weight)} "
               f"for the weights")
-    if "none" in n and math.isfinite(n["none"]):
-        second += (f", and y has moved {'less' if n['y'] < n['none'] else 'no less'} than the input of the network "
-                   f"without BN ({_fmt(n['y'])} vs {_fmt(n['none'])})")
+    if n.none is not None and math.isfinite(n.none):
+        second += (f", and y has moved {'less' if n.y < n.none else 'no less'} than the input of the network "
+                   f"without BN ({_fmt(n.y)} vs {_fmt(n.none)})")
     return [first, second + "."]
 
 
-def _c3(v, n, cfg, step_, snaps, **_) -> list[str]:
-    out = [f"in {n['n_series']} unit series, W of x̂ and y differs from W of BN's input by at most "
-           f"{claims.sci(n['max_dw'])} and the KL to the Gaussian by {claims.sci(n['max_dkl'])} nats, float rounding: BN's input "
-           f"has a median W of {_fmt(n['median_w_in'])} (lowest {_fmt(n['min_w_in'])}), and so have x̂ and y."]
+def _c3(v, n: claims.C3Numbers, cfg, step_, snaps, **_) -> list[str]:
+    out = [f"in {n.n_series} unit series, W of x̂ and y differs from W of BN's input by at most "
+           f"{claims.sci(n.max_dw)} and the KL to the Gaussian by {claims.sci(n.max_dkl)} nats, float rounding: BN's input "
+           f"has a median W of {_fmt(n.median_w_in)} (lowest {_fmt(n.min_w_in)}), and so have x̂ and y."]
     unit = _unit_row(step_, snaps, cfg, ("shapiro_w", "kl_gaussian"))
     return out + ([unit] if unit else [])
 
 
-def _c4(v, n, cfg, step_, snaps, **_) -> list[str]:
-    out = [f"in {n['n_series']} unit series BN set the mean within {claims.sci(n['max_abs_mean'])} of 0 and the std "
-           f"within {claims.sci(n['max_abs_std_dev'])} of 1, and changed skew by at most {claims.sci(n['max_dskew'])} and "
-           f"kurtosis by {claims.sci(n['max_dkurtosis'])} (relative)."]
+def _c4(v, n: claims.C4Numbers, cfg, step_, snaps, **_) -> list[str]:
+    out = [f"in {n.n_series} unit series BN set the mean within {claims.sci(n.max_abs_mean)} of 0 and the std "
+           f"within {claims.sci(n.max_abs_std_dev)} of 1, and changed skew by at most {claims.sci(n.max_dskew)} and "
+           f"kurtosis by {claims.sci(n.max_dkurtosis)} (relative)."]
     unit = _unit_row(step_, snaps, cfg, ("mean", "std", "skew", "kurtosis"))
     return out + ([unit] if unit else [])
 
 
-def _c5(v, n, cfg, **_) -> list[str]:
+def _c5(v, n: claims.C5Numbers, cfg, **_) -> list[str]:
     is_layer = lambda name: name.startswith("layer ")  # noqa: E731
-    good = [g for g in n["gaussian"] if not is_layer(g)]
-    bad = [b for b in n["not_gaussian"] if not is_layer(b)]
+    good = [g for g in n.gaussian if not is_layer(g)]
+    bad = [b for b in n.not_gaussian if not is_layer(b)]
     out = [f"with random weights and {claims.CLT_FAN_INS[-1]} inputs per unit, Wu + b becomes Gaussian for "
            f"{_names(good)} inputs but not for {_names(bad)}."]
     fan0 = cfg.n_features if cfg.dataset == "features" else claims.INPUTS.get(cfg.dataset, 2)
-    layers = []
-    for i in range(1, len(cfg.widths) + 1):
-        if f"layer{i}_w" in n:
-            fan = fan0 if i == 1 else cfg.widths[i - 2]
-            layers.append(f"W {_fmt(n[f'layer{i}_w'])} and KL {_fmt(n[f'layer{i}_kl'])} in layer {i} "
-                          f"({fan} inputs)")
+    layers = [f"W {_fmt(row.w)} and KL {_fmt(row.kl)} in layer {row.layer} "
+              f"({fan0 if row.layer == 1 else cfg.widths[row.layer - 2]} inputs)" for row in n.layers]
     if layers:
         out.append(f"In this run x = Wu + b has a median {'; '.join(layers)} (near-Gaussian means W at least "
                    f"{_fmt(claims.RUN_W)} and KL below {_fmt(claims.RUN_KL)}).")
     return out
 
 
-def _c6(v, n, cfg, step_, snaps, **_) -> list[str]:
+def _c6(v, n: claims.C6Numbers, cfg, step_, snaps, **_) -> list[str]:
     out = [f"applying (γ, β) = {', '.join(f'({g:g}, {b:g})' for g, b in claims.C6_PAIRS)} to x̂ of "
-           f"{n['n_units']} tracked units changes W by at most {claims.sci(n['max_dw'])} and KL by "
-           f"{claims.sci(n['max_dkl'])}, rounding error."]
+           f"{n.n_units} tracked units changes W by at most {claims.sci(n.max_dw)} and KL by "
+           f"{claims.sci(n.max_dkl)}, rounding error."]
     lab = _whatif(step_, v, snaps, cfg)
     return out + ([lab] if lab else [])
 
 
-def _c7(v, n, cfg, **_) -> list[str]:
+def _c7(v, n: claims.C7Numbers, cfg, **_) -> list[str]:
     act = _act(cfg)
-    return [f"what the next layer receives drifts {_fmt(n['after_drift'])} of its spread per snapshot with BN after "
-            f"the {act} against {_fmt(n['before_drift'])} with BN before it, {_fmt(v.value)} times as much "
+    return [f"what the next layer receives drifts {_fmt(n.after.drift)} of its spread per snapshot with BN after "
+            f"the {act} against {_fmt(n.before.drift)} with BN before it, {_fmt(v.value)} times as much "
             f"(the board asks for more than {_fmt(claims.C7_DRIFT)}).",
-            f"What it receives has a median W of {_fmt(n['after_w'])} vs {_fmt(n['before_w'])} and a skew of "
-            f"{_fmt(n['after_skew'])} vs {_fmt(n['before_skew'])}: BN after the {act} normalizes a, already reshaped by "
-            f"the {act} (skew {_fmt(n['after_skew_in'])}), while BN before it normalizes x (W "
-            f"{_fmt(n['before_w_in'])}, skew {_fmt(n['before_skew_in'])}) and the {act} reshapes it afterwards."]
+            f"What it receives has a median W of {_fmt(n.after.w)} vs {_fmt(n.before.w)} and a skew of "
+            f"{_fmt(n.after.skew)} vs {_fmt(n.before.skew)}: BN after the {act} normalizes a, already reshaped by "
+            f"the {act} (skew {_fmt(n.after.skew_in)}), while BN before it normalizes x (W "
+            f"{_fmt(n.before.w_in)}, skew {_fmt(n.before.skew_in)}) and the {act} reshapes it afterwards."]
 
 
-def _c8(v, n, cfg, **_) -> list[str]:
-    first = (f"noisy BN, whose last-layer input drifts {_fmt(n['drift_noisy'])} of its spread per snapshot "
-             f"against {_fmt(n['drift_bn'])} for BN ({_fmt(n['drift_ratio'])} times as much), ends at "
-             f"{_pct(n['acc_noisy'])} test accuracy against BN's {_pct(n['acc_bn'])} ({abs(n['acc_gap']) * 100:.1f} "
-             f"points {'below' if n['acc_gap'] > 0 else 'above'})")
-    if "acc_none" in n:
-        first += f" and {_pct(n['acc_none'])} without normalization"
+def _c8(v, n: claims.C8Numbers, cfg, **_) -> list[str]:
+    first = (f"noisy BN, whose last-layer input drifts {_fmt(n.drift_noisy)} of its spread per snapshot "
+             f"against {_fmt(n.drift_bn)} for BN ({_fmt(n.drift_ratio)} times as much), ends at "
+             f"{_pct(n.acc_noisy)} test accuracy against BN's {_pct(n.acc_bn)} ({abs(n.acc_gap) * 100:.1f} "
+             f"points {'below' if n.acc_gap > 0 else 'above'})")
+    if n.acc_none is not None:
+        first += f" and {_pct(n.acc_none)} without normalization"
     out = [first + "."]
-    if "ics_ratio" in n:
-        out.append(f"Santurkar's gradient shift ‖G − G′‖ is {_fmt(n['ics_bn'])} with BN against "
-                   f"{_fmt(n['ics_none'])} without ({_fmt(n['ics_ratio'])} times as large; cosine of G and G′ "
-                   f"{_fmt(n['cos_bn'])} vs {_fmt(n['cos_none'])}).")
+    if n.ics_ratio is not None:
+        out.append(f"Santurkar's gradient shift ‖G − G′‖ is {_fmt(n.ics_bn)} with BN against "
+                   f"{_fmt(n.ics_none)} without ({_fmt(n.ics_ratio)} times as large; cosine of G and G′ "
+                   f"{_fmt(n.cos_bn)} vs {_fmt(n.cos_none)}).")
     return out
 
 

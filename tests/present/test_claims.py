@@ -102,7 +102,7 @@ def test_c1_drift_matches_views_and_the_rule(ioffe):
     L = len(cfg.widths) - 1
     assert views.act_stage(snaps, "bn", L) == "y" and views.act_stage(snaps, "none", L) == "x"
     bn, none = per_snapshot(snaps, "bn", L, "y"), per_snapshot(snaps, "none", L, "x")
-    assert v.numbers["bn"] == pytest.approx(bn, rel=1e-12) and v.numbers["none"] == pytest.approx(none, rel=1e-12)
+    assert v.numbers.bn == pytest.approx(bn, rel=1e-12) and v.numbers.none == pytest.approx(none, rel=1e-12)
     assert v.value == pytest.approx(bn / none, rel=1e-12)
     for x in (bn, none, bn / none, from_first(snaps, "bn", L, "y"), from_first(snaps, "none", L, "x")):
         shown(x, v.figure)
@@ -134,7 +134,7 @@ def test_c3_bn_does_not_reshape_unit_by_unit(ioffe, placement):
                     dw = max(dw, abs(row[s]["shapiro_w"] - row[src]["shapiro_w"]))
                     a, b = row[s]["kl_gaussian"], row[src]["kl_gaussian"]
                     dkl = max(dkl, 0.0 if (math.isinf(a) and a == b) else abs(a - b))
-        assert v.value == pytest.approx(dw, rel=1e-12, abs=1e-300) and v.numbers["max_dkl"] == pytest.approx(dkl)
+        assert v.value == pytest.approx(dw, rel=1e-12, abs=1e-300) and v.numbers.max_dkl == pytest.approx(dkl)
         assert dw < 1e-3 and dkl < 0.01
         assert f"{dw:.1e}" in v.figure
 
@@ -144,7 +144,7 @@ def test_c4_higher_moments_pass_through(ioffe, santurkar):
         v = board["C4"]
         assert v.verdict == "supported" and v.detail.startswith("Supported in the sense that BN fixes only mean")
         rows = [r for t in variants for r in tracked_rows(snaps, cfg, t, "x", ("x_hat",))]
-        assert v.numbers["n_series"] == len(rows)
+        assert v.numbers.n_series == len(rows)
         assert v.value == pytest.approx(max(abs(r["x_hat"][k] - r["x"][k]) / max(1, abs(r["x"][k]))
                                             for r in rows for k in ("skew", "kurtosis")), rel=1e-9)
         skews = [r["x"]["skew"] for r in rows]
@@ -155,10 +155,10 @@ def test_c5_reports_where_the_clt_holds_and_fails(ioffe):
     snaps, cfg, board = ioffe
     v = board["C5"]
     assert v.verdict == "mixed"  # correlated inputs and 2-input weights never converge
-    assert "correlated" in v.numbers["not_gaussian"] and "uniform" in v.numbers["gaussian"]
+    assert "correlated" in v.numbers.not_gaussian and "uniform" in v.numbers.gaussian
     st = views.stage_of(snaps[-1], "none", 0, "x")
     w = float(np.median([st.stat("shapiro_w", u) for u in cfg.tracked_units(0)]))
-    assert v.numbers["layer1_w"] == pytest.approx(w) and "fan-in 64" in v.figure
+    assert v.numbers.layers[0].w == pytest.approx(w) and "fan-in 64" in v.figure
     shown(w, v.figure)
 
 
@@ -195,14 +195,14 @@ def test_c8_noisy_bn_and_gradient_shift(santurkar):
     v = board["C8"]
     assert v.verdict in ("supported", "refuted", "mixed")
     acc = {t: views.train_stat(snaps, t, "test_accuracy")[-1] for t in ("bn", "bn_noisy", "none")}
-    assert v.numbers["acc_gap"] == pytest.approx(acc["bn"] - acc["bn_noisy"])
+    assert v.numbers.acc_gap == pytest.approx(acc["bn"] - acc["bn_noisy"])
     assert f"{acc['bn']:.1%}" in v.figure and f"{acc['bn_noisy']:.1%}" in v.figure
     L = len(cfg.widths) - 1
     ratio = per_snapshot(snaps, "bn_noisy", L, "y") / per_snapshot(snaps, "bn", L, "y")
-    assert v.numbers["drift_ratio"] == pytest.approx(ratio, rel=1e-9) and ratio > 1.5  # the noise destabilizes
+    assert v.numbers.drift_ratio == pytest.approx(ratio, rel=1e-9) and ratio > 1.5  # the noise destabilizes
     ics = {t: np.mean([views.ics(snaps, t, l)[1] for l in range(len(cfg.widths))]) for t in ("bn", "none")}
     assert len(views.ics(snaps, "bn", 0)[0]) == 6  # steps 0, 100, ..., 500
-    assert v.numbers["ics_ratio"] == pytest.approx(ics["bn"] / ics["none"], rel=1e-9)
+    assert v.numbers.ics_ratio == pytest.approx(ics["bn"] / ics["none"], rel=1e-9)
     shown(ics["bn"], v.figure), shown(ics["none"], v.figure)
     votes = [acc["bn"] - acc["bn_noisy"] <= claims.C8_ACC, ics["bn"] / ics["none"] >= claims.C8_ICS]
     assert v.verdict == ("supported" if all(votes) else "refuted" if not any(votes) else "mixed")

@@ -77,7 +77,8 @@ def test_step_looks_up_by_number_and_refuses_unknown_numbers_clearly():
 
 # ----------------------------------------------------------------------------------------- the answers
 
-# Per claim: the Verdict.numbers an answer must quote, and how the board prints each.
+# Per claim: the fields of Verdict.numbers an answer must quote (paths into the claim's typed record), and how
+# the board prints each.
 def _sci(x):
     return f"{x:.1e}"
 
@@ -92,11 +93,18 @@ QUOTED = {
            "rate_weight": claims.fmt},
     "C3": {"max_dw": _sci, "max_dkl": _sci, "median_w_in": claims.fmt, "min_w_in": claims.fmt},
     "C4": {"max_dskew": _sci, "max_dkurtosis": _sci, "max_abs_mean": _sci, "max_abs_std_dev": _sci},
-    "C5": {"layer1_w": claims.fmt, "layer1_kl": claims.fmt, "layer3_w": claims.fmt, "layer3_kl": claims.fmt},
+    "C5": {"layers.0.w": claims.fmt, "layers.0.kl": claims.fmt, "layers.2.w": claims.fmt, "layers.2.kl": claims.fmt},
     "C6": {"max_dw": _sci, "max_dkl": _sci},
-    "C7": {"after_drift": claims.fmt, "before_drift": claims.fmt, "after_w": claims.fmt, "before_w": claims.fmt},
+    "C7": {"after.drift": claims.fmt, "before.drift": claims.fmt, "after.w": claims.fmt, "before.w": claims.fmt},
     "C8": {"drift_noisy": claims.fmt, "drift_bn": claims.fmt, "acc_noisy": _pct, "acc_bn": _pct},
 }
+
+
+def field_at(record, path: str):
+    """``record.a.b`` for path "a.b"; a number in the path indexes a tuple ("layers.0.w")."""
+    for part in path.split("."):
+        record = record[int(part)] if part.isdigit() else getattr(record, part)
+    return record
 
 
 @pytest.mark.parametrize("step", lessons.STEPS, ids=lambda s: f"step{s.number}-{s.claim}")
@@ -106,8 +114,9 @@ def test_answer_quotes_the_runs_verdict_and_its_numbers(runs, step):
     assert v.verdict != "not measured", f"step {step.number}'s preset {step.preset} must measure {step.claim}"
     text = lessons.answer(step, snaps, cfg)
     assert text.startswith(f"{v.verdict.capitalize()} at step {snaps[-1].step}:"), text
-    for key, show in QUOTED[step.claim].items():
-        assert show(v.numbers[key]) in text, (key, show(v.numbers[key]), text)
+    for path, show in QUOTED[step.claim].items():
+        value = field_at(v.numbers, path)
+        assert show(value) in text, (path, show(value), text)
     shared = numbers_in(text) & numbers_in(v.figure)
     assert len(shared) >= 2, (shared, text, v.figure)
     if v.claim in ("C1", "C2", "C7"):
