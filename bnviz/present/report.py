@@ -1,28 +1,8 @@
 """A self-contained HTML report of the current view, for a class handout: figures plus the evidence board.
 
-Pure (no streamlit): snapshots, config and the view (panel, layer, unit, step) in, one HTML string out.
-The file opens offline in any browser: plotly.js is embedded once, inline; the figures are the page's own
-builders called with the page's arguments (so the same float32, binned data), each stored as a JSON
-block that one small script hands to ``Plotly.newPlot``; a Content-Security-Policy forbids every network
-fetch. It prints on A4 or Letter: before printing the figures are laid out at :data:`PRINT_WIDTH_PX`, and
-no figure or table row is split across pages.
-
-What the report holds, in order: a header (the question, the title, the run's configuration in words, the
-step shown, the share link if given, the time of generation in UTC); the figures of the chosen panel; the
-Training figure and the "Over training" percentile bands (Figure 1 of Ioffe & Szegedy) when the chosen
-panel is not already one of them; the evidence board computed from the snapshots up to the shown step.
-
-Where the page has a selector the report takes a fixed choice (each figure's caption says which):
-
-- Over training: the heatmap shows the first variant of the run at stage ``x`` (the page's defaults);
-- γ and β: the first variant that learns γ and β; the what-if lab applies (γ, β) = :data:`WHATIF` (the first
-  pair the evidence board's C6 tests; the page's sliders start at the identity, which shows nothing) to x̂
-  of the first tracked unit;
-- Normality: the run's last variant (the page's default), Q-Q plot of stage ``x``;
-- Why Gaussian?: the page's default input distributions (:data:`CLT_DISTS`), random weights only.
-
-Every piece of text that comes from the data or the caller is escaped with :func:`html.escape`; a share
-link becomes an anchor only when it is an absolute http(s) URL, otherwise it is shown as text.
+Pure (no streamlit): snapshots, config and the view (panel, layer, unit, step) in, one HTML string out. It
+opens offline (plotly.js inline, a Content-Security-Policy forbids every fetch), and everything that comes
+from the data or the caller is escaped. What it holds and the choices it makes: docs/report.md.
 """
 
 from __future__ import annotations
