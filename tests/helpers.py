@@ -7,6 +7,12 @@ from bnviz.config import ExperimentConfig
 # Two small hidden layers, 6 snapshots: enough for every figure and verdict to have something to show.
 SMALL = ExperimentConfig(widths=(16, 12), steps=60, snapshot_every=10, probe_size=64, variants=("none", "bn"),
                          ics_every=20)
+# The other variants, with ReLU: its zeros are a point mass, so the KL of stage a reads +inf.
+OTHERS = SMALL.replace(variants=("bn_noaffine", "bn_noisy", "ln", "bn@after"), activation="relu", steps=30,
+                       ics_every=10)
+# Identity activation and a large learning rate: the plain network diverges within 40 steps.
+DIVERGES = ExperimentConfig(widths=(32, 32), activation="identity", variants=("none", "bn"), lr=3.0, steps=40,
+                            snapshot_every=10, probe_size=64)
 # SMALL with noisy BN too and a learning rate that moves it: the training tests' run.
 TINY = SMALL.replace(variants=("none", "bn", "bn_noisy"), lr=0.3)
 
@@ -21,10 +27,15 @@ def wait_for(pred, timeout: float = 20.0, every: float = 0.02) -> bool:
     return False
 
 
-def finished(cfg, stats_in="inline"):
-    """The snapshots of a run of ``cfg`` trained to its end."""
+def finished_run(cfg, stats_in="inline"):
+    """A run of ``cfg`` trained to its end."""
     from bnviz.training.run import Run
 
     run = Run(cfg, stats_in=stats_in).start()
     assert run.join(timeout=300) and run.state == "finished", run.error
-    return run.history.snapshots()
+    return run
+
+
+def finished(cfg, stats_in="inline"):
+    """The snapshots of a run of ``cfg`` trained to its end."""
+    return finished_run(cfg, stats_in).history.snapshots()

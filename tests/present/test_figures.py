@@ -18,29 +18,25 @@ from bnviz.config import STAGES, ExperimentConfig
 from bnviz.present.style import KIND_COLORS, STAGE_TITLES
 from bnviz.measure.snapshot import POOLED, QQ_POINTS
 
-from ..helpers import SMALL, finished
+from ..helpers import DIVERGES, OTHERS, SMALL, finished
 
-# The other variants, with ReLU: its zeros are a point mass, so the KL of stage a reads +inf.
-OTHERS = SMALL.replace(variants=("bn_noaffine", "bn_noisy", "ln", "bn@after"), activation="relu", steps=30)
-DIVERGES = ExperimentConfig(widths=(32, 32), activation="identity", variants=("none", "bn"), lr=3.0, steps=40,
-                            snapshot_every=10, probe_size=64)
 IOFFE = ExperimentConfig(steps=500, snapshot_every=5)  # the ioffe preset's network, ~100 snapshots
 BUDGET_BYTES = 250_000
 
 
 @pytest.fixture(scope="module")
-def small():
-    return finished(SMALL)
+def small(small_run):
+    return small_run.history.snapshots()
 
 
 @pytest.fixture(scope="module")
-def others():
-    return finished(OTHERS)
+def others(others_run):
+    return others_run.history.snapshots()
 
 
 @pytest.fixture(scope="module")
-def diverged():
-    return finished(DIVERGES)
+def diverged(diverged_run):
+    return diverged_run.history.snapshots()
 
 
 @pytest.fixture(scope="module")

@@ -41,8 +41,8 @@ HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(1)>"
 
 
 @pytest.fixture(scope="module")
-def small():
-    return finished(SMALL)
+def small(small_run):
+    return small_run.history.snapshots()
 
 
 @pytest.fixture(scope="module")

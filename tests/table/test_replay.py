@@ -19,25 +19,16 @@ from bnviz.present import claims
 from bnviz.present import figures
 from bnviz.table import record, replay, upload
 from bnviz.present import views
-from bnviz.config import PRESETS, STAGES, ExperimentConfig
+from bnviz.config import PRESETS, STAGES
 from bnviz.table.schema import KNOWN_STATS, QUANTILE_STATS, STAGE_NAMES, TABLE_COLUMNS
 from bnviz.table.upload import ReplayError
-from bnviz.training.run import Run
 from bnviz.measure.snapshot import POOL_N, POOLED, QQ_POINTS
 
+from ..helpers import DIVERGES, OTHERS, finished_run
+
 IOFFE = PRESETS["ioffe"].config.replace(steps=200)  # the real network: 3 x 100 sigmoid units, 9 snapshots
-OTHERS = ExperimentConfig(widths=(16, 12), steps=30, snapshot_every=10, probe_size=64, activation="relu",
-                          variants=("bn_noaffine", "bn_noisy", "ln", "bn@after"), ics_every=10)
-DIVERGES = ExperimentConfig(widths=(32, 32), activation="identity", variants=("none", "bn"), lr=3.0, steps=40,
-                            snapshot_every=10, probe_size=64)
 HEADER = ",".join(TABLE_COLUMNS) + "\n"
 GOOD_ROW = "bn,0,0,x,-1,mean,0.5\n"
-
-
-def finished(cfg):
-    run = Run(cfg, stats_in="inline").start()
-    assert run.join(timeout=300) and run.state == "finished", run.error
-    return run
 
 
 def query_of(preset, cfg):
@@ -46,17 +37,7 @@ def query_of(preset, cfg):
 
 @pytest.fixture(scope="module")
 def ioffe():
-    return finished(IOFFE)
-
-
-@pytest.fixture(scope="module")
-def others():
-    return finished(OTHERS)
-
-
-@pytest.fixture(scope="module")
-def diverged():
-    return finished(DIVERGES)
+    return finished_run(IOFFE)
 
 
 @pytest.fixture(scope="module")
@@ -188,8 +169,8 @@ def test_a_table_without_quantiles_keeps_every_statistic_and_no_distribution(iof
                     assert b.stages[stage].hists == () and np.isnan(b.stages[stage].quantiles).all()
 
 
-def test_other_variants_relu_and_divergence_round_trip(others, diverged):
-    for run, cfg in ((others, OTHERS), (diverged, DIVERGES)):
+def test_other_variants_relu_and_divergence_round_trip(others_run, diverged_run):
+    for run, cfg in ((others_run, OTHERS), (diverged_run, DIVERGES)):
         live = run.history.snapshots()
         data = record.table_to_bytes(record.to_table(run.history.snapshots(), quantiles=True), "csv")
         rep = replay.load(data, "other.csv")
@@ -206,7 +187,7 @@ def test_other_variants_relu_and_divergence_round_trip(others, diverged):
                     for stat in ("mean", "p50", "kl_gaussian", "shapiro_w"):
                         _close(views.unit_stat(live, v, layer, stage, stat),
                                views.unit_stat(snaps, v, layer, stage, stat))
-    assert views.diverged_at(diverged.history.snapshots(), "none") is not None
+    assert views.diverged_at(diverged_run.history.snapshots(), "none") is not None
 
 
 # ------------------------------------------------------------------------------------------ histograms
@@ -348,7 +329,8 @@ def test_config_from_the_share_link_or_inferred(ioffe, files):
     assert rep.config.variants == IOFFE.variants and any("does not match" in n for n in rep.notes)
 
 
-def test_placement_is_inferred_when_variants_do_not_name_it(others):
+def test_placement_is_inferred_when_variants_do_not_name_it(others_run):
+    others = others_run
     df = record.to_table(others.history.snapshots())
     df = df[df.variant.astype(str) == "bn@after"].copy()
     df["variant"] = "bn"

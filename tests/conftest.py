@@ -1,0 +1,21 @@
+"""Fixtures shared by several test files: finished runs of the small configurations in tests/helpers.py,
+trained once per test session."""
+
+import pytest
+
+from .helpers import DIVERGES, OTHERS, SMALL, finished_run
+
+
+@pytest.fixture(scope="session")
+def small_run():
+    return finished_run(SMALL)
+
+
+@pytest.fixture(scope="session")
+def others_run():
+    return finished_run(OTHERS)
+
+
+@pytest.fixture(scope="session")
+def diverged_run():
+    return finished_run(DIVERGES)
