@@ -10,9 +10,12 @@ scale and shift (GroupNorm with one group). Every result is computed in float64.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from bnviz.config import BN_EPS
+from bnviz.config import BN_EPS, ExperimentConfig, split_variant
+from bnviz.measure.npnet import activation, activation_grad
 
 BATCH_AXES = (0, 2, 3)  # BatchNorm2d: per channel, over examples and positions
 EXAMPLE_AXES = (1, 2, 3)  # layer norm: per example, over channels and positions
@@ -59,3 +62,122 @@ def channel_series(z: np.ndarray) -> np.ndarray:
     distribution a conv unit's statistics describe (what BatchNorm2d normalizes together)."""
     z = np.asarray(z)
     return np.moveaxis(z, 1, 0).reshape(z.shape[1], -1)
+
+
+def conv3x3_backward(u: np.ndarray, weight: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients of a loss with respect to the input, weight and bias of :func:`conv3x3`, given its gradient
+    ``g`` (B, C_out, H, W) with respect to the output: (du (B, C_in, H, W), dW (C_out, C_in, 3, 3), db (C_out,))."""
+    u, weight, g = (np.asarray(a, dtype=np.float64) for a in (u, weight, g))
+    padded = np.pad(u, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (3, 3), axis=(2, 3))  # (B, C_in, H, W, 3, 3)
+    d_weight = np.einsum("bohw,bchwij->ocij", g, windows, optimize=True)
+    # The input's gradient is the output's gradient correlated with the kernel rotated by 180 degrees, with the
+    # channel axes swapped: the transpose of a stride-1, padding-1 correlation.
+    flipped = weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)  # (C_in, C_out, 3, 3)
+    return conv3x3(g, flipped), d_weight, g.sum(axis=(0, 2, 3))
+
+
+def normalize_backward(g_y: np.ndarray, x_hat: np.ndarray, inv_std: np.ndarray, axes: tuple[int, ...],
+                       gamma: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients through :func:`normalize` in training (the statistics differentiated through, Ioffe & Szegedy
+    2015, Section 3): (d input, d gamma (C,), d beta (C,)) from the gradient ``g_y`` with respect to y."""
+    g_y = np.asarray(g_y, dtype=np.float64)
+    d_gamma = (g_y * x_hat).sum(axis=(0, 2, 3))
+    d_beta = g_y.sum(axis=(0, 2, 3))
+    g = g_y * np.asarray(gamma, dtype=np.float64).reshape(1, -1, 1, 1) if gamma is not None else g_y
+    d_in = inv_std * (g - g.mean(axis=axes, keepdims=True) - x_hat * (g * x_hat).mean(axis=axes, keepdims=True))
+    return d_in, d_gamma, d_beta
+
+
+class NumpyConvNet:
+    """One variant's conv network (training.model.ConvNet) from its weights, in numpy: stages, logits and
+    gradients, in float64. State keys as ConvNet's: ``layers.{i}.conv.{weight, bias}``, ``layers.{i}.norm.*``,
+    ``head.{weight, bias}``."""
+
+    def __init__(self, cfg: ExperimentConfig, token: str, state: dict[str, np.ndarray]) -> None:
+        self.kind, _ = split_variant(token)
+        self.placement = cfg.placement_of(token)
+        self.act = cfg.activation
+        self.depth = len(cfg.widths)
+        self.state = state
+        self.axes = EXAMPLE_AXES if self.kind == "ln" else BATCH_AXES
+
+    def _p(self, i: int, name: str) -> np.ndarray | None:
+        return self.state.get(f"layers.{i}.{name}")
+
+    def _normalize(self, i: int, z: np.ndarray, view: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        running = view == "eval" and self.kind != "ln"
+        x_hat, y, inv_std = normalize(z, self.axes, self._p(i, "norm.weight"), self._p(i, "norm.bias"),
+                                      self._p(i, "norm.running_mean") if running else None,
+                                      self._p(i, "norm.running_var") if running else None)
+        if self.kind == "bn_noisy" and view == "train":
+            y = y * self._p(i, "norm.scale")[None, :, None, None] + self._p(i, "norm.shift")[None, :, None, None]
+        return x_hat, y, inv_std
+
+    def forward(self, u: np.ndarray, view: str = "train") -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
+        """Every conv layer's stages (each (N, C, H, W)) on flat inputs ``u`` (N, side * side), and the logits."""
+        stages, _, logits = self._forward(u, view)
+        return stages, logits
+
+    def _forward(self, u: np.ndarray, view: str):
+        side = math.isqrt(u.shape[1])
+        h = np.asarray(u, dtype=np.float64).reshape(-1, 1, side, side)
+        stages, cache = [], []
+        for i in range(self.depth):
+            x = conv3x3(h, self._p(i, "conv.weight"), self._p(i, "conv.bias"))
+            if self.kind == "none":
+                a = activation(self.act, x)
+                stages.append({"x": x, "a": a})
+                cache.append((h, None))
+                h = a
+            elif self.placement == "before":
+                x_hat, y, inv_std = self._normalize(i, x, view)
+                a = activation(self.act, y)
+                stages.append({"x": x, "x_hat": x_hat, "y": y, "a": a})
+                cache.append((h, inv_std))
+                h = a
+            else:
+                a = activation(self.act, x)
+                x_hat, y, inv_std = self._normalize(i, a, view)
+                stages.append({"x": x, "x_hat": x_hat, "y": y, "a": a})
+                cache.append((h, inv_std))
+                h = y
+        pooled = h.mean(axis=(2, 3))  # (N, C)
+        logits = pooled @ self.state["head.weight"].T.astype(np.float64) + self.state["head.bias"]
+        return stages, (cache, h, pooled), logits
+
+    def gradients(self, u: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+        """Gradients of the mean cross-entropy on the batch (u, labels), in training mode, by parameter name."""
+        stages, (cache, h, pooled), logits = self._forward(u, "train")
+        B = len(labels)
+        z = logits - logits.max(axis=1, keepdims=True)
+        p = np.exp(z)
+        p /= p.sum(axis=1, keepdims=True)
+        p[np.arange(B), labels] -= 1
+        g_out = p / B  # d mean CE / d logits
+        grads = {"head.weight": g_out.T @ pooled, "head.bias": g_out.sum(axis=0)}
+        g_pooled = g_out @ self.state["head.weight"].astype(np.float64)  # (N, C)
+        g = np.broadcast_to(g_pooled[:, :, None, None] / (h.shape[2] * h.shape[3]), h.shape)
+        for i in reversed(range(self.depth)):
+            h_in, inv_std = cache[i]
+            st = stages[i]
+            if inv_std is None:
+                gx = g * activation_grad(self.act, st["x"], st["a"])
+            elif self.placement == "before":
+                gy = g * activation_grad(self.act, st["y"], st["a"])
+                gx = self._norm_backward(i, st["x_hat"], inv_std, gy, grads)
+            else:
+                ga = self._norm_backward(i, st["x_hat"], inv_std, g, grads)
+                gx = ga * activation_grad(self.act, st["x"], st["a"])
+            g, grads[f"layers.{i}.conv.weight"], grads[f"layers.{i}.conv.bias"] = conv3x3_backward(
+                h_in, self._p(i, "conv.weight"), gx)
+        return grads
+
+    def _norm_backward(self, i: int, x_hat, inv_std, gy, grads: dict) -> np.ndarray:
+        if self.kind == "bn_noisy":
+            gy = gy * self._p(i, "norm.scale")[None, :, None, None]  # the shift adds a constant
+        gamma = self._p(i, "norm.weight")
+        d_in, d_gamma, d_beta = normalize_backward(gy, x_hat, inv_std, self.axes, gamma)
+        if gamma is not None:
+            grads[f"layers.{i}.norm.weight"], grads[f"layers.{i}.norm.bias"] = d_gamma, d_beta
+        return d_in

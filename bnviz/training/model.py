@@ -60,6 +60,38 @@ class NoisyBatchNorm(nn.BatchNorm1d):
         return y * self.scale + self.shift if self.training else y
 
 
+class NoisyBatchNorm2d(nn.BatchNorm2d):
+    """:class:`NoisyBatchNorm` for a conv layer: BatchNorm2d, then a random scale and shift per channel."""
+
+    def __init__(self, channels: int, noise_shift: float, noise_scale: float) -> None:
+        super().__init__(channels, eps=BN_EPS)
+        self.noise_shift, self.noise_scale = noise_shift, noise_scale
+        self.register_buffer("scale", torch.ones(channels))
+        self.register_buffer("shift", torch.zeros(channels))
+
+    resample = NoisyBatchNorm.resample  # the same draw, one pair per channel
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = super().forward(x)
+        return y * self.scale[:, None, None] + self.shift[:, None, None] if self.training else y
+
+
+def make_channel_norm(kind: str, channels: int, cfg: ExperimentConfig) -> nn.Module | None:
+    """The normalization of a conv layer: per channel over batch and positions (BN), or per example over
+    channels and positions with a per-channel scale and shift (layer norm: GroupNorm with one group)."""
+    if kind == "none":
+        return None
+    if kind == "bn":
+        return nn.BatchNorm2d(channels, eps=BN_EPS)
+    if kind == "bn_noaffine":
+        return nn.BatchNorm2d(channels, eps=BN_EPS, affine=False)
+    if kind == "bn_noisy":
+        return NoisyBatchNorm2d(channels, cfg.noise_shift, cfg.noise_scale)
+    if kind == "ln":
+        return nn.GroupNorm(1, channels, eps=BN_EPS)
+    raise ValueError(f"unknown variant kind {kind!r}")
+
+
 def make_norm(kind: str, width: int, cfg: ExperimentConfig) -> nn.Module | None:
     """The normalization module of variant kind ``kind`` for a layer of ``width`` units."""
     if kind == "none":
@@ -139,11 +171,63 @@ class MLP(nn.Module):
             norm.resample(gen)
 
 
-def init_linears(linears: list[nn.Linear], gen: torch.Generator) -> None:
-    """PyTorch's default Linear init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)), from ``gen`` (not global state)."""
+class ConvLayer(nn.Module):
+    """3x3 convolution (padding 1), normalization and activation, in the order the placement says."""
+
+    def __init__(self, c_in: int, c_out: int, kind: str, placement: str, cfg: ExperimentConfig) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, 3, padding=1)
+        self.norm = make_channel_norm(kind, c_out, cfg)
+        self.kind, self.placement = kind, placement
+        self.act = activation_fn(cfg.activation)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        return _run_layer(self.plan(), u)
+
+    def plan(self) -> tuple:
+        """(conv, norm or None, activation, before?), as HiddenLayer.plan."""
+        return self.conv, self.norm, self.act, self.placement == "before"
+
+
+class ConvNet(nn.Module):
+    """Conv layers of one variant (channels: ``cfg.widths``) on square one-channel images, then global
+    average pooling and a linear softmax head. Inputs come flat (N, side * side), as the datasets give them."""
+
+    def __init__(self, cfg: ExperimentConfig, token: str, n_inputs: int, n_classes: int) -> None:
+        super().__init__()
+        kind, _ = split_variant(token)
+        self.token, self.kind = token, kind
+        self.side = math.isqrt(n_inputs)
+        if self.side * self.side != n_inputs:
+            raise ValueError(f"a conv network needs square images: {n_inputs} inputs are not a square")
+        channels = (1, *cfg.widths)
+        self.layers = nn.ModuleList(ConvLayer(channels[i], channels[i + 1], kind, cfg.placement_of(token), cfg)
+                                    for i in range(len(cfg.widths)))
+        self.head = nn.Linear(channels[-1], n_classes)
+        self._plan = [layer.plan() for layer in self.layers]
+        self._noisy = [layer.norm for layer in self.layers if isinstance(layer.norm, NoisyBatchNorm2d)]
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        u = u.reshape(-1, 1, self.side, self.side)  # (N, 1, H, W)
+        for plan in self._plan:
+            u = _run_layer(plan, u)
+        return self.head.forward(u.mean(dim=(2, 3)))
+
+    def linears(self) -> list[nn.Module]:
+        """The weight layers shared with the twins: the convolutions, then the head."""
+        return [layer.conv for layer in self.layers] + [self.head]
+
+    def resample_noise(self, gen: torch.Generator) -> None:
+        for norm in self._noisy:
+            norm.resample(gen)
+
+
+def init_linears(linears: list[nn.Module], gen: torch.Generator) -> None:
+    """PyTorch's default Linear and Conv2d init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases,
+    from ``gen`` (not global state)."""
     with torch.no_grad():
         for lin in linears:
-            bound = 1.0 / math.sqrt(lin.in_features)
+            bound = 1.0 / math.sqrt(lin.weight[0].numel())  # fan-in: inputs per output unit or channel
             lin.weight.uniform_(-bound, bound, generator=gen)
             lin.bias.uniform_(-bound, bound, generator=gen)
 

@@ -57,3 +57,89 @@ def test_a_channels_series_is_its_values_over_examples_and_positions():
     assert series.shape == (3, 8)
     for c in range(3):
         assert sorted(series[c]) == sorted(z[:, c].ravel())
+
+
+def test_conv3x3_backward_is_autograds():
+    u = tensors(9, (3, 2, 5, 5)).requires_grad_()
+    w = tensors(10, (4, 2, 3, 3)).requires_grad_()
+    b = tensors(11, (4,)).requires_grad_()
+    out = F.conv2d(u, w, b, padding=1)
+    g = tensors(12, out.shape)
+    out.backward(g)
+    du, dw, db = npconv.conv3x3_backward(u.detach().numpy(), w.detach().numpy(), g.numpy())
+    for mine, theirs in ((du, u.grad), (dw, w.grad), (db, b.grad)):
+        np.testing.assert_allclose(mine, theirs.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("axes, module", [(npconv.BATCH_AXES, "batch"), (npconv.EXAMPLE_AXES, "layer")])
+def test_normalize_backward_is_autograds(axes, module):
+    z = (tensors(13, (4, 3, 4, 4)) * 2 + 0.5).requires_grad_()
+    gamma, beta = tensors(14, (3,)).requires_grad_(), tensors(15, (3,)).requires_grad_()
+    if module == "batch":
+        y = F.batch_norm(z, None, None, gamma, beta, training=True, eps=BN_EPS)
+    else:
+        y = F.group_norm(z, 1, gamma, beta, eps=BN_EPS)
+    g = tensors(16, y.shape)
+    y.backward(g)
+    x_hat, _, inv_std = npconv.normalize(z.detach().numpy(), axes, gamma.detach().numpy(), beta.detach().numpy())
+    dz, dg, db = npconv.normalize_backward(g.numpy(), x_hat, inv_std, axes, gamma.detach().numpy())
+    for mine, theirs in ((dz, z.grad), (dg, gamma.grad), (db, beta.grad)):
+        np.testing.assert_allclose(mine, theirs.numpy(), rtol=1e-9, atol=1e-10)
+
+
+VARIANTS = ["none", "bn", "bn_noaffine", "bn_noisy", "ln", "bn@after", "ln@after"]
+
+
+def conv_twin(token: str, activation: str = "tanh"):
+    """A double-precision training.model.ConvNet of ``token`` on 8x8 inputs, with trained-looking noise and
+    running statistics, and its state as numpy arrays."""
+    from bnviz.config import ExperimentConfig
+    from bnviz.training.model import ConvNet
+
+    cfg = ExperimentConfig(widths=(3, 4), variants=(token,), activation=activation)
+    torch.manual_seed(0)
+    net = ConvNet(cfg, token, 64, 5).double()
+    net.resample_noise(torch.Generator().manual_seed(1))
+    with torch.no_grad():  # gamma and beta away from 1 and 0, running statistics away from their start
+        for layer in net.layers:
+            if layer.norm is not None and getattr(layer.norm, "weight", None) is not None:
+                layer.norm.weight.mul_(1.5).add_(0.1)
+                layer.norm.bias.add_(0.2)
+        net.train()
+        net(tensors(2, (16, 64)))
+    return cfg, net
+
+
+@pytest.mark.parametrize("token", VARIANTS)
+def test_the_numpy_conv_net_computes_pytorchs_logits_in_both_views(token):
+    cfg, net = conv_twin(token)
+    state = {k: v.numpy() for k, v in net.state_dict().items() if v.is_floating_point()}
+    u = tensors(3, (10, 64))
+    np_net = npconv.NumpyConvNet(cfg, token, state)
+    net.train()
+    with torch.no_grad():
+        want_train = net(u).numpy()
+    net.eval()
+    with torch.no_grad():
+        want_eval = net(u).numpy()
+    stages, got = np_net.forward(u.numpy(), "train")
+    np.testing.assert_allclose(got, want_train, rtol=1e-9, atol=1e-11)
+    np.testing.assert_allclose(np_net.forward(u.numpy(), "eval")[1], want_eval, rtol=1e-9, atol=1e-11)
+    first = F.conv2d(u.reshape(-1, 1, 8, 8), net.layers[0].conv.weight, net.layers[0].conv.bias, padding=1)
+    np.testing.assert_allclose(stages[0]["x"], first.detach().numpy(), rtol=1e-12, atol=1e-12)
+    assert stages[-1]["a"].shape == (10, 4, 8, 8)
+
+
+@pytest.mark.parametrize("token", VARIANTS)
+def test_the_numpy_conv_net_gradients_are_autograds(token):
+    cfg, net = conv_twin(token, activation="gelu")
+    net.train()
+    state = {k: v.detach().numpy().copy() for k, v in net.state_dict().items() if v.is_floating_point()}
+    u, labels = tensors(4, (12, 64)), torch.arange(12) % 5
+    net.zero_grad()
+    F.cross_entropy(net(u), labels).backward()
+    got = npconv.NumpyConvNet(cfg, token, state).gradients(u.numpy(), labels.numpy())
+    trained = {name: p.grad.numpy() for name, p in net.named_parameters() if p.requires_grad}
+    assert set(got) == set(trained)
+    for name, grad in trained.items():
+        np.testing.assert_allclose(got[name], grad, rtol=1e-7, atol=1e-10, err_msg=name)
