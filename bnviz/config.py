@@ -8,6 +8,8 @@ that feeds the widgets, the URL codec and the builders alike, so a new choice is
 
 from __future__ import annotations
 
+import math
+
 import dataclasses
 from dataclasses import dataclass
 
@@ -51,6 +53,11 @@ VARIANTS = {
     "ln": "layer normalization: statistics over the units of one example instead of over the batch",
 }
 
+ARCHITECTURES = {
+    "mlp": "fully connected hidden layers: a unit is a neuron",
+    "conv": "3x3 convolutions on square images (the digits as 8x8), then global average pooling: a unit is a "
+            "channel, whose values over examples and positions batch norm normalizes together",
+}
 PLACEMENTS = {
     "before": "normalize Wu + b, then apply the activation (as in the paper)",
     "after": "apply the activation, then normalize its output",
@@ -106,6 +113,7 @@ class ExperimentConfig:
     dataset: str = "digits"  # the paper used MNIST; digits ships inside scikit-learn, no download
     input_dist: str = "gaussian"  # feature distribution, used only by the "features" dataset
     n_features: int = 16  # input width of the "features" dataset (the fan-in of the first layer)
+    architecture: str = "mlp"  # "conv": widths are channels of 3x3 conv layers (ARCHITECTURES)
     widths: tuple[int, ...] = (100, 100, 100)  # hidden layers, as in the paper's Figure 1
     activation: str = "sigmoid"  # the paper's Figure 1 network uses sigmoids
     variants: tuple[str, ...] = ("none", "bn")  # trained side by side; "bn@after" overrides placement
@@ -142,6 +150,12 @@ class ExperimentConfig:
                 out.append(f"{name}={value!r} is outside [{lo}, {hi}]")
 
         choice("dataset", self.dataset, DATASETS)
+        choice("architecture", self.architecture, ARCHITECTURES)
+        if self.architecture == "conv" and not (self.dataset == "digits" or (
+                self.dataset == "features" and isinstance(self.n_features, int)
+                and math.isqrt(max(self.n_features, 0)) ** 2 == self.n_features)):
+            out.append(f"architecture conv needs square images: the digits, or features with a square "
+                       f"n_features (not {self.dataset})")
         choice("input_dist", self.input_dist, INPUT_DISTS)
         choice("activation", self.activation, ACTIVATIONS)
         choice("placement", self.placement, PLACEMENTS)

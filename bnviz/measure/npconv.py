@@ -94,6 +94,8 @@ class NumpyConvNet:
     gradients, in float64. State keys as ConvNet's: ``layers.{i}.conv.{weight, bias}``, ``layers.{i}.norm.*``,
     ``head.{weight, bias}``."""
 
+    WEIGHT = "conv"
+
     def __init__(self, cfg: ExperimentConfig, token: str, state: dict[str, np.ndarray]) -> None:
         self.kind, _ = split_variant(token)
         self.placement = cfg.placement_of(token)
@@ -118,6 +120,10 @@ class NumpyConvNet:
         """Every conv layer's stages (each (N, C, H, W)) on flat inputs ``u`` (N, side * side), and the logits."""
         stages, _, logits = self._forward(u, view)
         return stages, logits
+
+    def logits_eval(self, u: np.ndarray) -> np.ndarray:
+        """The network in evaluation mode (BN's running statistics, no noise), as for test accuracy."""
+        return self._forward(u, "eval")[2]
 
     def _forward(self, u: np.ndarray, view: str):
         side = math.isqrt(u.shape[1])

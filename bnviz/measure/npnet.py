@@ -75,6 +75,8 @@ class _Norm:
 class NumpyMLP:
     """One variant's network, from its weights, in numpy: stages, logits and gradients."""
 
+    WEIGHT = "linear"  # the state's name of a hidden layer's weight map: layers.{i}.linear.weight
+
     def __init__(self, cfg: ExperimentConfig, token: str, state: dict[str, np.ndarray]) -> None:
         self.kind, _ = split_variant(token)
         self.placement = cfg.placement_of(token)
@@ -218,32 +220,34 @@ class NumpyMLP:
                             - n.x_hat * (gy * n.x_hat).mean(axis=ax, keepdims=True))
 
 
-def layer_params(state: dict[str, np.ndarray], i: int) -> list[str]:
-    """Names of hidden layer ``i``'s trainable parameters: its linear map and, if learned, gamma and beta."""
-    names = [f"layers.{i}.linear.weight", f"layers.{i}.linear.bias"]
+def layer_params(state: dict[str, np.ndarray], i: int, weight: str = "linear") -> list[str]:
+    """Names of hidden layer ``i``'s trainable parameters: its weight map (``linear`` or ``conv``) and, if
+    learned, gamma and beta."""
+    names = [f"layers.{i}.{weight}.weight", f"layers.{i}.{weight}.bias"]
     return names + [f"layers.{i}.norm.{p}" for p in ("weight", "bias") if f"layers.{i}.norm.{p}" in state]
 
 
 def gradient_ics(cfg: ExperimentConfig, token: str, state: dict[str, np.ndarray], u: np.ndarray,
-                 labels: np.ndarray, lr: float) -> list[tuple[np.ndarray, np.ndarray]]:
+                 labels: np.ndarray, lr: float, net_class=NumpyMLP) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per hidden layer, the weight gradient G before and G' after the earlier layers take their step.
 
     Santurkar et al. (2018), Definition 2.1: internal covariate shift of layer i is ||G_i - G'_i||, where
     G'_i is the gradient of layer i's weights once layers 1..i-1 have been updated on the same batch, here
     with a plain gradient step of size ``lr`` whatever the optimizer. Computed in float64 (the difference of
     two nearby gradients would otherwise be mostly float32 rounding); works on copies of ``state``.
+    ``net_class``: NumpyMLP, or npconv.NumpyConvNet for a conv network (its layers' weights are 3x3 kernels).
     """
     state = {k: np.asarray(v, dtype=np.float64) for k, v in state.items()}
     u = np.asarray(u, dtype=np.float64)
-    base = NumpyMLP(cfg, token, state).gradients(u, labels)
+    base = net_class(cfg, token, state).gradients(u, labels)
     out = []
     for i in range(len(cfg.widths)):
-        key = f"layers.{i}.linear.weight"
+        key = f"layers.{i}.{net_class.WEIGHT}.weight"
         shifted = dict(state)
         for k in range(i):
-            for name in layer_params(state, k):
+            for name in layer_params(state, k, net_class.WEIGHT):
                 shifted[name] = state[name] - lr * base[name]
-        after = NumpyMLP(cfg, token, shifted).gradients(u, labels) if i else base
+        after = net_class(cfg, token, shifted).gradients(u, labels) if i else base
         out.append((base[key], after[key]))
     return out
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bnviz.measure import npnet
+from bnviz.measure import npconv, npnet
 from bnviz import stats
 from bnviz.config import ExperimentConfig
 from bnviz.measure.snapshot import RawSnapshot, RawVariant
@@ -117,10 +117,10 @@ class Prober:
         self._prev: dict[str, list[dict[str, np.ndarray]]] = {}
 
     @staticmethod
-    def _affine(state: dict[str, np.ndarray], depth: int) -> list[dict[str, np.ndarray]]:
+    def _affine(state: dict[str, np.ndarray], depth: int, weight: str) -> list[dict[str, np.ndarray]]:
         out = []
         for i in range(depth):
-            entry = {"weight": state[f"layers.{i}.linear.weight"]}
+            entry = {"weight": state[f"layers.{i}.{weight}.weight"]}
             if f"layers.{i}.norm.weight" in state:
                 entry["gamma"] = state[f"layers.{i}.norm.weight"]
                 entry["beta"] = state[f"layers.{i}.norm.bias"]
@@ -136,15 +136,18 @@ class Prober:
             nan = math.nan
             return RawVariant(nan, nan, nan, wv.diverged_at, [], [], [], [], [], None)
         cfg, data = self.cfg, self.data
-        net = npnet.NumpyMLP(cfg, token, wv.state)
+        net_class = npconv.NumpyConvNet if cfg.architecture == "conv" else npnet.NumpyMLP
+        net = net_class(cfg, token, wv.state)
         test_acc = float(np.mean(net.logits_eval(data.x_test).argmax(axis=1) == data.y_test))
         layers, logits = net.forward(self.probe_x, cfg.view)
+        if net_class is npconv.NumpyConvNet:  # a unit is a channel: its values over examples and positions
+            layers = [{k: npconv.channel_series(z).T.astype(np.float32) for k, z in st.items()} for st in layers]
         acc = float(np.mean(logits.argmax(axis=1) == self.probe_y))  # on the probe set, as probed
         loss = wv.loss
         if math.isnan(loss):  # step 0: no mini-batch yet, the untrained network's loss on the probe set
             loss = npnet.cross_entropy(logits, self.probe_y)
         act_stage = [activation_input(st, net.placement) for st in layers]
-        now = self._affine(wv.state, len(layers))
+        now = self._affine(wv.state, len(layers), net_class.WEIGHT)
         prev = self._prev.get(token)
         change = [{k: _relative_change(p[k], c[k]) for k in c} if prev is not None else {}
                   for p, c in zip(prev or now, now)]
@@ -154,6 +157,7 @@ class Prober:
         ics = None
         if wv.ics_batch is not None:  # Santurkar et al.'s measure on the batch the next step will use
             idx = wv.ics_batch
-            pairs = npnet.gradient_ics(cfg, token, wv.state, data.x_train[idx], data.y_train[idx], cfg.lr)
+            pairs = npnet.gradient_ics(cfg, token, wv.state, data.x_train[idx], data.y_train[idx], cfg.lr,
+                                       net_class)
             ics = [stats.gradient_shift(g, g2) for g, g2 in pairs]
         return RawVariant(loss, acc, test_acc, None, layers, act_stage, gamma, beta, change, ics)

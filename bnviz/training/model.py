@@ -232,9 +232,11 @@ def init_linears(linears: list[nn.Module], gen: torch.Generator) -> None:
             lin.bias.uniform_(-bound, bound, generator=gen)
 
 
-def build_twins(cfg: ExperimentConfig, n_inputs: int, n_classes: int) -> dict[str, MLP]:
-    """One network per variant, all with the same initial linear weights (drawn once, from the seed)."""
-    nets = {token: MLP(cfg, token, n_inputs, n_classes) for token in cfg.variants}
+def build_twins(cfg: ExperimentConfig, n_inputs: int, n_classes: int) -> dict[str, nn.Module]:
+    """One network per variant (MLP or ConvNet, by ``cfg.architecture``), all with the same initial weights
+    (drawn once, from the seed)."""
+    net_class = ConvNet if cfg.architecture == "conv" else MLP
+    nets = {token: net_class(cfg, token, n_inputs, n_classes) for token in cfg.variants}
     first = next(iter(nets.values()))
     init_linears(first.linears(), torch.Generator().manual_seed(cfg.seed))
     for net in nets.values():

@@ -143,3 +143,30 @@ def test_the_numpy_conv_net_gradients_are_autograds(token):
     assert set(got) == set(trained)
     for name, grad in trained.items():
         np.testing.assert_allclose(got[name], grad, rtol=1e-7, atol=1e-10, err_msg=name)
+
+
+@pytest.mark.parametrize("stats_in", ["inline", "process"])
+def test_a_conv_runs_snapshots_describe_each_channel_over_examples_and_positions(stats_in):
+    from bnviz.config import ExperimentConfig
+    from bnviz.measure.probe import probe_indices
+    from bnviz.present import views
+    from bnviz.training.run import Run
+
+    cfg = ExperimentConfig(architecture="conv", widths=(4, 6), variants=("none", "bn", "ln"), steps=30,
+                           snapshot_every=10, probe_size=16, ics_every=10, lr=0.1)
+    run = Run(cfg, stats_in=stats_in).start()
+    assert run.join(timeout=300) and run.state == "finished", run.error
+    last = run.history.latest()
+    assert last.step == 30
+    probe = run.data.x_train[probe_indices(cfg, len(run.data.x_train))]
+    for token in cfg.variants:
+        net = run.nets[token]  # its weights are the final snapshot's: training ended there
+        with torch.no_grad():
+            x0 = net.layers[0].conv(probe.reshape(-1, 1, 8, 8)).double().numpy()  # (16, 4, 8, 8)
+        stage = last.variants[token].layers[0].stages["x"]
+        for c in range(4):
+            values = x0[:, c].ravel()  # the channel over 16 examples x 64 positions
+            assert stage.stat("mean", c) == pytest.approx(values.mean(), rel=1e-5, abs=1e-6)
+            assert stage.stat("std", c) == pytest.approx(values.std(), rel=1e-4)
+        steps, l2, cos = views.ics(run.history.snapshots(), token, 1)  # Santurkar's shift of the second layer
+        assert list(steps) == [0, 10, 20] and np.isfinite(l2).all() and (l2 > 0).all() and (cos <= 1 + 1e-9).all()

@@ -82,10 +82,12 @@ def test_different_seed_different_run():
     assert not torch.equal(a.nets["none"].layers[0].linear.weight, b.nets["none"].layers[0].linear.weight)
 
 
-def test_snapshot_cadence_does_not_change_training():
-    every_step = finished(TINY.replace(snapshot_every=1, ics_every=1))
-    once = finished(TINY.replace(snapshot_every=TINY.steps, ics_every=0))
-    assert len(every_step.history) == TINY.steps + 1 and len(once.history) == 2
+@pytest.mark.parametrize("base", [TINY, TINY.replace(architecture="conv", widths=(4, 3), steps=30, probe_size=16)],
+                         ids=["mlp", "conv"])
+def test_snapshot_cadence_does_not_change_training(base):
+    every_step = finished(base.replace(snapshot_every=1, ics_every=1))
+    once = finished(base.replace(snapshot_every=base.steps, ics_every=0))
+    assert len(every_step.history) == base.steps + 1 and len(once.history) == 2
     assert_same_weights(weights(every_step), weights(once))
     for t in once.nets:  # BN running statistics are state too
         for la, lb in zip(every_step.nets[t].layers, once.nets[t].layers):
