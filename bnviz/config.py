@@ -256,6 +256,19 @@ def _presets() -> dict[str, Preset]:
             "BN before vs after the ReLU: after it, the layer above receives standardized but still "
             "half-rectified (skewed) inputs.",
         ),
+        Preset(
+            "ioffe-conv",
+            base.replace(architecture="conv", widths=(16, 16, 16), steps=3000, probe_size=64),
+            "Figure 1 in a small conv net: the digits as 8x8 images, 3 conv layers of 16 sigmoid channels, SGD "
+            "lr 0.5, batch 60, no norm vs BN (BatchNorm2d: a channel over examples and positions).",
+        ),
+        Preset(
+            "santurkar-conv",
+            base.replace(architecture="conv", widths=(16, 32, 32), activation="relu", lr=0.1, steps=3000,
+                         variants=("none", "bn", "bn_noisy"), probe_size=64),
+            "Santurkar et al.'s VGG setting scaled to the digits: 3 conv blocks of ReLU channels, no norm, BN "
+            "and noisy BN (a random shift and scale per channel, redrawn every step).",
+        ),
     ]
     return {p.name: p for p in items}
 

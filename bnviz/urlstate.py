@@ -97,6 +97,7 @@ FIELDS: tuple[Field, ...] = (
     Field("widths", "widths", _widths, _join),
     Field("variants", "variants", _variants, _join),
     Field("placement", "placement", _choice(C.PLACEMENTS)),
+    Field("arch", "architecture", _choice(C.ARCHITECTURES)),
     Field("dataset", "dataset", _choice(C.DATASETS)),
     Field("dist", "input_dist", _choice(C.INPUT_DISTS)),
     Field("features", "n_features", _int(*_L["n_features"])),

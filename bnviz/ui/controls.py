@@ -29,6 +29,9 @@ def sidebar() -> None:
         if not state.answer_hidden():  # what the preset shows is a lesson's answer
             st.caption(C.PRESETS[st.session_state["preset"]].shows)
         st.selectbox("Dataset", list(C.DATASETS), key="dataset", help=C.DATASETS[st.session_state["dataset"]])
+        st.segmented_control("Network", list(C.ARCHITECTURES), key="arch", required=True,
+                             format_func={"mlp": "fully connected", "conv": "convolutional"}.get,
+                             help=" / ".join(f"{k}: {v}" for k, v in C.ARCHITECTURES.items()))
         features = st.session_state["dataset"] == "features"
         c1, c2 = st.columns([3, 2])
         c1.selectbox("Input distribution", list(C.INPUT_DISTS), key="dist", disabled=not features,

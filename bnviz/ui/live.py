@@ -112,11 +112,12 @@ def _status_row(run, cfg, steps: list[int], selection) -> None:
     keep("layer", layer)
     c_layer.selectbox("Layer", layers, key="layer", on_change=remember, args=("layer",),
                       format_func=lambda i: f"layer {i + 1}/{len(layers)}", label_visibility="collapsed",
-                      help="Hidden layer (1 = closest to the input)")
+                      help="Hidden layer, or conv layer (1 = closest to the input)")
     keep("unit", unit)
+    unit_name = "channel" if cfg.architecture == "conv" else "unit"  # a conv layer's unit is a channel
     c_unit.selectbox("Unit", [-1, *cfg.tracked_units(layer)], key="unit", on_change=remember, args=("unit",),
-                     format_func=lambda u: "all units" if u == -1 else f"unit {u}", label_visibility="collapsed",
-                     help="One unit, or all units of the layer pooled")
+                     format_func=lambda u: f"all {unit_name}s" if u == -1 else f"{unit_name} {u}",
+                     label_visibility="collapsed", help=f"One {unit_name}, or all {unit_name}s of the layer pooled")
 
 
 def live_view(run, cfg, replaying: bool, report_view: dict, refresh: float) -> None:

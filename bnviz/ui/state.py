@@ -60,7 +60,7 @@ def as_text(text: str) -> str:
 def widget_values(cfg: ExperimentConfig) -> dict:
     """Widget key -> value for a config (what the sidebar shows)."""
     return {
-        "dataset": cfg.dataset, "dist": cfg.input_dist, "features": cfg.n_features,
+        "arch": cfg.architecture, "dataset": cfg.dataset, "dist": cfg.input_dist, "features": cfg.n_features,
         "activation": cfg.activation, "widths": ",".join(str(w) for w in cfg.widths),
         "variants": list(cfg.variants), "placement": cfg.placement, "batch": cfg.batch,
         "lr": float(cfg.lr), "optimizer": cfg.optimizer, "steps": cfg.steps, "seed": cfg.seed,
@@ -143,7 +143,8 @@ def config_from_widgets() -> tuple[ExperimentConfig, list[str]]:
     extra = s.get("_extra", {})
     try:
         cfg = base.replace(
-            dataset=s["dataset"], input_dist=s["dist"], n_features=int(s["features"]), activation=s["activation"],
+            architecture=s["arch"], dataset=s["dataset"], input_dist=s["dist"], n_features=int(s["features"]),
+            activation=s["activation"],
             widths=widths, variants=tuple(s["variants"]), placement=s["placement"], batch=int(s["batch"]),
             lr=float(s["lr"]), optimizer=s["optimizer"], steps=int(s["steps"]), seed=int(s["seed"]),
             view=extra.get("view", base.view), snapshot_every=extra.get("snapshot_every", base.snapshot_every))

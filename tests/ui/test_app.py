@@ -264,3 +264,13 @@ def test_shared_results_of_a_run_that_is_gone_are_dropped():
     assert cache.forget(gone) == 3
     assert cache(build, kept) == 4 and len(calls) == 4  # another run's result: still cached
     assert cache(build, gone) == 5 and len(calls) == 5  # the dropped run's: built again
+
+
+def test_a_link_to_a_conv_network_opens_one_and_the_page_says_channel():
+    at = open_page({"preset": "ioffe", "arch": "conv", "widths": "4,4", **SHORT})
+    assert not at.exception and at.query_params["arch"] == "conv"
+    run = the_run()
+    assert run.config.architecture == "conv" and type(run.nets["bn"]).__name__ == "ConvNet"
+    unit = at.selectbox(key="unit")
+    assert unit.format_func(-1) == "all channels" and unit.format_func(2) == "channel 2"
+    assert [s.value for s in at.get("segmented_control") if s.key == "arch"] == ["conv"]
