@@ -270,7 +270,8 @@ def test_a_link_to_a_conv_network_opens_one_and_the_page_says_channel():
     at = open_page({"preset": "ioffe", "arch": "conv", "widths": "4,4", **SHORT})
     assert not at.exception and at.query_params["arch"] == "conv"
     run = the_run()
-    assert run.config.architecture == "conv" and type(run.nets["bn"]).__name__ == "ConvNet"
+    assert run.config.architecture == "conv" and run.state in ("running", "finished"), run.error
+    assert len(run.history.latest().variants["bn"].layers) == 2  # two conv layers of 4 channels, probed
     unit = at.selectbox(key="unit")
     assert unit.format_func(-1) == "all channels" and unit.format_func(2) == "channel 2"
     assert [s.value for s in at.get("segmented_control") if s.key == "arch"] == ["conv"]
