@@ -95,6 +95,7 @@ LIMITS = {
 }
 
 
+CONV_PROBE_EXAMPLES = 64  # see ExperimentConfig.probe_examples
 HISTORY_CAP = 256  # snapshots a page keeps of a run (evenly thinned beyond, + the latest): bounded memory
 TABLE_CAP = 4096  # snapshots the record command keeps (evenly thinned beyond, + the final step)
 BN_EPS = 1e-5  # PyTorch's default eps of BatchNorm1d and LayerNorm: the model, the numpy probe and clt use it
@@ -199,6 +200,13 @@ class ExperimentConfig:
     def placement_of(self, token: str) -> str:
         """Where variant ``token`` puts its normalization: its own ``@...`` suffix or the default."""
         return split_variant(token)[1] or self.placement
+
+    @property
+    def probe_examples(self) -> int:
+        """Examples in the probe set. A conv channel's series holds every position of every example, so a
+        conv network probes at most CONV_PROBE_EXAMPLES (64 x 64 positions = 4,096 values a channel, the
+        most a tracked unit's series may hold)."""
+        return min(self.probe_size, CONV_PROBE_EXAMPLES) if self.architecture == "conv" else self.probe_size
 
     def tracked_units(self, layer: int) -> tuple[int, ...]:
         """The units followed one by one in hidden layer ``layer`` (those that exist in it)."""

@@ -39,8 +39,8 @@ def _relative_change(prev: np.ndarray, cur: np.ndarray) -> float:
 
 
 def probe_indices(cfg: ExperimentConfig, n_train: int) -> np.ndarray:
-    """The fixed probe set: ``probe_size`` training examples chosen by the seed (sorted indices)."""
-    idx = np.random.default_rng([cfg.seed, 2]).permutation(n_train)[:cfg.probe_size]
+    """The fixed probe set: ``cfg.probe_examples`` training examples chosen by the seed (sorted indices)."""
+    idx = np.random.default_rng([cfg.seed, 2]).permutation(n_train)[:cfg.probe_examples]
     return np.sort(idx)
 
 

@@ -170,3 +170,12 @@ def test_a_conv_runs_snapshots_describe_each_channel_over_examples_and_positions
             assert stage.stat("std", c) == pytest.approx(values.std(), rel=1e-4)
         steps, l2, cos = views.ics(run.history.snapshots(), token, 1)  # Santurkar's shift of the second layer
         assert list(steps) == [0, 10, 20] and np.isfinite(l2).all() and (l2 > 0).all() and (cos <= 1 + 1e-9).all()
+
+
+def test_a_conv_network_probes_at_most_64_examples_all_their_positions():
+    from bnviz.config import ExperimentConfig
+    from bnviz.measure.probe import probe_indices
+
+    conv, mlp = ExperimentConfig(architecture="conv", probe_size=512), ExperimentConfig(probe_size=512)
+    assert conv.probe_examples == 64 and mlp.probe_examples == 512
+    assert len(probe_indices(conv, 1000)) * 64 == 4096 and len(probe_indices(mlp, 1000)) == 512
