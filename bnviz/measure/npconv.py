@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from bnviz.config import BN_EPS, ExperimentConfig, split_variant
-from bnviz.measure.npnet import activation, activation_grad
+from bnviz.measure.npnet import activation, activation_grad, cross_entropy_grad
 
 BATCH_AXES = (0, 2, 3)  # BatchNorm2d: per channel, over examples and positions
 EXAMPLE_AXES = (1, 2, 3)  # layer norm: per example, over channels and positions
@@ -155,12 +155,7 @@ class NumpyConvNet:
     def gradients(self, u: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
         """Gradients of the mean cross-entropy on the batch (u, labels), in training mode, by parameter name."""
         stages, (cache, h, pooled), logits = self._forward(u, "train")
-        B = len(labels)
-        z = logits - logits.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
-        p[np.arange(B), labels] -= 1
-        g_out = p / B  # d mean CE / d logits
+        g_out = cross_entropy_grad(logits, labels)
         grads = {"head.weight": g_out.T @ pooled, "head.bias": g_out.sum(axis=0)}
         g_pooled = g_out @ self.state["head.weight"].astype(np.float64)  # (N, C)
         g = np.broadcast_to(g_pooled[:, :, None, None] / (h.shape[2] * h.shape[3]), h.shape)

@@ -177,13 +177,7 @@ class NumpyMLP:
         differentiated through). Keys as in the state dict, for the parameters that train.
         """
         stages, cache, logits = self._forward(u, "train")
-        B = u.shape[0]  # batch size
-        # d mean CE / d logits = (softmax - onehot) / B
-        z = logits - logits.max(axis=1, keepdims=True)
-        p = np.exp(z)
-        p /= p.sum(axis=1, keepdims=True)
-        p[np.arange(B), labels] -= 1
-        g_out = p / B
+        g_out = cross_entropy_grad(logits, labels)
         grads: dict[str, np.ndarray] = {}
         h_in, _ = cache[-1]
         grads["head.weight"], grads["head.bias"] = g_out.T @ h_in, g_out.sum(axis=0)
@@ -258,3 +252,12 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     z = z - z.max(axis=1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
     return float(-logp[np.arange(len(labels)), labels].mean())
+
+
+def cross_entropy_grad(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """d mean cross-entropy / d logits: (softmax(logits) - onehot(labels)) / batch size."""
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    p[np.arange(len(labels)), labels] -= 1
+    return p / len(labels)
