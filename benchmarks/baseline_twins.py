@@ -2,7 +2,11 @@
 
 The same work the record command's training does, written without bnviz: digits scaled to [0, 1] with
 an 80/20 split, 64-100-100-100-10 sigmoid networks with and without BatchNorm1d before each sigmoid,
-the same initial weights, the same seeded mini-batches of 60, plain SGD with learning rate 0.5.
+the same initial weights, the same seeded mini-batches of 60, plain SGD with learning rate 0.5. With
+``--conv``, the ioffe-conv twins instead: the digits as 1x8x8 images, three 3x3 conv layers of 16 sigmoid
+channels (BatchNorm2d before each sigmoid in the BN twin), global average pooling, a linear head.
+
+    python benchmarks/baseline_twins.py [STEPS] [--conv]
 
 The digits are read from the file inside scikit-learn that ``load_digits`` reads, with numpy, as bnviz
 reads them (importing scikit-learn would add about 2 s to this baseline and make recording look cheaper
@@ -39,7 +43,22 @@ def net(bn: bool) -> nn.Sequential:
     return nn.Sequential(*layers, nn.Linear(100, 10))
 
 
-def main(steps: int = 5000, seed: int = 0) -> float:
+class ConvTwin(nn.Module):
+    def __init__(self, bn: bool) -> None:
+        super().__init__()
+        layers, channels = [], (1, 16, 16, 16)
+        for i in range(3):
+            layers.append(nn.Conv2d(channels[i], channels[i + 1], 3, padding=1))
+            if bn:
+                layers.append(nn.BatchNorm2d(channels[i + 1]))
+            layers.append(nn.Sigmoid())
+        self.body, self.head = nn.Sequential(*layers), nn.Linear(16, 10)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(u.reshape(-1, 1, 8, 8)).mean(dim=(2, 3)))
+
+
+def main(steps: int = 5000, seed: int = 0, conv: bool = False) -> float:
     t0 = time.perf_counter()
     torch.set_num_threads(1)
     pixels, labels = load_digits()
@@ -49,8 +68,8 @@ def main(steps: int = 5000, seed: int = 0) -> float:
     train = torch.as_tensor(order[int(round(0.2 * len(x))):])
     x, y = x[train], y[train]
     torch.manual_seed(seed)
-    plain, with_bn = net(False), net(True)
-    lin = lambda m: [l for l in m if isinstance(l, nn.Linear)]  # noqa: E731
+    plain, with_bn = (ConvTwin(False), ConvTwin(True)) if conv else (net(False), net(True))
+    lin = lambda m: [l for l in m.modules() if isinstance(l, (nn.Linear, nn.Conv2d))]  # noqa: E731
     with torch.no_grad():
         for a, b in zip(lin(with_bn), lin(plain)):
             a.weight.copy_(b.weight)
@@ -75,4 +94,5 @@ def main(steps: int = 5000, seed: int = 0) -> float:
 
 
 if __name__ == "__main__":
-    print(f"{main(int(sys.argv[1]) if len(sys.argv) > 1 else 5000):.3f}")
+    numbers = [a for a in sys.argv[1:] if a.isdigit()]
+    print(f"{main(int(numbers[0]) if numbers else 5000, conv='--conv' in sys.argv):.3f}")
