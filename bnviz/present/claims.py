@@ -133,6 +133,7 @@ class C5Layer:
     layer: int  # 1-based
     w: float  # median over tracked units of x = Wu + b
     kl: float
+    fan_in: int  # inputs each unit sums (fan_in)
 
 
 @dataclass(frozen=True)
@@ -583,8 +584,13 @@ def _c4(r: _Run) -> Verdict:
     return _verdict("C4", verdict, figure, detail, max(ds, dk), C4Numbers(ds, dk, dm, dsd, len(rows)))
 
 
-def _n_inputs(cfg: ExperimentConfig) -> int:
-    return cfg.n_features if cfg.dataset == "features" else INPUTS.get(cfg.dataset, 2)
+def fan_in(cfg: ExperimentConfig, layer: int) -> int:
+    """Inputs that one unit of hidden layer ``layer`` (0-based) sums: the previous layer's units, or for a
+    conv layer its 3x3 window over every channel of the previous layer (one channel: the image)."""
+    if cfg.architecture == "conv":
+        return 9 * (1 if layer == 0 else cfg.widths[layer - 1])
+    return (cfg.n_features if cfg.dataset == "features" else INPUTS.get(cfg.dataset, 2)) if layer == 0 \
+        else cfg.widths[layer - 1]
 
 
 _CLT_FAILS = {
@@ -622,7 +628,7 @@ def _c5(r: _Run) -> Verdict:
     if token is not None:
         i = r.latest(token)
         for layer in range(len(r.snaps[i].variants[token].layers)):
-            fan_in = _n_inputs(r.cfg) if layer == 0 else r.cfg.widths[layer - 1]
+            fans = fan_in(r.cfg, layer)
             st, st0 = views.stage_of(r.snaps[i], token, layer, "x"), views.stage_of(r.snaps[0], token, layer, "x")
             if st is None or len(st.units) < 2:
                 continue
@@ -632,8 +638,8 @@ def _c5(r: _Run) -> Verdict:
             if math.isnan(mw) or math.isnan(mkl):
                 continue
             items.append((f"layer {layer + 1} of this run", mw >= RUN_W and mkl < RUN_KL))
-            layers.append(C5Layer(layer + 1, mw, mkl))
-            layer_txt.append(f"layer {layer + 1} (fan-in {fan_in}) median W {fmt(mw)} KL {fmt(mkl)} "
+            layers.append(C5Layer(layer + 1, mw, mkl, fans))
+            layer_txt.append(f"layer {layer + 1} (fan-in {fans}) median W {fmt(mw)} KL {fmt(mkl)} "
                              f"(step 0: W {fmt(mw0)})")
         if layer_txt:
             figure += f"; this run's x ({token}, step {r.snaps[i].step}): " + "; ".join(layer_txt)

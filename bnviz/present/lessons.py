@@ -301,9 +301,8 @@ def _c5(v, n: claims.C5Numbers, cfg, **_) -> list[str]:
     bad = [b for b in n.not_gaussian if not is_layer(b)]
     out = [f"with random weights and {claims.CLT_FAN_INS[-1]} inputs per unit, Wu + b becomes Gaussian for "
            f"{_names(good)} inputs but not for {_names(bad)}."]
-    fan0 = cfg.n_features if cfg.dataset == "features" else claims.INPUTS.get(cfg.dataset, 2)
-    layers = [f"W {_fmt(row.w)} and KL {_fmt(row.kl)} in layer {row.layer} "
-              f"({fan0 if row.layer == 1 else cfg.widths[row.layer - 2]} inputs)" for row in n.layers]
+    layers = [f"W {_fmt(row.w)} and KL {_fmt(row.kl)} in layer {row.layer} ({row.fan_in} inputs)"
+              for row in n.layers]
     if layers:
         out.append(f"In this run x = Wu + b has a median {'; '.join(layers)} (near-Gaussian means W at least "
                    f"{_fmt(claims.RUN_W)} and KL below {_fmt(claims.RUN_KL)}).")

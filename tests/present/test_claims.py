@@ -305,3 +305,13 @@ def test_the_board_prints_numbers_one_way():
     assert claims.sci(math.inf) == claims.fmt(math.inf) == "inf" and claims.sci(-math.inf) == "-inf"
     assert claims.sci(None) == claims.sci(math.nan) == claims.fmt(None) == "n/a"
     assert claims.fmt(1.0) == "1.00" and claims.fmt(0.01234) == "0.0123"
+
+
+def test_a_units_fan_in_counts_what_it_sums():
+    from bnviz.config import PRESETS
+    from bnviz.present import claims
+
+    mlp, why, conv = PRESETS["ioffe"].config, PRESETS["why-gaussian"].config, PRESETS["santurkar-conv"].config
+    assert [claims.fan_in(mlp, i) for i in range(3)] == [64, 100, 100]
+    assert [claims.fan_in(why, i) for i in range(3)] == [4, 8, 64]
+    assert [claims.fan_in(conv, i) for i in range(3)] == [9, 9 * 16, 9 * 32]  # a 3x3 window over every channel
