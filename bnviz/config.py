@@ -24,7 +24,11 @@ DATASETS = {
     "blobs": "four Gaussian blobs, 2 inputs, 4 classes",
     "features": "synthetic inputs whose features follow a chosen distribution (see INPUT_DISTS), "
     "labels from a fixed random teacher network",
+    "regression": "synthetic inputs as 'features', and 10 real-valued targets: a fixed random linear map of the "
+    "inputs plus noise (a regression: squared-error loss, scored by R², the fraction of variance explained)",
 }
+SYNTHETIC_INPUTS = ("features", "regression")  # datasets whose inputs follow input_dist, n_features wide
+REGRESSION_DATASETS = ("regression",)  # the rest are classifications (cross-entropy loss, scored by accuracy)
 
 INPUT_DISTS = {
     "gaussian": "standard normal features",
@@ -87,7 +91,8 @@ LIMITS = {
     "batch": (1, 4096),
     "lr": (1e-6, 1e3),
     "width": (1, 1024),
-    "depth": (1, 8),
+    "depth": (1, 25),  # 25: Santurkar et al.'s deep linear network
+    "hidden_units": (1, 8192),  # all layers' widths together: 8 x 1024, whatever the depth
     "seed": (0, 2**31 - 1),
     "snapshot_every": (1, 100_000),
     "probe_size": (8, 4096),
@@ -153,10 +158,10 @@ class ExperimentConfig:
         choice("dataset", self.dataset, DATASETS)
         choice("architecture", self.architecture, ARCHITECTURES)
         if self.architecture == "conv" and not (self.dataset == "digits" or (
-                self.dataset == "features" and isinstance(self.n_features, int)
+                self.dataset in SYNTHETIC_INPUTS and isinstance(self.n_features, int)
                 and math.isqrt(max(self.n_features, 0)) ** 2 == self.n_features)):
-            out.append(f"architecture conv needs square images: the digits, or features with a square "
-                       f"n_features (not {self.dataset})")
+            out.append(f"architecture conv needs square images: the digits, or synthetic inputs with a square "
+                       f"n_features (not {self.dataset} with {self.n_features})")
         choice("input_dist", self.input_dist, INPUT_DISTS)
         choice("activation", self.activation, ACTIVATIONS)
         choice("placement", self.placement, PLACEMENTS)
@@ -177,6 +182,8 @@ class ExperimentConfig:
         for w in self.widths:
             if not isinstance(w, int) or not LIMITS["width"][0] <= w <= LIMITS["width"][1]:
                 out.append(f"width {w!r} is outside [1, {LIMITS['width'][1]}]")
+        if all(isinstance(w, int) for w in self.widths) and sum(self.widths) > LIMITS["hidden_units"][1]:
+            out.append(f"widths add up to {sum(self.widths)} units; at most {LIMITS['hidden_units'][1]} in all")
         if not self.variants:
             out.append("variants is empty; name at least one of " + ", ".join(VARIANTS))
         if len(set(self.variants)) != len(self.variants):
@@ -200,6 +207,22 @@ class ExperimentConfig:
     def placement_of(self, token: str) -> str:
         """Where variant ``token`` puts its normalization: its own ``@...`` suffix or the default."""
         return split_variant(token)[1] or self.placement
+
+    @property
+    def task(self) -> str:
+        """``regression`` (squared error, scored by R²) or ``classification`` (cross-entropy, accuracy)."""
+        return "regression" if self.dataset in REGRESSION_DATASETS else "classification"
+
+    @property
+    def n_inputs(self) -> int:
+        """Input width: the digits' 64 pixels, n_features synthetic inputs, or the 2-D sets' 2 coordinates."""
+        return 64 if self.dataset == "digits" else self.n_features if self.dataset in SYNTHETIC_INPUTS else 2
+
+    @property
+    def series_length(self) -> int:
+        """Values in one unit's series at a snapshot: a probe example each, times every position of the image
+        for a conv channel."""
+        return self.probe_examples * (self.n_inputs if self.architecture == "conv" else 1)
 
     @property
     def probe_examples(self) -> int:
@@ -276,6 +299,13 @@ def _presets() -> dict[str, Preset]:
                          variants=("none", "bn", "bn_noisy"), probe_size=64),
             "Santurkar et al.'s VGG setting scaled to the digits: 3 conv blocks of ReLU channels, no norm, BN "
             "and noisy BN (a random shift and scale per channel, redrawn every step).",
+        ),
+        Preset(
+            "santurkar-dln",
+            base.replace(dataset="regression", n_features=16, widths=(16,) * 25, activation="identity", lr=0.1,
+                         steps=3000, variants=("none", "bn", "bn_noisy")),
+            "Santurkar et al.'s deep linear network: 25 linear layers of 16 units, Gaussian inputs, targets a "
+            "noisy linear map of them, squared error; no norm, BN and noisy BN, scored by test R².",
         ),
     ]
     return {p.name: p for p in items}

@@ -68,7 +68,8 @@ def test_decode_never_raises_and_always_gives_a_valid_config(params):
 @settings(max_examples=100, deadline=None)
 @given(seed=st.integers(*C.LIMITS["seed"]), steps=st.integers(*C.LIMITS["steps"]),
        lr=st.floats(*C.LIMITS["lr"], allow_nan=False), batch=st.integers(*C.LIMITS["batch"]),
-       widths=st.lists(st.integers(*C.LIMITS["width"]), min_size=1, max_size=C.LIMITS["depth"][1]),
+       widths=st.lists(st.integers(*C.LIMITS["width"]), min_size=1, max_size=C.LIMITS["depth"][1]).filter(
+           lambda w: sum(w) <= C.LIMITS["hidden_units"][1]),
        variants=st.lists(st.sampled_from(["none", "bn", "bn_noaffine", "bn_noisy", "ln", "bn@after"]),
                          min_size=1, max_size=4, unique=True))
 def test_round_trip_property(seed, steps, lr, batch, widths, variants):
@@ -76,3 +77,11 @@ def test_round_trip_property(seed, steps, lr, batch, widths, variants):
                            variants=tuple(variants))
     back = urlstate.decode(urlstate.encode("ioffe", cfg))
     assert back.warnings == [] and back.config == cfg
+
+
+def test_a_deep_link_within_the_unit_budget_round_trips_and_a_wider_one_is_refused_with_a_reason():
+    deep = ExperimentConfig(widths=(16,) * C.LIMITS["depth"][1], activation="identity")  # the 25-layer DLN
+    assert urlstate.decode(urlstate.encode("ioffe", deep)).config == deep
+    back = urlstate.decode({"preset": "ioffe", "widths": ",".join(["1024"] * 9)})  # 9,216 hidden units
+    assert back.config.widths == C.PRESETS["ioffe"].config.widths
+    assert any("8192" in w for w in back.warnings), back.warnings

@@ -15,7 +15,8 @@ import math
 import numpy as np
 
 from bnviz.config import BN_EPS, ExperimentConfig, split_variant
-from bnviz.measure.npnet import activation, activation_grad, cross_entropy_grad
+from bnviz.measure import objective
+from bnviz.measure.npnet import activation, activation_grad
 
 BATCH_AXES = (0, 2, 3)  # BatchNorm2d: per channel, over examples and positions
 EXAMPLE_AXES = (1, 2, 3)  # layer norm: per example, over channels and positions
@@ -100,6 +101,7 @@ class NumpyConvNet:
         self.kind, _ = split_variant(token)
         self.placement = cfg.placement_of(token)
         self.act = cfg.activation
+        self.task = cfg.task
         self.depth = len(cfg.widths)
         self.state = state
         self.axes = EXAMPLE_AXES if self.kind == "ln" else BATCH_AXES
@@ -152,10 +154,10 @@ class NumpyConvNet:
         logits = pooled @ self.state["head.weight"].T.astype(np.float64) + self.state["head.bias"]
         return stages, (cache, h, pooled), logits
 
-    def gradients(self, u: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
-        """Gradients of the mean cross-entropy on the batch (u, labels), in training mode, by parameter name."""
+    def gradients(self, u: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
+        """Gradients of the loss (objective.loss) on the batch (u, targets), in training mode, by parameter name."""
         stages, (cache, h, pooled), logits = self._forward(u, "train")
-        g_out = cross_entropy_grad(logits, labels)
+        g_out = objective.loss_grad(self.task, logits, targets)
         grads = {"head.weight": g_out.T @ pooled, "head.bias": g_out.sum(axis=0)}
         g_pooled = g_out @ self.state["head.weight"].astype(np.float64)  # (N, C)
         g = np.broadcast_to(g_pooled[:, :, None, None] / (h.shape[2] * h.shape[3]), h.shape)

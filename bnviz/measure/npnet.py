@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bnviz.config import BN_EPS, ExperimentConfig, split_variant
+from bnviz.measure import objective
 
 _SQRT1_2 = 1.0 / math.sqrt(2.0)
 
@@ -81,6 +82,7 @@ class NumpyMLP:
         self.kind, _ = split_variant(token)
         self.placement = cfg.placement_of(token)
         self.act = cfg.activation
+        self.task = cfg.task
         self.depth = len(cfg.widths)
         self.state = state
         # Every stage is the exact (float64) result of its operation on the previous stage, rounded to the
@@ -170,14 +172,14 @@ class NumpyMLP:
         _, _, logits = self._forward(u, "eval", exact=False)
         return logits
 
-    def gradients(self, u: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
-        """Gradients of the mean cross-entropy on the batch (u, labels), in training mode, by parameter name.
+    def gradients(self, u: np.ndarray, targets: np.ndarray) -> dict[str, np.ndarray]:
+        """Gradients of the loss (objective.loss) on the batch (u, targets), in training mode, by parameter name.
 
         Backpropagation by hand; the BN formula is Ioffe & Szegedy (2015), Sec. 3 (the batch statistics are
         differentiated through). Keys as in the state dict, for the parameters that train.
         """
         stages, cache, logits = self._forward(u, "train")
-        g_out = cross_entropy_grad(logits, labels)
+        g_out = objective.loss_grad(self.task, logits, targets)
         grads: dict[str, np.ndarray] = {}
         h_in, _ = cache[-1]
         grads["head.weight"], grads["head.bias"] = g_out.T @ h_in, g_out.sum(axis=0)
@@ -222,7 +224,7 @@ def layer_params(state: dict[str, np.ndarray], i: int, weight: str = "linear") -
 
 
 def gradient_ics(cfg: ExperimentConfig, token: str, state: dict[str, np.ndarray], u: np.ndarray,
-                 labels: np.ndarray, lr: float, net_class=NumpyMLP) -> list[tuple[np.ndarray, np.ndarray]]:
+                 targets: np.ndarray, lr: float, net_class=NumpyMLP) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per hidden layer, the weight gradient G before and G' after the earlier layers take their step.
 
     Santurkar et al. (2018), Definition 2.1: internal covariate shift of layer i is ||G_i - G'_i||, where
@@ -233,7 +235,7 @@ def gradient_ics(cfg: ExperimentConfig, token: str, state: dict[str, np.ndarray]
     """
     state = {k: np.asarray(v, dtype=np.float64) for k, v in state.items()}
     u = np.asarray(u, dtype=np.float64)
-    base = net_class(cfg, token, state).gradients(u, labels)
+    base = net_class(cfg, token, state).gradients(u, targets)
     out = []
     for i in range(len(cfg.widths)):
         key = f"layers.{i}.{net_class.WEIGHT}.weight"
@@ -241,23 +243,6 @@ def gradient_ics(cfg: ExperimentConfig, token: str, state: dict[str, np.ndarray]
         for k in range(i):
             for name in layer_params(state, k, net_class.WEIGHT):
                 shifted[name] = state[name] - lr * base[name]
-        after = net_class(cfg, token, shifted).gradients(u, labels) if i else base
+        after = net_class(cfg, token, shifted).gradients(u, targets) if i else base
         out.append((base[key], after[key]))
     return out
-
-
-def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Mean cross-entropy of ``logits`` (N, classes) against integer ``labels``, as F.cross_entropy."""
-    z = logits.astype(np.float64)
-    z = z - z.max(axis=1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    return float(-logp[np.arange(len(labels)), labels].mean())
-
-
-def cross_entropy_grad(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """d mean cross-entropy / d logits: (softmax(logits) - onehot(labels)) / batch size."""
-    z = logits - logits.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(axis=1, keepdims=True)
-    p[np.arange(len(labels)), labels] -= 1
-    return p / len(labels)

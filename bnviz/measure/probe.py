@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bnviz.measure import npconv, npnet
+from bnviz.measure import npconv, npnet, objective
 from bnviz import stats
 from bnviz.config import ExperimentConfig
 from bnviz.measure.snapshot import RawSnapshot, RawVariant
@@ -49,7 +49,7 @@ class Arrays:
     """A dataset's splits as numpy arrays: what the prober needs, and cheap to send to a worker process."""
 
     x_train: np.ndarray  # (N_train, D) float32
-    y_train: np.ndarray  # (N_train,) int64
+    y_train: np.ndarray  # (N_train,) int64 labels, or (N_train, K) float32 regression targets
     x_test: np.ndarray
     y_test: np.ndarray
 
@@ -138,14 +138,14 @@ class Prober:
         cfg, data = self.cfg, self.data
         net_class = npconv.NumpyConvNet if cfg.architecture == "conv" else npnet.NumpyMLP
         net = net_class(cfg, token, wv.state)
-        test_acc = float(np.mean(net.logits_eval(data.x_test).argmax(axis=1) == data.y_test))
+        test_acc = objective.score(cfg.task, net.logits_eval(data.x_test), data.y_test)
         layers, logits = net.forward(self.probe_x, cfg.view)
         if net_class is npconv.NumpyConvNet:  # a unit is a channel: its values over examples and positions
             layers = [{k: npconv.channel_series(z).T.astype(np.float32) for k, z in st.items()} for st in layers]
-        acc = float(np.mean(logits.argmax(axis=1) == self.probe_y))  # on the probe set, as probed
+        acc = objective.score(cfg.task, logits, self.probe_y)  # on the probe set, as probed
         loss = wv.loss
         if math.isnan(loss):  # step 0: no mini-batch yet, the untrained network's loss on the probe set
-            loss = npnet.cross_entropy(logits, self.probe_y)
+            loss = objective.loss(cfg.task, logits, self.probe_y)
         act_stage = [activation_input(st, net.placement) for st in layers]
         now = self._affine(wv.state, len(layers), net_class.WEIGHT)
         prev = self._prev.get(token)

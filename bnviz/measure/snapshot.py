@@ -34,8 +34,8 @@ class RawVariant:
     """One variant at one snapshot, as probed on the training thread."""
 
     loss: float  # mean mini-batch loss since the previous snapshot
-    accuracy: float  # accuracy on the probe set (training examples), in the probe's view
-    test_accuracy: float  # evaluation mode on the test split
+    accuracy: float  # on the probe set (training examples), in the probe's view: accuracy, or R² of a regression
+    test_accuracy: float  # evaluation mode on the test split: accuracy, or R² of a regression
     diverged_at: int | None  # step at which loss or weights stopped being finite
     layers: list[dict[str, np.ndarray]]  # per hidden layer: stage -> (N, width) float32; [] once diverged
     act_stage: list[str]  # per layer: the stage the activation function receives

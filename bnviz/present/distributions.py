@@ -21,7 +21,7 @@ from bnviz.present.style import (FONT, GREY, KIND_COLORS, NO_DISTRIBUTIONS, OTHE
 
 
 def layer_histograms(snap: Snapshot | None, variants, layer: int, unit: int = POOLED,
-                     height: int | None = None) -> go.Figure:
+                     height: int | None = None, noun: str = "unit") -> go.Figure:
     """Histograms of x, x̂, y and a of one layer (rows: variants) with the fitted Gaussian and W/p/KL."""
     if snap is None:
         return message(title="Histograms of x, x̂, y and a in one layer", height=height or 400)
@@ -50,7 +50,7 @@ def layer_histograms(snap: Snapshot | None, variants, layer: int, unit: int = PO
                 notes.append(cell_note(axes, k, "no normalization" if stage in ("x_hat", "y") else "no such layer"))
                 continue
             if unit not in st.units:
-                notes.append(cell_note(axes, k, f"unit {unit} not tracked"))
+                notes.append(cell_note(axes, k, f"{noun} {unit} not tracked"))
                 continue
             i = st.units.index(unit)
             if not st.hists:
@@ -73,13 +73,13 @@ def layer_histograms(snap: Snapshot | None, variants, layer: int, unit: int = PO
             if after and stage == "a":
                 text += "<br>(act. first, then x̂)"
             notes.append(cell_note(axes, k, text, x=0.98, y=0.99, size=FONT - 1, xanchor="right", yanchor="top"))
-    title, note = _same_shape_title(w_rows, unit)
-    note = f"layer {layer + 1}, {unit_text(unit)}, step {snap.step}" + (f" · {note}" if note else "")
+    title, note = _same_shape_title(w_rows, unit, noun)
+    note = f"layer {layer + 1}, {unit_text(unit, noun)}, step {snap.step}" + (f" · {note}" if note else "")
     return figure(traces, axes, title, note, height or 190 * rows + 150, notes, cell_titles=True, legend=True,
                   describe="What each stage of the layer looks like, with the Gaussian of equal mean and std")
 
 
-def _same_shape_title(w_rows: dict, unit: int) -> tuple[str, str]:
+def _same_shape_title(w_rows: dict, unit: int, noun: str = "unit") -> tuple[str, str]:
     """Whether x̂ and y keep the shape of x (W and KL equal), judged on the first normalized variant."""
     for token, rows in w_rows.items():
         if {"x", "x_hat", "y"} <= rows.keys():
@@ -91,24 +91,24 @@ def _same_shape_title(w_rows: dict, unit: int) -> tuple[str, str]:
             if dw <= 0.002:
                 return "x̂ and y have the same shape as x (W, KL equal): BN shifts and scales, it doesn't reshape", nums
             if unit == POOLED:
-                return ("Pooled over units, x̂ and y differ in shape from x: each unit is shifted and scaled by its "
-                        "own numbers (pick one unit to compare shapes)"), nums
+                return (f"Pooled over {noun}s, x̂ and y differ in shape from x: each {noun} is shifted and scaled by "
+                        f"its own numbers (pick one {noun} to compare shapes)"), nums
             return f"x̂ and y differ in shape from x here (|ΔW| = {dw:.3f})", nums
     return "What each stage of the layer looks like, with the Gaussian of equal mean and std", ""
 
 
 def qq_plot(snap: Snapshot | None, variant: str, layer: int, stage: str, unit: int = POOLED,
-            height: int = 380) -> go.Figure:
+            height: int = 380, noun: str = "unit") -> go.Figure:
     """Q-Q plot of the stored quantiles (standardized with the table's mean/std) against N(0, 1)."""
     if snap is None:
         return message(title="Q-Q plot against the Gaussian", height=height)
     st = views.stage_of(snap, variant, layer, stage)
     sym = STAGE_SYMBOLS.get(stage, stage)
-    head = f"Q-Q plot of {sym}, layer {layer + 1}, {unit_text(unit)}, {variant_label(variant)}"
+    head = f"Q-Q plot of {sym}, layer {layer + 1}, {unit_text(unit, noun)}, {variant_label(variant)}"
     if st is None or unit not in st.units:
         vs = snap.variants.get(variant)
         why = (f"diverged at step {vs.diverged_at}" if vs is not None and vs.diverged_at is not None
-               else "no normalization" if stage in ("x_hat", "y") else f"no {sym} for {unit_text(unit)}")
+               else "no normalization" if stage in ("x_hat", "y") else f"no {sym} for {unit_text(unit, noun)}")
         return message(why, head, height)
     i = st.units.index(unit)
     row = dict(zip(stats.UNIT_STATS, st.table[i]))
@@ -156,7 +156,7 @@ def _shared_bins(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def whatif(sample: np.ndarray, gamma: float, beta: float, before: stats.Normality, after: stats.Normality,
-           height: int = 360) -> go.Figure:
+           height: int = 360, noun: str = "unit") -> go.Figure:
     """x̂ and γx̂+β on shared bins, with the caller's W and KL of each: an affine map keeps the shape."""
     x = np.asarray(sample, dtype=np.float64).ravel()
     x = x[np.isfinite(x)]
@@ -193,7 +193,7 @@ def whatif(sample: np.ndarray, gamma: float, beta: float, before: stats.Normalit
     peak = float(max(hx.max(), hy.max()))
     axes = dict(xaxis=dict(title="value"), yaxis=dict(title="density", range=[0, 1.25 * peak]))
     return figure(traces, axes, title, note, height, notes, barmode="overlay",
-                  describe="x̂ of one unit, and γx̂ + β with your γ and β")
+                  describe=f"x̂ of one {noun}, and γx̂ + β with your γ and β")
 
 
 # ------------------------------------------------------------------------------------- why Gaussian

@@ -96,12 +96,16 @@ def _median(a) -> float:
 
 # ------------------------------------------------------------------------------------------- training
 
-def training(snaps: tuple[Snapshot, ...], variants, height: int = 360) -> go.Figure:
-    """Training loss (log y) and test accuracy against step, one line per variant; divergence marked."""
+def training(snaps: tuple[Snapshot, ...], variants, height: int = 360, task: str = "classification") -> go.Figure:
+    """Training loss (log y) and the test score against step, one line per variant; divergence marked.
+
+    The score is test accuracy, or R² for a regression ``task`` (config.ExperimentConfig.task)."""
+    regression = task == "regression"
+    score = "test R²" if regression else "test accuracy"
     if not snaps:
-        return message(title="Training loss and test accuracy", height=height)
+        return message(title=f"Training loss and {score}", height=height)
     steps = views.steps(snaps)
-    axes, cells = grid(1, 2, ("training loss", "test accuracy"), hgap=0.09)
+    axes, cells = grid(1, 2, ("training loss", score), hgap=0.09)
     traces, notes, finals = [], [], []
     for token in variants:
         color, label = variant_color(token), variant_label(token)
@@ -116,29 +120,34 @@ def training(snaps: tuple[Snapshot, ...], variants, height: int = 360) -> go.Fig
                 traces += t
                 notes += n
         last = _last_finite(steps, acc)
-        finals.append((last if last is not None else -1.0, label, d))
-    axes["yaxis"].update(type="log", title="cross-entropy (nats, log scale)")
-    axes["yaxis2"].update(title="test accuracy", range=[0, 1.02], tickformat=".0%")
+        finals.append((last if last is not None else -math.inf, label, d))
+    axes["yaxis"].update(type="log", title="squared error (log scale)" if regression
+                         else "cross-entropy (nats, log scale)")
+    if regression:  # R² has no floor: an R² far below 0 (worse than the mean) stops the axis at -0.5
+        axes["yaxis2"].update(title=score, autorangeoptions=dict(minallowed=-0.5, maxallowed=1.02))
+    else:
+        axes["yaxis2"].update(title=score, range=[0, 1.02], tickformat=".0%")
     _x_steps(axes, (1, 2), steps)
     finals.sort(key=lambda f: -f[0])
-    parts = [f"{label} {acc:.0%}" + (f" (diverged at step {d})" if d is not None else "")
-             for acc, label, d in finals if acc >= 0]
-    if finals and finals[0][0] >= 0:
+    shown = (lambda v: f"{v:.3f}") if regression else (lambda v: f"{v:.0%}")  # noqa: E731
+    parts = [f"{label} {shown(acc)}" + (f" (diverged at step {d})" if d is not None else "")
+             for acc, label, d in finals if math.isfinite(acc)]
+    if finals and math.isfinite(finals[0][0]):
         best = finals[0]
-        title = f"{best[1]} reaches {best[0]:.0%} test accuracy by step {int(steps[-1])}"
-        if len(finals) > 1 and finals[1][0] >= 0:
-            title += f", {finals[1][1]} {finals[1][0]:.0%}"
+        title = f"{best[1]} reaches {score} {shown(best[0])} by step {int(steps[-1])}"
+        if len(finals) > 1 and math.isfinite(finals[1][0]):
+            title += f", {finals[1][1]} {shown(finals[1][0])}"
     else:
-        title = "Training loss and test accuracy"
-    note = "last test accuracy: " + ", ".join(parts) if parts else ""
+        title = f"Training loss and {score}"
+    note = f"last {score}: " + ", ".join(parts) if parts else ""
     return figure(traces, axes, title, note, height, cells + notes, cell_titles=True,
-                  describe="Training loss and test accuracy")
+                  describe=f"Training loss and {score}")
 
 
 # ------------------------------------------------------------------------------- Ioffe & Szegedy, Fig 1
 
 def percentile_bands(snaps: tuple[Snapshot, ...], variants, layer: int, unit: int = POOLED,
-                     scrub_step: int | None = None, height: int = 380) -> go.Figure:
+                     scrub_step: int | None = None, height: int = 380, noun: str = "unit") -> go.Figure:
     """p15/p50/p85 lines and the p2-p98 band of the activation input over training, a cell per variant."""
     if not snaps:
         return message(title="Percentiles of the activation input over training", height=height)
@@ -181,7 +190,7 @@ def percentile_bands(snaps: tuple[Snapshot, ...], variants, layer: int, unit: in
     title, note = _drift_title([d for d in drifts if d[0] is not None])
     gone = [f"{variant_label(t)} diverged at step {views.diverged_at(snaps, t)}" for t in variants
             if views.diverged_at(snaps, t) is not None]
-    note = "; ".join([f"layer {layer + 1}, {unit_text(unit)}"] + ([note] if note else []) + gone)
+    note = "; ".join([f"layer {layer + 1}, {unit_text(unit, noun)}"] + ([note] if note else []) + gone)
     return figure(traces, axes, title, note, height, cells + notes, _scrub(scrub_step, range(1, n + 1)),
                   cell_titles=True, describe="Percentiles of the activation input over training")
 
@@ -214,13 +223,13 @@ def _aligned(hists: list[stats.Histogram]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def histogram_heatmap(snaps: tuple[Snapshot, ...], variant: str, layer: int, stage: str, unit: int = POOLED,
-                      scrub_step: int | None = None, height: int = 360) -> go.Figure:
+                      scrub_step: int | None = None, height: int = 360, noun: str = "unit") -> go.Figure:
     """The distribution of one series over training as a heatmap: step x value, color = density."""
     if not snaps:
         return message(title=f"How {STAGE_SYMBOLS.get(stage, stage)} is distributed over training",
                        height=height)
     sym, label = STAGE_SYMBOLS.get(stage, stage), variant_label(variant)
-    head = f"{sym} of layer {layer + 1}, {unit_text(unit)}, {label}"
+    head = f"{sym} of layer {layer + 1}, {unit_text(unit, noun)}, {label}"
     picked, undistributed = [], False
     for snap in snaps:
         st = views.stage_of(snap, variant, layer, stage)
@@ -277,10 +286,11 @@ def _bundle(steps: np.ndarray, m: np.ndarray, budget: int = FAINT_POINTS) -> tup
     return np.tile(x, U), np.c_[m[keep].T, np.full(U, np.nan)].ravel()
 
 
-def gamma_beta(snaps: tuple[Snapshot, ...], variant: str, layer: int, units=None, height: int = 380) -> go.Figure:
+def gamma_beta(snaps: tuple[Snapshot, ...], variant: str, layer: int, units=None, height: int = 380,
+               noun: str = "unit") -> go.Figure:
     """γ and β of every unit over training (tracked units emphasized) and how fast W, γ, β change."""
     if not snaps:
-        return message(title="γ and β per unit over training", height=height)
+        return message(title=f"γ and β per {noun} over training", height=height)
     label, color = variant_label(variant), variant_color(variant)
     gamma, beta = views.affine(snaps, variant, layer, "gamma"), views.affine(snaps, variant, layer, "beta")
     if gamma.shape[1] == 0:
@@ -292,16 +302,16 @@ def gamma_beta(snaps: tuple[Snapshot, ...], variant: str, layer: int, units=None
         units = next((st.units for s in reversed(snaps)
                       if (st := views.stage_of(s, variant, layer, "y")) is not None), ())
     units = [u for u in units if 0 <= u < gamma.shape[1]]
-    axes, cells = grid(1, 3, ("γ per unit", "β per unit", "relative change per snapshot"), hgap=0.1)
+    axes, cells = grid(1, 3, (f"γ per {noun}", f"β per {noun}", "relative change per snapshot"), hgap=0.1)
     traces, faint = [], rgba(color, 0.25)
     shown = min(gamma.shape[1], 100)
     for k, m, sym in ((1, gamma, "γ"), (2, beta, "β")):
         x, y = _bundle(steps, m[:, :shown])
-        traces.append(_line(x, y, k, faint, f"all {shown} units", show=k == 1, width=1, group="faint",
+        traces.append(_line(x, y, k, faint, f"all {shown} {noun}s", show=k == 1, width=1, group="faint",
                             hoverinfo="skip"))
         for j, u in enumerate(units):
-            hover = f"unit {u}, step %{{x}}: {sym} %{{y:.3f}}<extra></extra>"
-            traces.append(_line(steps, m[:, u], k, color, "tracked units", show=k == 1 and j == 0, width=2.2,
+            hover = f"{noun} {u}, step %{{x}}: {sym} %{{y:.3f}}<extra></extra>"
+            traces.append(_line(steps, m[:, u], k, color, f"tracked {noun}s", show=k == 1 and j == 0, width=2.2,
                                 group="tracked", hovertemplate=hover))
     change = {p: views.param_change(snaps, variant, layer, p) for p in ("weight", "gamma", "beta")}
     for p, dash, sym in (("weight", "solid", "W"), ("gamma", "dash", "γ"), ("beta", "dot", "β")):
@@ -317,15 +327,15 @@ def gamma_beta(snaps: tuple[Snapshot, ...], variant: str, layer: int, units=None
     med = {p: _median(np.where(change[p] > 0, change[p], np.nan)) for p in change}
     note = (f"layer {layer + 1}, {label} · median relative change per snapshot: W {_num(med['weight'], '.2g')}, "
             f"γ {_num(med['gamma'], '.2g')}, β {_num(med['beta'], '.2g')}")
-    title = _affine_title(med, beta)
+    title = _affine_title(med, beta, noun)
     return figure(traces, axes, title, note, height, cells + notes, cell_titles=True,
-                  describe="γ and β per unit over training, and how fast they change")
+                  describe=f"γ and β per {noun} over training, and how fast they change")
 
 
-def _affine_title(med: dict, beta: np.ndarray) -> str:
+def _affine_title(med: dict, beta: np.ndarray, noun: str = "unit") -> str:
     """How fast γ and β move compared with the weights W, from the medians of their relative change."""
     if not all(math.isfinite(v) and v > 0 for v in med.values()):
-        return "γ and β per unit over training, and how fast they change"
+        return f"γ and β per {noun} over training, and how fast they change"
 
     def times(r: float) -> str:
         return f"{r:.1f}×" if r < 10 else f"{r:.0f}×"
@@ -351,7 +361,7 @@ _STAGE_STYLE = {"x": ("solid", 6.0, 0.35), "x_hat": ("dash", 3.0, 0.8), "y": ("d
 
 
 def normality_over_time(snaps: tuple[Snapshot, ...], variant: str, layer: int, unit: int = POOLED,
-                        height: int = 380) -> go.Figure:
+                        height: int = 380, noun: str = "unit") -> go.Figure:
     """Shapiro W and KL of each stage (x, x̂, y, a) over training, one dash style per stage."""
     if not snaps:
         return message(title="Normality of x, x̂, y and a over training", height=height)
@@ -383,14 +393,14 @@ def normality_over_time(snaps: tuple[Snapshot, ...], variant: str, layer: int, u
     axes["yaxis"]["title"] = "W"
     axes["yaxis2"]["title"] = "KL (nats)"
     _x_steps(axes, (1, 2), steps)
-    note = f"layer {layer + 1}, {unit_text(unit)}, {label}"
+    note = f"layer {layer + 1}, {unit_text(unit, noun)}, {label}"
     if {"x", "x_hat", "y"} <= w.keys():
         gap = np.nanmax(np.abs(np.r_[w["x_hat"] - w["x"], w["y"] - w["x"]]))
         note += f" · largest |W(x̂) − W(x)|, |W(y) − W(x)| over training: {gap:.4f}"
         if gap <= 0.002:
             title = "x, x̂ and y coincide: normalization standardizes, it does not reshape"
         elif unit == POOLED:
-            title = "Pooled over units x, x̂ and y differ: each unit is standardized with its own mean and std"
+            title = f"Pooled over {noun}s x, x̂ and y differ: each {noun} is standardized with its own mean and std"
         else:
             title = "x, x̂ and y differ in shape here"
     else:

@@ -330,9 +330,10 @@ def _c7(v, n: claims.C7Numbers, cfg, **_) -> list[str]:
 
 def _c8(v, n: claims.C8Numbers, cfg, **_) -> list[str]:
     first = (f"noisy BN, whose last-layer input drifts {_fmt(n.drift_noisy)} of its spread per snapshot "
-             f"against {_fmt(n.drift_bn)} for BN ({_fmt(n.drift_ratio)} times as much), ends at "
-             f"{_pct(n.acc_noisy)} test accuracy against BN's {_pct(n.acc_bn)} ({abs(n.acc_gap) * 100:.1f} "
-             f"points {'below' if n.acc_gap > 0 else 'above'})")
+             f"against {_fmt(n.drift_bn)} for BN ({_fmt(n.drift_ratio)} times as much), averages "
+             f"{_pct(n.area_noisy)} {n.score} over training against BN's {_pct(n.area_bn)} "
+             f"({abs(n.area_gap) * 100:.1f} points {'below' if n.area_gap > 0 else 'above'}) and ends at "
+             f"{_pct(n.acc_noisy)} against {_pct(n.acc_bn)}")
     if n.acc_none is not None:
         first += f" and {_pct(n.acc_none)} without normalization"
     out = [first + "."]

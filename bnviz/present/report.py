@@ -130,23 +130,31 @@ def describe_config(cfg: ExperimentConfig) -> list[tuple[str, str]]:
     """The run's configuration in words: (label, sentence) pairs, plain text (not yet escaped)."""
     preset = _preset_of(cfg)
     rows = [("Preset", f"{preset}: {C.PRESETS[preset].shows}" if preset else "custom settings (no preset)")]
-    if cfg.dataset == "features":
-        data = (f"features: {cfg.n_features} synthetic inputs, each {C.INPUT_DISTS[cfg.input_dist]} "
-                f"({cfg.input_dist}); labels from a fixed random teacher network")
+    if cfg.dataset in C.SYNTHETIC_INPUTS:
+        targets = ("10 real-valued targets, a fixed random linear map of the inputs plus noise (squared-error "
+                   "loss, scored by R²)" if cfg.task == "regression" else "labels from a fixed random teacher network")
+        data = (f"{cfg.dataset}: {cfg.n_features} synthetic inputs, each {C.INPUT_DISTS[cfg.input_dist]} "
+                f"({cfg.input_dist}); {targets}")
     else:
         data = f"{cfg.dataset}: {C.DATASETS[cfg.dataset]}"
     rows.append(("Data", data))
     widths = cfg.widths
     sizes = str(widths[0]) if len(set(widths)) == 1 else ", ".join(map(str, widths))
-    layers = "1 hidden layer" if len(widths) == 1 else f"{len(widths)} hidden layers"
-    rows.append(("Network", f"{layers} of {sizes} {cfg.activation} units, softmax output "
+    conv = cfg.architecture == "conv"
+    kind = "3x3 conv layer" if conv else "hidden layer"
+    layers = f"1 {kind}" if len(widths) == 1 else f"{len(widths)} {kind}s"
+    head = "linear regression output" if cfg.task == "regression" else "softmax output"
+    rows.append(("Network", f"{layers} of {sizes} {cfg.activation} {views.unit_noun(cfg)}s, "
+                            + ("global average pooling, " if conv else "") + f"{head} "
                             f"({cfg.activation}: {C.ACTIVATIONS[cfg.activation]})"))
     rows.append(("Variants", "; ".join(_variant_text(cfg, t) for t in cfg.variants)
                  + " — trained side by side from the same initial weights on the same mini-batches"))
     rows.append(("Training", f"optimizer {cfg.optimizer}, learning rate {cfg.lr:g}, batch {cfg.batch}, "
                              f"{cfg.steps:,} steps, seed {cfg.seed} ({cfg.optimizer}: {C.OPTIMIZERS[cfg.optimizer]})"))
-    rows.append(("Measured", f"a snapshot every {cfg.snapshot_every} steps on {cfg.probe_size} fixed training "
-                             f"examples, {cfg.view} view: {C.VIEWS[cfg.view]}"))
+    per_unit = (f" ({cfg.series_length:,} values per channel: every position of every example)"
+                if conv else "")
+    rows.append(("Measured", f"a snapshot every {cfg.snapshot_every} steps on {cfg.probe_examples} fixed training "
+                             f"examples{per_unit}, {cfg.view} view: {C.VIEWS[cfg.view]}"))
     return rows
 
 
@@ -168,14 +176,16 @@ def _panel_figures(snaps, shown: Snapshot | None, cfg: ExperimentConfig, panel: 
                    unit: int) -> tuple[list[_Figure], list[str]]:
     """The figures of one panel, built as bnviz/ui/panels.py builds them, and notes shown instead of figures."""
     out, notes = [], []
-    at = f"layer {layer + 1}, {unit_text(unit)}"
+    noun = views.unit_noun(cfg)
+    at = f"layer {layer + 1}, {unit_text(unit, noun)}"
     scrub = shown.step if shown is not None else None
     if panel == "training":
-        out.append(_Figure("fig_training", "Loss and test accuracy", figures.training(snaps, cfg.variants),
-                           "Training loss (log scale) and test accuracy of every variant."))
+        score = "test R²" if cfg.task == "regression" else "test accuracy"
+        out.append(_Figure("fig_training", f"Loss and {score}", figures.training(snaps, cfg.variants, task=cfg.task),
+                           f"Training loss (log scale) and {score} of every variant."))
     elif panel == "layer":
         out.append(_Figure("fig_layer", f"Histograms of x, x̂, y and a at step {scrub}",
-                           figures.layer_histograms(shown, cfg.variants, layer, unit),
+                           figures.layer_histograms(shown, cfg.variants, layer, unit, noun=noun),
                            f"Histograms of x, x̂, y and a at step {scrub}, {at}, with the Gaussian of equal "
                            "mean and standard deviation."))
     elif panel == "over-time":
@@ -185,7 +195,7 @@ def _panel_figures(snaps, shown: Snapshot | None, cfg: ExperimentConfig, panel: 
                   if shown is not None else []) or ["x"]
         stage = stages[0]
         out.append(_Figure("fig_heat", "The whole distribution over training",
-                           figures.histogram_heatmap(snaps, variant, layer, stage, unit, scrub),
+                           figures.histogram_heatmap(snaps, variant, layer, stage, unit, scrub, noun=noun),
                            f"Variant {variant}, stage {stage} ({C.STAGES[stage]}), {at}; the dotted line marks "
                            f"step {scrub}. (The page's default choice of variant and stage.)"))
     elif panel == "gamma-beta":
@@ -195,8 +205,8 @@ def _panel_figures(snaps, shown: Snapshot | None, cfg: ExperimentConfig, panel: 
             notes.append("No variant in this run learns γ and β (try the gamma-beta preset).")
         else:
             variant = affine[0]
-            out.append(_Figure("fig_gb", "γ and β per unit", figures.gamma_beta(snaps, variant, layer),
-                               f"γ and β of every unit of layer {layer + 1}, variant {variant} (the first variant "
+            out.append(_Figure("fig_gb", f"γ and β per {noun}", figures.gamma_beta(snaps, variant, layer, noun=noun),
+                               f"γ and β of every {noun} of layer {layer + 1}, variant {variant} (the first variant "
                                "that learns them), and how fast they change compared with the weights."))
             lab = _whatif(shown, variant, layer, cfg)
             if isinstance(lab, str):
@@ -206,12 +216,12 @@ def _panel_figures(snaps, shown: Snapshot | None, cfg: ExperimentConfig, panel: 
     elif panel == "normality":
         variant = cfg.variants[-1]
         out.append(_Figure("fig_norm", "Shapiro–Wilk W and KL over training",
-                           figures.normality_over_time(snaps, variant, layer, unit),
+                           figures.normality_over_time(snaps, variant, layer, unit, noun=noun),
                            f"Shapiro–Wilk W and KL to the Gaussian of x, x̂, y and a over training, variant "
                            f"{variant} (the page's default: the run's last variant), {at}."))
         stages = ([s for s in C.STAGES if views.stage_of(shown, variant, layer, s) is not None]
                   if shown is not None else []) or ["x"]
-        out.append(_Figure("fig_qq", "Q-Q plot against the Gaussian", figures.qq_plot(shown, variant, layer, stages[0], unit),
+        out.append(_Figure("fig_qq", "Q-Q plot against the Gaussian", figures.qq_plot(shown, variant, layer, stages[0], unit, noun=noun),
                            f"Q-Q plot of stage {stages[0]} against the Gaussian at step {scrub}, variant {variant}, "
                            f"{at}."))
     elif panel == "stability":
@@ -232,9 +242,9 @@ def _panel_figures(snaps, shown: Snapshot | None, cfg: ExperimentConfig, panel: 
 
 def _bands(snaps, cfg, layer: int, unit: int, scrub: int | None) -> _Figure:
     return _Figure("fig_bands", "Figure 1 of Ioffe & Szegedy: percentiles of the activation input",
-                   figures.percentile_bands(snaps, cfg.variants, layer, unit, scrub),
+                   figures.percentile_bands(snaps, cfg.variants, layer, unit, scrub, noun=views.unit_noun(cfg)),
                    f"15th, 50th and 85th percentiles and the 2–98% band of the activation input of layer "
-                   f"{layer + 1}, {unit_text(unit)}, over training; the dotted line marks step {scrub}.")
+                   f"{layer + 1}, {unit_text(unit, views.unit_noun(cfg))}, over training; the dotted line marks step {scrub}.")
 
 
 def _whatif(shown: Snapshot, variant: str, layer: int, cfg: ExperimentConfig) -> _Figure | str:
@@ -246,8 +256,10 @@ def _whatif(shown: Snapshot, variant: str, layer: int, cfg: ExperimentConfig) ->
     lab_unit, (g, b) = tracked[0], WHATIF
     sample = st_x.quantiles[st_x.units.index(lab_unit)].astype("float64")
     before, after = stats.normality(sample), stats.normality(g * sample + b)
-    return _Figure("fig_whatif", "What-if lab: your own γ and β", figures.whatif(sample, g, b, before, after),
-                   f"γ = {g:g}, β = {b:g} applied to the {len(sample)} stored quantiles of {unit_text(lab_unit)}'s x̂ "
+    noun = views.unit_noun(cfg)
+    return _Figure("fig_whatif", "What-if lab: your own γ and β",
+                   figures.whatif(sample, g, b, before, after, noun=noun),
+                   f"γ = {g:g}, β = {b:g} applied to the {len(sample)} stored quantiles of {unit_text(lab_unit, noun)}'s x̂ "
                    f"at step {shown.step}, variant {variant}: the histogram moves and stretches, W and KL do not "
                    "change.")
 
@@ -328,7 +340,7 @@ def html_report(snaps: tuple[Snapshot, ...], cfg: ExperimentConfig, *, panel: st
         link_html = f"<dt>Share link</dt><dd>{_e(link)} <span class=\"meta\">(not an http(s) link)</span></dd>"
     view = (f"step {shown_step:,} of {cfg.steps:,}"
             + (" (no snapshot yet)" if shown is None else "")
-            + f"; layer {layer + 1} of {len(cfg.widths)}; {unit_text(unit)}; panel {C.PANELS[panel]}")
+            + f"; layer {layer + 1} of {len(cfg.widths)}; {unit_text(unit, views.unit_noun(cfg))}; panel {C.PANELS[panel]}")
     cfg_rows = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in describe_config(cfg))
     parts = [
         "<!DOCTYPE html>",

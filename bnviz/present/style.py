@@ -214,6 +214,7 @@ def density_bars(hist: stats.Histogram, color: str, k: int, name: str, show: boo
 
 # --------------------------------------------------------------------------- one snapshot, one layer
 
-def unit_text(unit: int) -> str:
-    """How a unit is named in titles: ``unit 3``, or ``all units pooled`` for POOLED."""
-    return "all units pooled" if unit == POOLED else f"unit {unit}"
+def unit_text(unit: int, noun: str = "unit") -> str:
+    """How a unit is named in titles: ``unit 3``, or ``all units pooled`` for POOLED. ``noun``: what a unit is
+    (views.unit_noun: ``channel`` in a conv network)."""
+    return f"all {noun}s pooled" if unit == POOLED else f"{noun} {unit}"

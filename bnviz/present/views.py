@@ -144,3 +144,9 @@ def gaussian_pdf(x: np.ndarray, mean: float, std: float) -> np.ndarray:
         return np.zeros_like(np.asarray(x, dtype=float))
     z = (np.asarray(x, dtype=float) - mean) / std
     return np.exp(-0.5 * z * z) / (std * math.sqrt(2 * math.pi))
+
+
+def unit_noun(cfg) -> str:
+    """What one unit of a hidden layer is called on the page: a neuron's ``unit``, or a conv layer's
+    ``channel``."""
+    return "channel" if cfg.architecture == "conv" else "unit"

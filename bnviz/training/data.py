@@ -1,4 +1,5 @@
-"""Datasets that need no download: scikit-learn's digits, 2-D toy sets, and chosen feature distributions.
+"""Datasets that need no download: scikit-learn's digits, 2-D toy sets, chosen feature distributions, and
+a linear regression on them.
 
 Every dataset is a pure function of (config, seed): the same seed gives the same examples and the same
 80/20 train/test split, so a shared link regenerates exactly the same data.
@@ -24,14 +25,14 @@ TEST_FRACTION = 0.2
 
 @dataclass(frozen=True)
 class Dataset:
-    """Train and test tensors (float32 inputs, int64 labels) of one dataset."""
+    """Train and test tensors of one dataset: float32 inputs; int64 labels, or float32 regression targets."""
 
     name: str
     x_train: torch.Tensor  # (N_train, D)
-    y_train: torch.Tensor  # (N_train,)
+    y_train: torch.Tensor  # (N_train,) labels, or (N_train, n_outputs) targets
     x_test: torch.Tensor  # (N_test, D)
-    y_test: torch.Tensor  # (N_test,)
-    n_classes: int
+    y_test: torch.Tensor  # (N_test,) or (N_test, n_outputs)
+    n_outputs: int  # classes, or regression targets: the width of the network's head
 
     @property
     def n_inputs(self) -> int:
@@ -88,6 +89,18 @@ def _features(cfg: ExperimentConfig, rng: np.random.Generator, n: int) -> tuple[
     return x, np.argmax(x @ teacher, axis=1)
 
 
+REGRESSION_TARGETS = 10
+REGRESSION_NOISE = 0.1  # the targets' noise std: the best possible R² is 1 - 0.1**2 / (1 + 0.1**2) = 0.99
+
+
+def _regression(cfg: ExperimentConfig, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    # Santurkar et al.'s deep linear network task: Gaussian inputs and targets y = x A + noise, A fixed and
+    # random with variance 1 / n_features, so that each target has variance about 1 for unit-variance inputs.
+    x = feature_sample(cfg.input_dist, n, cfg.n_features, rng)
+    teacher = rng.standard_normal((cfg.n_features, REGRESSION_TARGETS)) / np.sqrt(cfg.n_features)
+    return x, x @ teacher + REGRESSION_NOISE * rng.standard_normal((n, REGRESSION_TARGETS))
+
+
 def _raw(cfg: ExperimentConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     n, state = N_SYNTHETIC, int(rng.integers(0, 2**31 - 1))
     if cfg.dataset == "digits":
@@ -105,6 +118,8 @@ def _raw(cfg: ExperimentConfig, rng: np.random.Generator) -> tuple[np.ndarray, n
         return skd.make_blobs(n, centers=4, n_features=2, cluster_std=1.0, random_state=state)
     if cfg.dataset == "features":
         return _features(cfg, rng, n)
+    if cfg.dataset == "regression":
+        return _regression(cfg, rng, n)
     raise ValueError(f"unknown dataset {cfg.dataset!r}; known: {', '.join(DATASETS)}")
 
 
@@ -115,6 +130,8 @@ def load(cfg: ExperimentConfig) -> Dataset:
     order = rng.permutation(len(x))
     n_test = int(round(TEST_FRACTION * len(x)))
     test, train = order[:n_test], order[n_test:]
+    regression = cfg.task == "regression"
     as_x = lambda idx: torch.as_tensor(np.asarray(x)[idx], dtype=torch.float32)  # noqa: E731
-    as_y = lambda idx: torch.as_tensor(np.asarray(y)[idx], dtype=torch.int64)  # noqa: E731
-    return Dataset(cfg.dataset, as_x(train), as_y(train), as_x(test), as_y(test), int(np.max(y)) + 1)
+    as_y = lambda idx: torch.as_tensor(np.asarray(y)[idx], dtype=torch.float32 if regression else torch.int64)  # noqa: E731
+    n_outputs = y.shape[1] if regression else int(np.max(y)) + 1
+    return Dataset(cfg.dataset, as_x(train), as_y(train), as_x(test), as_y(test), n_outputs)

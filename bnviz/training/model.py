@@ -137,9 +137,9 @@ class HiddenLayer(nn.Module):
 
 
 class MLP(nn.Module):
-    """Hidden layers of one variant followed by a linear softmax head (logits out)."""
+    """Hidden layers of one variant followed by a linear head (logits of a softmax, or regression outputs)."""
 
-    def __init__(self, cfg: ExperimentConfig, token: str, n_inputs: int, n_classes: int) -> None:
+    def __init__(self, cfg: ExperimentConfig, token: str, n_inputs: int, n_outputs: int) -> None:
         super().__init__()
         kind, _ = split_variant(token)
         self.token, self.kind = token, kind
@@ -147,7 +147,7 @@ class MLP(nn.Module):
         self.layers = nn.ModuleList(
             HiddenLayer(sizes[i], sizes[i + 1], kind, cfg.placement_of(token), cfg) for i in range(len(cfg.widths))
         )
-        self.head = nn.Linear(sizes[-1], n_classes)
+        self.head = nn.Linear(sizes[-1], n_outputs)
         # The layers' modules, looked up once: at these sizes nn.Module's dispatch (a call per layer, and
         # __getattr__ into _modules for every submodule) costs as much as the arithmetic. The submodules
         # are still called, so their hooks run. With StateCopier, the training loop runs as fast as a plain
@@ -193,7 +193,7 @@ class ConvNet(nn.Module):
     """Conv layers of one variant (channels: ``cfg.widths``) on square one-channel images, then global
     average pooling and a linear softmax head. Inputs come flat (N, side * side), as the datasets give them."""
 
-    def __init__(self, cfg: ExperimentConfig, token: str, n_inputs: int, n_classes: int) -> None:
+    def __init__(self, cfg: ExperimentConfig, token: str, n_inputs: int, n_outputs: int) -> None:
         super().__init__()
         kind, _ = split_variant(token)
         self.token, self.kind = token, kind
@@ -203,7 +203,7 @@ class ConvNet(nn.Module):
         channels = (1, *cfg.widths)
         self.layers = nn.ModuleList(ConvLayer(channels[i], channels[i + 1], kind, cfg.placement_of(token), cfg)
                                     for i in range(len(cfg.widths)))
-        self.head = nn.Linear(channels[-1], n_classes)
+        self.head = nn.Linear(channels[-1], n_outputs)
         self._plan = [layer.plan() for layer in self.layers]
         self._noisy = [layer.norm for layer in self.layers if isinstance(layer.norm, NoisyBatchNorm2d)]
 
@@ -232,11 +232,11 @@ def init_linears(linears: list[nn.Module], gen: torch.Generator) -> None:
             lin.bias.uniform_(-bound, bound, generator=gen)
 
 
-def build_twins(cfg: ExperimentConfig, n_inputs: int, n_classes: int) -> dict[str, nn.Module]:
+def build_twins(cfg: ExperimentConfig, n_inputs: int, n_outputs: int) -> dict[str, nn.Module]:
     """One network per variant (MLP or ConvNet, by ``cfg.architecture``), all with the same initial weights
     (drawn once, from the seed)."""
     net_class = ConvNet if cfg.architecture == "conv" else MLP
-    nets = {token: net_class(cfg, token, n_inputs, n_classes) for token in cfg.variants}
+    nets = {token: net_class(cfg, token, n_inputs, n_outputs) for token in cfg.variants}
     first = next(iter(nets.values()))
     init_linears(first.linears(), torch.Generator().manual_seed(cfg.seed))
     for net in nets.values():

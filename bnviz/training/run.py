@@ -216,7 +216,8 @@ class Run:
         if self.batch < cfg.batch:
             self.notes.append(f"batch {cfg.batch} is larger than the {n_train} training examples: clamped to "
                               f"{n_train}")
-        self.nets = build_twins(cfg, self.data.n_inputs, self.data.n_classes)
+        self.nets = build_twins(cfg, self.data.n_inputs, self.data.n_outputs)
+        self._loss = F.mse_loss if cfg.task == "regression" else F.cross_entropy
         for net in self.nets.values():
             net.train()
         for token, net in self.nets.items():
@@ -260,8 +261,7 @@ class Run:
             if self.status[token].state != "training":
                 continue
             net.resample_noise(self.noise[token])  # nets stay in training mode; probes restore it
-            logits = net(xb)
-            loss = F.cross_entropy(logits, yb)
+            loss = self._loss(net(xb), yb)
             value = loss.item()
             if not math.isfinite(value):
                 self._diverge(token, f"loss became {value}")

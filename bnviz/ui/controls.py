@@ -32,10 +32,10 @@ def sidebar() -> None:
         st.segmented_control("Network", list(C.ARCHITECTURES), key="arch", required=True,
                              format_func={"mlp": "fully connected", "conv": "convolutional"}.get,
                              help=" / ".join(f"{k}: {v}" for k, v in C.ARCHITECTURES.items()))
-        features = st.session_state["dataset"] == "features"
+        features = st.session_state["dataset"] in C.SYNTHETIC_INPUTS
         c1, c2 = st.columns([3, 2])
         c1.selectbox("Input distribution", list(C.INPUT_DISTS), key="dist", disabled=not features,
-                     help="Feature distribution of the 'features' dataset: " + C.INPUT_DISTS[st.session_state["dist"]])
+                     help="Feature distribution of the synthetic inputs (features, regression): " + C.INPUT_DISTS[st.session_state["dist"]])
         c2.number_input("Inputs", *_L["n_features"], key="features", step=1, disabled=not features)
         c1, c2 = st.columns(2)
         c1.selectbox("Activation", list(C.ACTIVATIONS), key="activation")

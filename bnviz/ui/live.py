@@ -143,7 +143,7 @@ def live_view(run, cfg, replaying: bool, report_view: dict, refresh: float) -> N
     classroom.banner(snaps, cfg)
     panel = selected_panel()  # the fragment reruns alone: the value may have been lost since the full run
     if not snaps:  # an empty chart already: the browser starts loading plotly while the run starts up
-        panels.chart(figures.training((), cfg.variants), "fig_waiting")
+        panels.chart(figures.training((), cfg.variants, task=cfg.task), "fig_waiting")
     elif opening:
         panels.lead(panel, snaps, snaps[-1], cfg, selection[2], selection[3])
     else:

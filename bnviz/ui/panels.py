@@ -63,18 +63,20 @@ def _normalized(variants) -> list[str]:
 
 
 def training(snaps, shown: Snapshot, cfg) -> None:
-    """Loss and test accuracy of every variant."""
-    chart(shared(figures.training, snaps, cfg.variants), "fig_training")
+    """Loss and test score (accuracy, or R² of a regression) of every variant."""
+    chart(shared(figures.training, snaps, cfg.variants, task=cfg.task), "fig_training")
 
 
 def layer(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """Histograms of x, x_hat, y, a for each variant at the shown step."""
-    chart(shared(figures.layer_histograms, shown, cfg.variants, layer_idx, unit), "fig_layer")
+    chart(shared(figures.layer_histograms, shown, cfg.variants, layer_idx, unit, noun=views.unit_noun(cfg)),
+          "fig_layer")
 
 
 def figure_1(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """Figure 1 of the paper: percentile bands of the layer's input over training."""
-    chart(shared(figures.percentile_bands, snaps, cfg.variants, layer_idx, unit, shown.step), "fig_bands")
+    chart(shared(figures.percentile_bands, snaps, cfg.variants, layer_idx, unit, shown.step,
+                 noun=views.unit_noun(cfg)), "fig_bands")
 
 
 def over_time(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
@@ -84,7 +86,8 @@ def over_time(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     variant = c1.selectbox("Variant", cfg.variants, key="heat_variant")
     stages = [s for s in C.STAGES if views.stage_of(shown, variant, layer_idx, s) is not None] or ["x"]
     stage = c2.selectbox("Stage", stages, key="heat_stage", format_func=lambda s: f"{s}: {C.STAGES[s]}")
-    chart(shared(figures.histogram_heatmap, snaps, variant, layer_idx, stage, unit, shown.step), "fig_heat")
+    chart(shared(figures.histogram_heatmap, snaps, variant, layer_idx, stage, unit, shown.step,
+                 noun=views.unit_noun(cfg)), "fig_heat")
 
 
 def gamma_beta(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
@@ -95,12 +98,13 @@ def gamma_beta(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
         st.info("No variant in this run learns γ and β (try the gamma-beta preset).")
         return
     variant = st.selectbox("Variant", affine, key="gb_variant")
-    chart(shared(figures.gamma_beta, snaps, variant, layer_idx), "fig_gb")
-    st.markdown("**What-if lab** — apply your own γ and β to x̂ of one unit and watch its histogram, W and KL.")
+    noun = views.unit_noun(cfg)
+    chart(shared(figures.gamma_beta, snaps, variant, layer_idx, noun=noun), "fig_gb")
+    st.markdown(f"**What-if lab** — apply your own γ and β to x̂ of one {noun} and watch its histogram, W and KL.")
     st_x = views.stage_of(shown, variant, layer_idx, "x_hat")
     c1, c2, c3 = st.columns(3)
     tracked = [u for u in st_x.units if u != POOLED]
-    lab_unit = c1.selectbox("Unit", tracked or [POOLED], key="lab_unit")
+    lab_unit = c1.selectbox(noun.capitalize(), tracked or [POOLED], key="lab_unit")
     g = c2.slider("γ", -3.0, 3.0, 1.0, 0.1, key="lab_gamma")
     b = c3.slider("β", -3.0, 3.0, 0.0, 0.1, key="lab_beta")
     sample = st_x.quantiles[st_x.units.index(lab_unit)].astype(np.float64)
@@ -114,9 +118,9 @@ def gamma_beta(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     if after is None:
         st.warning("γ = 0 maps every value to β: a constant, not a distribution. Pick γ ≠ 0.")
         return
-    chart(figures.whatif(sample, g, b, before, after), "fig_whatif")
-    st.caption(f"Sample: the {len(sample)} quantiles of unit {lab_unit}'s x̂ at step {shown.step} (a sketch of "
-               f"the {cfg.probe_size} probe values; on all of them the engine measured "
+    chart(figures.whatif(sample, g, b, before, after, noun=noun), "fig_whatif")
+    st.caption(f"Sample: the {len(sample)} quantiles of {noun} {lab_unit}'s x̂ at step {shown.step} (a sketch of "
+               f"its {cfg.series_length:,} probe values; on all of them the engine measured "
                f"W = {st_x.stat('shapiro_w', lab_unit):.4f}, KL = {st_x.stat('kl_gaussian', lab_unit):.4f}).")
 
 
@@ -124,10 +128,11 @@ def normality(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """W and KL over training per stage; a Q-Q plot."""
     variant = st.selectbox("Variant", cfg.variants, key="norm_variant",
                            index=len(cfg.variants) - 1)
-    chart(shared(figures.normality_over_time, snaps, variant, layer_idx, unit), "fig_norm")
+    chart(shared(figures.normality_over_time, snaps, variant, layer_idx, unit, noun=views.unit_noun(cfg)),
+          "fig_norm")
     stages = [s for s in C.STAGES if views.stage_of(shown, variant, layer_idx, s) is not None] or ["x"]
     stage = st.selectbox("Q-Q plot of stage", stages, key="qq_stage")
-    chart(shared(figures.qq_plot, shown, variant, layer_idx, stage, unit), "fig_qq")
+    chart(shared(figures.qq_plot, shown, variant, layer_idx, stage, unit, noun=views.unit_noun(cfg)), "fig_qq")
 
 
 def stability(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:

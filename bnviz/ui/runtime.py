@@ -28,15 +28,15 @@ class SharedResults:
         self._lock = threading.Lock()
         self.hits = self.misses = 0
 
-    def __call__(self, fn, anchor, *args):
-        key = (fn, id(anchor), args)
+    def __call__(self, fn, anchor, *args, **kwargs):
+        key = (fn, id(anchor), args, tuple(sorted(kwargs.items())))
         with self._lock:
             hit = self._items.get(key)
             if hit is not None and hit[0] is anchor:
                 self._items.move_to_end(key)
                 self.hits += 1
                 return hit[1]
-        value = fn(anchor, *args)  # outside the lock: sessions showing different things build in parallel
+        value = fn(anchor, *args, **kwargs)  # outside the lock: sessions showing different things build in parallel
         with self._lock:
             self.misses += 1
             self._items[key] = (anchor, value)

@@ -22,7 +22,7 @@ SMALL = ExperimentConfig(widths=(12, 9), variants=tuple(TOKENS), steps=20, snaps
 
 def _nets(cfg=SMALL):
     ds = data.load(cfg)
-    return ds, build_twins(cfg, ds.n_inputs, ds.n_classes)
+    return ds, build_twins(cfg, ds.n_inputs, ds.n_outputs)
 
 
 def _randomize(net, seed=3):

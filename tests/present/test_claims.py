@@ -197,6 +197,12 @@ def test_c8_noisy_bn_and_gradient_shift(santurkar):
     acc = {t: views.train_stat(snaps, t, "test_accuracy")[-1] for t in ("bn", "bn_noisy", "none")}
     assert v.numbers.acc_gap == pytest.approx(acc["bn"] - acc["bn_noisy"])
     assert f"{acc['bn']:.1%}" in v.figure and f"{acc['bn_noisy']:.1%}" in v.figure
+    # "as well" is judged on the area under the test-accuracy curve (scipy's trapezoid rule / steps spanned)
+    steps = views.steps(snaps).astype(float)
+    area = {t: scipy.integrate.trapezoid(views.train_stat(snaps, t, "test_accuracy"), steps)
+            / (steps[-1] - steps[0]) for t in ("bn", "bn_noisy")}
+    assert v.numbers.area_gap == pytest.approx(area["bn"] - area["bn_noisy"], rel=1e-9)
+    assert f"{area['bn']:.1%}" in v.figure and "area under the curve" in v.figure
     L = len(cfg.widths) - 1
     ratio = per_snapshot(snaps, "bn_noisy", L, "y") / per_snapshot(snaps, "bn", L, "y")
     assert v.numbers.drift_ratio == pytest.approx(ratio, rel=1e-9) and ratio > 1.5  # the noise destabilizes
@@ -204,7 +210,7 @@ def test_c8_noisy_bn_and_gradient_shift(santurkar):
     assert len(views.ics(snaps, "bn", 0)[0]) == 6  # steps 0, 100, ..., 500
     assert v.numbers.ics_ratio == pytest.approx(ics["bn"] / ics["none"], rel=1e-9)
     shown(ics["bn"], v.figure), shown(ics["none"], v.figure)
-    votes = [acc["bn"] - acc["bn_noisy"] <= claims.C8_ACC, ics["bn"] / ics["none"] >= claims.C8_ICS]
+    votes = [area["bn"] - area["bn_noisy"] <= claims.C8_ACC, ics["bn"] / ics["none"] >= claims.C8_ICS]
     assert v.verdict == ("supported" if all(votes) else "refuted" if not any(votes) else "mixed")
 
 
@@ -315,3 +321,31 @@ def test_a_units_fan_in_counts_what_it_sums():
     assert [claims.fan_in(mlp, i) for i in range(3)] == [64, 100, 100]
     assert [claims.fan_in(why, i) for i in range(3)] == [4, 8, 64]
     assert [claims.fan_in(conv, i) for i in range(3)] == [9, 9 * 16, 9 * 32]  # a 3x3 window over every channel
+
+
+def test_learning_area_and_first_reach_against_closed_forms():
+    steps = np.array([0, 100, 200, 400])
+    # a ramp 0 -> 1 over the first 200 steps, then flat at 1: area 100 + 200 over 400 steps = 0.75
+    assert claims.learning_area(steps, np.array([0.0, 0.5, 1.0, 1.0])) == pytest.approx(0.75)
+    # a score below 0 (an R² worse than the mean) counts as 0: the same area as a flat 0 then the ramp
+    assert claims.learning_area(steps, np.array([-5.0, 0.5, 1.0, 1.0])) == pytest.approx(0.75)
+    assert math.isnan(claims.learning_area(steps[:1], np.array([1.0])))
+    assert claims.first_reach(steps, np.array([0.2, 0.91, 0.96, 0.99]), 0.95) == 200
+    assert claims.first_reach(steps, np.array([0.2, 0.91, 0.93, 0.94]), 0.95) is None
+
+
+def test_c8_at_the_ceiling_is_decided_by_how_fast_not_where_both_end(santurkar):
+    """Both end at 100 %: noisy BN, which took the whole run to get there, did not train 'about as well'."""
+    snaps, cfg, _ = santurkar
+    steps = views.steps(snaps)  # 0, 20, ..., 600
+    fast = {int(s): 0.1 if s == 0 else 1.0 for s in steps}  # BN: at the ceiling from the first snapshot on
+    slow = {int(s): min(1.0, s / 500) for s in steps}  # noisy BN: a straight line from 0 to 1 at step 500
+    curves = {"bn": fast, "bn_noisy": slow}
+    edited = tuple(dataclasses.replace(snap, variants={
+        t: dataclasses.replace(v, test_accuracy=curves[t][snap.step]) if t in curves else v
+        for t, v in snap.variants.items()}) for snap in snaps)
+    v = claims.evidence(edited, cfg)[7]
+    first_gap = (0.1 + 1.0) / 2 * 20 / 600 + 580 / 600
+    assert v.numbers.acc_gap == 0 and v.numbers.area_gap == pytest.approx(first_gap - 350 / 600, rel=1e-9)
+    assert v.numbers.reach_bn == (20, 20) and v.numbers.reach_noisy == (460, 480)
+    assert "clearly worse" in v.detail and "90% first at bn step 20, bn_noisy step 460" in v.figure

@@ -96,7 +96,8 @@ QUOTED = {
     "C5": {"layers.0.w": claims.fmt, "layers.0.kl": claims.fmt, "layers.2.w": claims.fmt, "layers.2.kl": claims.fmt},
     "C6": {"max_dw": _sci, "max_dkl": _sci},
     "C7": {"after.drift": claims.fmt, "before.drift": claims.fmt, "after.w": claims.fmt, "before.w": claims.fmt},
-    "C8": {"drift_noisy": claims.fmt, "drift_bn": claims.fmt, "acc_noisy": _pct, "acc_bn": _pct},
+    "C8": {"drift_noisy": claims.fmt, "drift_bn": claims.fmt, "area_noisy": _pct, "area_bn": _pct,
+           "acc_noisy": _pct, "acc_bn": _pct},
 }
 
 

@@ -15,7 +15,7 @@ def test_digits_is_scikit_learns_digits_scaled_with_an_80_20_split():
     ds = data.load(ExperimentConfig())
     ref = load_digits()
     assert len(ds.x_test) == round(0.2 * 1797) and len(ds.x_train) == 1797 - round(0.2 * 1797)
-    assert ds.n_inputs == 64 and ds.n_classes == 10
+    assert ds.n_inputs == 64 and ds.n_outputs == 10
     assert float(ds.x_train.min()) == 0.0 and float(ds.x_train.max()) == 1.0
     # every example is one of scikit-learn's, divided by 16, and none is in both splits
     all_x = torch.cat([ds.x_train, ds.x_test]).numpy()
@@ -44,8 +44,27 @@ def test_same_seed_same_data_other_seed_other_split(name):
     a, b, c = data.load(cfg), data.load(cfg), data.load(cfg.replace(seed=1))
     assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
     assert not torch.equal(a.x_train, c.x_train)
-    assert a.x_train.dtype == torch.float32 and a.y_train.dtype == torch.int64
-    assert int(a.y_train.max()) < a.n_classes and len(set(a.y_train.tolist())) >= 2
+    assert a.x_train.dtype == torch.float32
+    if cfg.task == "regression":
+        assert a.y_train.dtype == torch.float32 and a.y_train.shape == (len(a.x_train), a.n_outputs)
+    else:
+        assert a.y_train.dtype == torch.int64
+        assert int(a.y_train.max()) < a.n_outputs and len(set(a.y_train.tolist())) >= 2
+
+
+def test_regression_targets_are_a_noisy_linear_map_of_gaussian_inputs():
+    from sklearn.linear_model import LinearRegression
+
+    cfg = ExperimentConfig(dataset="regression", n_features=16)
+    ds = data.load(cfg)
+    x, y = ds.x_train.double().numpy(), ds.y_train.double().numpy()
+    assert cfg.task == "regression" and ds.n_outputs == 10 and ds.n_inputs == cfg.n_inputs == 16
+    assert abs(x.mean()) < 0.02 and abs(x.std() - 1) < 0.02  # standard normal inputs
+    fit = LinearRegression().fit(x, y)
+    residual = y - fit.predict(x)
+    assert np.allclose(fit.intercept_, 0, atol=0.02)  # no offset: y = x A + noise
+    assert abs(residual.std() - data.REGRESSION_NOISE) < 0.005  # the noise is all a linear fit leaves
+    assert abs(y.var(axis=0).mean() - (1 + data.REGRESSION_NOISE ** 2)) < 0.4  # each target: variance about 1
 
 
 @pytest.mark.parametrize("dist, mean, var, skew", [

@@ -49,7 +49,7 @@ def test_plain_variant_matches_an_independent_pytorch_loop():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the run's thread: the same summation order, hence the same bits
     net = torch.nn.Sequential(torch.nn.Linear(ds.n_inputs, 16), torch.nn.Sigmoid(), torch.nn.Linear(16, 12),
-                              torch.nn.Sigmoid(), torch.nn.Linear(12, ds.n_classes))
+                              torch.nn.Sigmoid(), torch.nn.Linear(12, ds.n_outputs))
     init_linears([net[0], net[2], net[4]], torch.Generator().manual_seed(cfg.seed))
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr)
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -165,7 +165,7 @@ def test_weights_cross_the_pipe_as_raw_bytes_and_arrive_whole_and_writable():
 
     cfg = TINY
     ds = data.load(cfg)
-    nets = build_twins(cfg, ds.n_inputs, ds.n_classes)
+    nets = build_twins(cfg, ds.n_inputs, ds.n_outputs)
     flat = {t: StateCopier(n).copy()[0] for t, n in nets.items()}
     plain = {k: v.numpy().copy() for k, v in nets["bn"].state_dict().items() if v.is_floating_point()}
     ws = probe.WeightSnapshot(40, {
@@ -202,7 +202,7 @@ def test_a_worker_that_cannot_summarize_a_snapshot_reports_it_and_writes_no_tabl
 
     cfg = TINY.replace(variants=("none", "bn"))
     ds = data.load(cfg)
-    copiers = {t: StateCopier(n) for t, n in build_twins(cfg, ds.n_inputs, ds.n_classes).items()}
+    copiers = {t: StateCopier(n) for t, n in build_twins(cfg, ds.n_inputs, ds.n_outputs).items()}
 
     def weights(step):
         return probe.WeightSnapshot(step, {t: probe.WeightVariant(1.0, None, c.copy()[0], None)
@@ -259,7 +259,7 @@ def test_batch_of_one_refuses_bn_but_trains_the_rest():
     assert run.status["bn"].state == "refused" and "at least 2" in run.status["bn"].message
     assert run.status["none"].state == "training"
     assert torch.equal(run.nets["bn"].layers[0].linear.weight, build_twins(
-        cfg, run.data.n_inputs, run.data.n_classes)["bn"].layers[0].linear.weight)  # never trained
+        cfg, run.data.n_inputs, run.data.n_outputs)["bn"].layers[0].linear.weight)  # never trained
 
 
 def test_pause_holds_and_single_step_advances():

@@ -115,7 +115,7 @@ def test_zero_variance_inputs_give_defined_statistics_not_errors(monkeypatch):
     def constant_load(cfg):
         d = real_load(cfg)
         return data_mod.Dataset(d.name, torch.full_like(d.x_train, 0.5), d.y_train, torch.full_like(d.x_test, 0.5),
-                                d.y_test, d.n_classes)
+                                d.y_test, d.n_outputs)
 
     monkeypatch.setattr(data_mod, "load", constant_load)
     run = Run(PRESETS["ioffe"].config.replace(steps=60, snapshot_every=20), stats_in="inline")
