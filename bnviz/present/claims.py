@@ -423,7 +423,7 @@ def _c1(r: _Run) -> Verdict:
         return _not_measured("C1", f"no finite drift in the second half: {r.why_missing(gone)}")
     f_bn, f_none = _final(r.rel_drift(bn, L, st_bn, "first")), _final(r.rel_drift(none, L, st_none, "first"))
     ratio = _ratio(d_bn, d_none)
-    act = r.cfg.activation
+    act = r.cfg.activation if r.cfg.activation != "identity" else "activation"  # a linear network's: no function
     figure = (f"drift of the last hidden layer's {act} input ({st_bn} in {bn}, {st_none} in {none}), W1 per "
               f"snapshot / pooled std, mean over {r.span()}: {bn} {fmt(d_bn)} vs {none} {fmt(d_none)} "
               f"(ratio {fmt(ratio)}); W1 from the first snapshot to step {int(r.steps[-1])} / first std: "

@@ -82,8 +82,9 @@ def _config(df) -> tuple[ExperimentConfig, list[str]]:
     src = "A CSV file carries no settings" if kind == "csv" else "This file carries no settings (no share link)"
     notes.append(f"{src}: inferred from the table: variants {', '.join(variants)}; {n_layers} hidden layer(s) of "
                  f"at least {', '.join(map(str, widths))} units (only tracked units are known, so γ and β of the "
-                 f"others read as missing); activation {activation} ({how}). Dataset, learning rate, batch and "
-                 f"probe size are shown as the {C.DEFAULT_PRESET} preset's and may differ from the recorded run.")
+                 f"others read as missing); activation {activation} ({how}). Network type, dataset, learning rate, "
+                 f"batch and probe size are shown as the {C.DEFAULT_PRESET} preset's (a fully connected network "
+                 f"on the digits) and may differ from the recorded run: record to Parquet to keep them.")
     return cfg, notes
 
 
@@ -277,8 +278,8 @@ def snapshots_from_table(df, config: ExperimentConfig | None = None,
     claims.evidence read the same numbers; what it does not hold is NaN: per-unit drift at the first
     snapshot, γ/β of untracked units (vectors as long as the config's width, or the largest tracked unit
     + 1), and, without the quantile block, the distributions (``hists == ()``, NaN quantiles). With the
-    block, histograms are rebuilt by :func:`histograms_from_quantiles` with ``config.probe_size`` counts per
-    unit (pooled: min(probe_size x width, POOL_N), as the live pooled histograms). ``config`` defaults to
+    block, histograms are rebuilt by :func:`histograms_from_quantiles` with ``config.series_length`` counts per
+    unit (pooled: min(series_length x width, POOL_N), as the live pooled histograms). ``config`` defaults to
     :func:`config_for`. More than ``max_snapshots`` steps are thinned evenly (first and last kept).
     """
     df = validate(df)
@@ -330,7 +331,8 @@ def snapshots_from_table(df, config: ExperimentConfig | None = None,
     if has_q:
         widths = np.array([cfg.widths[li] if li < len(cfg.widths) else 0 for li in range(L)])
         widths = np.maximum(widths, int(all_units.max()) + 1)
-        total = np.where(p_u == POOLED, np.minimum(cfg.probe_size * widths[p_l], POOL_N), cfg.probe_size)
+        n = cfg.series_length  # values one unit's live histogram counted (a conv channel: every position)
+        total = np.where(p_u == POOLED, np.minimum(n * widths[p_l], POOL_N), n)
         series = ((p_vsl // (L * S)) * L + p_l) * G * NU + p_g * NU + points % NU  # (variant, layer, stage, unit)
         hists = histograms_from_quantiles(quant, series, total)
     bounds = np.flatnonzero(np.r_[True, p_vsl[1:] != p_vsl[:-1], True]) if len(points) else np.zeros(1, np.int64)

@@ -39,7 +39,10 @@ def sidebar() -> None:
         c2.number_input("Inputs", *_L["n_features"], key="features", step=1, disabled=not features)
         c1, c2 = st.columns(2)
         c1.selectbox("Activation", list(C.ACTIVATIONS), key="activation")
-        c2.text_input("Hidden widths", key="widths", help="Comma-separated units per hidden layer, e.g. 100,100,100")
+        if st.session_state["arch"] == "conv":
+            c2.text_input("Channels", key="widths", help="Comma-separated channels per 3x3 conv layer, e.g. 16,32,32")
+        else:
+            c2.text_input("Hidden widths", key="widths", help="Comma-separated units per hidden layer, e.g. 100,100,100")
         st.multiselect("Variants (trained side by side)", state.VARIANT_OPTIONS, key="variants",
                        help="; ".join(f"{k}: {v}" for k, v in C.VARIANTS.items()) +
                        ". A suffix @before/@after overrides the placement.")

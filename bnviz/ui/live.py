@@ -96,7 +96,9 @@ def _status_row(run, cfg, steps: list[int], selection) -> None:
     line = f"step **{run.step:,}** / {cfg.steps:,} · {run.state}"
     if queued:
         line = f"**queued** (position {queued}): trainings are capped at {registry().max_running} at once"
-    c_status, c_live, c_scrub, c_layer, c_unit = st.columns([2.5, 1.0, 3.1, 1.4, 1.8], vertical_alignment="center")
+    wide = len(cfg.widths) >= 10  # "layer 12/25" needs more room than "layer 2/3"
+    c_status, c_live, c_scrub, c_layer, c_unit = st.columns([2.5, 1.0, 2.8 if wide else 3.1, 1.7 if wide else 1.4, 1.8],
+                                                            vertical_alignment="center")
     with c_status.container(key="status"):
         st.markdown(line + "".join(f" · ⚠️ {s.message}" for s in status.values()) +
                     (f" · ❌ {run.error}" if run.error else ""))

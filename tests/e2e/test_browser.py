@@ -59,7 +59,20 @@ def test_pause_stops_and_play_step_work(page, server):
     assert page.locator("[data-testid=stException]").count() == 0
 
 
-@pytest.mark.parametrize("preset", ["ioffe", "why-gaussian"])
+def test_a_conv_run_keeps_refreshing_while_it_trains(page, server):
+    """The conv twins of ioffe-conv: the page sends a new frame of charts about twice a second."""
+    open_app(page, server + "/?preset=ioffe-conv&steps=200000&seed=13")
+    assert wait_until(lambda: status_step(page) > 0)
+    steps, t0 = set(), time.monotonic()
+    while time.monotonic() - t0 < 6.0:
+        steps.add(status_step(page))
+        time.sleep(0.1)
+    # 0.5 s refreshes give about 12 distinct steps in 6 s; at least 6 leaves room for a loaded machine
+    assert len(steps) >= 6, sorted(steps)
+    assert page.locator("[data-testid=stException]").count() == 0
+
+
+@pytest.mark.parametrize("preset", ["ioffe", "why-gaussian", "santurkar-conv", "santurkar-dln"])
 def test_every_panel_draws_and_is_screenshotted(page, server, out_dir, preset):
     open_app(page, f"{server}/?preset={preset}&seed=21")
     for key, label in C.PANELS.items():
