@@ -371,3 +371,25 @@ def test_report_filename():
     name = report.report_filename(SMALL.replace(dataset="features", seed=7), 30)
     assert name == "bnviz-report-features-seed7-step30.html"
     assert re.fullmatch(r"[A-Za-z0-9._-]+", name)
+
+
+def test_conv_and_regression_presets_are_described_in_their_own_words():
+    conv = dict(report.describe_config(PRESETS["santurkar-conv"].config))
+    assert "3 3x3 conv layers of 16, 32, 32 relu channels, global average pooling, softmax output" in conv["Network"]
+    assert "64 fixed training examples (4,096 values per channel" in conv["Measured"]
+    dln = dict(report.describe_config(PRESETS["santurkar-dln"].config))
+    assert "25 hidden layers of 16 identity units, linear regression output" in dln["Network"]
+    assert "16 synthetic inputs" in dln["Data"] and "R²" in dln["Data"]
+
+
+def test_a_conv_regression_run_reports_channels_and_r2():
+    cfg = SMALL.replace(dataset="regression", n_features=16, architecture="conv", widths=(3, 4), activation="identity",
+                        variants=("none", "bn"), steps=20, snapshot_every=10)
+    snaps = finished(cfg)
+    tree = parse(report.html_report(snaps, cfg, panel="training", layer=1, unit=POOLED, step=20))
+    head = next(tree.root.all("header")).string()
+    assert "all channels pooled" in head and "test R²" in plots(tree)["fig_training"]["layout"]["title"]["text"]
+    fig = plots(tree)["fig_training"]
+    r2 = [tr for tr in fig["data"] if tr.get("yaxis") == "y2" and tr.get("mode") == "lines"]
+    assert r2 and all(same(arr(tr["y"]), views.train_stat(snaps, tr["name"] == "BN" and "bn" or "none", "test_accuracy"))
+                      for tr in r2)
