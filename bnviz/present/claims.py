@@ -291,6 +291,7 @@ class _Run:
         tokens = [t for s in self.snaps for t in s.variants]
         self.tokens = list(dict.fromkeys([t for t in cfg.variants if t in tokens] + tokens))
         self.last_layer = len(cfg.widths) - 1
+        self.noun = views.unit_noun(cfg)  # "unit", or a conv layer's "channel"
 
     def latest(self, token: str) -> int | None:
         """Index of the latest snapshot in which ``token`` has layers (None: never, or diverged at once)."""
@@ -486,7 +487,7 @@ def _c2(r: _Run) -> Verdict:
         numbers["control_ratio"] = c
         figure += f"; control {ctrl} (y = x̂): ratio {fmt(c)}"
     figure += (f"; γ now {fmt(_nanmean(g_end))} ± {fmt(_nanstd(g_end))}, β {fmt(_nanmean(b_end))} ± "
-               f"{fmt(_nanstd(b_end))} (mean ± sd over units); median "
+               f"{fmt(_nanstd(b_end))} (mean ± sd over {r.noun}s); median "
                f"relative change per snapshot: γ {fmt(rates['gamma'])}, β {fmt(rates['beta'])}, W "
                f"{fmt(rates['weight'])}")
     slow = (f" Per snapshot y moves only {fmt(pace, 2)}x as much as x̂: γ changes by a median "
@@ -516,9 +517,9 @@ def _c3(r: _Run) -> Verdict:
     w_in = np.array([row["in"]["shapiro_w"] for row in rows])
     gain = _nanmedian([row["x_hat"]["shapiro_w"] - row["in"]["shapiro_w"] for row in rows])
     worst = rows[int(np.argmin(w_in))]
-    where = f"layer {worst['layer'] + 1} unit {worst['unit']} of {worst['token']}"
+    where = f"layer {worst['layer'] + 1} {r.noun} {worst['unit']} of {worst['token']}"
     steps = sorted({row["step"] for row in rows})
-    figure = (f"{len(rows)} unit series ({', '.join(tokens)}; tracked units of every layer, step "
+    figure = (f"{len(rows)} {r.noun} series ({', '.join(tokens)}; tracked {r.noun}s of every layer, step "
               f"{', '.join(map(str, steps))}): max |ΔW| of x̂, y vs BN's input {sci(dw)}, max |ΔKL| "
               f"{sci(dkl)} nats; W of the input itself: median {fmt(float(np.median(w_in)))}, lowest "
               f"{fmt(float(w_in.min()))} ({where}: x̂ {fmt(worst['x_hat']['shapiro_w'])}, y "
@@ -534,7 +535,7 @@ def _c3(r: _Run) -> Verdict:
             notes.append(f"Where the input is not Gaussian ({where}: W {fmt(float(w_in.min()))}), it stays "
                           "exactly as non-Gaussian after BN.")
         origin = " ".join(notes)
-        detail = (f"BN standardizes, it does not reshape: unit by unit, W of x̂ and y differs from W of BN's "
+        detail = (f"BN standardizes, it does not reshape: {r.noun} by {r.noun}, W of x̂ and y differs from W of BN's "
                   f"input by at most {sci(dw)} and the KL by {sci(dkl)} nats, rounding only. {origin}")
     elif gain > TOL_W:
         verdict = "supported"
@@ -566,12 +567,12 @@ def _c4(r: _Run) -> Verdict:
     skews = np.array([row["in"]["skew"] for row in rows])
     kurts = np.array([row["in"]["kurtosis"] for row in rows])
     ex = rows[int(np.argmax(np.abs(skews)))]
-    where = f"layer {ex['layer'] + 1} unit {ex['unit']} of {ex['token']}"
-    figure = (f"{len(rows)} unit series: skew of BN's input median |{fmt(float(np.median(np.abs(skews))))}| "
+    where = f"layer {ex['layer'] + 1} {r.noun} {ex['unit']} of {ex['token']}"
+    figure = (f"{len(rows)} {r.noun} series: skew of BN's input median |{fmt(float(np.median(np.abs(skews))))}| "
               f"(range {fmt(float(skews.min()))} to {fmt(float(skews.max()))}), excess kurtosis median "
               f"{fmt(float(np.median(kurts)))} (range {fmt(float(kurts.min()))} to {fmt(float(kurts.max()))}); "
               f"max relative change through BN: skew {sci(ds)}, kurtosis {sci(dk)}; x̂ mean within "
-              f"{sci(dm)} of 0, std within {sci(dsd)} of 1 ({len(live)} units with variance >= "
+              f"{sci(dm)} of 0, std within {sci(dsd)} of 1 ({len(live)} {r.noun}s with variance >= "
               f"{STD_CHECK_VAR:g})")
     if dm < 0.01 and dsd < 0.01:
         fixed = "BN sets mean 0 and standard deviation 1"
@@ -707,9 +708,9 @@ def _c6(r: _Run) -> Verdict:
     if not n:
         return _not_measured("C6", f"no finite {stage} quantiles at the latest snapshot: {r.why_missing(token)}")
     layer, u, g, b, base, moved = example
-    figure = (f"{stage} quantiles of {n} tracked units ({token}, step {snap.step}) under (γ, β) = "
+    figure = (f"{stage} quantiles of {n} tracked {r.noun}s ({token}, step {snap.step}) under (γ, β) = "
               f"{', '.join(f'({a:g}, {c:g})' for a, c in C6_PAIRS)}: max |ΔW| {sci(dw)}, max |ΔKL| "
-              f"{sci(dkl)}; e.g. layer {layer + 1} unit {u} with ({g:g}, {b:g}): mean {fmt(base.mean)} → "
+              f"{sci(dkl)}; e.g. layer {layer + 1} {r.noun} {u} with ({g:g}, {b:g}): mean {fmt(base.mean)} → "
               f"{fmt(moved.mean)}, std {fmt(base.std)} → {fmt(moved.std)}, W {fmt(base.shapiro_w, 4)} → "
               f"{fmt(moved.shapiro_w, 4)}, KL {fmt(base.kl_gaussian)} → {fmt(moved.kl_gaussian)}")
     if dw < C6_TOL and dkl < C6_TOL:
@@ -749,7 +750,7 @@ def _c7(r: _Run) -> Verdict:
     drift_worse, shape_worse = ratio > C7_DRIFT, a["w"] < b["w"] - C7_W
     figure = (f"what the next layer receives (a with {before}, y with {after}), all hidden layers: drift per "
               f"snapshot / std over {r.span()} {fmt(b['drift'])} vs {fmt(a['drift'])} (after / before "
-              f"{fmt(ratio)}); median over tracked units W {fmt(b['w'])} vs {fmt(a['w'])}, KL {fmt(b['kl'])} "
+              f"{fmt(ratio)}); median over tracked {r.noun}s W {fmt(b['w'])} vs {fmt(a['w'])}, KL {fmt(b['kl'])} "
               f"vs {fmt(a['kl'])}, skew {fmt(b['skew'])} vs {fmt(a['skew'])}; what BN normalizes: x (before) "
               f"median W {fmt(b['w_in'])}, skew {fmt(b['skew_in'])} vs a (after) W {fmt(a['w_in'])}, skew "
               f"{fmt(a['skew_in'])}")

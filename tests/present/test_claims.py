@@ -321,6 +321,22 @@ def test_a_units_fan_in_counts_what_it_sums():
     assert [claims.fan_in(mlp, i) for i in range(3)] == [64, 100, 100]
     assert [claims.fan_in(why, i) for i in range(3)] == [4, 8, 64]
     assert [claims.fan_in(conv, i) for i in range(3)] == [9, 9 * 16, 9 * 32]  # a 3x3 window over every channel
+    dln = PRESETS["santurkar-dln"].config
+    assert [claims.fan_in(dln, i) for i in (0, 1, 24)] == [16, 16, 16]  # 16 synthetic inputs, then 16 units
+
+
+def test_the_board_of_a_conv_run_speaks_of_channels_and_judges_the_regressions_r2():
+    cfg = PRESETS["santurkar-conv"].config.replace(dataset="regression", n_features=16, widths=(4, 6), steps=60,
+                                                   snapshot_every=10, ics_every=20)
+    run = Run(cfg, stats_in="inline").start()
+    assert run.join(timeout=120) and run.state == "finished", run.error
+    board = {v.claim: v for v in claims.evidence(run.history.snapshots(), cfg)}
+    for cid in ("C3", "C4", "C6"):
+        assert "channel" in board[cid].figure and " unit" not in board[cid].figure, board[cid].figure
+    c8 = board["C8"]
+    assert c8.numbers.score == "test R²" and "test R² over training" in c8.figure
+    r2 = views.train_stat(run.history.snapshots(), "bn", "test_accuracy")
+    assert c8.numbers.acc_bn == pytest.approx(r2[-1])
 
 
 def test_learning_area_and_first_reach_against_closed_forms():
