@@ -812,20 +812,21 @@ def _c8(r: _Run) -> Verdict:
     d_ratio = _ratio(d_noisy, d_bn)
     as_well, unstable = area_gap <= C8_ACC, d_ratio > C8_DRIFT
     reach = {t: tuple(first_reach(r.steps, curve[t], level) for level in C8_LEVELS) for t in (bn, noisy)}
-    figure = (f"{score} over training (mean, the area under the curve): {bn} {area[bn]:.1%}, {noisy} "
-              f"{area[noisy]:.1%} (gap {area_gap * 100:.1f} points); "
-              + "; ".join(_reach_text(lv, a, b, (bn, noisy)) for lv, a, b in zip(C8_LEVELS, reach[bn], reach[noisy]))
-              + f"; at the end: {bn} {acc[bn]:.1%}, {noisy} {acc[noisy]:.1%}; drift of the last layer's activation "
-              f"input per snapshot / std over {r.span()}: {noisy} {fmt(d_noisy)} vs {bn} {fmt(d_bn)} (ratio "
-              f"{fmt(d_ratio)})")
     numbers = dict(area_bn=area[bn], area_noisy=area[noisy], area_gap=area_gap, acc_bn=acc[bn],
                    acc_noisy=acc[noisy], acc_gap=gap, drift_bn=d_bn, drift_noisy=d_noisy, drift_ratio=d_ratio,
                    reach_bn=reach[bn], reach_noisy=reach[noisy], score=score)
     none = r.find(("none",))
-    ics_says = None
     if none is not None:
         numbers["acc_none"] = _final(views.train_stat(r.snaps, none, "test_accuracy"))
-        figure += f", {none} {numbers['acc_none']:.1%}"
+    at_end = ", ".join(f"{t} {numbers[k]:.1%}" for t, k in ((bn, "acc_bn"), (noisy, "acc_noisy"), (none, "acc_none"))
+                       if t is not None)
+    figure = (f"{score} over training (mean, the area under the curve): {bn} {area[bn]:.1%}, {noisy} "
+              f"{area[noisy]:.1%} (gap {area_gap * 100:.1f} points); "
+              + "; ".join(_reach_text(lv, a, b, (bn, noisy)) for lv, a, b in zip(C8_LEVELS, reach[bn], reach[noisy]))
+              + f"; at the end: {at_end}; drift of the last layer's activation input per snapshot / std over "
+              f"{r.span()}: {noisy} {fmt(d_noisy)} vs {bn} {fmt(d_bn)} (ratio {fmt(d_ratio)})")
+    ics_says = None
+    if none is not None:
         per = {t: [views.ics(r.snaps, t, layer) for layer in range(len(r.cfg.widths))] for t in (bn, none)}
         measured = [set(st.tolist()) for t in per for st, _, _ in per[t]]
         common = set.intersection(*measured) if measured else set()  # steps where every layer of both has it
