@@ -1,5 +1,8 @@
 """A conv layer's operations in numpy against PyTorch's own: convolution, BatchNorm2d (train and eval views),
-layer norm over channels and positions (GroupNorm with one group), and the per-channel series."""
+layer norm over channels and positions (GroupNorm with one group), the per-channel series, the whole
+network's gradients (autograd) and its gradient shift (torch.optim.SGD)."""
+
+import copy
 
 import numpy as np
 import pytest
@@ -179,3 +182,34 @@ def test_a_conv_network_probes_at_most_64_examples_all_their_positions():
     conv, mlp = ExperimentConfig(architecture="conv", probe_size=512), ExperimentConfig(probe_size=512)
     assert conv.probe_examples == 64 and mlp.probe_examples == 512
     assert len(probe_indices(conv, 1000)) * 64 == 4096 and len(probe_indices(mlp, 1000)) == 512
+
+
+@pytest.mark.parametrize("token", ["none", "bn", "bn_noisy", "ln@after"])
+def test_the_conv_gradient_shift_matches_a_pytorch_sgd_step_of_the_earlier_layers(token):
+    from bnviz.config import ExperimentConfig
+    from bnviz.measure import npnet
+    from bnviz.training.model import ConvNet
+
+    cfg = ExperimentConfig(widths=(3, 4, 2), variants=(token,), activation="tanh")
+    torch.manual_seed(5)
+    net = ConvNet(cfg, token, 64, 5).double().train()
+    net.resample_noise(torch.Generator().manual_seed(6))
+    state = {k: v.detach().numpy().copy() for k, v in net.state_dict().items() if v.is_floating_point()}
+    u, labels = tensors(7, (12, 64)), torch.arange(12) % 5
+    pairs = npnet.gradient_ics(cfg, token, state, u.numpy(), labels.numpy(), lr=0.3, net_class=npconv.NumpyConvNet)
+    # Independent reference: torch.optim.SGD steps conv layers 0..i-1 only, then layer i's gradient.
+    F.cross_entropy(net(u), labels).backward()
+    for i in range(3):
+        g = net.layers[i].conv.weight.grad.numpy()
+        shifted = copy.deepcopy(net)
+        earlier = [(p, q) for a, b in zip(shifted.layers[:i], net.layers[:i])
+                   for p, q in zip(a.parameters(), b.parameters()) if p.requires_grad]
+        for p, q in earlier:
+            p.grad = q.grad.clone()
+        if earlier:
+            torch.optim.SGD([p for p, _ in earlier], lr=0.3).step()
+        shifted.zero_grad()
+        F.cross_entropy(shifted(u), labels).backward()
+        np.testing.assert_allclose(pairs[i][0], g, rtol=1e-7, atol=1e-10)
+        np.testing.assert_allclose(pairs[i][1], shifted.layers[i].conv.weight.grad.numpy(), rtol=1e-7, atol=1e-10)
+    assert np.linalg.norm(pairs[2][0] - pairs[2][1]) > 0
