@@ -221,7 +221,7 @@ THRESHOLDS = {
           f"more AND is less Gaussian (median W lower by > {C7_W}) than with BN before; refuted if neither; "
           "mixed if one",
     "C8": f"supported if noisy BN trains about as well as BN - its test score's mean over training (the area "
-          f"under its learning curve) within {C8_ACC:.0%} of BN's, so that a tie at the ceiling does not decide "
+          f"under its learning curve) within {C8_ACC * 100:.0f} points of BN's, so that a tie at the ceiling does not decide "
           f"it - while drifting > {C8_DRIFT}x more, and BN's gradient shift ||G − G′|| is not smaller than "
           f"none's (>= {C8_ICS}x); refuted if both point the other way; mixed otherwise (the score is test "
           "accuracy, or R² of a regression, counted as 0 below 0)",
