@@ -39,3 +39,22 @@ def finished_run(cfg, stats_in="inline"):
 def finished(cfg, stats_in="inline"):
     """The snapshots of a run of ``cfg`` trained to its end."""
     return finished_run(cfg, stats_in).history.snapshots()
+
+
+def sgd_shifted(net, i: int, lr: float, loss):
+    """A copy of ``net`` (whose gradients are computed) after one torch.optim.SGD step of layers 0..i-1 only,
+    with ``loss(copy)`` backpropagated: Santurkar et al.'s G' of layer i, by PyTorch alone."""
+    import copy
+
+    import torch
+
+    shifted = copy.deepcopy(net)  # a deep copy does not carry the gradients over: hand them on
+    earlier = [(p, q) for a, b in zip(shifted.layers[:i], net.layers[:i])
+               for p, q in zip(a.parameters(), b.parameters()) if p.requires_grad]
+    for p, q in earlier:
+        p.grad = q.grad.clone()
+    if earlier:
+        torch.optim.SGD([p for p, _ in earlier], lr=lr).step()
+    shifted.zero_grad()
+    loss(shifted).backward()
+    return shifted

@@ -14,9 +14,9 @@ import math
 
 import numpy as np
 
-from bnviz.config import BN_EPS, ExperimentConfig, split_variant
+from bnviz.config import BN_EPS, ExperimentConfig
 from bnviz.measure import objective
-from bnviz.measure.npnet import activation, activation_grad
+from bnviz.measure.npnet import NumpyNet, activation, activation_grad
 
 BATCH_AXES = (0, 2, 3)  # BatchNorm2d: per channel, over examples and positions
 EXAMPLE_AXES = (1, 2, 3)  # layer norm: per example, over channels and positions
@@ -90,7 +90,7 @@ def normalize_backward(g_y: np.ndarray, x_hat: np.ndarray, inv_std: np.ndarray, 
     return d_in, d_gamma, d_beta
 
 
-class NumpyConvNet:
+class NumpyConvNet(NumpyNet):
     """One variant's conv network (training.model.ConvNet) from its weights, in numpy: stages, logits and
     gradients, in float64. State keys as ConvNet's: ``layers.{i}.conv.{weight, bias}``, ``layers.{i}.norm.*``,
     ``head.{weight, bias}``."""
@@ -98,16 +98,8 @@ class NumpyConvNet:
     WEIGHT = "conv"
 
     def __init__(self, cfg: ExperimentConfig, token: str, state: dict[str, np.ndarray]) -> None:
-        self.kind, _ = split_variant(token)
-        self.placement = cfg.placement_of(token)
-        self.act = cfg.activation
-        self.task = cfg.task
-        self.depth = len(cfg.widths)
-        self.state = state
+        super().__init__(cfg, token, state)
         self.axes = EXAMPLE_AXES if self.kind == "ln" else BATCH_AXES
-
-    def _p(self, i: int, name: str) -> np.ndarray | None:
-        return self.state.get(f"layers.{i}.{name}")
 
     def _normalize(self, i: int, z: np.ndarray, view: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         running = view == "eval" and self.kind != "ln"

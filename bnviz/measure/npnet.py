@@ -73,10 +73,10 @@ class _Norm:
     axis: int  # 0: statistics over the batch (BN); 1: over the units of one example (LN)
 
 
-class NumpyMLP:
-    """One variant's network, from its weights, in numpy: stages, logits and gradients."""
+class NumpyNet:
+    """What every numpy network reads from the config and its variant token, and its state dict's lookup."""
 
-    WEIGHT = "linear"  # the state's name of a hidden layer's weight map: layers.{i}.linear.weight
+    WEIGHT = ""  # the state's name of a hidden layer's weight map: layers.{i}.{WEIGHT}.weight
 
     def __init__(self, cfg: ExperimentConfig, token: str, state: dict[str, np.ndarray]) -> None:
         self.kind, _ = split_variant(token)
@@ -85,14 +85,23 @@ class NumpyMLP:
         self.task = cfg.task
         self.depth = len(cfg.widths)
         self.state = state
+
+    def _p(self, i: int, name: str) -> np.ndarray | None:
+        return self.state.get(f"layers.{i}.{name}")
+
+
+class NumpyMLP(NumpyNet):
+    """One variant's network, from its weights, in numpy: stages, logits and gradients."""
+
+    WEIGHT = "linear"
+
+    def __init__(self, cfg: ExperimentConfig, token: str, state: dict[str, np.ndarray]) -> None:
+        super().__init__(cfg, token, state)
         # Every stage is the exact (float64) result of its operation on the previous stage, rounded to the
         # network's precision: the float32 network, without the rounding noise of float32 accumulation, so
         # that e.g. a constant input gives exactly constant stages (OpenBLAS's float32 products differ from
         # row to row in the last bits).
         self.dtype = state["head.weight"].dtype
-
-    def _p(self, i: int, name: str) -> np.ndarray | None:
-        return self.state.get(f"layers.{i}.{name}")
 
     def _normalize(self, i: int, z: np.ndarray, view: str) -> _Norm:
         """x_hat and y of layer ``i``'s normalization on ``z`` (B, U).

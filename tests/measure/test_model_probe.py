@@ -16,6 +16,8 @@ from bnviz.measure import probe
 from bnviz.config import ACTIVATIONS, ExperimentConfig
 from bnviz.training.model import NoisyBatchNorm, StateCopier, build_twins, noise_generator
 
+from ..helpers import sgd_shifted
+
 TOKENS = ["none", "bn", "bn_noaffine", "bn_noisy", "ln", "bn@after", "ln@after"]
 SMALL = ExperimentConfig(widths=(12, 9), variants=tuple(TOKENS), steps=20, snapshot_every=5, probe_size=64)
 
@@ -183,15 +185,7 @@ def test_gradient_ics_matches_a_pytorch_sgd_step_of_the_earlier_layers(token):
     F.cross_entropy(ref(xb.double()), yb).backward()
     for i in range(3):
         g = ref.layers[i].linear.weight.grad.numpy()
-        shifted = copy.deepcopy(ref)  # a deep copy does not carry the gradients over: hand them on
-        earlier = [(p, q) for a, b in zip(shifted.layers[:i], ref.layers[:i])
-                   for p, q in zip(a.parameters(), b.parameters()) if p.requires_grad]
-        for p, q in earlier:
-            p.grad = q.grad.clone()
-        if earlier:
-            torch.optim.SGD([p for p, _ in earlier], lr=0.3).step()
-        shifted.zero_grad()
-        F.cross_entropy(shifted(xb.double()), yb).backward()
+        shifted = sgd_shifted(ref, i, 0.3, lambda m: F.cross_entropy(m(xb.double()), yb))
         np.testing.assert_allclose(pairs[i][0], g, rtol=1e-7, atol=1e-9)
         np.testing.assert_allclose(pairs[i][1], shifted.layers[i].linear.weight.grad.numpy(), rtol=1e-7,
                                    atol=1e-9)

@@ -2,8 +2,6 @@
 layer norm over channels and positions (GroupNorm with one group), the per-channel series, the whole
 network's gradients (autograd) and its gradient shift (torch.optim.SGD)."""
 
-import copy
-
 import numpy as np
 import pytest
 import torch
@@ -11,6 +9,8 @@ from torch.nn import functional as F
 
 from bnviz.config import BN_EPS
 from bnviz.measure import npconv
+
+from ..helpers import sgd_shifted
 
 
 def tensors(seed: int, shape):
@@ -201,15 +201,7 @@ def test_the_conv_gradient_shift_matches_a_pytorch_sgd_step_of_the_earlier_layer
     F.cross_entropy(net(u), labels).backward()
     for i in range(3):
         g = net.layers[i].conv.weight.grad.numpy()
-        shifted = copy.deepcopy(net)
-        earlier = [(p, q) for a, b in zip(shifted.layers[:i], net.layers[:i])
-                   for p, q in zip(a.parameters(), b.parameters()) if p.requires_grad]
-        for p, q in earlier:
-            p.grad = q.grad.clone()
-        if earlier:
-            torch.optim.SGD([p for p, _ in earlier], lr=0.3).step()
-        shifted.zero_grad()
-        F.cross_entropy(shifted(u), labels).backward()
+        shifted = sgd_shifted(net, i, 0.3, lambda m: F.cross_entropy(m(u), labels))
         np.testing.assert_allclose(pairs[i][0], g, rtol=1e-7, atol=1e-10)
         np.testing.assert_allclose(pairs[i][1], shifted.layers[i].conv.weight.grad.numpy(), rtol=1e-7, atol=1e-10)
     assert np.linalg.norm(pairs[2][0] - pairs[2][1]) > 0
