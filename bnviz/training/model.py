@@ -191,7 +191,8 @@ class ConvLayer(nn.Module):
 
 class ConvNet(nn.Module):
     """Conv layers of one variant (channels: ``cfg.widths``) on square one-channel images, then global
-    average pooling and a linear softmax head. Inputs come flat (N, side * side), as the datasets give them."""
+    average pooling and a linear head (softmax logits, or regression outputs). Inputs come flat (N, side * side),
+    as the datasets give them."""
 
     def __init__(self, cfg: ExperimentConfig, token: str, n_inputs: int, n_outputs: int) -> None:
         super().__init__()
