@@ -194,7 +194,7 @@ class C8Numbers:
     ics_steps: tuple[int, ...] = ()
     reach_bn: tuple[int | None, ...] = ()  # first step at each of C8_LEVELS (None: not reached)
     reach_noisy: tuple[int | None, ...] = ()
-    score: str = "test accuracy"  # or "test R²"
+    score: str = "test accuracy"  # views.score_name: or "test R²"
 
 
 Numbers = C1Numbers | C2Numbers | C3Numbers | C4Numbers | C5Numbers | C6Numbers | C7Numbers | C8Numbers
@@ -799,7 +799,7 @@ def _c8(r: _Run) -> Verdict:
         return _not_measured("C8", _NEEDS["C8"][1])
     if len(r.snaps) < MIN_SNAPS:
         return _not_measured("C8", f"needs at least {MIN_SNAPS} snapshots, has {len(r.snaps)}: let the run go on")
-    score = "test R²" if r.cfg.task == "regression" else "test accuracy"
+    score = views.score_name(r.cfg.task)
     curve = {t: views.train_stat(r.snaps, t, "test_accuracy") for t in (bn, noisy)}
     acc = {t: _final(curve[t]) for t in (bn, noisy)}
     area = {t: learning_area(r.steps, curve[t]) for t in (bn, noisy)}

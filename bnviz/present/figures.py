@@ -101,7 +101,7 @@ def training(snaps: tuple[Snapshot, ...], variants, height: int = 360, task: str
 
     The score is test accuracy, or R² for a regression ``task`` (config.ExperimentConfig.task)."""
     regression = task == "regression"
-    score = "test R²" if regression else "test accuracy"
+    score = views.score_name(task)
     if not snaps:
         return message(title=f"Training loss and {score}", height=height)
     steps = views.steps(snaps)

@@ -131,8 +131,9 @@ def describe_config(cfg: ExperimentConfig) -> list[tuple[str, str]]:
     preset = _preset_of(cfg)
     rows = [("Preset", f"{preset}: {C.PRESETS[preset].shows}" if preset else "custom settings (no preset)")]
     if cfg.dataset in C.SYNTHETIC_INPUTS:
-        targets = ("10 real-valued targets, a fixed random linear map of the inputs plus noise (squared-error "
-                   "loss, scored by R²)" if cfg.task == "regression" else "labels from a fixed random teacher network")
+        targets = (f"{C.REGRESSION_TARGETS} real-valued targets, a fixed random linear map of the inputs plus noise "
+                   f"of std {C.REGRESSION_NOISE:g} (squared-error loss, scored by R²)" if cfg.task == "regression"
+                   else "labels from a fixed random teacher network")
         data = (f"{cfg.dataset}: {cfg.n_features} synthetic inputs, each {C.INPUT_DISTS[cfg.input_dist]} "
                 f"({cfg.input_dist}); {targets}")
     else:
@@ -180,7 +181,7 @@ def _panel_figures(snaps, shown: Snapshot | None, cfg: ExperimentConfig, panel: 
     at = f"layer {layer + 1}, {unit_text(unit, noun)}"
     scrub = shown.step if shown is not None else None
     if panel == "training":
-        score = "test R²" if cfg.task == "regression" else "test accuracy"
+        score = views.score_name(cfg.task)
         out.append(_Figure("fig_training", f"Loss and {score}", figures.training(snaps, cfg.variants, task=cfg.task),
                            f"Training loss (log scale) and {score} of every variant."))
     elif panel == "layer":

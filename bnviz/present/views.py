@@ -146,6 +146,11 @@ def gaussian_pdf(x: np.ndarray, mean: float, std: float) -> np.ndarray:
     return np.exp(-0.5 * z * z) / (std * math.sqrt(2 * math.pi))
 
 
+def score_name(task: str) -> str:
+    """What the test score of a run's ``task`` (config.ExperimentConfig.task) is called on the page."""
+    return "test R²" if task == "regression" else "test accuracy"
+
+
 def unit_noun(cfg) -> str:
     """What one unit of a hidden layer is called on the page: a neuron's ``unit``, or a conv layer's
     ``channel``."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bnviz.config import DATASETS, ExperimentConfig
+from bnviz.config import DATASETS, REGRESSION_NOISE, REGRESSION_TARGETS, ExperimentConfig
 from bnviz.measure.clt import feature_sample
 
 N_SYNTHETIC = 2000  # examples in each generated dataset (1,600 train / 400 test)
@@ -87,10 +87,6 @@ def _features(cfg: ExperimentConfig, rng: np.random.Generator, n: int) -> tuple[
     # Labels from a fixed random linear teacher with 4 classes: learnable whatever the distribution.
     teacher = rng.standard_normal((cfg.n_features, 4))
     return x, np.argmax(x @ teacher, axis=1)
-
-
-REGRESSION_TARGETS = 10
-REGRESSION_NOISE = 0.1  # the targets' noise std: the best possible R² is 1 - 0.1**2 / (1 + 0.1**2) = 0.99
 
 
 def _regression(cfg: ExperimentConfig, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:

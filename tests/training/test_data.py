@@ -8,7 +8,7 @@ from sklearn.datasets import load_digits
 
 from bnviz.measure import clt
 from bnviz.training import data
-from bnviz.config import DATASETS, INPUT_DISTS, ExperimentConfig
+from bnviz.config import DATASETS, INPUT_DISTS, REGRESSION_NOISE, ExperimentConfig
 
 
 def test_digits_is_scikit_learns_digits_scaled_with_an_80_20_split():
@@ -63,8 +63,8 @@ def test_regression_targets_are_a_noisy_linear_map_of_gaussian_inputs():
     fit = LinearRegression().fit(x, y)
     residual = y - fit.predict(x)
     assert np.allclose(fit.intercept_, 0, atol=0.02)  # no offset: y = x A + noise
-    assert abs(residual.std() - data.REGRESSION_NOISE) < 0.005  # the noise is all a linear fit leaves
-    assert abs(y.var(axis=0).mean() - (1 + data.REGRESSION_NOISE ** 2)) < 0.4  # each target: variance about 1
+    assert abs(residual.std() - REGRESSION_NOISE) < 0.005  # the noise is all a linear fit leaves
+    assert abs(y.var(axis=0).mean() - (1 + REGRESSION_NOISE ** 2)) < 0.4  # each target: variance about 1
 
 
 @pytest.mark.parametrize("dist, mean, var, skew", [
