@@ -142,7 +142,7 @@ def test_c3_bn_does_not_reshape_unit_by_unit(ioffe, placement):
 def test_c4_higher_moments_pass_through(ioffe, santurkar):
     for (snaps, cfg, board), variants in ((ioffe, ("bn",)), (santurkar, ("bn", "bn_noisy"))):
         v = board["C4"]
-        assert v.verdict == "supported" and v.detail.startswith("Supported in the sense that BN fixes only mean")
+        assert v.verdict == "supported" and v.detail.startswith("BN fixes mean and variance and nothing else")
         rows = [r for t in variants for r in tracked_rows(snaps, cfg, t, "x", ("x_hat",))]
         assert v.numbers.n_series == len(rows)
         assert v.value == pytest.approx(max(abs(r["x_hat"][k] - r["x"][k]) / max(1, abs(r["x"][k]))
@@ -156,7 +156,8 @@ def test_c5_reports_where_the_clt_holds_and_fails(ioffe):
     v = board["C5"]
     assert v.verdict == "mixed"  # correlated inputs and 2-input weights never converge
     assert "correlated" in v.numbers.not_gaussian and "uniform" in v.numbers.gaussian
-    st = views.stage_of(snaps[-1], "none", 0, "x")
+    assert v.numbers.variant == "bn"  # the variant whose BN input C3 judges
+    st = views.stage_of(snaps[-1], "bn", 0, "x")
     w = float(np.median([st.stat("shapiro_w", u) for u in cfg.tracked_units(0)]))
     assert v.numbers.layers[0].w == pytest.approx(w) and "fan-in 64" in v.figure
     shown(w, v.figure)
@@ -290,9 +291,12 @@ def test_empty_and_garbage_never_raise():
 def test_helpers_handle_nan_and_inf():
     assert claims.fmt(math.nan) == "n/a" and claims.fmt(math.inf) == "inf" and claims.fmt(1.0) == "1.00"
     assert claims.fmt(100.0) == "100" and claims.fmt(0.0401) == "0.0401"
-    assert claims._gap(math.inf, math.inf) == 0.0 and claims._gap(math.inf, 1.0) == math.inf
-    assert claims._ratio(0.0, 0.0) == 1.0 and claims._ratio(1.0, 0.0) == math.inf
-    assert math.isnan(claims._ratio(math.nan, 1.0))
+    from bnviz.present import summary
+    from bnviz.present.claims.record import gap
+
+    assert gap(math.inf, math.inf) == 0.0 and gap(math.inf, 1.0) == math.inf
+    assert summary.ratio(0.0, 0.0) == 1.0 and summary.ratio(1.0, 0.0) == math.inf
+    assert math.isnan(summary.ratio(math.nan, 1.0))
 
 
 def test_a_run_that_just_started(ioffe):

@@ -1,0 +1,152 @@
+"""Claims judged by what BN's benefit is: C8 (Santurkar et al.: not a reduction of internal covariate shift),
+from the test score over training, the drift of noisy BN, and the gradient shift ‖G − G′‖."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from bnviz.present import summary, views
+from bnviz.present.claims.record import Claim, Judged, RunView, configured, not_measured
+from bnviz.present.numbers import fmt, pct, times
+
+C8_ACC, C8_DRIFT, C8_ICS = 0.03, 1.5, 0.8  # 3 points of test score; 1.5x drift; BN's ‖G − G′‖ >= 0.8x none's
+C8_LEVELS = (0.9, 0.95)  # test scores whose first crossing the board reports for each variant
+
+
+@dataclass(frozen=True)
+class C8Numbers:
+    area_bn: float  # the test score's mean over training (area under its curve / steps): the rule's figure
+    area_noisy: float
+    area_gap: float  # BN minus noisy BN
+    acc_bn: float  # latest test score: accuracy, or R² of a regression
+    acc_noisy: float
+    acc_gap: float  # BN minus noisy BN
+    drift_bn: float
+    drift_noisy: float
+    drift_ratio: float
+    acc_none: float | None = None
+    ics_bn: float | None = None  # Santurkar's ‖G − G′‖, mean over layers and steps (summary.gradient_shift)
+    ics_none: float | None = None
+    ics_ratio: float | None = None
+    cos_bn: float | None = None
+    cos_none: float | None = None
+    ics_steps: tuple[int, ...] = ()
+    reach_bn: tuple[int | None, ...] = ()  # first step at each of C8_LEVELS (None: not reached)
+    reach_noisy: tuple[int | None, ...] = ()
+    score: str = "test accuracy"  # views.score_name: or "test R²"
+    finished: bool = True  # whether the run had reached its last step (else the scores are "so far")
+
+
+def learning_area(steps: np.ndarray, score: np.ndarray) -> float:
+    """The mean of a test score over training: the area under its curve (trapezoids) / the steps it spans.
+
+    Two variants that both end at the ceiling tie on their final score; this counts how soon each got there.
+    A score below 0 (an R² worse than predicting the mean) counts as 0. NaN with fewer than 2 points.
+    """
+    steps, score = np.asarray(steps, dtype=float), np.clip(np.asarray(score, dtype=float), 0, None)
+    if len(steps) < 2 or steps[-1] <= steps[0]:
+        return math.nan
+    return float(np.sum((score[1:] + score[:-1]) / 2 * np.diff(steps)) / (steps[-1] - steps[0]))
+
+
+def first_reach(steps: np.ndarray, score: np.ndarray, level: float) -> int | None:
+    """The first step at which ``score`` is at least ``level`` (None: never)."""
+    hit = np.flatnonzero(np.asarray(score) >= level)
+    return int(steps[hit[0]]) if len(hit) else None
+
+
+def _reach_text(level: float, a: int | None, b: int | None, tokens: tuple[str, str]) -> str:
+    said = [f"{t} {'step ' + format(s, ',') if s is not None else 'never'}" for t, s in zip(tokens, (a, b))]
+    return f"{level:.0%} first at " + ", ".join(said)
+
+
+def shift_note(shift: summary.GradientShift, labels: dict) -> str:
+    """The gradient shift as the board and the Stability chart quote it."""
+    return (f"‖G − G′‖, mean over layers at {len(shift.steps)} steps: "
+            + ", ".join(f"{labels.get(t, t)} {fmt(v)}" for t, v in shift.l2.items())
+            + "; cosine " + ", ".join(f"{labels.get(t, t)} {fmt(v)}" for t, v in shift.cos.items()))
+
+
+def _c8(r: RunView) -> Judged:
+    bn, noisy = r.find(("bn",), "before") or r.find(("bn",)), r.find(("bn_noisy",))
+    if bn is None or noisy is None:
+        return not_measured(C8.needs_why)
+    too_few = r.too_few()
+    if too_few:
+        return too_few
+    score = views.score_name(r.cfg.task)
+    curve = {t: views.train_stat(r.snaps, t, "test_accuracy") for t in (bn, noisy)}
+    acc = {t: summary.final(curve[t]) for t in (bn, noisy)}
+    area = {t: learning_area(r.steps, curve[t]) for t in (bn, noisy)}
+    L = r.last_layer
+    d_bn = summary.drift_per_snapshot(r.snaps, bn, L, views.act_stage(r.snaps, bn, L) or "y")
+    d_noisy = summary.drift_per_snapshot(r.snaps, noisy, L, views.act_stage(r.snaps, noisy, L) or "y")
+    if any(math.isnan(v) for v in (acc[bn], acc[noisy], area[bn], area[noisy], d_bn, d_noisy)):
+        return not_measured(f"no finite {score} or drift: {r.why_missing(noisy)}; {r.why_missing(bn)}")
+    gap, area_gap = acc[bn] - acc[noisy], area[bn] - area[noisy]
+    d_ratio = summary.ratio(d_noisy, d_bn)
+    as_well, unstable = area_gap <= C8_ACC, d_ratio > C8_DRIFT
+    reach = {t: tuple(first_reach(r.steps, curve[t], level) for level in C8_LEVELS) for t in (bn, noisy)}
+    finished = int(r.steps[-1]) >= r.cfg.steps
+    numbers = dict(area_bn=area[bn], area_noisy=area[noisy], area_gap=area_gap, acc_bn=acc[bn],
+                   acc_noisy=acc[noisy], acc_gap=gap, drift_bn=d_bn, drift_noisy=d_noisy, drift_ratio=d_ratio,
+                   reach_bn=reach[bn], reach_noisy=reach[noisy], score=score, finished=finished)
+    none = r.find(("none",))
+    if none is not None:
+        numbers["acc_none"] = summary.final(views.train_stat(r.snaps, none, "test_accuracy"))
+    latest = ", ".join(f"{t} {pct(numbers[k])}" for t, k in ((bn, "acc_bn"), (noisy, "acc_noisy"), (none, "acc_none"))
+                       if t is not None)
+    figure = (f"{score} over training (mean, the area under the curve): {bn} {pct(area[bn])}, {noisy} "
+              f"{pct(area[noisy])} (gap {area_gap * 100:.1f} points); "
+              + "; ".join(_reach_text(lv, a, b, (bn, noisy)) for lv, a, b in zip(C8_LEVELS, reach[bn], reach[noisy]))
+              + f"; {'at the end' if finished else f'so far (step {int(r.steps[-1]):,})'}: {latest}; drift of the "
+              f"last layer's activation input per snapshot / std over {r.span()}: {noisy} {fmt(d_noisy)} vs {bn} "
+              f"{fmt(d_bn)} (ratio {fmt(d_ratio)})")
+    ics_says = None
+    shift = summary.gradient_shift(r.snaps, (bn, none), len(r.cfg.widths)) if none is not None else None
+    if shift is not None:
+        i_bn, i_none = shift.l2[bn], shift.l2[none]
+        i_ratio = summary.ratio(i_bn, i_none)
+        ics_says = i_ratio >= C8_ICS
+        numbers.update(ics_bn=i_bn, ics_none=i_none, ics_ratio=i_ratio, cos_bn=shift.cos[bn],
+                       cos_none=shift.cos[none], ics_steps=shift.steps)
+        figure += f"; gradient shift {shift_note(shift, {})} (ratio {fmt(i_ratio)})"
+    noisy_says = as_well if unstable else None  # noise that did not destabilize tests nothing
+    votes = [v for v in (noisy_says, ics_says) if v is not None]
+    parts = []
+    if noisy_says is None:
+        parts.append(f"The injected noise barely moved the distributions (noisy BN drifted {times(d_ratio)} as "
+                     "much as BN), so the noisy-BN test is inconclusive.")
+    else:
+        parts.append(f"Noisy BN's distributions drifted {times(d_ratio)} as much as BN's, and its {score} "
+                     f"over training was {abs(area_gap) * 100:.1f} points {'below' if area_gap > 0 else 'above'} "
+                     f"BN's{': about as well' if as_well else ': clearly worse'}.")
+    if ics_says is not None:
+        parts.append(f"BN's gradient shift ‖G − G′‖ is {times(numbers['ics_ratio'])} none's"
+                     f"{', not smaller' if ics_says else ', smaller'} (cosine of G and G′: "
+                     f"{fmt(numbers['cos_bn'])} with BN vs {fmt(numbers['cos_none'])} without).")
+    if votes and all(votes):
+        verdict = "supported"
+    elif votes and not any(votes):
+        verdict = "refuted"
+    else:
+        verdict = "mixed"
+    return Judged(verdict, figure, " ".join(parts), area_gap, C8Numbers(**numbers))
+
+
+C8 = Claim(
+    "C8", "BN's benefit is not less covariate shift (Santurkar)", "santurkar", "stability",
+    needs=lambda c: configured(c, ("bn",)) and configured(c, ("bn_noisy",)),
+    needs_why="needs bn and bn_noisy trained side by side (and none, for the gradient shift): open the "
+              "santurkar preset",
+    thresholds={"score": C8_ACC, "drift": C8_DRIFT, "ics": C8_ICS},
+    rule=f"supported if noisy BN trains about as well as BN (its test score's mean over training, the area "
+         f"under its learning curve, within {C8_ACC * 100:.0f} points of BN's, so that a tie at the ceiling does "
+         f"not decide it) while drifting > {C8_DRIFT}x more, and BN's gradient shift ‖G − G′‖ is not smaller "
+         f"than none's (>= {C8_ICS}x); refuted if both point the other way; mixed otherwise (the score is test "
+         "accuracy, or R² of a regression, counted as 0 below 0)",
+    judge=_c8,
+)

@@ -1,0 +1,52 @@
+"""The evidence board: every claim of docs/claims.md judged by numbers measured in the current run.
+
+A verdict is computed, never written in advance: each claim (one :class:`~record.Claim` record) has a rule with
+its thresholds, the run's snapshots give the numbers, and its judge says "supported" or "refuted" as the
+numbers fall. Missing evidence (a variant the run does not train, too few snapshots, a diverged twin) reads
+"not measured", with the preset that would measure it. Pure: snapshots in, verdicts out.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bnviz.config import ExperimentConfig
+from bnviz.measure.snapshot import Snapshot
+from bnviz.present.claims import benefit, drift, shape, sums
+from bnviz.present.claims.record import Claim, Judged, RunView, Verdict, not_measured
+
+log = logging.getLogger(__name__)
+
+CLAIMS: tuple[Claim, ...] = (drift.C1, drift.C2, shape.C3, shape.C4, sums.C5, shape.C6, drift.C7, benefit.C8)
+BY_ID = {c.id: c for c in CLAIMS}
+
+
+def verdict(claim: Claim, judged: Judged) -> Verdict:
+    """The board's verdict on ``claim`` from what its judge found."""
+    return Verdict(claim.id, claim.title, judged.verdict, judged.figure, claim.rule, judged.detail, claim.panel,
+                   judged.value, judged.numbers, claim.preset)
+
+
+def judge(claim: Claim, run: RunView) -> Verdict:
+    """``claim`` judged on ``run``; 'not measured' where the config lacks what it needs. Never raises."""
+    try:
+        if not claim.needs(run.cfg):
+            return verdict(claim, not_measured(claim.needs_why))
+        if not run.snaps:
+            return verdict(claim, not_measured("no snapshot yet: start the run"))
+        return verdict(claim, claim.judge(run))
+    except Exception as exc:  # one broken claim must not take the board down
+        log.warning("evidence board: %s failed: %s", claim.id, exc, exc_info=True)
+        return verdict(claim, not_measured(f"could not be computed ({type(exc).__name__}: {exc})"))
+
+
+def evidence(snaps: tuple[Snapshot, ...] = (), config: ExperimentConfig | None = None) -> list[Verdict]:
+    """Verdicts on every claim (in order) from a run's snapshots; never raises."""
+    cfg = config if config is not None else ExperimentConfig()
+    try:
+        run = RunView(tuple(snaps or ()), cfg)
+    except Exception as exc:  # malformed input: every claim is unmeasured, the board still draws
+        log.warning("evidence board: %s", exc)
+        return [verdict(c, not_measured(f"could not read the snapshots ({type(exc).__name__}: {exc})"))
+                for c in CLAIMS]
+    return [judge(c, run) for c in CLAIMS]
