@@ -89,11 +89,12 @@ def layers_text(layers: list[C5Layer]) -> str:
     parts = []
     for g in groups:
         said = "near-Gaussian" if g[0].gaussian else "not near-Gaussian"
-        fans = sorted({row.fan_in for row in g})
+        fans = list(dict.fromkeys(row.fan_in for row in g))  # in layer order
+        fans_text = ", ".join(map(str, fans)) if len(fans) <= 3 else _range(fans)
         if len(g) == 1:
             head = f"layer {g[0].layer} (fan-in {g[0].fan_in})"
         else:
-            head = (f"layers {g[0].layer}–{g[-1].layer} (fan-in {_range(fans)})")
+            head = f"layers {g[0].layer}–{g[-1].layer} (fan-in {fans_text})"
             said = ("all " if len(layers) == len(g) else "") + said
         parts.append(f"{head}: {said}, median W {_range([row.w for row in g])}, KL {_range([row.kl for row in g])}")
     return "; ".join(parts)
