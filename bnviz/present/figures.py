@@ -17,7 +17,11 @@ import numpy as np
 import plotly.graph_objects as go
 
 from bnviz import stats
-from bnviz.present import views
+from bnviz.present import summary, views
+from bnviz.present.claims import benefit, drift
+from bnviz.present.claims.shape import TOL_KL, TOL_W
+from bnviz.present.claims.record import gap
+from bnviz.present.numbers import fmt
 from bnviz.present.distributions import bimodal_demo, clt_curves, layer_histograms, qq_plot, whatif
 from bnviz.present.style import (GREY, NO_DISTRIBUTIONS, STAGE_SYMBOLS, axis, cell_note, f32, figure, grid, message,
                                  no_distributions, rgba, unit_text, variant_color, variant_label)
@@ -78,10 +82,15 @@ def _scrub(step, cells) -> list[dict]:
 
 def _x_steps(axes: dict, cells, steps: np.ndarray) -> None:
     """Label the step axes and give them one range, so cells line up even where a series is short."""
-    pad = 0.015 * (steps[-1] - steps[0]) if len(steps) > 1 else 0  # markers at the ends stay whole
-    span = [float(steps[0] - pad), float(steps[-1] + pad)] if pad > 0 else None
+    if len(steps) > 1 and steps[-1] > steps[0]:
+        pad = 0.015 * (steps[-1] - steps[0])  # markers at the ends stay whole
+        extra = dict(range=[float(steps[0] - pad), float(steps[-1] + pad)])
+    elif len(steps):  # one snapshot: its step alone, not an axis from -1 to 1
+        extra = dict(range=[float(steps[0]) - 0.5, float(steps[0]) + 0.5], tickvals=[int(steps[0])])
+    else:
+        extra = {}
     for k in cells:
-        axes["xaxis" + axis(k)[0][1:]].update(title="step", range=span)
+        axes["xaxis" + axis(k)[0][1:]].update(title="step", **extra)
 
 
 def _num(v: float, spec: str = ".3g") -> str:
@@ -157,7 +166,7 @@ def percentile_bands(snaps: tuple[Snapshot, ...], variants, layer: int, unit: in
     titles = [f"{variant_label(t)}: {STAGE_SYMBOLS.get(s, s)} (activation input)" if s else variant_label(t)
               for t, s in zip(variants, stages)]
     axes, cells = grid(1, n, titles, hgap=0.03, share_y=True)
-    traces, notes, drifts = [], [], []
+    traces, notes = [], []
     for k, (token, stage) in enumerate(zip(variants, stages), start=1):
         color, first = variant_color(token), k == 1
         if stage is None:
@@ -182,32 +191,17 @@ def percentile_bands(snaps: tuple[Snapshot, ...], variants, layer: int, unit: in
             t, nn = _diverged(axes, d, steps, p["p50"], k, color)
             traces += t
             notes += nn
-        else:  # a diverged variant's drift stops early: not comparable with the others
-            far = views.drift(snaps, token, layer, stage, unit, ref="first")
-            drifts.append((_last_finite(steps, far), variant_label(token), stage))
     axes["yaxis"]["title"] = "activation input"
     _x_steps(axes, range(1, n + 1), steps)
-    title, note = _drift_title([d for d in drifts if d[0] is not None])
+    describe = "Percentiles of the activation input over training"
+    head = f"layer {layer + 1}, {unit_text(unit, noun)}"
     gone = [f"{variant_label(t)} diverged at step {views.diverged_at(snaps, t)}" for t in variants
             if views.diverged_at(snaps, t) is not None]
-    note = "; ".join([f"layer {layer + 1}, {unit_text(unit, noun)}"] + ([note] if note else []) + gone)
+    c = drift.compare_drift(snaps, variants, layer)  # C1's rule on this layer: the board's words and numbers
+    title = drift.drift_headline(c) if c is not None else describe
+    note = "; ".join([head] + ([drift.drift_note(c)] if c is not None else []) + gone)
     return figure(traces, axes, title, note, height, cells + notes, _scrub(scrub_step, range(1, n + 1)),
-                  cell_titles=True, describe="Percentiles of the activation input over training")
-
-
-def _drift_title(drifts: list) -> tuple[str, str]:
-    """Which variant's activation input moved furthest from where it started (Wasserstein-1)."""
-    if not drifts:
-        return "Percentiles of the activation input over training", ""
-    note = "W₁ from the first snapshot: " + ", ".join(f"{label} {d:.3g}" for d, label, _ in drifts)
-    if len(drifts) == 1:
-        return f"{drifts[0][1]}: how far the activation input moves over training", note
-    hi, lo = max(drifts), min(drifts)
-    if hi[0] > 2 * lo[0]:
-        if hi[1] == "no norm" and lo[1] == "BN":
-            return "Without BN the activation input drifts; with BN it holds still", note
-        return f"{hi[1]}: the activation input drifts; {lo[1]}: it holds still", note
-    return "All variants' activation inputs drift about equally", note
+                  cell_titles=True, describe=describe, plain_note="; ".join([head] + gone))
 
 
 # ---------------------------------------------------------------------------------- TensorBoard view
@@ -257,9 +251,7 @@ def histogram_heatmap(snaps: tuple[Snapshot, ...], variant: str, layer: int, sta
                  hovertemplate="step %{x}, value %{y:.3g}: density %{z:.3g}<extra></extra>", name=label)
     col = stats.UNIT_STATS.index
     p50, std = np.array([p[2][col("p50")] for p in picked]), np.array([p[2][col("std")] for p in picked])
-    # A median that moves by more than half the initial spread is a shift the eye sees in the heatmap.
-    verb = "drifts" if abs(p50[-1] - p50[0]) > 0.5 * max(std[0], 1e-12) else "stays put"
-    title = f"Where the values of {sym} lie over training: {label}'s {sym} {verb}"
+    title = f"Where the values of {sym} lie over training: {label}"
     note = (f"{head} · median {p50[0]:.3g} → {p50[-1]:.3g}, std {std[0]:.3g} → {std[-1]:.3g} "
             f"(steps {steps[0]}–{steps[-1]})")
     axes = dict(xaxis=dict(title="step"), yaxis=dict(title=f"value of {sym}"))
@@ -273,7 +265,7 @@ def histogram_heatmap(snaps: tuple[Snapshot, ...], variant: str, layer: int, sta
                            text=[f"diverged at step {d}"], textposition="middle right", showlegend=False,
                            marker=dict(symbol="x", size=13, color=color), textfont=dict(color=color, size=13)))
     return figure(traces, axes, title, note, height, shapes=_scrub(scrub_step, (1,)), legend=False,
-                  describe=f"Where the values of {sym} lie over training: {label}")
+                  describe=f"Where the values of {sym} lie over training: {label}", plain_note=head)
 
 
 # ----------------------------------------------------------------------------------------- γ and β
@@ -324,33 +316,12 @@ def gamma_beta(snaps: tuple[Snapshot, ...], variant: str, layer: int, units=None
     axes["yaxis2"]["title"] = "β"
     axes["yaxis3"].update(type="log", title="‖Δp‖/‖p‖ (log)", exponentformat="power")
     _x_steps(axes, (1, 2, 3), steps)
-    med = {p: _median(np.where(change[p] > 0, change[p], np.nan)) for p in change}
-    note = (f"layer {layer + 1}, {label} · median relative change per snapshot: W {_num(med['weight'], '.2g')}, "
-            f"γ {_num(med['gamma'], '.2g')}, β {_num(med['beta'], '.2g')}")
-    title = _affine_title(med, beta, noun)
-    return figure(traces, axes, title, note, height, cells + notes, cell_titles=True,
-                  describe=f"γ and β per {noun} over training, and how fast they change")
-
-
-def _affine_title(med: dict, beta: np.ndarray, noun: str = "unit") -> str:
-    """How fast γ and β move compared with the weights W, from the medians of their relative change."""
-    if not all(math.isfinite(v) and v > 0 for v in med.values()):
-        return f"γ and β per {noun} over training, and how fast they change"
-
-    def times(r: float) -> str:
-        return f"{r:.1f}×" if r < 10 else f"{r:.0f}×"
-
-    rg, rb = med["weight"] / med["gamma"], med["weight"] / med["beta"]
-    if rg > 1 and rb > 1:
-        return f"γ and β move slowly compared with W (median change {times(rg)} and {times(rb)} smaller)"
-    first = beta[np.isfinite(beta).all(axis=1)][:1]
-    zero = ", from β = 0 at the start" if first.size and not first.any() else ""
-    if rg > 1:
-        return (f"γ moves {times(rg)} more slowly than W; β changes {times(1 / rb)} faster, relative to its own "
-                f"size{zero}")
-    if rb > 1:
-        return f"β moves {times(rb)} more slowly than W; γ changes {times(1 / rg)} faster"
-    return "γ and β change faster than W here, relative to their own size"
+    med = drift.change_rates(snaps, variant, layer)  # C2's rates: the numbers the board and lesson 2 quote
+    head = f"layer {layer + 1}, {label}"
+    note = (f"{head} · median relative change per snapshot: W {fmt(med['weight'])}, γ {fmt(med['gamma'])}, "
+            f"β {fmt(med['beta'])}")
+    title = f"γ and β per {noun} over training, and how fast W, γ and β change"
+    return figure(traces, axes, title, note, height, cells + notes, cell_titles=True, plain_note=head)
 
 
 # ----------------------------------------------------------------------------------------- normality
@@ -393,11 +364,15 @@ def normality_over_time(snaps: tuple[Snapshot, ...], variant: str, layer: int, u
     axes["yaxis"]["title"] = "W"
     axes["yaxis2"]["title"] = "KL (nats)"
     _x_steps(axes, (1, 2), steps)
-    note = f"layer {layer + 1}, {unit_text(unit, noun)}, {label}"
+    head = f"layer {layer + 1}, {unit_text(unit, noun)}, {label}"
+    note = head
     if {"x", "x_hat", "y"} <= w.keys():
-        gap = np.nanmax(np.abs(np.r_[w["x_hat"] - w["x"], w["y"] - w["x"]]))
-        note += f" · largest |W(x̂) − W(x)|, |W(y) − W(x)| over training: {gap:.4f}"
-        if gap <= 0.002:
+        kls = {s: views.unit_stat(snaps, variant, layer, s, "kl_gaussian", unit) for s in ("x", "x_hat", "y")}
+        dw = np.nanmax(np.abs(np.r_[w["x_hat"] - w["x"], w["y"] - w["x"]]))
+        dkl = max((gap(a, b) for s in ("x_hat", "y") for a, b in zip(kls[s], kls["x"])
+                   if not (math.isnan(a) or math.isnan(b))), default=math.nan)
+        note += f" · largest |ΔW| of x̂ and y from x over training: {fmt(dw)}, |ΔKL| {fmt(dkl)} nats"
+        if dw < TOL_W and dkl < TOL_KL:  # C3's rule: equal within what rounding and sampling allow
             title = "x, x̂ and y coincide: normalization standardizes, it does not reshape"
         elif unit == POOLED:
             title = f"Pooled over {noun}s x, x̂ and y differ: each {noun} is standardized with its own mean and std"
@@ -406,62 +381,64 @@ def normality_over_time(snaps: tuple[Snapshot, ...], variant: str, layer: int, u
     else:
         title = f"How Gaussian x and a are over training ({label}: nothing is normalized)"
     return figure(traces, axes, title, note, height, cells + notes, cell_titles=True,
-                  describe=f"Normality of each stage over training: {label}")
+                  describe=f"Normality of each stage over training: {label}", plain_note=head)
 
 
 # ----------------------------------------------------------------------------------------- stability
 
 def stability(snaps: tuple[Snapshot, ...], variants, layer: int, height: int = 360) -> go.Figure:
-    """Drift per snapshot, gradient covariate shift ‖G−G′‖ and saturation of the activation input, per variant."""
+    """Drift per snapshot, gradient covariate shift ‖G−G′‖ and saturation of the activation input, per variant.
+
+    The drift is the board's (summary.relative_drift: W1 / std); the title states C1's verdict on this layer and
+    the subtitle quotes the numbers C1 and C8 judge by."""
+    describe = f"Stability of layer {layer + 1}'s activation input"
     if not snaps:
-        return message(title="Stability of the activation input", height=height)
+        return message(title=describe, height=height)
     steps = views.steps(snaps)
-    axes, cells = grid(1, 3, ("drift per snapshot", "Santurkar et al.: gradient shift ‖G−G′‖",
+    axes, cells = grid(1, 3, ("drift per snapshot / std", "Santurkar et al.: gradient shift ‖G − G′‖",
                               "saturated activation inputs"), hgap=0.08)
-    traces, notes, rows = [], [], []
+    traces, notes, drifts = [], [], []
     for token in variants:
         color, label = variant_color(token), variant_label(token)
         stage = views.act_stage(snaps, token, layer)
-        drift = (views.drift(snaps, token, layer, stage, ref="prev") if stage
-                 else np.full(len(snaps), np.nan))
-        traces.append(_line(steps, drift, 1, color, label))
+        rel = (summary.relative_drift(snaps, token, layer, stage) if stage else np.full(len(snaps), np.nan))
+        traces.append(_line(steps, rel, 1, color, label))
         at, l2, cos = views.ics(snaps, token, layer)
         xa, ya = axis(2)
         traces.append(dict(type="scatter", x=f32(at), y=f32(l2), mode="lines+markers", name=label,
                            legendgroup=label, showlegend=False, xaxis=xa, yaxis=ya, customdata=f32(cos),
                            line=dict(color=color, width=2), marker=dict(color=color, size=7),
-                           hovertemplate="step %{x}: ‖G−G′‖ %{y:.3g}, cos %{customdata:.3f}<extra></extra>"))
+                           hovertemplate="step %{x}: ‖G − G′‖ %{y:.3g}, cos %{customdata:.3f}<extra></extra>"))
         sat = views.saturation(snaps, token, layer)
         traces.append(_line(steps, sat, 3, color, label, show=False))
         d = views.diverged_at(snaps, token)
         if d is not None:
-            t, n = _diverged(axes, d, steps, drift, 1, color)
+            t, n = _diverged(axes, d, steps, rel, 1, color)
             traces += t
             notes += n
-        rows.append((label, _median(drift), _median(l2), _median(cos), _median(sat)))
-    axes["yaxis"]["title"] = "W₁ to previous snapshot"
-    axes["yaxis2"]["title"] = "‖G−G′‖"
+        if stage and len(snaps) >= summary.MIN_SNAPS:
+            drifts.append(f"{label} {fmt(summary.drift_per_snapshot(snaps, token, layer, stage))}")
+    axes["yaxis"]["title"] = "W₁ to previous snapshot / std"
+    axes["yaxis2"]["title"] = "‖G − G′‖"
     axes["yaxis3"].update(title="fraction saturated", tickformat=".2~%", rangemode="tozero")
     _x_steps(axes, (1, 2, 3), steps)
-    title, note = _stability_title(rows, layer)
-    return figure(traces, axes, title, note, height, cells + notes, cell_titles=True,
-                  describe=f"Stability of layer {layer + 1}'s activation input")
+    c = drift.compare_drift(snaps, variants, layer)  # C1's rule on this layer
+    title = drift.drift_headline(c) if c is not None else describe
+    parts = [f"layer {layer + 1}'s drift per snapshot / std, mean over {summary.window_text(snaps)}: "
+             + ", ".join(drifts)] if drifts else []
+    shift = _shift(snaps, variants)
+    if shift is not None:
+        parts.append(benefit.shift_note(shift, {t: variant_label(t) for t in variants}))
+    return figure(traces, axes, title, "; ".join(parts), height, cells + notes, cell_titles=True,
+                  describe=describe)
 
 
-def _stability_title(rows: list, layer: int) -> tuple[str, str]:
-    """Who has the steadiest input, and whether that variant also has the smallest gradient shift."""
-    note = "medians: " + "; ".join(f"{r[0]} drift {_num(r[1])}, ‖G−G′‖ {_num(r[2])} (cos {_num(r[3], '.2f')}), "
-                                   f"saturated {_num(r[4], '.1%')}" for r in rows)
-    drift = [r for r in rows if math.isfinite(r[1])]
-    ics = [r for r in rows if math.isfinite(r[2])]
-    if len(drift) < 2:
-        return f"Stability of layer {layer + 1}'s activation input", note
-    steady = min(drift, key=lambda r: r[1])
-    title = f"{steady[0]}'s activation input moves least per snapshot"
-    if ics and max(r[2] for r in ics) == 0:
-        title += f"; ‖G−G′‖ = 0 (layer {layer + 1} has no layer before it to shift)"
-    elif len(ics) >= 2:
-        least = min(ics, key=lambda r: r[2])
-        title += ("; its gradient shift is also the smallest" if least[0] == steady[0]
-                  else f"; yet {least[0]} has the smallest gradient shift")
-    return title, note
+def _shift(snaps, variants) -> summary.GradientShift | None:
+    """The gradient shift as C8 takes it: BN against no normalization, over every layer at their common steps."""
+    bn = next((t for t in variants if t in ("bn", "bn@before")), None) or next(
+        (t for t in variants if t.startswith("bn@")), None)
+    pair = [t for t in (bn, "none") if t in variants]
+    if len(pair) < 2:
+        return None
+    n_layers = max((len(v.layers) for s in snaps for t, v in s.variants.items() if t in pair), default=0)
+    return summary.gradient_shift(snaps, pair, n_layers)

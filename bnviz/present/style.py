@@ -30,7 +30,7 @@ import plotly.graph_objects as go
 # complete before any page draws.
 
 from bnviz import stats
-from bnviz.present import views
+from bnviz.present import numbers, views
 from bnviz.config import split_variant
 from bnviz.measure.snapshot import POOLED
 
@@ -81,16 +81,8 @@ def f32(values, positive: bool = False) -> np.ndarray:
     return a.astype(np.float32)
 
 
-def fmt_kl(kl: float) -> str:
-    """A KL divergence for display: ``∞`` for a point mass (no density), ``–`` when unknown."""
-    if math.isnan(kl):
-        return "–"
-    return "∞" if math.isinf(kl) else f"{kl:.3f}"
-
-
-def fmt_wpk(w: float, p: float, kl: float) -> str:
-    """The normality line written on every histogram, e.g. ``W=0.993  p=0.12  KL=0.004``."""
-    return f"W={w:.3f}  p={p:.2g}  KL={fmt_kl(kl)}"
+fmt_kl = numbers.kl  # a KL on a chart: ∞ for a point mass
+fmt_wpk = numbers.wpk  # the normality line written on every histogram
 
 
 def axis(k: int) -> tuple[str, str]:
@@ -131,21 +123,28 @@ def _legend_rows(traces, width_px: int = 1000) -> int:
 
 
 def figure(traces, axes: dict, title: str, note: str = "", height: int = 380, annotations=(), shapes=(),
-           cell_titles: bool = False, legend: bool = True, describe: str | None = None, **layout) -> go.Figure:
+           cell_titles: bool = False, legend: bool = True, describe: str | None = None, plain_note: str = "",
+           **layout) -> go.Figure:
     """Assemble a figure in the shared style: title, a line of measured numbers, legend, then the cells.
 
-    ``title`` may state what the figure shows about the run (a conclusion); ``describe`` then says only what
-    is drawn, for a class that is asked to find the conclusion itself (:func:`described`).
+    ``title`` may state what the figure shows about the run (a conclusion) and ``note`` the numbers behind it;
+    ``describe`` and ``plain_note`` then say only what is drawn, for a class that is asked to find the
+    conclusion itself (:func:`described`).
     """
     lines = _wrap(title, 84)
     plain = _wrap(describe or title, 84)
     notes = _wrap(note, 120) if note else []
-    head = 12 + 22 * max(len(lines), len(plain)) + 18 * len(notes)  # pixels taken by the title block
+    plain_notes = _wrap(plain_note, 120) if plain_note else []
+    head = 12 + 22 * max(len(lines), len(plain)) + 18 * max(len(notes), len(plain_notes))  # the title block
     top = head + (_legend_rows(traces) * 26 + 4 if legend else 0) + (24 if cell_titles else 0)
-    small = [f"<span style='font-size:13px'>{n}</span>" for n in notes]
-    text = "<br>".join(lines + small)
+
+    def small(rows: list[str]) -> list[str]:
+        return [f"<span style='font-size:13px'>{n}</span>" for n in rows]
+
+    text = "<br>".join(lines + small(notes))
     base = dict(
-        height=height, margin=dict(l=60, r=16, t=top, b=50), meta=dict(describe="<br>".join(plain + small)),
+        height=height, margin=dict(l=60, r=16, t=top, b=50),
+        meta=dict(describe="<br>".join(plain + small(plain_notes))),
         paper_bgcolor=CLEAR, plot_bgcolor=CLEAR, font=dict(size=FONT),
         # plotly places a title's first line a few pixels above the requested top: start 16 px down.
         title=dict(text=text, x=0, xref="paper", xanchor="left", y=1 - 16 / height, yref="container",

@@ -295,8 +295,10 @@ def test_training_normality_qq_and_stability_draw_the_snapshots(small):
     for v in SMALL.variants:
         label = figures.variant_label(v)
         lays = [s.variants[v].layers[1] for s in small]
-        np.testing.assert_array_equal(named(cell(fig, 1), label)[0].y,
-                                      f32([lay.stages[lay.act_stage].drift_prev[0] for lay in lays]))
+        sd = stats.UNIT_STATS.index("std")  # the board's drift: W1 to the previous snapshot / pooled std
+        np.testing.assert_allclose(named(cell(fig, 1), label)[0].y,
+                                   f32([lay.stages[lay.act_stage].drift_prev[0] / lay.stages[lay.act_stage].table[0, sd]
+                                        for lay in lays]), rtol=1e-6)
         np.testing.assert_array_equal(named(cell(fig, 3), label)[0].y, f32([lay.saturation[0] for lay in lays]))
         measured = [(s.step, *s.variants[v].layers[1].ics) for s in small if s.variants[v].layers[1].ics]
         ics = named(cell(fig, 2), label)[0]

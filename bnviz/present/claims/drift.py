@@ -47,6 +47,7 @@ class DriftComparison:
     d_none: float
     ratio: float  # d_bn / d_none
     window: str  # the steps the drift is averaged over
+    layer: int  # 0-based
 
 
 def c1_rule(ratio: float) -> str:
@@ -76,7 +77,7 @@ def compare_drift(snaps, variants, layer: int) -> DriftComparison | None:
     if math.isnan(d_bn) or math.isnan(d_none):
         return None
     r = summary.ratio(d_bn, d_none)
-    return DriftComparison(c1_rule(r), bn, none, d_bn, d_none, r, summary.window_text(snaps))
+    return DriftComparison(c1_rule(r), bn, none, d_bn, d_none, r, summary.window_text(snaps), layer)
 
 
 def drift_headline(c: DriftComparison) -> str:
@@ -92,8 +93,8 @@ def drift_headline(c: DriftComparison) -> str:
 
 def drift_note(c: DriftComparison) -> str:
     """The numbers behind :func:`drift_headline`, as the board quotes them."""
-    return (f"drift per snapshot / std, mean over {c.window}: {variant_label(c.bn)} {fmt(c.d_bn)}, "
-            f"{variant_label(c.none)} {fmt(c.d_none)}")
+    return (f"layer {c.layer + 1}'s drift per snapshot / std (all units), mean over {c.window}: "
+            f"{variant_label(c.bn)} {fmt(c.d_bn)}, {variant_label(c.none)} {fmt(c.d_none)}")
 
 
 def _c1(r: RunView) -> Judged:
