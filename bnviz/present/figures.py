@@ -319,7 +319,12 @@ def gamma_beta(snaps: tuple[Snapshot, ...], variant: str, layer: int, units=None
     med = drift.change_rates(snaps, variant, layer)  # C2's rates: the numbers the board and lesson 2 quote
     head = f"layer {layer + 1}, {label}"
     note = (f"{head} · median relative change per snapshot: W {fmt(med['weight'])}, γ {fmt(med['gamma'])}, "
-            f"β {fmt(med['beta'])}")
+            f"β {fmt(med['beta'])}; γ now {fmt(summary.nanmean(gamma[-1]))}, β {fmt(summary.nanmean(beta[-1]))} "
+            f"(mean over {noun}s)")
+    y_far, xh_far = (summary.drift_from_first(snaps, variant, layer, s) for s in ("y", "x_hat"))
+    if not (math.isnan(y_far) or math.isnan(xh_far)):  # C2's figure: how far y and x̂ moved since the start
+        note += (f"; since the first snapshot y moved {fmt(y_far)} of its first spread, x̂ {fmt(xh_far)} "
+                 f"(ratio {fmt(summary.ratio(y_far, xh_far))})")
     title = f"γ and β per {noun} over training, and how fast W, γ and β change"
     return figure(traces, axes, title, note, height, cells + notes, cell_titles=True, plain_note=head)
 
@@ -425,7 +430,8 @@ def stability(snaps: tuple[Snapshot, ...], variants, layer: int, height: int = 3
     c = drift.compare_drift(snaps, variants, layer)  # C1's rule on this layer
     title = drift.drift_headline(c) if c is not None else describe
     parts = [f"layer {layer + 1}'s drift per snapshot / std, mean over {summary.window_text(snaps)}: "
-             + ", ".join(drifts)] if drifts else []
+             + ", ".join(drifts) + (f" (ratio {variant_label(c.bn)} / {variant_label(c.none)} {fmt(c.ratio)})"
+                                    if c is not None else "")] if drifts else []
     shift = _shift(snaps, variants)
     if shift is not None:
         parts.append(benefit.shift_note(shift, {t: variant_label(t) for t in variants}))

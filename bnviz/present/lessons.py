@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bnviz.present import claims
+from bnviz.present import claims, numbers
+from bnviz.present.claims import sums
 from bnviz import stats
 from bnviz.present import views
 from bnviz.config import PRESETS, ExperimentConfig, split_variant
@@ -175,8 +176,7 @@ def _fmt(x) -> str:
     return claims.fmt(None if x is None else float(x))
 
 
-def _pct(x) -> str:
-    return "n/a" if x is None or not math.isfinite(float(x)) else f"{float(x):.1%}"
+_pct = numbers.pct
 
 
 def _names(items) -> str:
@@ -262,21 +262,16 @@ def _c1(v, n: claims.C1Numbers, cfg, **_) -> list[str]:
     bn = variant_label(n.variant)
     return [f"per snapshot over the second half of the run, the last hidden layer's {_act(cfg)} input moved "
             f"{_fmt(n.bn)} of its spread with {bn} and {_fmt(n.none)} without normalization, a ratio of "
-            f"{_fmt(v.value)} (supported below {_fmt(claims.C1_SUPPORT)}).",
-            f"Since the first snapshot it has moved {_fmt(n.bn_first)} of its first spread with {bn}, against "
-            f"{_fmt(n.none_first)} without."]
+            f"{_fmt(v.value)} (supported below {_fmt(claims.C1_SUPPORT)})."]
 
 
 def _c2(v, n: claims.C2Numbers, cfg, **_) -> list[str]:
     first = (f"since the start, y = γx̂ + β of the last hidden layer has moved {_fmt(n.y)} of its first spread "
              f"against {_fmt(n.x_hat)} for x̂, {_fmt(v.value)} times as far (supported above "
              f"{_fmt(claims.C2_SUPPORT)}); γ now averages {_fmt(n.gamma_mean)} and β {_fmt(n.beta_mean)}.")
-    second = (f"Per snapshot γ changes by a median {_fmt(n.rate_gamma)} of its size against {_fmt(n.rate_weight)} "
-              f"for the weights")
-    if n.none is not None and math.isfinite(n.none):
-        second += (f", and y has moved {'less' if n.y < n.none else 'no less'} than the input of the network "
-                   f"without BN ({_fmt(n.y)} vs {_fmt(n.none)})")
-    return [first, second + "."]
+    second = (f"Per snapshot γ changes by a median {_fmt(n.rate_gamma)} of its size and β by {_fmt(n.rate_beta)}, "
+              f"against {_fmt(n.rate_weight)} for the weights.")
+    return [first, second]
 
 
 def _c3(v, n: claims.C3Numbers, cfg, step_, snaps, **_) -> list[str]:
@@ -301,11 +296,9 @@ def _c5(v, n: claims.C5Numbers, cfg, **_) -> list[str]:
     bad = [b for b in n.not_gaussian if not is_layer(b)]
     out = [f"with random weights and {claims.CLT_FAN_INS[-1]} inputs per unit, Wu + b becomes Gaussian for "
            f"{_names(good)} inputs but not for {_names(bad)}."]
-    layers = [f"W {_fmt(row.w)} and KL {_fmt(row.kl)} in layer {row.layer} ({row.fan_in} inputs)"
-              for row in n.layers]
-    if layers:
-        out.append(f"In this run x = Wu + b has a median {'; '.join(layers)} (near-Gaussian means W at least "
-                   f"{_fmt(claims.RUN_W)} and KL below {_fmt(claims.RUN_KL)}).")
+    if n.layers:
+        out.append(f"In this run x = Wu + b reads {sums.layers_text(list(n.layers))} (near-Gaussian means a median "
+                   f"W of at least {_fmt(claims.RUN_W)} and KL below {_fmt(claims.RUN_KL)}).")
     return out
 
 
@@ -332,10 +325,12 @@ def _c8(v, n: claims.C8Numbers, cfg, **_) -> list[str]:
     first = (f"noisy BN, whose last-layer input drifts {_fmt(n.drift_noisy)} of its spread per snapshot "
              f"against {_fmt(n.drift_bn)} for BN ({_fmt(n.drift_ratio)} times as much), averages "
              f"{_pct(n.area_noisy)} {n.score} over training against BN's {_pct(n.area_bn)} "
-             f"({abs(n.area_gap) * 100:.1f} points {'below' if n.area_gap > 0 else 'above'}) and ends at "
-             f"{_pct(n.acc_noisy)} against {_pct(n.acc_bn)}")
+             f"({abs(n.area_gap) * 100:.1f} points {'below' if n.area_gap > 0 else 'above'}) and "
+             f"{'ends' if n.finished else 'is'} at {_pct(n.acc_noisy)} against {_pct(n.acc_bn)}")
     if n.acc_none is not None:
         first += f" and {_pct(n.acc_none)} without normalization"
+    if not n.finished:
+        first += " so far"
     out = [first + "."]
     if n.ics_ratio is not None:
         out.append(f"Santurkar's gradient shift ‖G − G′‖ is {_fmt(n.ics_bn)} with BN against "
@@ -391,7 +386,9 @@ def answer(step: Step, snaps, config) -> str:
     except Exception as exc:  # the banner must draw whatever the run holds
         log.warning("lesson %s: %s", getattr(step_, "number", "?"), exc, exc_info=True)
         return f"Not measured: the answer could not be computed from this run ({type(exc).__name__}: {exc})."
-    lead = f"{v.verdict.capitalize()} at step {snaps[-1].step}"
+    at = snaps[-1].step
+    lead = (f"{v.verdict.capitalize()} at step {at:,}, the end of the run" if at >= cfg.steps else
+            f"{v.verdict.capitalize()} so far, at step {at:,} of {cfg.steps:,}")
     try:
         body = _COMPOSE[v.claim](v=v, n=v.numbers, cfg=cfg, step_=step_, snaps=snaps)
         meaning = _meaning(v)

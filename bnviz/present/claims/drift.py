@@ -88,13 +88,13 @@ def drift_headline(c: DriftComparison) -> str:
     if c.verdict == "refuted":
         return f"With {bn} the activation input moves as much as with {none} or more"
     return (f"With {bn} the activation input moves {times(1 / c.ratio)} less per snapshot than with {none}: "
-            f"steadier, short of the factor {fmt(1 / C1_SUPPORT, 2)} for 'holds still'")
+            f"steadier, but short of the factor {fmt(1 / C1_SUPPORT, 2)} the board asks for")
 
 
 def drift_note(c: DriftComparison) -> str:
     """The numbers behind :func:`drift_headline`, as the board quotes them."""
     return (f"layer {c.layer + 1}'s drift per snapshot / std (all units), mean over {c.window}: "
-            f"{variant_label(c.bn)} {fmt(c.d_bn)}, {variant_label(c.none)} {fmt(c.d_none)}")
+            f"{variant_label(c.bn)} {fmt(c.d_bn)}, {variant_label(c.none)} {fmt(c.d_none)} (ratio {fmt(c.ratio)})")
 
 
 def _c1(r: RunView) -> Judged:
