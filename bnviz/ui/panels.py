@@ -163,8 +163,14 @@ def evidence(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
             c1, c2 = st.columns([6, 1.2], vertical_alignment="center")
             c1.markdown(f"**{v.claim}** {VERDICT_BADGE.get(v.verdict, v.verdict)} {v.title}")
             c1.text(v.detail)  # text, not markdown: the numbers are shown as measured
-            c2.button(C.PANELS.get(v.panel, v.panel), key=f"goto_{v.claim}", on_click=goto, args=(v.panel,),
-                      icon=":material/arrow_forward:", help="Open the panel that shows this evidence")
+            claim = claims.BY_ID.get(v.claim)
+            if v.verdict == "not measured" and claim is not None and not claim.needs(cfg):
+                c2.button(f"Open {v.preset}", key=f"preset_{v.claim}", on_click=state.open_preset,
+                          args=(v.preset, v.panel), icon=":material/open_in_new:",
+                          help=f"Open the {v.preset} preset, which trains what this claim needs")
+            else:
+                c2.button(C.PANELS.get(v.panel, v.panel), key=f"goto_{v.claim}", on_click=goto, args=(v.panel,),
+                          icon=":material/arrow_forward:", help="Open the panel that shows this evidence")
             with c1.expander("Measured figure and the rule it was judged by"):
                 st.text(f"Measured: {v.figure}\nRule: {v.threshold}")
 

@@ -124,6 +124,14 @@ def open_step(number: int) -> None:
     s["_goto"] = True  # clicked inside the live fragment: the whole page must rerun to apply the preset
 
 
+def open_preset(name: str, panel: str) -> None:
+    """Open preset ``name`` on ``panel`` (a callback: the board's offer for a claim this run cannot measure)."""
+    st.session_state["preset"] = name
+    apply_preset()
+    st.session_state["panel"] = panel
+    st.session_state["_goto"] = True
+
+
 def close_lesson() -> None:
     """Leave the walkthrough (the page stays where it is)."""
     st.session_state["lesson"] = None

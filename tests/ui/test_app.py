@@ -275,3 +275,16 @@ def test_a_link_to_a_conv_network_opens_one_and_the_page_says_channel():
     unit = at.selectbox(key="unit")
     assert unit.format_func(-1) == "all channels" and unit.format_func(2) == "channel 2"
     assert [s.value for s in at.get("segmented_control") if s.key == "arch"] == ["conv"]
+
+
+def test_a_claim_this_run_cannot_measure_offers_the_preset_that_can():
+    at = open_page({"preset": "ioffe", "panel": "evidence", **SHORT})
+    assert not at.exception, at.exception
+    offers = {b.key: b for b in at.button if b.key and b.key.startswith("preset_")}
+    # ioffe trains none and bn only: C7 needs BN on both sides of the activation, C8 noisy BN
+    assert {"preset_C7", "preset_C8"} <= offers.keys() and "preset_C1" not in offers
+    assert "placement" in offers["preset_C7"].label and "santurkar" in offers["preset_C8"].label
+    offers["preset_C8"].click().run()
+    assert not at.exception, at.exception
+    assert at.session_state["preset"] == "santurkar" and at.session_state["panel"] == "stability"
+    assert at.query_params["preset"] == "santurkar"
