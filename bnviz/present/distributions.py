@@ -14,6 +14,7 @@ from bnviz import stats
 from bnviz.config import INPUT_DISTS, split_variant
 from bnviz.measure.snapshot import POOLED, QQ_POINTS, Snapshot
 from bnviz.present import views
+from bnviz.present.numbers import fmt
 from bnviz.present.style import (FONT, GREY, KIND_COLORS, NO_DISTRIBUTIONS, OTHER_COLOR, STAGE_SYMBOLS,
                                  STAGE_TITLES, axis, cell_note, density_bars, f32, figure, fmt_kl, fmt_wpk,
                                  gauss_trace, grid, message, no_distributions, rgba, unit_text, variant_color,
@@ -136,11 +137,12 @@ def qq_plot(snap: Snapshot | None, variant: str, layer: int, stage: str, unit: i
         title = "One end bends away from the line: a skewed distribution"
     else:
         title = "Points near the line y = x: close to a Gaussian"
-    note = (f"{head}, step {snap.step} · skew {skew:+.2f}, excess kurtosis {kurt:+.2f}, "
-            + fmt_wpk(row["shapiro_w"], row["shapiro_p"], row["kl_gaussian"]))
+    note = (f"{head}, step {snap.step} · mean {fmt(row['mean'])}, std {fmt(row['std'])}, skew {fmt(skew)}, "
+            f"excess kurtosis {fmt(kurt)}, " + fmt_wpk(row["shapiro_w"], row["shapiro_p"], row["kl_gaussian"]))
     axes = dict(xaxis=dict(title="standard normal quantile", range=[-lim, lim]),
                 yaxis=dict(title="sample quantile, (v − mean)/std", range=[-lim, lim]))
-    return figure(traces, axes, title, note, height, describe="Q-Q plot against the Gaussian")
+    return figure(traces, axes, title, note, height, describe="Q-Q plot against the Gaussian",
+                  plain_note=f"{head}, step {snap.step}")
 
 
 # ------------------------------------------------------------------------------------ what if γ, β
@@ -175,9 +177,9 @@ def whatif(sample: np.ndarray, gamma: float, beta: float, before: stats.Normalit
              marker=dict(color=rgba(blue, 0.55), line=dict(width=0))),
     ]
     notes = [
-        dict(text=f"x̂: W={before.shapiro_w:.3f}  KL={fmt_kl(before.kl_gaussian)}", x=0.01, y=0.98,
+        dict(text=f"x̂: W={fmt(before.shapiro_w)}  KL={fmt_kl(before.kl_gaussian)}", x=0.01, y=0.98,
              xref="paper", yref="paper", xanchor="left", yanchor="top", showarrow=False),
-        dict(text=f"γx̂+β: W={after.shapiro_w:.3f}  KL={fmt_kl(after.kl_gaussian)}", x=0.99, y=0.98,
+        dict(text=f"γx̂+β: W={fmt(after.shapiro_w)}  KL={fmt_kl(after.kl_gaussian)}", x=0.99, y=0.98,
              xref="paper", yref="paper", xanchor="right", yanchor="top", showarrow=False,
              font=dict(color=blue)),
     ]
@@ -188,7 +190,7 @@ def whatif(sample: np.ndarray, gamma: float, beta: float, before: stats.Normalit
     title = ("γ and β move and stretch the histogram; W and KL stay the same: a linear map changes location "
              "and scale, not shape" if same
              else "γ and β changed the measured shape here (|ΔW| = {dw:.3f})".format(dw=dw))
-    note = (f"W {before.shapiro_w:.3f} → {after.shapiro_w:.3f}, KL {fmt_kl(before.kl_gaussian)} → "
+    note = (f"W {fmt(before.shapiro_w)} → {fmt(after.shapiro_w)}, KL {fmt_kl(before.kl_gaussian)} → "
             f"{fmt_kl(after.kl_gaussian)}")
     peak = float(max(hx.max(), hy.max()))
     axes = dict(xaxis=dict(title="value"), yaxis=dict(title="density", range=[0, 1.25 * peak]))

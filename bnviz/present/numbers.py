@@ -48,15 +48,15 @@ def as_much(ratio: float | None, what: str = "") -> str:
 
 
 def kl(x: float) -> str:
-    """A KL divergence on a chart: '∞' for a point mass (no density), '–' when unknown."""
+    """A KL divergence on a chart: '∞' for a point mass (no density), '–' when unknown, else as :func:`fmt`."""
     if math.isnan(x):
         return "–"
-    return "∞" if math.isinf(x) else f"{x:.3f}"
+    return "∞" if math.isinf(x) else fmt(x)
 
 
 def wpk(w: float, p: float, kl_: float) -> str:
-    """The normality line written on every histogram, e.g. ``W=0.993  p=0.12  KL=0.004``."""
-    return f"W={w:.3f}  p={p:.2g}  KL={kl(kl_)}"
+    """The normality line written on every histogram, e.g. ``W=0.993  p=0.12  KL=0.00412``."""
+    return f"W={fmt(w)}  p={p:.2g}  KL={kl(kl_)}"
 
 
 def steps_span(first: int, last: int) -> str:

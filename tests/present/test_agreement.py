@@ -157,3 +157,39 @@ def test_docs_rule_column_quotes_the_codes_thresholds():
         for key, value in claim.thresholds.items():
             forms = {f"{value:g}", f"{value:.0e}".replace("e-0", "e-"), f"{value * 100:g} points"}
             assert any(f in rule for f in forms), (claim.id, key, value, rule)
+
+
+def test_unit_answers_quote_the_units_chart(preset_run):
+    """Lessons 3, 4 and 6 ask about one unit on their preset: the answer quotes it as its chart shows it."""
+    from bnviz import stats
+    from bnviz.present import views
+
+    name, snaps, cfg = preset_run
+    for number in (3, 4, 6):
+        step = lessons.step(number)
+        if step.preset != name:
+            continue
+        text = lessons.answer(step, snaps, cfg)
+        layer = step.layer if step.layer is not None else len(cfg.widths) - 1
+        bn = next(t for t in cfg.variants if t.split("@")[0] in claims.BN_KINDS)
+        snap = snaps[-1]
+        if number == 3:
+            chart = text_of(figures.layer_histograms(snap, cfg.variants, layer, step.unit))
+            keys = {"x": ("shapiro_w", "kl_gaussian"), "x_hat": ("shapiro_w", "kl_gaussian")}
+        elif number == 4:
+            chart = " ".join(text_of(figures.qq_plot(snap, bn, layer, s, step.unit)) for s in ("x", "x_hat"))
+            keys = {"x": ("mean", "std", "skew", "kurtosis"), "x_hat": ("mean", "std", "skew", "kurtosis")}
+        else:
+            st = views.stage_of(snap, bn, layer, "x_hat")
+            q = st.quantiles[st.units.index(step.unit)].astype(float)
+            before = stats.normality(q)
+            chart = text_of(figures.whatif(q, 1.0, 0.0, before, stats.normality(q)))  # the lab's sliders at rest
+            for x in (before.shapiro_w, before.kl_gaussian):
+                assert fmt(x) in text and fmt(x) in chart, (number, fmt(x), text, chart)
+            continue
+        for stage, stat_names in keys.items():
+            st = views.stage_of(snap, bn, layer, stage)
+            for s in stat_names:
+                x = st.stat(s, step.unit)
+                assert fmt(x) in text, (number, stage, s, fmt(x), text)
+                assert fmt(x) in chart, (number, stage, s, fmt(x), chart)

@@ -213,8 +213,9 @@ def test_histogram_bars_gaussian_and_annotation_are_the_snapshots(small, unit):
             z = (curve.x.astype(np.float64) - row["mean"]) / row["std"]
             np.testing.assert_allclose(curve.y, np.exp(-z * z / 2) / (row["std"] * math.sqrt(2 * math.pi)),
                                        rtol=1e-4, atol=1e-6)
-            expected = (f"W={row['shapiro_w']:.3f}  p={row['shapiro_p']:.2g}  "
-                        f"KL={'∞' if math.isinf(row['kl_gaussian']) else format(row['kl_gaussian'], '.3f')}")
+            sig3 = lambda v: format(v, "#.3g").rstrip(".")  # noqa: E731  (3 significant digits, as the board)
+            expected = (f"W={sig3(row['shapiro_w'])}  p={row['shapiro_p']:.2g}  "
+                        f"KL={'∞' if math.isinf(row['kl_gaussian']) else sig3(row['kl_gaussian'])}")
             assert any(n.startswith(expected) for n in notes), (expected, notes)
 
 
