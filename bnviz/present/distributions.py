@@ -14,6 +14,7 @@ from bnviz import stats
 from bnviz.config import INPUT_DISTS, split_variant
 from bnviz.measure.snapshot import POOLED, QQ_POINTS, Snapshot
 from bnviz.present import views
+from bnviz.present.claims import sums
 from bnviz.present.numbers import fmt
 from bnviz.present.style import (FONT, GREY, KIND_COLORS, NO_DISTRIBUTIONS, OTHER_COLOR, STAGE_SYMBOLS,
                                  STAGE_TITLES, axis, cell_note, density_bars, f32, figure, fmt_kl, fmt_wpk,
@@ -207,9 +208,12 @@ DIST_SYMBOLS = dict(zip(INPUT_DISTS, ("circle", "square", "diamond", "triangle-u
                                       "star")))
 
 
-def clt_curves(results: list, height: int = 400) -> go.Figure:
-    """Shapiro W and KL of the standardized Wu+b against fan-in, one line per (input dist, weights)."""
-    if not results:
+def clt_curves(results: list, height: int = 400, run_layers=()) -> go.Figure:
+    """Shapiro W and KL of the standardized Wu+b against fan-in, one line per (input dist, weights).
+
+    ``run_layers``: this run's own layers (claims.sums.C5Layer: fan-in, median W and KL of x = Wu + b), drawn as
+    labelled points on the same axes and quoted in the subtitle as the board's C5 quotes them."""
+    if not results and not run_layers:
         return message("no central-limit results yet", height=height)
     axes, cells = grid(1, 2, ("Shapiro–Wilk W (1 = Gaussian)", "KL to the Gaussian (0 = Gaussian)"))
     traces = []
@@ -222,18 +226,31 @@ def clt_curves(results: list, height: int = 400) -> go.Figure:
             traces.append(dict(type="scatter", x=f32(res.fan_ins), y=f32(values), mode="lines+markers",
                                name=name, legendgroup=name, showlegend=k == 1, xaxis=xa, yaxis=ya,
                                line=dict(color=color, dash=dash, width=2), marker=dict(symbol=symbol, size=7)))
+    for k, stat in ((1, "w"), (2, "kl")):
+        if not run_layers:
+            break
+        xa, ya = axis(k)
+        traces.append(dict(type="scatter", x=f32([row.fan_in for row in run_layers]),
+                           y=f32([getattr(row, stat) for row in run_layers]), mode="markers+text",
+                           text=[f"L{row.layer}" for row in run_layers], textposition="top center",
+                           name="this run's layers (x = Wu + b)", legendgroup="run", showlegend=k == 1,
+                           marker=dict(symbol="hexagon", size=12, color=GREY, line=dict(width=1.5)),
+                           xaxis=xa, yaxis=ya, hovertemplate="fan-in %{x}: %{y:.3g}<extra>%{text}</extra>"))
     shapes = [dict(type="line", xref="x domain", x0=0, x1=1, yref="y", y0=1, y1=1,
                    line=dict(color=GREY, dash="dot", width=2)),
               dict(type="line", xref="x2 domain", x0=0, x1=1, yref="y2", y0=0, y1=0,
                    line=dict(color=GREY, dash="dot", width=2))]
-    ticks = sorted({int(f) for res in results for f in res.fan_ins})
+    ticks = sorted({int(f) for res in results for f in res.fan_ins} | {row.fan_in for row in run_layers})
     for key in ("xaxis", "xaxis2"):  # ticks at the measured fan-ins, not at log-axis minor digits
         axes[key].update(type="log", title="fan-in (inputs per unit, log scale)", tickvals=ticks)
     axes["yaxis"]["title"] = "W of standardized Wu+b"
     axes["yaxis2"]["title"] = "KL (nats)"
-    title, note = _clt_title(results)
+    title, note = _clt_title(results) if results else ("This run's layers: normality of Wu+b against fan-in", "")
+    if run_layers:
+        note = "; ".join(n for n in (note, f"this run's layers: {sums.layers_text(list(run_layers))}") if n)
     return figure(traces, axes, title, note, height, cells, shapes, cell_titles=True,
-                  describe="Normality of Wu+b against fan-in")
+                  describe="Normality of Wu+b against fan-in", plain_note="grey hexagons: this run's layers"
+                  if run_layers else "")
 
 
 def _clt_title(results: list) -> tuple[str, str]:

@@ -9,6 +9,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from bnviz.present import claims
+from bnviz.present.claims import sums
+from bnviz.present.claims.record import RunView
 from bnviz.measure import clt
 from bnviz.present import figures
 from bnviz import stats
@@ -149,8 +151,10 @@ def why_gaussian(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None
     results = [clt.clt_experiment(d, seed=cfg.seed) for d in dists]
     if sparse:
         results += [clt.clt_experiment(d, weights="sparse", seed=cfg.seed) for d in dists]
-    if results:
-        chart(figures.clt_curves(results), "fig_clt")
+    upto = tuple(s for s in snaps if s.step <= shown.step)
+    _, layers = sums.run_layers(RunView(upto, cfg))  # the board's C5 figure for this run's own layers
+    if results or layers:
+        chart(figures.clt_curves(results, run_layers=layers), "fig_clt")
     chart(figures.bimodal_demo(clt.bimodal_through_bn(seed=cfg.seed)), "fig_bimodal")
 
 
