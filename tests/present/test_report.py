@@ -357,11 +357,13 @@ def test_printable_and_compact(small):
     text = render(small, panel="gamma-beta")
     tree = parse(text)
     css = "".join(s.string() for s in tree.root.all("style"))
-    assert "@media print" in css and "@page" in css
-    assert re.search(r"figure\.fig\{[^}]*break-inside:avoid", css)
-    width = int(re.search(r"\.plot\{width:(\d+)px", css.split("@media print")[1]).group(1))
-    assert width <= 700  # A4 and Letter minus 12 mm margins: ~700 CSS px
-    assert f"pw={width}" in text and "beforeprint" in text  # the figures are laid out at that width
+    assert "@media print" in css and re.search(r"@page\{size:A4;margin:12mm\}", css)
+    for block in (r"figure\.fig", r"table\.board tr", r"\.note"):  # figures, verdicts and notes stay whole
+        assert re.search(block + r"\{[^}]*break-inside:avoid", css), block
+    assert not re.search(r"(?<![-\w])width:\d+px", css)  # no fixed widths: the page and the paper set them
+    width = int(re.search(r"pw=(\d+)", text).group(1))
+    assert width <= (210 - 2 * 12) / 25.4 * 96  # A4 less the margins, in CSS px (tests/e2e/test_handout.py prints it)
+    assert "beforeprint" in text  # the figures are laid out again for paper
     js = plotly_js(tree)[0].string()
     assert len(text.encode()) - len(js.encode()) < 250_000  # figures + board of a small run
 
