@@ -25,7 +25,7 @@ from bnviz import stats
 from bnviz.present import views
 from bnviz import config as C
 from bnviz.config import ExperimentConfig
-from bnviz.present.style import unit_text, variant_label
+from bnviz.present.style import fit_title, unit_text, variant_label
 from bnviz.measure.snapshot import POOLED, Snapshot
 
 __all__ = ["html_report", "report_filename", "describe_config", "QUESTION"]
@@ -269,7 +269,7 @@ def _whatif(shown: Snapshot, variant: str, layer: int, cfg: ExperimentConfig) ->
 
 def _plot_html(f: _Figure) -> str:
     """A figure as a titled <figure>: an empty div, and its data as a JSON block drawn by SCRIPT."""
-    fig = f.fig
+    fig = fit_title(f.fig, PRINT_WIDTH_PX)  # titles wrapped for paper: plotly clips what runs past its width
     fig.update_layout(template=TEMPLATE)
     payload = pio.to_json(fig, validate=False, pretty=False, remove_uids=True)
     payload = payload.replace("<", "\\u003c")  # never a "</script>" inside the block (plotly escapes it too)

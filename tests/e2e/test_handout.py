@@ -43,18 +43,19 @@ def share_link(preset: str, cfg) -> str:
 
 @pytest.fixture(scope="module")
 def handouts(small_run, tmp_path_factory):
-    """Two report files: a short real run with its share link, and the preset with the longest description
-    (no snapshots yet: its header is what is measured)."""
+    """Report files: a short real run with its share link on every panel (named by the panel), and the preset
+    with the longest description ("preset"; no snapshots yet: its header is what is measured)."""
     folder = tmp_path_factory.mktemp("handout")
     snaps = small_run.history.snapshots()
-    run = report.html_report(snaps, SMALL, panel="over-time", layer=1, unit=POOLED, step=snaps[-1].step,
-                             link=share_link("ioffe", SMALL))
+    texts = {panel: report.html_report(snaps, SMALL, panel=panel, layer=1, unit=POOLED, step=snaps[-1].step,
+                                       link=share_link("ioffe", SMALL)) for panel in C.PANELS}
     cfg = C.PRESETS[LONGEST].config
-    preset = report.html_report((), cfg, panel="training", layer=0, unit=POOLED, step=0,
-                                link=share_link(LONGEST, cfg))
-    paths = {"run": folder / "run.html", "preset": folder / "preset.html"}
-    paths["run"].write_text(run, encoding="utf-8")
-    paths["preset"].write_text(preset, encoding="utf-8")
+    texts["preset"] = report.html_report((), cfg, panel="training", layer=0, unit=POOLED, step=0,
+                                         link=share_link(LONGEST, cfg))
+    paths = {}
+    for name, text in texts.items():
+        paths[name] = folder / f"{name}.html"
+        paths[name].write_text(text, encoding="utf-8")
     return paths
 
 
@@ -74,7 +75,7 @@ def printable_width_px(html: str) -> float:
     return (A4_MM[0] - 2 * margin) * PX_PER_MM
 
 
-@pytest.mark.parametrize("which", ["run", "preset"])
+@pytest.mark.parametrize("which", [*C.PANELS, "preset"])
 def test_the_handout_fits_a_1280_screen_without_scrolling_sideways(browser, handouts, which, out_dir):
     ctx, page = open_report(browser, handouts[which], SCREEN)
     try:
@@ -91,7 +92,7 @@ def test_the_handout_fits_a_1280_screen_without_scrolling_sideways(browser, hand
         ctx.close()
 
 
-@pytest.mark.parametrize("which", ["run", "preset"])
+@pytest.mark.parametrize("which", [*C.PANELS, "preset"])
 def test_printed_on_a4_no_element_reaches_past_the_page(browser, handouts, which):
     html = handouts[which].read_text(encoding="utf-8")
     width = printable_width_px(html)
@@ -110,7 +111,7 @@ def test_printed_on_a4_no_element_reaches_past_the_page(browser, handouts, which
 
 
 def test_chromium_prints_the_handout_to_a4_pages(browser, handouts, out_dir):
-    ctx, page = open_report(browser, handouts["run"], SCREEN)
+    ctx, page = open_report(browser, handouts["over-time"], SCREEN)
     try:
         pdf = page.pdf(format="A4")
     finally:
