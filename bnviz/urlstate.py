@@ -182,8 +182,9 @@ def _as_typed(name: str, text: str) -> str:
     return f"{_typed(name)}={_typed(text)}" if text else f"{_typed(name)} (with no value)"
 
 
-def _refused(f: Field, text: str, exc: Exception) -> str:
-    """The warning for a value ``f`` refuses: the field as typed, what is wrong, and what it allows."""
+def refusal(f: Field, text: str, exc: Exception) -> str:
+    """The warning for a value ``f`` refuses: the field as typed, what is wrong, and what it allows (the page's
+    settings word their refusals with it too)."""
     why = f"{exc}; " if isinstance(exc, Refused) else ""
     return f"{_as_typed(f.name, text)} ignored: {why}{f.requirement()}"
 
@@ -231,7 +232,7 @@ def decode(params: dict) -> Decoded:
         try:
             value = f.parse(text)
         except Exception as exc:  # any refusal: the warning uses our words, never the exception's
-            warnings.append(_refused(f, text, exc))
+            warnings.append(refusal(f, text, exc))
             continue
         if f.target.startswith("view:"):
             view[f.target[5:]] = value
