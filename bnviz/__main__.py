@@ -11,12 +11,12 @@ e.g. ``(see python -m bnviz record --help)``.
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 import time
 from pathlib import Path
 
-from bnviz.config import LIMITS, PRESETS, TABLE_CAP
+from bnviz.config import PRESETS, TABLE_CAP
+from bnviz.urlstate import BY_NAME
 
 EXIT_USAGE = 2
 RECORD_HISTORY_CAP = TABLE_CAP  # snapshots kept by record; longer runs are thinned evenly
@@ -41,16 +41,15 @@ def _fail(message: str) -> int:
     return EXIT_USAGE
 
 
-def _whole(name: str):
-    """An argparse type: a whole number within config's limits for ``name``, refused in plain words."""
-    lo, hi = LIMITS[name]
+def _setting(name: str):
+    """An argparse type: the share link's field ``name``, read and refused by the link's own rule."""
+    f = BY_NAME[name]
 
-    def read(text: str) -> int:
-        value = text.strip()
-        if not re.fullmatch(r"[+-]?\d+", value) or not lo <= int(value) <= hi:
-            raise argparse.ArgumentTypeError(f"{value or 'an empty value'} is not a whole number from "
-                                             f"{lo:,} to {hi:,}")
-        return int(value)
+    def read(text: str):
+        try:
+            return f.parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text.strip() or 'an empty value'} is not {f.rule.allowed}") from None
     return read
 
 
@@ -58,11 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     parser.commands = {"presets": sub.add_parser("presets", help="list the presets, one line each")}
-    rec = parser.commands["record"] = sub.add_parser("record", help="train a preset headless and write the tidy table")
+    rec = sub.add_parser("record", help="train a preset headless and write the tidy table")
+    parser.commands["record"] = rec
     rec.add_argument("--preset", required=True, help=f"one of: {', '.join(PRESETS)}")
-    rec.add_argument("--steps", type=_whole("steps"), help="training steps (default: the preset's)")
-    rec.add_argument("--seed", type=_whole("seed"), help="random seed (default: the preset's)")
-    rec.add_argument("--snapshot-every", type=_whole("snapshot_every"),
+    rec.add_argument("--steps", type=_setting("steps"), help="training steps (default: the preset's)")
+    rec.add_argument("--seed", type=_setting("seed"), help="random seed (default: the preset's)")
+    rec.add_argument("--snapshot-every", type=_setting("every"),
                      help="steps between snapshots (default: the preset's)")
     rec.add_argument("--out", required=True, help="output file, .csv or .parquet")
     rec.add_argument("--quantiles", action="store_true", help="also write the 64 quantiles of every series "

@@ -33,7 +33,7 @@ __all__ = ["html_report", "report_filename", "describe_config", "QUESTION"]
 QUESTION = "Does batch norm fix the distribution of a layer's inputs — if γ and β change it again?"
 CLT_DISTS = ("gaussian", "uniform", "bimodal", "student-t", "correlated")  # the page's default selection
 WHATIF = claims.C6_PAIRS[0]  # (γ, β) applied in the what-if lab: a stretch and a shift
-PRINT_WIDTH_PX = 680  # widest figure on paper: A4 less the 12 mm margins is 186 mm = 703 CSS px; narrower pages get theirs
+PRINT_WIDTH_PX = 680  # widest figure on paper: A4 less 12 mm margins is 186 mm = 703 CSS px (narrower: theirs)
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["sendDataToCloud"],
                  "toImageButtonOptions": {"format": "png", "scale": 2}}
 # Okabe-Ito colors (colorblind-safe) with the verdict's word written on the badge; text colors for contrast.

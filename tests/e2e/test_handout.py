@@ -32,7 +32,8 @@ OVERFLOW_JS = """width => Array.from(document.querySelectorAll('body *')).filter
   return r.width > 0 && r.height > 0 && (r.right > width + 0.5 || r.left < -0.5);
 }).map(e => e.tagName + '.' + (e.className.baseVal ?? e.className) + ' ' + Math.round(e.getBoundingClientRect().left)
         + '..' + Math.round(e.getBoundingClientRect().right))"""
-SVG_WIDTHS_JS = "() => Array.from(document.querySelectorAll('.plot .main-svg')).map(s => s.getBoundingClientRect().width)"
+SVG_WIDTHS_JS = ("() => Array.from(document.querySelectorAll('.plot .main-svg'))"
+                 ".map(s => s.getBoundingClientRect().width)")
 
 
 def share_link(preset: str, cfg) -> str:
