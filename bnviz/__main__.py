@@ -4,7 +4,8 @@
 variant, step, layer, stage, unit, stat, value) as CSV or Parquet by the file's suffix; ``--quantiles``
 adds 64 quantiles per series (stats q00..q63) so that the app can replay the distributions too. A
 Parquet file also carries the run's share-link query string as metadata (``bnviz.query``). Bad arguments
-exit with status 2 and one line on stderr.
+exit with status 2 and one line on stderr, in plain words, ending with the help command as it is typed,
+e.g. ``(see python -m bnviz record --help)``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 from bnviz.config import PRESETS, TABLE_CAP
+from bnviz.urlstate import BY_NAME
 
 EXIT_USAGE = 2
 RECORD_HISTORY_CAP = TABLE_CAP  # snapshots kept by record; longer runs are thinned evenly
@@ -23,26 +25,45 @@ RECORD_HISTORY_CAP = TABLE_CAP  # snapshots kept by record; longer runs are thin
 RECORD_BACKLOG = 128
 
 
+PROG = "python -m bnviz"  # the command as it is typed; argparse's prog, so "usage:" and "see ... --help" agree
+
+
 class _Parser(argparse.ArgumentParser):
+    commands: dict[str, argparse.ArgumentParser]  # the top parser's subcommands, by name (set by _parser)
+
     def error(self, message: str) -> None:  # one clear line instead of argparse's usage block
-        sys.stderr.write(f"bnviz: error: {message} (see python -m bnviz {self.prog.split()[-1]} --help)\n")
+        sys.stderr.write(f"bnviz: error: {message} (see {self.prog} --help)\n")
         raise SystemExit(EXIT_USAGE)
 
 
 def _fail(message: str) -> int:
-    sys.stderr.write(f"bnviz: error: {message}\n")
+    sys.stderr.write(f"bnviz: error: {message} (see {PROG} record --help)\n")
     return EXIT_USAGE
 
 
+def _setting(name: str):
+    """An argparse type: the share link's field ``name``, read and refused by the link's own rule."""
+    f = BY_NAME[name]
+
+    def read(text: str):
+        try:
+            return f.parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text.strip() or 'an empty value'} is not {f.rule.allowed}") from None
+    return read
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m bnviz", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("presets", help="list the presets, one line each")
+    parser.commands = {"presets": sub.add_parser("presets", help="list the presets, one line each")}
     rec = sub.add_parser("record", help="train a preset headless and write the tidy table")
+    parser.commands["record"] = rec
     rec.add_argument("--preset", required=True, help=f"one of: {', '.join(PRESETS)}")
-    rec.add_argument("--steps", type=int, help="training steps (default: the preset's)")
-    rec.add_argument("--seed", type=int, help="random seed (default: the preset's)")
-    rec.add_argument("--snapshot-every", type=int, help="steps between snapshots (default: the preset's)")
+    rec.add_argument("--steps", type=_setting("steps"), help="training steps (default: the preset's)")
+    rec.add_argument("--seed", type=_setting("seed"), help="random seed (default: the preset's)")
+    rec.add_argument("--snapshot-every", type=_setting("every"),
+                     help="steps between snapshots (default: the preset's)")
     rec.add_argument("--out", required=True, help="output file, .csv or .parquet")
     rec.add_argument("--quantiles", action="store_true", help="also write the 64 quantiles of every series "
                      "(stats q00..q63), so the app's replay can draw histograms and Q-Q plots; about 5x "
@@ -74,8 +95,8 @@ def _record(args: argparse.Namespace) -> int:
                                  ("snapshot_every", args.snapshot_every)) if v is not None}
     try:
         config = PRESETS[args.preset].config.replace(**changes)
-    except ValueError as exc:
-        return _fail(str(exc))
+    except ValueError as exc:  # settings valid one by one but not together; config says why in words
+        return _fail(str(exc).removeprefix("invalid experiment config: "))
 
     from urllib.parse import urlencode
 
@@ -115,7 +136,10 @@ def _record(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named by the command they were given to, whose --help lists what it takes
+        parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "presets":
         return _presets()
     return _record(args)

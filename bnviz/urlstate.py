@@ -3,12 +3,14 @@
 A link holds the whole state in names a teacher can edit by hand, e.g.
 ``?preset=ioffe&seed=0&steps=5000&lr=0.5&batch=60&activation=sigmoid&widths=100,100,100&variants=none,bn``.
 Decoding starts from the named preset and applies every field it understands; an unknown name or a bad
-value is ignored and reported in a warning that names it, so a page always opens (TensorFlow
-Playground's state.ts works the same way).
+value is ignored and reported in a warning that names it and says in plain words which values the field
+allows (never an exception's text), so a page always opens (TensorFlow Playground's state.ts works the
+same way).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -18,68 +20,123 @@ from bnviz.config import ExperimentConfig
 MAX_VALUE_LEN = 200  # longer values are refused before parsing: nothing huge is ever parsed
 
 
+class Refused(ValueError):
+    """A value a rule refuses, saying in plain words what is wrong with it (the warning quotes it)."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How a field's text is read, and the values it allows in words a teacher reads in the warning."""
+
+    read: Callable[[str], Any]  # raises ValueError for a value it refuses; only Refused's words are shown
+    allowed: str  # e.g. "a whole number from 1 to 1,000,000"
+
+
 @dataclass(frozen=True)
 class Field:
     """One query-string field: its name, the config attribute or view key it sets, and how to parse it."""
 
     name: str
     target: str  # ExperimentConfig attribute, or "view:<key>"
-    parse: Callable[[str], Any]
+    rule: Rule
+    about: str  # what it sets, as the subject of "... must be <allowed>": "the learning rate"
     show: Callable[[Any], str] = str
 
+    def parse(self, text: str) -> Any:
+        return self.rule.read(text)
 
-def _int(lo: int, hi: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        value = int(text.strip())
+    def requirement(self) -> str:
+        return f"{self.about} must be {self.rule.allowed}"
+
+
+def _number(x: float) -> str:
+    """A limit as a reader writes it: 1,000,000 or 0.000001, never 1e-06."""
+    if float(x).is_integer():
+        return f"{int(x):,}"
+    return f"{x:,.12f}".rstrip("0")
+
+
+def _or(names) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+
+
+WHOLE = re.compile(r"[+-]?\d+")
+
+
+def _whole(text: str) -> int:
+    value = text.strip()
+    if not WHOLE.fullmatch(value):
+        raise ValueError("not a whole number")
+    return int(value)
+
+
+def _int(lo: int, hi: int, note: str = "") -> Rule:
+    def read(text: str) -> int:
+        value = _whole(text)
         if not lo <= value <= hi:
-            raise ValueError(f"must be between {lo} and {hi}")
+            raise ValueError("out of range")
         return value
-    return parse
+    return Rule(read, f"a whole number from {_number(lo)} to {_number(hi)}{note}")
 
 
-def _float(lo: float, hi: float) -> Callable[[str], float]:
-    def parse(text: str) -> float:
+def _float(lo: float, hi: float, example: str) -> Rule:
+    def read(text: str) -> float:
         value = float(text.strip())
         if not lo <= value <= hi:  # also refuses nan
-            raise ValueError(f"must be between {lo:g} and {hi:g}")
+            raise ValueError("out of range")
         return value
-    return parse
+    return Rule(read, f"a number from {_number(lo)} to {_number(hi)}, such as {example}")
 
 
-def _choice(registry: dict) -> Callable[[str], str]:
-    def parse(text: str) -> str:
+def _choice(registry: dict) -> Rule:
+    def read(text: str) -> str:
         if text not in registry:
-            raise ValueError(f"must be one of {', '.join(registry)}")
+            raise ValueError("not a choice")
         return text
-    return parse
+    return Rule(read, f"one of {_or(registry)}")
 
 
-def _widths(text: str) -> tuple[int, ...]:
-    lo, hi = C.LIMITS["width"]
-    parts = [p for p in text.replace(" ", "").split(",") if p]
-    if not 1 <= len(parts) <= C.LIMITS["depth"][1]:
-        raise ValueError(f"needs 1 to {C.LIMITS['depth'][1]} comma-separated widths")
-    return tuple(_int(lo, hi)(p) for p in parts)
+def _widths() -> Rule:
+    (lo, hi), most = C.LIMITS["width"], C.LIMITS["depth"][1]
+
+    def read(text: str) -> tuple[int, ...]:
+        parts = [p for p in text.replace(" ", "").split(",") if p]
+        if not 1 <= len(parts) <= most:
+            raise Refused(f"{len(parts)} widths given")
+        for p in parts:
+            if not WHOLE.fullmatch(p) or not lo <= int(p) <= hi:
+                raise Refused(f"{_typed(p)} is not a width")
+        return tuple(int(p) for p in parts)
+    return Rule(read, f"1 to {most} whole numbers from {_number(lo)} to {_number(hi)}, separated by commas, "
+                      "such as 100,100,100")
 
 
-def _variants(text: str) -> tuple[str, ...]:
-    tokens = tuple(t for t in text.replace(" ", "").split(",") if t)
-    for t in tokens:
-        kind, placement = C.split_variant(t)
-        if kind not in C.VARIANTS or (placement is not None and placement not in C.PLACEMENTS):
-            raise ValueError(f"{t!r} is not a variant ({', '.join(C.VARIANTS)}, optionally @before/@after)")
-    if not tokens or len(set(tokens)) != len(tokens):
-        raise ValueError("needs one or more distinct variants")
-    return tokens
+def _variants() -> Rule:
+    def read(text: str) -> tuple[str, ...]:
+        tokens = tuple(t for t in text.replace(" ", "").split(",") if t)
+        for t in tokens:
+            kind, placement = C.split_variant(t)
+            if kind not in C.VARIANTS or (placement is not None and placement not in C.PLACEMENTS):
+                raise Refused(f"{_typed(t)} is not a variant")
+        if not tokens:
+            raise Refused("no variant given")
+        if len(set(tokens)) != len(tokens):
+            raise Refused("a variant is named twice")
+        return tokens
+    return Rule(read, f"one or more different variants from {_or(C.VARIANTS)}, separated by commas, each "
+                      f"optionally followed by {_or('@' + p for p in C.PLACEMENTS)}, such as none,bn")
 
 
-def _flag(text: str) -> bool:
-    low = text.strip().lower()
-    if low in ("1", "true", "yes", "on", ""):
-        return True
-    if low in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("must be 1 or 0")
+def _flag() -> Rule:
+    def read(text: str) -> bool:
+        low = text.strip().lower()
+        if low in ("1", "true", "yes", "on", ""):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ValueError("not a flag")
+    return Rule(read, "1 (on) or 0 (off)")
 
 
 def _join(values) -> str:
@@ -88,29 +145,48 @@ def _join(values) -> str:
 
 _L = C.LIMITS
 FIELDS: tuple[Field, ...] = (
-    Field("seed", "seed", _int(*_L["seed"])),
-    Field("steps", "steps", _int(*_L["steps"])),
-    Field("lr", "lr", _float(*_L["lr"]), lambda v: repr(float(v))),  # shortest exact form: 0.5, 1e-05
-    Field("batch", "batch", _int(*_L["batch"])),
-    Field("optimizer", "optimizer", _choice(C.OPTIMIZERS)),
-    Field("activation", "activation", _choice(C.ACTIVATIONS)),
-    Field("widths", "widths", _widths, _join),
-    Field("variants", "variants", _variants, _join),
-    Field("placement", "placement", _choice(C.PLACEMENTS)),
-    Field("arch", "architecture", _choice(C.ARCHITECTURES)),
-    Field("dataset", "dataset", _choice(C.DATASETS)),
-    Field("dist", "input_dist", _choice(C.INPUT_DISTS)),
-    Field("features", "n_features", _int(*_L["n_features"])),
-    Field("view", "view", _choice(C.VIEWS)),
-    Field("every", "snapshot_every", _int(*_L["snapshot_every"])),
-    Field("panel", "view:panel", _choice(C.PANELS)),
-    Field("layer", "view:layer", _int(0, _L["depth"][1] - 1)),
-    Field("unit", "view:unit", _int(-1, _L["width"][1] - 1)),
-    Field("lesson", "view:lesson", _int(1, 99)),
-    Field("present", "view:present", _flag, lambda v: "1" if v else "0"),
+    Field("seed", "seed", _int(*_L["seed"]), "the random seed"),
+    Field("steps", "steps", _int(*_L["steps"]), "the number of training steps"),
+    Field("lr", "lr", _float(*_L["lr"], "0.1"), "the learning rate",
+          lambda v: repr(float(v))),  # shortest exact form: 0.5, 1e-05
+    Field("batch", "batch", _int(*_L["batch"]), "the batch size"),
+    Field("optimizer", "optimizer", _choice(C.OPTIMIZERS), "the optimizer"),
+    Field("activation", "activation", _choice(C.ACTIVATIONS), "the activation"),
+    Field("widths", "widths", _widths(), "the hidden layer widths", _join),
+    Field("variants", "variants", _variants(), "the variants", _join),
+    Field("placement", "placement", _choice(C.PLACEMENTS), "the placement of the normalization"),
+    Field("arch", "architecture", _choice(C.ARCHITECTURES), "the network (arch)"),
+    Field("dataset", "dataset", _choice(C.DATASETS), "the dataset"),
+    Field("dist", "input_dist", _choice(C.INPUT_DISTS), "the input distribution"),
+    Field("features", "n_features", _int(*_L["n_features"]), "the number of input features"),
+    Field("view", "view", _choice(C.VIEWS), "the view of the statistics"),
+    Field("every", "snapshot_every", _int(*_L["snapshot_every"]), "the number of steps between snapshots"),
+    Field("panel", "view:panel", _choice(C.PANELS), "the panel"),
+    Field("layer", "view:layer", _int(0, _L["depth"][1] - 1, " (0 is the first hidden layer)"), "the layer"),
+    Field("unit", "view:unit", _int(-1, _L["width"][1] - 1, " (-1 means all units pooled)"), "the unit"),
+    Field("lesson", "view:lesson", _int(1, 99), "the lesson step"),
+    Field("present", "view:present", _flag(), "presenter mode", lambda v: "1" if v else "0"),
 )
 BY_NAME = {f.name: f for f in FIELDS}
 CONFIG_FIELDS = tuple(f for f in FIELDS if not f.target.startswith("view:"))
+SHOWN_LEN = 40  # characters of a typed value or name quoted in a warning
+
+
+def _typed(text: str) -> str:
+    """What the visitor typed, for a warning: printable, at most SHOWN_LEN characters (then an ellipsis)."""
+    clean = "".join(c if c.isprintable() else "?" for c in text)
+    return clean if len(clean) <= SHOWN_LEN else clean[:SHOWN_LEN] + "…"
+
+
+def _as_typed(name: str, text: str) -> str:
+    return f"{_typed(name)}={_typed(text)}" if text else f"{_typed(name)} (with no value)"
+
+
+def refusal(f: Field, text: str, exc: Exception) -> str:
+    """The warning for a value ``f`` refuses: the field as typed, what is wrong, and what it allows (the page's
+    settings word their refusals with it too)."""
+    why = f"{exc}; " if isinstance(exc, Refused) else ""
+    return f"{_as_typed(f.name, text)} ignored: {why}{f.requirement()}"
 
 
 @dataclass
@@ -130,11 +206,13 @@ def _first(value) -> str:
 
 
 def decode(params: dict) -> Decoded:
-    """Parse query parameters (name -> str or list of str) into a config; never raises."""
+    """Parse query parameters (name -> str or list of str) into a config; never raises. Every warning names
+    the field as typed and says in plain words which values it allows."""
     warnings: list[str] = []
     preset = _first(params.get("preset", C.DEFAULT_PRESET))
     if preset not in C.PRESETS:
-        warnings.append(f"preset={preset[:40]!r} is not one of {', '.join(C.PRESETS)}; using {C.DEFAULT_PRESET}")
+        warnings.append(f"{_as_typed('preset', preset)} ignored: the preset must be one of {_or(C.PRESETS)}; "
+                        f"{C.DEFAULT_PRESET} is used instead")
         preset = C.DEFAULT_PRESET
     changes: dict[str, Any] = {}
     view: dict[str, Any] = {}
@@ -144,15 +222,17 @@ def decode(params: dict) -> Decoded:
         text = _first(raw)
         f = BY_NAME.get(name)
         if f is None:
-            warnings.append(f"unknown setting {name[:40]!r} ignored")
+            warnings.append(f"{_as_typed(name, text)} ignored: a link has no setting called {_typed(name)}; "
+                            f"its settings are preset, {_or(BY_NAME)}")
             continue
         if len(text) > MAX_VALUE_LEN:
-            warnings.append(f"{name} ignored: value longer than {MAX_VALUE_LEN} characters")
+            warnings.append(f"{name} ignored: its value is longer than {MAX_VALUE_LEN} characters; "
+                            f"{f.requirement()}")
             continue
         try:
             value = f.parse(text)
-        except (ValueError, TypeError) as exc:
-            warnings.append(f"{name}={text[:40]!r} ignored: {exc}")
+        except Exception as exc:  # any refusal: the warning uses our words, never the exception's
+            warnings.append(refusal(f, text, exc))
             continue
         if f.target.startswith("view:"):
             view[f.target[5:]] = value
@@ -161,8 +241,9 @@ def decode(params: dict) -> Decoded:
     base = C.PRESETS[preset].config
     try:
         config = base.replace(**changes)
-    except ValueError as exc:  # fields valid one by one but not together
-        warnings.append(f"settings ignored, using the {preset} preset: {exc}")
+    except ValueError as exc:  # fields valid one by one but not together; config says why in words
+        why = str(exc).removeprefix("invalid experiment config: ")
+        warnings.append(f"the link's settings do not fit together, so the {preset} preset is used as it is: {why}")
         config = base
     return Decoded(preset, config, view, warnings)
 

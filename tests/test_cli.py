@@ -79,21 +79,45 @@ def test_record_quantiles_and_share_link_replay(tmp_path):
     assert "--quantiles" in helptext and "q00..q63" in helptext
 
 
-@pytest.mark.parametrize("args, needle", [
-    (["record", "--preset", "nope", "--out", "x.csv"], "unknown preset"),
-    (["record", "--preset", "ioffe", "--steps", "0", "--out", "x.csv"], "steps=0"),
-    (["record", "--preset", "ioffe", "--steps", "ten", "--out", "x.csv"], "invalid int"),
-    (["record", "--preset", "ioffe", "--out", "x.txt"], ".csv or .parquet"),
-    (["record", "--preset", "ioffe", "--out", "nowhere/x.csv"], "'nowhere' does not exist"),
-    (["record", "--out", "x.csv"], "--preset"),
-    (["frobnicate"], "invalid choice"),
-])
-def test_bad_arguments_exit_2_with_one_line(args, needle, tmp_path):
+RECORD_HELP = "(see python -m bnviz record --help)"
+BAD_ARGUMENTS = [
+    (["record", "--preset", "nope", "--out", "x.csv"], "unknown preset", RECORD_HELP),
+    (["record", "--preset", "ioffe", "--steps", "0", "--out", "x.csv"],
+     "argument --steps: 0 is not a whole number from 1 to 1,000,000", RECORD_HELP),
+    (["record", "--preset", "ioffe", "--steps", "ten", "--out", "x.csv"],
+     "argument --steps: ten is not a whole number from 1 to 1,000,000", RECORD_HELP),
+    (["record", "--preset", "ioffe", "--seed", "-1", "--out", "x.csv"],
+     "argument --seed: -1 is not a whole number from 0 to 2,147,483,647", RECORD_HELP),
+    (["record", "--preset", "ioffe", "--snapshot-every", "1.5", "--out", "x.csv"],
+     "argument --snapshot-every: 1.5 is not a whole number from 1 to 100,000", RECORD_HELP),
+    (["record", "--preset", "ioffe", "--out", "x.txt"], ".csv or .parquet", RECORD_HELP),
+    (["record", "--preset", "ioffe", "--out", "nowhere/x.csv"], "'nowhere' does not exist", RECORD_HELP),
+    (["record", "--out", "x.csv"], "--preset", RECORD_HELP),
+    (["record", "--preset", "ioffe", "--out", "x.csv", "--bogus"], "unrecognized arguments: --bogus", RECORD_HELP),
+    (["presets", "extra"], "unrecognized arguments: extra", "(see python -m bnviz presets --help)"),
+    (["frobnicate"], "invalid choice", "(see python -m bnviz --help)"),
+    ([], "required", "(see python -m bnviz --help)"),
+]
+
+
+@pytest.mark.parametrize("args, needle, pointer", BAD_ARGUMENTS)
+def test_bad_arguments_exit_2_with_one_line_naming_the_help_as_typed(args, needle, pointer, tmp_path):
     res = cli(*args, cwd=tmp_path, timeout=60)
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], res.stderr
+    assert lines[0].startswith("bnviz: error: ") and lines[0].endswith(pointer), lines[0]
+    for words in ("bnviz bnviz", "invalid int", "Traceback", "invalid experiment config"):
+        assert words not in lines[0]
     assert not (tmp_path / "x.csv").exists()
+
+
+@pytest.mark.parametrize("pointer", sorted({p for _, _, p in BAD_ARGUMENTS}))
+def test_the_help_an_error_points_to_runs_as_typed(pointer):
+    typed = pointer.removeprefix("(see ").removesuffix(")").split()
+    assert typed[:3] == ["python", "-m", "bnviz"] and typed[-1] == "--help"
+    res = cli(*typed[3:], timeout=60)
+    assert res.returncode == 0 and res.stdout.startswith(f"usage: {' '.join(typed[:-1])}"), res.stdout[:200]
 
 
 def test_an_output_that_is_a_folder_is_refused_before_training(tmp_path):

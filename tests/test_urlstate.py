@@ -1,6 +1,9 @@
-"""Share links: round trip for every field, and arbitrary strings never break decoding."""
+"""Share links: round trip for every field, arbitrary strings never break decoding, and a bad value's warning
+says in plain words what the field allows (the references are config's limits and registries)."""
 
 import math
+
+import pytest
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -47,7 +50,101 @@ def test_bad_values_are_ignored_with_a_warning_naming_them():
 
 def test_unknown_preset_falls_back_with_warning():
     back = urlstate.decode({"preset": "<script>alert(1)</script>"})
-    assert back.preset == C.DEFAULT_PRESET and "is not one of" in back.warnings[0]
+    assert back.preset == C.DEFAULT_PRESET
+    assert back.warnings[0].startswith("preset=<script>alert(1)</script> ignored: the preset must be one of ")
+    assert all(name in back.warnings[0] for name in C.PRESETS)
+    assert_plain(back.warnings[0])
+
+
+# Words of Python's exceptions and of the code, none of which a teacher should read in a warning.
+PYTHON_WORDS = ("could not convert", "invalid literal", "base 10", "error", "traceback", "exception", "int(",
+                "float(", "str(", "nonetype", "object", "invalid experiment config", "repr", "\\x")
+# At least one bad value for every field of the link (a new field must add its own).
+BAD = {
+    "seed": ["abc", "-1", "1.5", str(2**31)],
+    "steps": ["x", "0", "1e3", "1000001", "5,000"],
+    "lr": ["abc", "nan", "inf", "0", "1e4", "0,1"],
+    "batch": ["-3", "many", "4097"],
+    "optimizer": ["rmsprop", "SGD"],
+    "activation": ["swish"],
+    "widths": ["100,x", "0", "100,2000", ",".join(["4"] * 26), "", "1.5"],
+    "variants": ["bn,frob", "bn,bn", "bn@sideways", ""],
+    "placement": ["middle"],
+    "arch": ["resnet"],
+    "dataset": ["../../etc/passwd"],
+    "dist": ["cauchy"],
+    "features": ["0", "257", "a"],
+    "view": ["test"],
+    "every": ["0", "x", "100001"],
+    "panel": ["nope"],
+    "layer": ["25", "-1", "one", ""],
+    "unit": ["-2", "1024", "x"],
+    "lesson": ["0", "x", "100"],
+    "present": ["maybe", "2"],
+}
+
+
+def number(n) -> str:
+    return f"{n:,}"
+
+
+def choices(registry) -> list[str]:
+    return list(registry)
+
+
+def ints(key) -> list[str]:
+    return [number(v) for v in C.LIMITS[key]]
+
+
+# What each field's warning must name: its limits or every one of its choices, from config itself.
+ALLOWED = {
+    "seed": ints("seed"), "steps": ints("steps"), "lr": ["0.000001", "1,000"], "batch": ints("batch"),
+    "optimizer": choices(C.OPTIMIZERS), "activation": choices(C.ACTIVATIONS),
+    "widths": ints("width") + [str(C.LIMITS["depth"][1]), "comma"],
+    "variants": choices(C.VARIANTS) + ["@" + p for p in C.PLACEMENTS] + ["comma"],
+    "placement": choices(C.PLACEMENTS), "arch": choices(C.ARCHITECTURES), "dataset": choices(C.DATASETS),
+    "dist": choices(C.INPUT_DISTS), "features": ints("n_features"), "view": choices(C.VIEWS),
+    "every": ints("snapshot_every"), "panel": choices(C.PANELS),
+    "layer": ["0", number(C.LIMITS["depth"][1] - 1), "first hidden layer"],
+    "unit": ["-1", number(C.LIMITS["width"][1] - 1), "all units pooled"],
+    "lesson": ["1", "99"], "present": ["1", "0", "on", "off"],
+}
+
+
+def assert_plain(warning: str) -> None:
+    low = warning.lower()
+    for words in PYTHON_WORDS:
+        assert words not in low, (words, warning)
+
+
+def test_every_field_has_bad_values_to_try():
+    assert set(BAD) == set(ALLOWED) == {f.name for f in urlstate.FIELDS}
+
+
+@pytest.mark.parametrize("name, value", [(n, v) for n, values in BAD.items() for v in values])
+def test_a_bad_value_is_ignored_with_a_warning_in_plain_words(name, value):
+    back = urlstate.decode({"preset": "ioffe", name: value})
+    assert back.config == C.PRESETS["ioffe"].config and back.view == {}
+    assert len(back.warnings) == 1
+    warning = back.warnings[0]
+    shown = value if len(value) <= 40 else value[:40] + "…"  # a long value is quoted by its start
+    typed = f"{name}={shown}" if value else f"{name} (with no value)"
+    assert warning.startswith(f"{typed} ignored: "), warning  # the field, as typed, first
+    assert " must be " in warning
+    for words in ALLOWED[name]:
+        assert words in warning, (words, warning)
+    assert_plain(warning)
+
+
+def test_a_long_value_or_an_unknown_name_is_named_in_plain_words():
+    back = urlstate.decode({"steps": "9" * 500, "colour": "red", "x\x00y": "1"})
+    steps, colour, control = back.warnings
+    assert steps.startswith("steps ignored: its value is longer than 200 characters") and "1,000,000" in steps
+    assert colour.startswith("colour=red ignored: a link has no setting called colour")
+    assert all(f.name in colour for f in urlstate.FIELDS) and "preset" in colour
+    assert control.startswith("x?y=1 ignored")  # a control character is never printed
+    for w in back.warnings:
+        assert_plain(w)
 
 
 def test_valid_fields_that_clash_together_fall_back_to_preset():
@@ -63,6 +160,8 @@ def test_decode_never_raises_and_always_gives_a_valid_config(params):
     assert isinstance(back.config, ExperimentConfig) and back.config.problems() == []
     assert back.preset in C.PRESETS
     assert math.isfinite(back.config.lr)
+    for w in back.warnings:
+        assert_plain(w.replace(repr(params), ""))
 
 
 @settings(max_examples=100, deadline=None)
@@ -85,3 +184,5 @@ def test_a_deep_link_within_the_unit_budget_round_trips_and_a_wider_one_is_refus
     back = urlstate.decode({"preset": "ioffe", "widths": ",".join(["1024"] * 9)})  # 9,216 hidden units
     assert back.config.widths == C.PRESETS["ioffe"].config.widths
     assert any("8192" in w for w in back.warnings), back.warnings
+    assert back.warnings[0].startswith("the link's settings do not fit together, so the ioffe preset is used")
+    assert_plain(back.warnings[0])

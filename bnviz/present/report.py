@@ -25,7 +25,7 @@ from bnviz import stats
 from bnviz.present import views
 from bnviz import config as C
 from bnviz.config import ExperimentConfig
-from bnviz.present.style import unit_text, variant_label
+from bnviz.present.style import fit_title, unit_text, variant_label
 from bnviz.measure.snapshot import POOLED, Snapshot
 
 __all__ = ["html_report", "report_filename", "describe_config", "QUESTION"]
@@ -33,7 +33,7 @@ __all__ = ["html_report", "report_filename", "describe_config", "QUESTION"]
 QUESTION = "Does batch norm fix the distribution of a layer's inputs — if γ and β change it again?"
 CLT_DISTS = ("gaussian", "uniform", "bimodal", "student-t", "correlated")  # the page's default selection
 WHATIF = claims.C6_PAIRS[0]  # (γ, β) applied in the what-if lab: a stretch and a shift
-PRINT_WIDTH_PX = 680  # figure width on paper: A4 (210 mm) and Letter (216 mm) minus 2 x 12 mm margins ~ 700 px
+PRINT_WIDTH_PX = 680  # widest figure on paper: A4 less 12 mm margins is 186 mm = 703 CSS px (narrower: theirs)
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["sendDataToCloud"],
                  "toImageButtonOptions": {"format": "png", "scale": 2}}
 # Okabe-Ito colors (colorblind-safe) with the verdict's word written on the badge; text colors for contrast.
@@ -50,28 +50,29 @@ TEMPLATE = go.layout.Template(layout=dict(
 CSS = """
 :root{color-scheme:light}
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:#222;background:#fff;
-margin:0 auto;padding:16px 24px;max-width:1120px}
+margin:0 auto;padding:16px 24px;max-width:1120px;overflow-wrap:break-word}
 h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin:1.2em 0 .4em;border-bottom:1px solid #ccc}
 .question{font-size:1.1em;font-style:italic;margin:0}
-dl.cfg{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;margin:.6em 0}dl.cfg dt{font-weight:600}
-dl.cfg dd{margin:0}.meta{color:#555;font-size:.9em}
+dl.cfg{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:2px 12px;margin:.6em 0}
+dl.cfg dt{font-weight:600}dl.cfg dd{margin:0;min-width:0;overflow-wrap:anywhere}a{overflow-wrap:anywhere}
+.meta{color:#555;font-size:.9em}
 figure.fig{margin:12px 0 20px;break-inside:avoid;page-break-inside:avoid}
-figcaption{font-size:.85em;color:#555}.plot{width:100%}
-.note{background:#f4f4f4;border-left:4px solid #999;padding:6px 10px}
+figcaption{font-size:.85em;color:#555}.plot{width:100%;max-width:100%}
+.note{background:#f4f4f4;border-left:4px solid #999;padding:6px 10px;break-inside:avoid}
 table.board{border-collapse:collapse;width:100%;table-layout:fixed;font-size:.85em}
 table.board th,table.board td{border:1px solid #ccc;padding:4px 6px;vertical-align:top;text-align:left;
-overflow-wrap:break-word}
+overflow-wrap:anywhere}
 table.board th{background:#f0f0f0}table.board tr{break-inside:avoid;page-break-inside:avoid}
 col.c-id{width:4.4em}col.c-title{width:13%}col.c-verdict{width:7.4em}col.c-fig{width:26%}col.c-rule{width:21%}
 .badge{display:inline-block;padding:1px 6px;border-radius:9px;font-weight:700;text-align:center;overflow-wrap:normal;
 border:1px solid #555;-webkit-print-color-adjust:exact;print-color-adjust:exact}
-@page{margin:12mm}
-@media print{body{max-width:none;padding:0;font-size:10.5pt}h2{break-after:avoid;page-break-after:avoid}
-.plot{width:%(pw)dpx!important;max-width:100%%}.modebar-container{display:none!important}
+@page{size:A4;margin:12mm}
+@media print{body{max-width:none;padding:0;font-size:10.5pt}h2,h3{break-after:avoid;page-break-after:avoid}
+header{break-inside:avoid}.modebar-container{display:none!important}
 a{color:inherit}a[href]::after{content:""}}
-""".replace("%(pw)d", str(PRINT_WIDTH_PX)).replace("%%", "%")
+"""
 
-# Draws every figure, and lays them out at the print width while printing (plotly sizes its SVG in pixels).
+# Draws every figure, and lays them out again to fit the paper while printing (plotly sizes its SVG in pixels).
 SCRIPT = """
 (function(){
 var cfg=%(cfg)s, pw=%(pw)d, plots=[];
@@ -80,7 +81,8 @@ document.querySelectorAll('script[type="application/json"][data-plot]').forEach(
   Plotly.newPlot(div, fig.data, fig.layout, cfg); plots.push(div);
 });
 function fit(print){plots.forEach(function(d){
-  if(print){Plotly.relayout(d,{width:pw});}else{Plotly.relayout(d,{width:null});Plotly.Plots.resize(d);}
+  var room=d.parentElement.clientWidth||pw;
+  Plotly.relayout(d,print?{width:Math.min(pw,room)}:{width:null,autosize:true});
 });}
 window.addEventListener('beforeprint',function(){fit(true);});
 window.addEventListener('afterprint',function(){fit(false);});
@@ -267,7 +269,7 @@ def _whatif(shown: Snapshot, variant: str, layer: int, cfg: ExperimentConfig) ->
 
 def _plot_html(f: _Figure) -> str:
     """A figure as a titled <figure>: an empty div, and its data as a JSON block drawn by SCRIPT."""
-    fig = f.fig
+    fig = fit_title(f.fig, PRINT_WIDTH_PX)  # titles wrapped for paper: plotly clips what runs past its width
     fig.update_layout(template=TEMPLATE)
     payload = pio.to_json(fig, validate=False, pretty=False, remove_uids=True)
     payload = payload.replace("<", "\\u003c")  # never a "</script>" inside the block (plotly escapes it too)

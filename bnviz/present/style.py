@@ -116,6 +116,15 @@ def _wrap(text: str, width: int) -> list[str]:
     return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
 
 
+def _head_px(lines: int, notes: int) -> int:
+    """Pixels the title block takes: title lines (the longer of the title and its plain twin), then notes."""
+    return 12 + 22 * lines + 18 * notes
+
+
+def _note_line(text: str) -> str:
+    return f"<span style='font-size:13px'>{text}</span>"
+
+
 def _legend_rows(traces, width_px: int = 1000) -> int:
     """Rows the horizontal legend needs at about ``width_px`` (~7.5 px a character, 40 px per symbol)."""
     px = sum(40 + 7.5 * len(t.get("name") or "") for t in traces if t.get("showlegend", True) and t.get("name"))
@@ -135,16 +144,12 @@ def figure(traces, axes: dict, title: str, note: str = "", height: int = 380, an
     plain = _wrap(describe or title, 84)
     notes = _wrap(note, 120) if note else []
     plain_notes = _wrap(plain_note, 120) if plain_note else []
-    head = 12 + 22 * max(len(lines), len(plain)) + 18 * max(len(notes), len(plain_notes))  # the title block
+    head = _head_px(max(len(lines), len(plain)), max(len(notes), len(plain_notes)))
     top = head + (_legend_rows(traces) * 26 + 4 if legend else 0) + (24 if cell_titles else 0)
-
-    def small(rows: list[str]) -> list[str]:
-        return [f"<span style='font-size:13px'>{n}</span>" for n in rows]
-
-    text = "<br>".join(lines + small(notes))
+    text = "<br>".join(lines + [_note_line(n) for n in notes])
     base = dict(
         height=height, margin=dict(l=60, r=16, t=top, b=50),
-        meta=dict(describe="<br>".join(plain + small(plain_notes))),
+        meta=dict(describe="<br>".join(plain + [_note_line(n) for n in plain_notes])),
         paper_bgcolor=CLEAR, plot_bgcolor=CLEAR, font=dict(size=FONT),
         # plotly places a title's first line a few pixels above the requested top: start 16 px down.
         title=dict(text=text, x=0, xref="paper", xanchor="left", y=1 - 16 / height, yref="container",
@@ -164,6 +169,43 @@ def described(fig: go.Figure) -> go.Figure:
     plain = go.Figure(fig)
     plain.layout.title.text = fig.layout.meta["describe"]
     return plain
+
+
+def fit_title(fig: go.Figure, width_px: int) -> go.Figure:
+    """A copy of ``fig`` (built by :func:`figure`) with its title block wrapped again for a chart
+    ``width_px`` wide, such as a printed page: the title, its plain twin, the notes and the legend take as
+    many lines as they need there, and the top margin and the height grow by as much, so the cells keep
+    their size. A figure not built by :func:`figure` comes back unchanged."""
+    lay = fig.layout
+    describe = (lay.meta or {}).get("describe") if isinstance(lay.meta, dict) else None
+    if not lay.title.text or describe is None:
+        return go.Figure(fig)
+
+    def split(text: str) -> tuple[list[str], list[str]]:
+        lines = text.split("<br>")
+        notes = [x for x in lines if x.startswith("<span")]
+        return [x for x in lines if not x.startswith("<span")], [x[x.index(">") + 1:-len("</span>")] for x in notes]
+
+    (title, notes), (plain, _) = split(lay.title.text), split(describe)
+    room = width_px - lay.margin.l - lay.margin.r
+    # Wide-character estimates (DejaVu Sans, the fallback in headless Chromium): 8.6 px at the title's 17 px,
+    # 6.4 px at the notes' 13 px.
+    lines, plain2 = _wrap(" ".join(title), int(room / 8.6)), _wrap(" ".join(plain), int(room / 8.6))
+    notes2 = _wrap(" ".join(notes), int(room / 6.4)) if notes else []
+    old_head = _head_px(max(len(title), len(plain)), len(notes))
+    head = _head_px(max(len(lines), len(plain2)), len(notes2))
+    traces = [t.to_plotly_json() for t in fig.data]
+    grow = head - old_head
+    if lay.showlegend is not False:
+        grow += 26 * (_legend_rows(traces, room) - _legend_rows(traces))
+    height = (lay.height or 450) + grow
+    small = [_note_line(n) for n in notes2]
+    out = go.Figure(fig)
+    out.update_layout(height=height, margin_t=lay.margin.t + grow, title_text="<br>".join(lines + small),
+                      title_y=1 - 16 / height, meta=dict(describe="<br>".join(plain2 + small)))
+    if lay.legend.yref == "container":
+        out.update_layout(legend_y=1 - (head + 2) / height)
+    return out
 
 
 NO_DISTRIBUTIONS = "this file holds no distributions: record it with --quantiles"

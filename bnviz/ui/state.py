@@ -145,8 +145,8 @@ def config_from_widgets() -> tuple[ExperimentConfig, list[str]]:
     problems: list[str] = []
     try:
         widths = urlstate.BY_NAME["widths"].parse(str(s["widths"]))
-    except ValueError as exc:
-        problems.append(f"widths {str(s['widths'])[:40]!r}: {exc}")
+    except ValueError as exc:  # in the link's words: what was typed and which widths are allowed
+        problems.append(urlstate.refusal(urlstate.BY_NAME["widths"], str(s["widths"]), exc))
         widths = s["last_config"].widths
     extra = s.get("_extra", {})
     try:
@@ -157,7 +157,7 @@ def config_from_widgets() -> tuple[ExperimentConfig, list[str]]:
             lr=float(s["lr"]), optimizer=s["optimizer"], steps=int(s["steps"]), seed=int(s["seed"]),
             view=extra.get("view", base.view), snapshot_every=extra.get("snapshot_every", base.snapshot_every))
     except (ValueError, TypeError) as exc:
-        problems.append(str(exc))
+        problems.append(str(exc).removeprefix("invalid experiment config: "))  # config's own words follow
         cfg = s["last_config"]
     if not problems:
         s["last_config"] = cfg

@@ -10,6 +10,7 @@ import re
 from html.parser import HTMLParser
 
 import numpy as np
+import plotly.graph_objects as go
 import pytest
 
 from bnviz import stats
@@ -357,11 +358,13 @@ def test_printable_and_compact(small):
     text = render(small, panel="gamma-beta")
     tree = parse(text)
     css = "".join(s.string() for s in tree.root.all("style"))
-    assert "@media print" in css and "@page" in css
-    assert re.search(r"figure\.fig\{[^}]*break-inside:avoid", css)
-    width = int(re.search(r"\.plot\{width:(\d+)px", css.split("@media print")[1]).group(1))
-    assert width <= 700  # A4 and Letter minus 12 mm margins: ~700 CSS px
-    assert f"pw={width}" in text and "beforeprint" in text  # the figures are laid out at that width
+    assert "@media print" in css and re.search(r"@page\{size:A4;margin:12mm\}", css)
+    for block in (r"figure\.fig", r"table\.board tr", r"\.note"):  # figures, verdicts and notes stay whole
+        assert re.search(block + r"\{[^}]*break-inside:avoid", css), block
+    assert not re.search(r"(?<![-\w])width:\d+px", css)  # no fixed widths: the page and the paper set them
+    width = int(re.search(r"pw=(\d+)", text).group(1))
+    assert width <= (210 - 2 * 12) / 25.4 * 96  # A4 less the margins, in CSS px (tests/e2e/test_handout.py prints it)
+    assert "beforeprint" in text  # the figures are laid out again for paper
     js = plotly_js(tree)[0].string()
     assert len(text.encode()) - len(js.encode()) < 250_000  # figures + board of a small run
 
@@ -393,3 +396,25 @@ def test_a_conv_regression_run_reports_channels_and_r2():
     r2 = [tr for tr in fig["data"] if tr.get("yaxis") == "y2" and tr.get("mode") == "lines"]
     assert r2 and all(same(arr(tr["y"]), views.train_stat(snaps, tr["name"] == "BN" and "bn" or "none", "test_accuracy"))
                       for tr in r2)
+
+
+def words(text: str) -> list[str]:
+    """The words of a plotly title, its <br> and <span> markup left out."""
+    return re.sub(r"<[^>]*>", " ", text).split()
+
+
+def test_titles_are_wrapped_for_paper_and_the_cells_keep_their_size(small):
+    from bnviz.present.style import fit_title
+
+    built = [f for panel in PANELS for f in report._panel_figures(small, small[-1], SMALL, panel, LAYER, POOLED)[0]]
+    assert len(built) >= 10
+    for f in built:
+        lay = f.fig.layout
+        fitted = fit_title(f.fig, report.PRINT_WIDTH_PX).layout
+        assert fitted.height - fitted.margin.t == lay.height - lay.margin.t, f.key  # the cells' room is the same
+        assert fitted.height >= lay.height and fitted.title.text.count("<br>") >= lay.title.text.count("<br>")
+        assert words(fitted.title.text) == words(lay.title.text), f.key  # the same words, more lines
+        assert words(fitted.meta["describe"]) == words(lay.meta["describe"]), f.key
+        assert 0 < fitted.title.y < 1 and 0 < fitted.legend.y < fitted.title.y
+    plain = go.Figure(layout=dict(title=dict(text="a figure of its own"), height=300))
+    assert fit_title(plain, 300).layout == plain.layout  # not built by style.figure: left as it is

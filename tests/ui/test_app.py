@@ -137,7 +137,9 @@ def test_bad_widget_value_gives_a_message_and_keeps_the_last_valid_config():
     before = the_run().config
     at.text_input(key="widths").set_value("100,abc").run()
     assert not at.exception
-    assert any("widths" in e.value for e in at.error)
+    (error,) = [e.value for e in at.error]
+    assert "widths" in error and "abc is not a width" in error and "whole numbers from 1 to 1\\,024" in error
+    assert "invalid literal" not in error and "Error" not in error
     assert the_run().config == before
 
 
