@@ -186,23 +186,24 @@ def fit_title(fig: go.Figure, width_px: int) -> go.Figure:
         notes = [x for x in lines if x.startswith("<span")]
         return [x for x in lines if not x.startswith("<span")], [x[x.index(">") + 1:-len("</span>")] for x in notes]
 
-    (title, notes), (plain, _) = split(lay.title.text), split(describe)
+    (title, notes), (plain, plain_notes) = split(lay.title.text), split(describe)
     room = width_px - lay.margin.l - lay.margin.r
     # Wide-character estimates (DejaVu Sans, the fallback in headless Chromium): 8.6 px at the title's 17 px,
     # 6.4 px at the notes' 13 px.
     lines, plain2 = _wrap(" ".join(title), int(room / 8.6)), _wrap(" ".join(plain), int(room / 8.6))
     notes2 = _wrap(" ".join(notes), int(room / 6.4)) if notes else []
-    old_head = _head_px(max(len(title), len(plain)), len(notes))
-    head = _head_px(max(len(lines), len(plain2)), len(notes2))
+    plain_notes2 = _wrap(" ".join(plain_notes), int(room / 6.4)) if plain_notes else []
+    old_head = _head_px(max(len(title), len(plain)), max(len(notes), len(plain_notes)))
+    head = _head_px(max(len(lines), len(plain2)), max(len(notes2), len(plain_notes2)))
     traces = [t.to_plotly_json() for t in fig.data]
     grow = head - old_head
     if lay.showlegend is not False:
         grow += 26 * (_legend_rows(traces, room) - _legend_rows(traces))
     height = (lay.height or 450) + grow
-    small = [_note_line(n) for n in notes2]
     out = go.Figure(fig)
-    out.update_layout(height=height, margin_t=lay.margin.t + grow, title_text="<br>".join(lines + small),
-                      title_y=1 - 16 / height, meta=dict(describe="<br>".join(plain2 + small)))
+    out.update_layout(height=height, margin_t=lay.margin.t + grow,
+                      title_text="<br>".join(lines + [_note_line(n) for n in notes2]), title_y=1 - 16 / height,
+                      meta=dict(describe="<br>".join(plain2 + [_note_line(n) for n in plain_notes2])))
     if lay.legend.yref == "container":
         out.update_layout(legend_y=1 - (head + 2) / height)
     return out

@@ -238,9 +238,9 @@ def test_panel_figures_are_the_views_numbers(small):
     # Normality: the default variant is the run's last one; W of x over training.
     w = views.unit_stat(small, SMALL.variants[-1], LAYER, "x", "shapiro_w")
     assert any(same(arr(t["y"]), w) for t in figs["fig_norm"]["data"] if t.get("xaxis", "x") == "x")
-    # Stability: drift to the previous snapshot of each variant's activation input.
+    # Stability: drift to the previous snapshot of each variant's activation input, over its pooled std.
     for token, stage in (("none", "x"), ("bn", "y")):
-        d = views.drift(small, token, LAYER, stage, POOLED, "prev")
+        d = views.drift(small, token, LAYER, stage, POOLED, "prev") / views.unit_stat(small, token, LAYER, stage, "std")
         assert any(same(arr(t["y"]), d) for t in figs["fig_stab"]["data"] if t.get("xaxis", "x") == "x")
     # Why Gaussian: W against fan-in of the page's default input distributions.
     ws = [arr(t["y"]) for t in figs["fig_clt"]["data"] if t.get("xaxis", "x") == "x"]
