@@ -15,6 +15,8 @@ from bnviz.config import INPUT_DISTS, split_variant
 from bnviz.measure.snapshot import POOLED, QQ_POINTS, Snapshot
 from bnviz.present import views
 from bnviz.present.claims import sums
+from bnviz.present.claims.record import gap
+from bnviz.present.claims.shape import TOL_KL, TOL_W
 from bnviz.present.numbers import fmt
 from bnviz.present.style import (FONT, GREY, KIND_COLORS, NO_DISTRIBUTIONS, OTHER_COLOR, STAGE_SYMBOLS,
                                  STAGE_TITLES, axis, cell_note, density_bars, f32, figure, fmt_kl, fmt_wpk,
@@ -76,9 +78,11 @@ def layer_histograms(snap: Snapshot | None, variants, layer: int, unit: int = PO
                 text += "<br>(act. first, then x̂)"
             notes.append(cell_note(axes, k, text, x=0.98, y=0.99, size=FONT - 1, xanchor="right", yanchor="top"))
     title, note = _same_shape_title(w_rows, unit, noun)
-    note = f"layer {layer + 1}, {unit_text(unit, noun)}, step {snap.step}" + (f" · {note}" if note else "")
+    head = f"layer {layer + 1}, {unit_text(unit, noun)}, step {snap.step}"
+    note = head + (f" · {note}" if note else "")
     return figure(traces, axes, title, note, height or 190 * rows + 150, notes, cell_titles=True, legend=True,
-                  describe="What each stage of the layer looks like, with the Gaussian of equal mean and std")
+                  describe="What each stage of the layer looks like, with the Gaussian of equal mean and std",
+                  plain_note=head)
 
 
 def _same_shape_title(w_rows: dict, unit: int, noun: str = "unit") -> tuple[str, str]:
@@ -87,15 +91,16 @@ def _same_shape_title(w_rows: dict, unit: int, noun: str = "unit") -> tuple[str,
         if {"x", "x_hat", "y"} <= rows.keys():
             w = {s: rows[s]["shapiro_w"] for s in ("x", "x_hat", "y")}
             kl = {s: rows[s]["kl_gaussian"] for s in ("x", "x_hat", "y")}
-            nums = (f"{variant_label(token)}: W x {w['x']:.3f}, x̂ {w['x_hat']:.3f}, y {w['y']:.3f}; "
+            nums = (f"{variant_label(token)}: W x {fmt(w['x'])}, x̂ {fmt(w['x_hat'])}, y {fmt(w['y'])}; "
                     f"KL {fmt_kl(kl['x'])}, {fmt_kl(kl['x_hat'])}, {fmt_kl(kl['y'])}")
             dw = max(abs(w["x_hat"] - w["x"]), abs(w["y"] - w["x"]))
-            if dw <= 0.002:
+            dkl = max(gap(kl["x_hat"], kl["x"]), gap(kl["y"], kl["x"]))
+            if dw < TOL_W and dkl < TOL_KL:  # C3's rule: equal within what rounding and sampling allow
                 return "x̂ and y have the same shape as x (W, KL equal): BN shifts and scales, it doesn't reshape", nums
             if unit == POOLED:
                 return (f"Pooled over {noun}s, x̂ and y differ in shape from x: each {noun} is shifted and scaled by "
                         f"its own numbers (pick one {noun} to compare shapes)"), nums
-            return f"x̂ and y differ in shape from x here (|ΔW| = {dw:.3f})", nums
+            return f"x̂ and y differ in shape from x here (|ΔW| = {fmt(dw)})", nums
     return "What each stage of the layer looks like, with the Gaussian of equal mean and std", ""
 
 
