@@ -73,8 +73,10 @@ def test_titles_agree_with_the_board(preset_run):
         if c3.verdict == "refuted":  # x, x̂ and y of BN are equal in shape: no chart may say they differ
             bn = next(t for t in cfg.variants if t.split("@")[0] in claims.BN_KINDS)
             for layer in range(len(cfg.widths)):
-                fig = figures.normality_over_time(shown, bn, layer, cfg.tracked_units(layer)[0])
-                assert "differ" not in fig.layout.title.text, (name, when, layer, fig.layout.title.text)
+                unit = cfg.tracked_units(layer)[0]
+                for fig in (figures.normality_over_time(shown, bn, layer, unit),
+                            figures.layer_histograms(shown[-1], cfg.variants, layer, unit)):
+                    assert "differ" not in fig.layout.title.text, (name, when, layer, fig.layout.title.text)
 
 
 def test_c3_and_c5_name_the_same_layers(preset_run):
@@ -193,3 +195,26 @@ def test_unit_answers_quote_the_units_chart(preset_run):
                 x = st.stat(s, step.unit)
                 assert fmt(x) in text, (number, stage, s, fmt(x), text)
                 assert fmt(x) in chart, (number, stage, s, fmt(x), chart)
+
+
+NUMBER = re.compile(r"(?<![\w.])-?\d[\d,]*(?:\.\d+)?(?:e-?\d+)?")
+
+
+def numbers_in(text: str) -> set[str]:
+    return set(NUMBER.findall(text))
+
+
+def test_verdicts_quote_only_numbers_their_chart_shows(preset_run):
+    """C1's and C2's sentences on the board quote what the chart behind their button shows (or their rule)."""
+    name, snaps, cfg = preset_run
+    last = len(cfg.widths) - 1
+    board = {v.claim: v for v in claims.evidence(snaps, cfg)}
+    charts = {"C1": lambda v: figures.stability(snaps, cfg.variants, last),
+              "C2": lambda v: figures.gamma_beta(snaps, v.numbers.variant, last)}
+    for cid, chart in charts.items():
+        v = board[cid]
+        if v.verdict == "not measured":
+            continue
+        shown = numbers_in(text_of(chart(v))) | numbers_in(v.threshold) | {"1", "2", "0"}
+        missing = numbers_in(v.detail) - shown
+        assert not missing, (name, cid, missing, v.detail)

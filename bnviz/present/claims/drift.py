@@ -48,6 +48,8 @@ class DriftComparison:
     ratio: float  # d_bn / d_none
     window: str  # the steps the drift is averaged over
     layer: int  # 0-based
+    f_bn: float  # drift from the first snapshot to the latest (summary.drift_from_first)
+    f_none: float
 
 
 def c1_rule(ratio: float) -> str:
@@ -77,7 +79,9 @@ def compare_drift(snaps, variants, layer: int) -> DriftComparison | None:
     if math.isnan(d_bn) or math.isnan(d_none):
         return None
     r = summary.ratio(d_bn, d_none)
-    return DriftComparison(c1_rule(r), bn, none, d_bn, d_none, r, summary.window_text(snaps), layer)
+    return DriftComparison(c1_rule(r), bn, none, d_bn, d_none, r, summary.window_text(snaps), layer,
+                           summary.drift_from_first(snaps, bn, layer, st_bn),
+                           summary.drift_from_first(snaps, none, layer, st_none))
 
 
 def drift_headline(c: DriftComparison) -> str:
@@ -93,8 +97,10 @@ def drift_headline(c: DriftComparison) -> str:
 
 def drift_note(c: DriftComparison) -> str:
     """The numbers behind :func:`drift_headline`, as the board quotes them."""
-    return (f"layer {c.layer + 1}'s drift per snapshot / std (all units), mean over {c.window}: "
-            f"{variant_label(c.bn)} {fmt(c.d_bn)}, {variant_label(c.none)} {fmt(c.d_none)} (ratio {fmt(c.ratio)})")
+    bn, none = variant_label(c.bn), variant_label(c.none)
+    return (f"layer {c.layer + 1}'s drift per snapshot / std (all units), mean over {c.window}: {bn} {fmt(c.d_bn)}, "
+            f"{none} {fmt(c.d_none)} (ratio {fmt(c.ratio)}); from the first snapshot / first std: {bn} "
+            f"{fmt(c.f_bn)}, {none} {fmt(c.f_none)}")
 
 
 def _c1(r: RunView) -> Judged:
@@ -110,8 +116,7 @@ def _c1(r: RunView) -> Judged:
         gone = bn if r.latest(bn) is None or views.act_stage(r.snaps, bn, L) is None else none
         return not_measured(f"no finite drift in the second half: {r.why_missing(gone)}")
     st_bn, st_none = views.act_stage(r.snaps, bn, L), views.act_stage(r.snaps, none, L)
-    f_bn = summary.drift_from_first(r.snaps, bn, L, st_bn)
-    f_none = summary.drift_from_first(r.snaps, none, L, st_none)
+    f_bn, f_none = c.f_bn, c.f_none
     act = r.cfg.activation if r.cfg.activation != "identity" else "activation"  # a linear network's: no function
     figure = (f"drift of the last hidden layer's {act} input ({st_bn} in {bn}, {st_none} in {none}), W1 per "
               f"snapshot / pooled std, mean over {c.window}: {bn} {fmt(c.d_bn)} vs {none} {fmt(c.d_none)} "
@@ -205,8 +210,8 @@ def _c2(r: RunView) -> Judged:
         numbers.update(none=c_none, none_pace=p_none)
         figure += f"; {st} of {none}: {fmt(c_none)} from the first, {fmt(p_none)} per snapshot"
         if not math.isnan(c_none):
-            versus = (f" Even so, y has moved {'less than' if c_y < c_none else 'no less than'} the unnormalized "
-                      f"{st} of {none} ({fmt(c_y)} vs {fmt(c_none)} of its initial spread).")
+            versus = (f" Even so, y has moved {'less' if c_y < c_none else 'no less'} than the unnormalized {st} "
+                      f"of {none} (the board's figure gives both).")
     ctrl = r.find(("bn_noaffine",), r.placement(bn))
     if ctrl is not None:
         c = summary.ratio(summary.drift_from_first(r.snaps, ctrl, L, "y"),
@@ -217,19 +222,19 @@ def _c2(r: RunView) -> Judged:
                f"{fmt(summary.nanmean(b_end))} ± {fmt(summary.nanstd(b_end))} (mean ± sd over {r.noun}s); median "
                f"relative change per snapshot: W {fmt(rates['weight'])}, γ {fmt(rates['gamma'])}, β "
                f"{fmt(rates['beta'])}")
-    slow = (f" Per snapshot y moves {as_much(pace)} x̂: γ changes by a median {fmt(rates['gamma'])} of its size "
-            f"and the weights by {fmt(rates['weight'])}.")
+    slow = (f" Per snapshot γ changes by a median {fmt(rates['gamma'])} of its size and the weights by "
+            f"{fmt(rates['weight'])}.")
     if ratio > C2_SUPPORT:
         verdict = "supported"
-        detail = (f"γ and β do move the distribution again: since the start y has drifted {times(ratio)} as far "
+        detail = (f"γ and β do move the distribution again: since the start y has drifted {fmt(ratio)}× as far "
                   f"as x̂ in the same layer (γ is now {fmt(summary.nanmean(g_end))} on average).{versus}{slow}")
     elif ratio < C2_REFUTE:
         verdict = "refuted"
-        detail = (f"In this run γ and β have not moved y measurably beyond x̂ ({times(ratio)} x̂'s drift since "
+        detail = (f"In this run γ and β have not moved y measurably beyond x̂ ({fmt(ratio)}× x̂'s drift since "
                   f"the start).{versus}{slow}")
     else:
         verdict = "mixed"
-        detail = (f"γ and β moved y a little beyond x̂ ({times(ratio)} x̂'s drift since the start), less than "
+        detail = (f"γ and β moved y a little beyond x̂ ({fmt(ratio)}× x̂'s drift since the start), less than "
                   f"the {fmt(C2_SUPPORT, 2)}× the rule calls measurable.{versus}{slow}")
     return Judged(verdict, figure, detail, ratio, C2Numbers(**numbers))
 
