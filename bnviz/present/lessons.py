@@ -116,57 +116,6 @@ def step(number: int) -> Step:
 
 # ------------------------------------------------------------------------------------------- the answer
 
-MEANING = {  # (claim, verdict) -> what the verdict means for the student's question
-    ("C1", "supported"): "So the paper's picture holds for one layer: BN keeps that layer's input nearly the "
-                         "same while the network learns. Different layers may still see different "
-                         "distributions; the claim is only about one layer over time.",
-    ("C1", "refuted"): "In this run BN did not hold this layer's input still, so the paper's picture does not "
-                       "hold here.",
-    ("C1", "mixed"): "BN made the input steadier, but not by the factor of 2 the board asks for: steadier, "
-                     "not fixed.",
-    ("C2", "supported"): "So the student is right that the distribution is not fixed: γ and β move it again. "
-                         "But they move it as a slow, learned shift and scale, the paper's slightly varying "
-                         "input, never changing its shape (C6).",
-    ("C2", "refuted"): "In this run γ and β stayed close enough to 1 and 0 that y has barely moved beyond x̂: "
-                       "the input is as fixed as x̂ itself. They could move it; here they have not yet.",
-    ("C2", "mixed"): "γ and β move the distribution a little: slightly varying is the right description.",
-    ("C3", "refuted"): "So BN does not make anything Gaussian: subtracting a mean and dividing by a standard "
-                       "deviation moves and stretches the histogram but keeps its shape. Whatever is "
-                       "Gaussian about a layer's input was there before BN (C5).",
-    ("C3", "supported"): "In this run x̂ came out more Gaussian than BN's input, which a per-unit shift and "
-                         "scale cannot do: look at the panel for what happened.",
-    ("C3", "mixed"): "The shape statistics changed through BN, but not towards the Gaussian: BN did not "
-                     "make the input Gaussian.",
-    ("C4", "supported"): "So BN pins exactly the two numbers that describe a Gaussian, and nothing else: skew "
-                         "and tails pass through. Two numbers describe a distribution only if it already is "
-                         "Gaussian; mean and variance are what can be fixed cheaply per unit and per batch.",
-    ("C4", "refuted"): "In this run the higher moments changed through BN too, so BN did more than match mean "
-                       "and variance here.",
-    ("C5", "supported"): "So the near-Gaussian input comes from the linear layer itself, a sum of many "
-                         "inputs, before any BN.",
-    ("C5", "refuted"): "So in this run no sum became Gaussian: the central limit theorem does not explain "
-                       "a Gaussian here.",
-    ("C5", "mixed"): "So a Gaussian comes from the linear layer itself when many independent inputs with "
-                     "finite variance add up, none dominating - not from BN. With few inputs, heavy tails, a "
-                     "shared factor or weights on a few inputs the sum stays non-Gaussian, and there "
-                     "another distribution would describe it better.",
-    ("C6", "supported"): "So γ and β change location and scale only: they cannot make a distribution more or "
-                         "less Gaussian, which is why BN's output is exactly as Gaussian as its input.",
-    ("C6", "refuted"): "A linear map should not change a shape: this points to a numerical problem, not to "
-                       "γ and β.",
-    ("C7", "supported"): "So normalizing after the nonlinearity fixes the mean and variance of a distribution "
-                         "the nonlinearity has already reshaped, and that shape goes on changing: it cannot fix "
-                         "the distribution.",
-    ("C7", "refuted"): "In this run BN after the activation handed on an input as stable and as Gaussian as BN "
-                       "before it: the claim does not hold here.",
-    ("C8", "supported"): "So a steady input distribution is not what makes BN work: noisy BN trains about as "
-                         "well with less stable distributions, and BN does not even reduce the gradient shift. "
-                         "Santurkar et al. credit a smoother loss landscape instead.",
-    ("C8", "refuted"): "In this run the evidence points the other way: stability and BN's benefit go "
-                       "together here.",
-    ("C8", "mixed"): "The evidence is split in this run: one test says stability is not what helps, the "
-                     "other does not.",
-}
 
 _YET = ("let the run go on", "no snapshot yet")
 
@@ -345,7 +294,8 @@ def _meaning(v: claims.Verdict) -> str:
                 "on a distribution that keeps moving." if drift_worse else
                 "No less stable, but less Gaussian: BN after the nonlinearity fixes mean and variance of a shape "
                 "the nonlinearity has already bent.")
-    return MEANING.get((v.claim, v.verdict), "")
+    claim = claims.BY_ID.get(v.claim)
+    return claim.meaning.get(v.verdict, "") if claim is not None else ""
 
 
 def _not_measured(step_: Step, v: claims.Verdict | None, snaps, cfg: ExperimentConfig | None) -> str:

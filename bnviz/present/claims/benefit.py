@@ -148,5 +148,12 @@ C8 = Claim(
          f"not decide it) while drifting > {C8_DRIFT}x more, and BN's gradient shift ‖G − G′‖ is not smaller "
          f"than none's (>= {C8_ICS}x); refuted if both point the other way; mixed otherwise (the score is test "
          "accuracy, or R² of a regression, counted as 0 below 0)",
+    meaning={
+        "supported": ("So a steady input distribution is not what makes BN work: noisy BN trains about as well with less "
+                    "stable distributions, and BN does not even reduce the gradient shift. Santurkar et al. credit a "
+                    "smoother loss landscape instead."),
+        "refuted": "In this run the evidence points the other way: stability and BN's benefit go together here.",
+        "mixed": "The evidence is split in this run: one test says stability is not what helps, the other does not.",
+    },
     judge=_c8,
 )
