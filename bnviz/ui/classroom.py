@@ -11,6 +11,8 @@ PRESENTER_CSS = """<style>
 [data-testid=stSidebar], [data-testid=stSidebarCollapsedControl] {display: none}
 .block-container {max-width: 100%; padding-left: 2rem; padding-right: 2rem}
 [data-testid=stMarkdownContainer] p, [data-testid=stText] {font-size: 1.2rem}
+[data-testid=stSelectbox] input, [data-testid=stMultiSelect] input, [data-testid=stMultiSelectTagsContainer] span
+    {font-size: 1.2rem}
 </style>"""
 
 
