@@ -47,6 +47,7 @@ GREY = "rgba(128,128,128,0.9)"  # references (Gaussian, y = x, scrub line): mid 
 CLEAR = "rgba(0,0,0,0)"
 FONT = 14
 WAITING = "waiting for the first snapshot…"
+LEGEND_ROW = 30  # pixels per row of a horizontal legend whose entries show markers (measured in Chromium)
 STAGE_TITLES = {"x": "x = Wu+b", "x_hat": "x̂ (standardized)", "y": "y = γx̂+β", "a": "a = act(y)"}
 STAGE_SYMBOLS = {"x": "x", "x_hat": "x̂", "y": "y", "a": "a"}
 # How a stage's line is told apart from the others' in the variant's one color, in grey too: a dash and a marker.
@@ -146,7 +147,7 @@ def figure(traces, axes: dict, title: str, note: str = "", height: int = 380, an
     plain = _wrap(describe or title, 84)
     notes = _wrap(note, 120) if note else []
     head = 12 + 22 * max(len(lines), len(plain)) + 18 * len(notes)  # pixels taken by the title block
-    top = head + (_legend_rows(traces) * 26 + 4 if legend else 0) + (24 if cell_titles else 0)
+    top = head + (_legend_rows(traces) * LEGEND_ROW + 4 if legend else 0) + (24 if cell_titles else 0)
     small = [f"<span style='font-size:13px'>{n}</span>" for n in notes]
     text = "<br>".join(lines + small)
     base = dict(
@@ -215,14 +216,14 @@ def presented(fig: go.Figure, scale: float = PRESENT_SCALE) -> go.Figure:
     margin.update({side: v * scale for side, v in old.items()})
     if lay.get("showlegend", True) is not False:  # a wider legend may need more rows than its margin holds
         extra = _legend_rows(spec["data"], int(1000 / scale)) - _legend_rows(spec["data"])
-        margin["t"] += max(0, extra) * 26 * scale
+        margin["t"] += max(0, extra) * LEGEND_ROW * scale
     height = lay.get("height") or 450
     lay["height"] = height + (margin["t"] - old["t"]) + (margin["b"] - old["b"])
     title = lay.setdefault("title", {})
     _font(title, "font", base + 3, scale)
     title["text"] = _scaled(title.get("text"), scale)
-    if title.get("yref") == "container":
-        title["y"] = _from_top(title.get("y"), height, lay["height"], scale)
+    if title.get("yref") == "container":  # 3 px lower: plotly places a larger first line further above its y
+        title["y"] = _from_top(title.get("y"), height, lay["height"], scale) - 3 / lay["height"]
     meta = lay.get("meta")
     if isinstance(meta, dict) and "describe" in meta:
         meta["describe"] = _scaled(meta["describe"], scale)

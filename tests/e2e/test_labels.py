@@ -1,6 +1,7 @@
 """No label is cut at a projector's size: at 1280x800, with and without presenter mode, every panel, every lesson
 step and the evidence board show their buttons, toggles, radio and checkbox labels, select values, multiselect
-chips and panel tabs in full. A screenshot of each view goes under test-output/screenshots/labels/."""
+chips and panel tabs in full. Their charts keep title, legend and cells apart, inside the chart, with presenter
+mode's larger fonts too. A screenshot of each view goes under test-output/screenshots/labels/."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from bnviz import config as C
 from bnviz.present import lessons
+from bnviz.present.style import PRESENT_SCALE, THEME_TICK
 
 from .harness import open_app
 
@@ -66,6 +68,40 @@ CUT_LABELS = """() => {
 }"""
 
 
+# Every chart's title, legend and cells as the browser drew them: the title above the legend, the legend above the
+# cells and their titles, both inside the chart; and the tick labels' font size, in pixels.
+CHART_LAYOUT = """() => {
+  const found = [];
+  const rect = e => { const r = e && e.getBoundingClientRect(); return r && r.width && r.height ? r : null; };
+  for (const chart of document.querySelectorAll('[data-testid=stPlotlyChart]')) {
+    if (!chart.checkVisibility() || chart.closest('[data-stale=true]')) continue;
+    const frame = rect(chart.querySelector('svg.main-svg'));
+    const cells = [...chart.querySelectorAll('.draglayer .nsewdrag')].map(rect).filter(Boolean);
+    if (!frame || !cells.length) continue;
+    const name = ((chart.querySelector('.gtitle') || {}).textContent || '(untitled)').slice(0, 60);
+    const top = Math.min(...cells.map(c => c.top));
+    const title = rect(chart.querySelector('.gtitle')), legend = rect(chart.querySelector('.legend'));
+    const heads = [...chart.querySelectorAll('g.annotation')].map(rect).filter(r => r && r.bottom <= top + 2);
+    const above = Math.min(top, ...heads.map(r => r.top));  // where the cells and their titles begin
+    const overlaps = [];
+    const bad = (what, px) => { if (px > 1) overlaps.push(`${what} by ${Math.round(px)} px`); };
+    if (title) {
+      bad('title beyond the chart', Math.max(title.right - frame.right, frame.top - title.top));
+      bad('title over the legend or cells', legend ? title.bottom - legend.top : title.bottom - above);
+    }
+    if (legend) {
+      bad('legend beyond the chart', legend.right - frame.right);
+      bad('legend over the cells', legend.bottom - above);
+    }
+    // The largest: a log axis writes its minor digits smaller.
+    const ticks = [...chart.querySelectorAll('.xtick text, .ytick text')].map(
+        t => parseFloat(getComputedStyle(t).fontSize));
+    found.push({chart: name, overlaps, tick: ticks.length ? Math.max(...ticks) : null});
+  }
+  return found;
+}"""
+
+
 def settle(page, drawn: str) -> None:
     """Wait until ``drawn`` is on the page and nothing shown is left over from the previous view."""
     page.wait_for_selector(".st-key-status", timeout=60_000)
@@ -73,25 +109,34 @@ def settle(page, drawn: str) -> None:
     page.wait_for_function("() => !document.querySelector('[data-stale=true]')", timeout=30_000)
 
 
-def cut_labels(page, view: str, out_dir) -> list[dict]:
+def problems(page, view: str, present: bool, out_dir) -> list[dict]:
+    """Every cut label of the view, every chart whose title, legend and cells overlap, and in presenter mode
+    every chart whose tick labels are not enlarged."""
     page.screenshot(path=str(out_dir / "screenshots" / "labels" / f"{view}.png"))
-    return [dict(view=view, **c) for c in page.evaluate(CUT_LABELS)]
+    found = [dict(view=view, **c) for c in page.evaluate(CUT_LABELS)]
+    tick = THEME_TICK * (PRESENT_SCALE if present else 1)  # what Streamlit's theme draws, times the scale
+    for chart in page.evaluate(CHART_LAYOUT):
+        if chart["overlaps"]:
+            found.append(dict(view=view, chart=chart["chart"], overlaps=chart["overlaps"]))
+        if chart["tick"] is not None and abs(chart["tick"] - tick) > 0.5:
+            found.append(dict(view=view, chart=chart["chart"], tick_px=chart["tick"], expected=tick))
+    return found
 
 
 @pytest.mark.parametrize("present", [False, True], ids=["page", "presenter"])
-def test_no_label_is_cut_at_1280x800(page, server, out_dir, present):
+def test_no_label_is_cut_and_no_chart_overlaps_at_1280x800(page, server, out_dir, present):
     (out_dir / "screenshots" / "labels").mkdir(parents=True, exist_ok=True)
     mode = "&present=1" if present else ""
     suffix = "-present" if present else ""
-    cut = []
+    found = []
     open_app(page, f"{server}/?panel=training{mode}")
     for panel, label in C.PANELS.items():  # one session: a click on the panel's tab opens it
         page.locator("[data-testid=stButtonGroup] button").filter(has_text=label).first.click()
         settle(page, DRAWN[panel])
-        cut += cut_labels(page, f"panel-{panel}{suffix}", out_dir)
+        found += problems(page, f"panel-{panel}{suffix}", present, out_dir)
     for step in lessons.STEPS:
         open_app(page, f"{server}/?lesson={step.number}{mode}")
         page.wait_for_selector(".st-key-lesson button", timeout=60_000)
         settle(page, DRAWN[step.panel])
-        cut += cut_labels(page, f"lesson-{step.number}{suffix}", out_dir)
-    assert not cut, "labels cut at 1280x800:\n" + "\n".join(map(str, cut))
+        found += problems(page, f"lesson-{step.number}{suffix}", present, out_dir)
+    assert not found, "at 1280x800:\n" + "\n".join(map(str, found))

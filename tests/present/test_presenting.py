@@ -11,8 +11,9 @@ import pytest
 from bnviz.config import STAGES
 from bnviz.measure.snapshot import POOLED
 from bnviz.present import figures, views
-from bnviz.present.style import (PLOTLY_LINE, PLOTLY_MARKER, PRESENT_SCALE, STAGE_DASHES, STAGE_MARKERS,
-                                 STAGE_SYMBOLS, THEME_AXIS_TITLE, THEME_TICK, described, presented)
+from bnviz.present.style import (LEGEND_ROW, PLOTLY_LINE, PLOTLY_MARKER, PRESENT_SCALE, STAGE_DASHES,
+                                 STAGE_MARKERS, STAGE_SYMBOLS, THEME_AXIS_TITLE, THEME_TICK, described, figure,
+                                 presented)
 
 from ..helpers import SMALL
 
@@ -93,8 +94,9 @@ def test_presented_grows_the_title_block_and_margins_with_the_fonts(small, name)
     assert out.margin.t >= lay.margin.t * s  # and more if the larger legend needs another row
     # The cells keep their height: the figure grows by exactly what its margins gained.
     assert near(out.height - out.margin.t - out.margin.b, lay.height - lay.margin.t - lay.margin.b)
-    # The title and the legend start s times further from the top (container coordinates count from the bottom).
-    assert near((1 - out.title.y) * out.height, (1 - lay.title.y) * lay.height * s)
+    # The title and the legend start s times further from the top (container coordinates count from the bottom),
+    # the title 3 px more (plotly draws a larger first line further above its place).
+    assert near((1 - out.title.y) * out.height, (1 - lay.title.y) * lay.height * s + 3)
     assert near((1 - out.legend.y) * out.height, (1 - lay.legend.y) * lay.height * s)
     if lay.showlegend:
         assert (1 - out.legend.y) * out.height < out.margin.t  # the legend starts inside the top margin
@@ -112,13 +114,13 @@ def test_presented_copies_and_keeps_the_plain_title_for_lessons(small):
 def test_a_legend_that_needs_more_rows_at_the_larger_font_gets_them():
     many = [dict(type="scatter", x=[0, 1], y=[0, 1], mode="lines", name=f"a long legend entry number {i}")
             for i in range(12)]
-    from bnviz.present.style import figure
     fig = figure(many, dict(xaxis={}, yaxis={}), "title", height=400)
     # 12 entries of ~26 characters: ~3 rows at 1000 px, ~5 at 1000 / 1.4 px (see style._legend_rows).
     px_needed = sum(40 + 7.5 * len(t["name"]) for t in many)
     extra = math.ceil(px_needed / int(1000 / PRESENT_SCALE)) - math.ceil(px_needed / 1000)
     assert extra > 0
-    assert near(presented(fig).layout.margin.t, fig.layout.margin.t * PRESENT_SCALE + extra * 26 * PRESENT_SCALE)
+    grown = fig.layout.margin.t * PRESENT_SCALE + extra * LEGEND_ROW * PRESENT_SCALE
+    assert near(presented(fig).layout.margin.t, grown)
 
 
 # ------------------------------------------------------------------------------ told apart without color
