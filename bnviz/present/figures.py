@@ -49,13 +49,21 @@ def _line(x, y, k: int, color: str, name: str, show: bool = True, width: float =
                 line=dict(color=color, width=width, dash=dash), **kw)
 
 
-def _marked(trace: dict, dash: str, symbol: str, size: float = 9) -> dict:
+def _marked(trace: dict, dash: str, symbol: str, size: float = 9, slot: int = 0, slots: int = 4) -> dict:
     """``trace`` (from :func:`_line`) told apart by its dash and a marker symbol, not by color alone: it reads in
-    grey and on a washed-out projector. Markers are thinned to MARKERS_SHOWN, and plotly staggers the thinned
-    markers of successive traces, so lines drawn on top of each other still show each one's symbol in turn."""
+    grey and on a washed-out projector.
+
+    About MARKERS_SHOWN markers mark the line, on every k-th point from an offset of its own: lines given
+    different ``slot`` numbers (of ``slots``) never mark the same point, so lines drawn on top of each other
+    still show each one's symbol in turn. The marked points are the trace's selected points (the others' markers are
+    transparent), which keeps the legend's symbol whole."""
+    n = np.size(trace["x"])
+    k = max(slots, math.ceil(n / MARKERS_SHOWN))
     trace["line"]["dash"] = dash
-    trace["marker"] = dict(symbol=symbol, size=size, color=trace["line"]["color"], maxdisplayed=MARKERS_SHOWN)
-    if trace["mode"] == "lines":
+    trace["marker"] = dict(symbol=symbol, size=size, color=trace["line"]["color"])
+    if n > 1:
+        trace["selectedpoints"] = np.arange(slot * k // slots, n, k).tolist()
+        trace["unselected"] = dict(marker=dict(opacity=0))
         trace["mode"] = "lines+markers"
     return trace
 
@@ -327,9 +335,10 @@ def gamma_beta(snaps: tuple[Snapshot, ...], variant: str, layer: int, units=None
                                 group="tracked", hovertemplate=hover))
     change = {p: views.param_change(snaps, variant, layer, p) for p in ("weight", "gamma", "beta")}
     # Markers set these apart from the tracked units' plain lines in the legend, and from each other in grey.
-    for p, dash, symbol, sym in (("weight", "solid", "circle", "W"), ("gamma", "dash", "square", "γ"),
-                                 ("beta", "dot", "diamond", "β")):
-        traces.append(_marked(_line(steps, change[p], 3, color, f"change of {sym}", positive=True), dash, symbol))
+    looks = (("weight", "solid", "circle", "W"), ("gamma", "dash", "square", "γ"), ("beta", "dot", "diamond", "β"))
+    for slot, (p, dash, symbol, sym) in enumerate(looks):
+        traces.append(_marked(_line(steps, change[p], 3, color, f"change of {sym}", positive=True), dash, symbol,
+                              slot=slot, slots=3))
     d, notes = views.diverged_at(snaps, variant), []
     if d is not None:  # marked where the first emphasized (or the first) unit's γ line ends
         t, notes = _diverged(axes, d, steps, gamma[:, units[0] if units else 0], 1, color)
@@ -406,10 +415,11 @@ def normality_over_time(snaps: tuple[Snapshot, ...], variant: str, layer: int, u
             continue
         w[stage] = ws
         kls[stage] = kl = views.unit_stat(snaps, variant, layer, stage, "kl_gaussian", unit)
-        c, name, look = rgba(color, alpha), STAGE_SYMBOLS[stage], (STAGE_DASHES[stage], STAGE_MARKERS[stage],
-                                                                   _MARKER_SIZE[stage])
-        traces.append(_marked(_line(steps, ws, 1, c, name, width=width, group=stage), *look))
-        traces.append(_marked(_line(steps, kl, 2, c, name, show=False, width=width, group=stage), *look))
+        c, name = rgba(color, alpha), STAGE_SYMBOLS[stage]
+        look = dict(dash=STAGE_DASHES[stage], symbol=STAGE_MARKERS[stage], size=_MARKER_SIZE[stage],
+                    slot=list(_STAGE_WIDTH).index(stage), slots=len(_STAGE_WIDTH))
+        traces.append(_marked(_line(steps, ws, 1, c, name, width=width, group=stage), **look))
+        traces.append(_marked(_line(steps, kl, 2, c, name, show=False, width=width, group=stage), **look))
     infinite = _infinite_kl(kls)
     if infinite:  # said in words: an infinite KL draws nothing in the cell
         finite = np.concatenate([kl[np.isfinite(kl)] for kl in kls.values()])

@@ -11,7 +11,7 @@ import pytest
 from bnviz.config import STAGES
 from bnviz.measure.snapshot import POOLED
 from bnviz.present import figures, views
-from bnviz.present.style import (LEGEND_ROW, PLOTLY_LINE, PLOTLY_MARKER, PRESENT_SCALE, STAGE_DASHES,
+from bnviz.present.style import (LEGEND_ROW, MARKERS_SHOWN, PLOTLY_LINE, PLOTLY_MARKER, PRESENT_SCALE, STAGE_DASHES,
                                  STAGE_MARKERS, STAGE_SYMBOLS, THEME_AXIS_TITLE, THEME_TICK, described, figure,
                                  presented)
 
@@ -137,12 +137,18 @@ def test_normality_draws_each_stage_with_its_dash_and_marker_and_one_legend_entr
     fig = figures.normality_over_time(small, "bn", 1, 0)
     legend = [t for t in fig.data if t.showlegend is not False and t.name]
     assert [t.name for t in legend] == [STAGE_SYMBOLS[s] for s in STAGES]  # one entry per stage, in order
+    marked = {}
     for stage in STAGES:
         lines = [t for t in fig.data if t.legendgroup == stage]
         assert len(lines) == 2  # its W and its KL, one legend entry for both
         for t in lines:
             assert (t.line.dash, t.marker.symbol) == (STAGE_DASHES[stage], STAGE_MARKERS[stage])
-            assert "markers" in t.mode and t.marker.maxdisplayed > 0  # thinned, not one per snapshot
+            assert "markers" in t.mode and t.unselected.marker.opacity == 0  # only the selected points show one
+        marked[stage] = set(lines[0].selectedpoints)
+        assert marked[stage] == set(lines[1].selectedpoints)
+        assert 1 <= len(marked[stage]) <= min(MARKERS_SHOWN + 1, len(small) / 2)  # thinned, not one per snapshot
+    # Lines on top of each other (x, x̂ and y under BN) show each stage's symbol: no point is marked twice.
+    assert sum(map(len, marked.values())) == len(set().union(*marked.values()))
 
 
 def test_gamma_beta_gives_each_kind_of_line_its_own_legend_entry_and_look(small):
