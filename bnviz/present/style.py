@@ -94,9 +94,10 @@ def fmt_kl(kl: float) -> str:
     return "∞" if math.isinf(kl) else f"{kl:.3f}"
 
 
-def fmt_wpk(w: float, p: float, kl: float) -> str:
-    """The normality line written on every histogram, e.g. ``W=0.993  p=0.12  KL=0.004``."""
-    return f"W={w:.3f}  p={p:.2g}  KL={fmt_kl(kl)}"
+def fmt_wpk(w: float, p: float, kl: float, kl_sep: str = "  ") -> str:
+    """The normality line written on every histogram, e.g. ``W=0.993  p=0.12  KL=0.004`` (``kl_sep="<br>"``: KL
+    on a line of its own, for a narrow cell)."""
+    return f"W={w:.3f}  p={p:.2g}{kl_sep}KL={fmt_kl(kl)}"
 
 
 def axis(k: int) -> tuple[str, str]:

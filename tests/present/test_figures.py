@@ -213,7 +213,7 @@ def test_histogram_bars_gaussian_and_annotation_are_the_snapshots(small, unit):
             z = (curve.x.astype(np.float64) - row["mean"]) / row["std"]
             np.testing.assert_allclose(curve.y, np.exp(-z * z / 2) / (row["std"] * math.sqrt(2 * math.pi)),
                                        rtol=1e-4, atol=1e-6)
-            expected = (f"W={row['shapiro_w']:.3f}  p={row['shapiro_p']:.2g}  "
+            expected = (f"W={row['shapiro_w']:.3f}  p={row['shapiro_p']:.2g}<br>"
                         f"KL={'∞' if math.isinf(row['kl_gaussian']) else format(row['kl_gaussian'], '.3f')}")
             assert any(n.startswith(expected) for n in notes), (expected, notes)
 
