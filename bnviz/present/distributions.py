@@ -74,7 +74,8 @@ def layer_histograms(snap: Snapshot | None, variants, layer: int, unit: int = PO
                 text += "<br>(act. first, then x̂)"
             # Headroom for the note, enough at presenter mode's larger font too (style.presented).
             axes["yaxis" + axis(k)[1][1:]]["range"] = [0, (1.15 + 0.25 * (text.count("<br>") + 1)) * peak]
-            notes.append(cell_note(axes, k, text, x=0.98, y=0.99, size=FONT - 1, xanchor="right", yanchor="top"))
+            notes.append(cell_note(axes, k, text, x=0.98, y=0.99, size=FONT - 1, xanchor="right", yanchor="top",
+                                   align="right"))
     title, note = _same_shape_title(w_rows, unit, noun)
     note = f"layer {layer + 1}, {unit_text(unit, noun)}, step {snap.step}" + (f" · {note}" if note else "")
     return figure(traces, axes, title, note, height or 190 * rows + 150, notes, cell_titles=True, legend=True,
