@@ -401,7 +401,8 @@ def _infinite_kl(kls: dict) -> str:
 
 def normality_over_time(snaps: tuple[Snapshot, ...], variant: str, layer: int, unit: int = POOLED,
                         height: int = 380, noun: str = "unit") -> go.Figure:
-    """Shapiro W and KL of each stage (x, x̂, y, a) over training, one dash style per stage."""
+    """Shapiro W and KL of each stage (x, x̂, y, a) over training, a dash and a marker per stage; where a KL is
+    infinite (a point mass), the KL cell says so in words."""
     if not snaps:
         return message(title="Normality of x, x̂, y and a over training", height=height)
     label, color = variant_label(variant), variant_color(variant)
