@@ -72,11 +72,14 @@ def layer_histograms(snap: Snapshot | None, variants, layer: int, unit: int = PO
             traces.append(gauss_trace(x, mean, std, k, show="gauss" not in shown))
             shown.add("gauss")
             peak = max(float(np.max(views.density(hist)[1])), float(np.max(views.gaussian_pdf(x, mean, std))))
-            axes["yaxis" + axis(k)[1][1:]]["range"] = [0, 1.3 * peak]  # headroom for the W/p/KL line
-            text = fmt_wpk(row["shapiro_w"], row["shapiro_p"], row["kl_gaussian"])
+            # On two lines: on one, the numbers are wider than a cell of four and run over its axis.
+            text = fmt_wpk(row["shapiro_w"], row["shapiro_p"], row["kl_gaussian"], kl_sep="<br>")
             if after and stage == "a":
                 text += "<br>(act. first, then x̂)"
-            notes.append(cell_note(axes, k, text, x=0.98, y=0.99, size=FONT - 1, xanchor="right", yanchor="top"))
+            # Headroom for the note, enough at presenter mode's larger font too (style.presented).
+            axes["yaxis" + axis(k)[1][1:]]["range"] = [0, (1.15 + 0.25 * (text.count("<br>") + 1)) * peak]
+            notes.append(cell_note(axes, k, text, x=0.98, y=0.99, size=FONT - 1, xanchor="right", yanchor="top",
+                                   align="right"))
     title, note = _same_shape_title(w_rows, unit, noun)
     head = f"layer {layer + 1}, {unit_text(unit, noun)}, step {snap.step}"
     note = head + (f" · {note}" if note else "")

@@ -23,8 +23,9 @@ from bnviz.present.claims.shape import TOL_KL, TOL_W
 from bnviz.present.claims.record import gap
 from bnviz.present.numbers import fmt
 from bnviz.present.distributions import bimodal_demo, clt_curves, layer_histograms, qq_plot, whatif
-from bnviz.present.style import (GREY, NO_DISTRIBUTIONS, STAGE_SYMBOLS, axis, cell_note, f32, figure, grid, message,
-                                 no_distributions, rgba, unit_text, variant_color, variant_label)
+from bnviz.present.style import (GREY, MARKERS_SHOWN, NO_DISTRIBUTIONS, STAGE_DASHES, STAGE_MARKERS, STAGE_SYMBOLS,
+                                 axis, cell_note, f32, figure, grid, message, no_distributions, rgba, unit_text,
+                                 variant_color, variant_label)
 from bnviz.measure.snapshot import POOLED, Snapshot
 
 __all__ = ["variant_color", "variant_label", "training", "layer_histograms", "percentile_bands",
@@ -50,6 +51,25 @@ def _line(x, y, k: int, color: str, name: str, show: bool = True, width: float =
     return dict(type=kind, x=f32(x), y=f32(y, positive), mode=mode, name=name,
                 legendgroup=group or name, showlegend=show, xaxis=xa, yaxis=ya,
                 line=dict(color=color, width=width, dash=dash), **kw)
+
+
+def _marked(trace: dict, dash: str, symbol: str, size: float = 9, slot: int = 0, slots: int = 4) -> dict:
+    """``trace`` (from :func:`_line`) told apart by its dash and a marker symbol, not by color alone: it reads in
+    grey and on a washed-out projector.
+
+    About MARKERS_SHOWN markers mark the line, on every k-th point from an offset of its own: lines given
+    different ``slot`` numbers (of ``slots``) never mark the same point, so lines drawn on top of each other
+    still show each one's symbol in turn. The marked points are the trace's selected points (the others' markers are
+    transparent), which keeps the legend's symbol whole."""
+    n = np.size(trace["x"])
+    k = max(slots, math.ceil(n / MARKERS_SHOWN))
+    trace["line"]["dash"] = dash
+    trace["marker"] = dict(symbol=symbol, size=size, color=trace["line"]["color"])
+    if n > 1:
+        trace["selectedpoints"] = np.arange(slot * k // slots, n, k).tolist()
+        trace["unselected"] = dict(marker=dict(opacity=0))
+        trace["mode"] = "lines+markers"
+    return trace
 
 
 def _last_finite(steps: np.ndarray, y: np.ndarray, upto: int | None = None) -> float | None:
@@ -306,8 +326,11 @@ def gamma_beta(snaps: tuple[Snapshot, ...], variant: str, layer: int, units=None
             traces.append(_line(steps, m[:, u], k, color, f"tracked {noun}s", show=k == 1 and j == 0, width=2.2,
                                 group="tracked", hovertemplate=hover))
     change = {p: views.param_change(snaps, variant, layer, p) for p in ("weight", "gamma", "beta")}
-    for p, dash, sym in (("weight", "solid", "W"), ("gamma", "dash", "γ"), ("beta", "dot", "β")):
-        traces.append(_line(steps, change[p], 3, color, f"change of {sym}", dash=dash, positive=True))
+    # Markers set these apart from the tracked units' plain lines in the legend, and from each other in grey.
+    looks = (("weight", "solid", "circle", "W"), ("gamma", "dash", "square", "γ"), ("beta", "dot", "diamond", "β"))
+    for slot, (p, dash, symbol, sym) in enumerate(looks):
+        traces.append(_marked(_line(steps, change[p], 3, color, f"change of {sym}", positive=True), dash, symbol,
+                              slot=slot, slots=3))
     d, notes = views.diverged_at(snaps, variant), []
     if d is not None:  # marked where the first emphasized (or the first) unit's γ line ends
         t, notes = _diverged(axes, d, steps, gamma[:, units[0] if units else 0], 1, color)
@@ -331,32 +354,58 @@ def gamma_beta(snaps: tuple[Snapshot, ...], variant: str, layer: int, units=None
 
 # ----------------------------------------------------------------------------------------- normality
 
-# Coincident lines (x, x̂ and y per unit under BN) stay visible: wide ones underneath, thin ones on top.
-_STAGE_STYLE = {"x": ("solid", 6.0, 0.35), "x_hat": ("dash", 3.0, 0.8), "y": ("dot", 2.0, 1.0),
-                "a": ("dashdot", 2.0, 0.6)}
+# Coincident lines (x, x̂ and y per unit under BN) stay visible: wide ones underneath, thin ones on top; the
+# stages' dashes and markers (style.STAGE_DASHES, STAGE_MARKERS) tell them apart. (width, opacity) per stage:
+_STAGE_WIDTH = {"x": (5.0, 0.5), "x_hat": (3.0, 0.85), "y": (2.0, 1.0), "a": (2.0, 0.8)}
+_MARKER_SIZE = {"x": 12, "x_hat": 9, "y": 9, "a": 9}
+
+
+def _and(names: list[str]) -> str:
+    """``x̂, y and a``."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _infinite_kl(kls: dict) -> str:
+    """In words, which stages have an infinite KL (a point mass: no density to compare), and when."""
+    always = [STAGE_SYMBOLS[s] for s, kl in kls.items() if np.isinf(kl).any() and not np.isfinite(kl).any()]
+    lines = [f"KL of {_and(always)}: ∞ at every step"] if always else []
+    for s, kl in kls.items():
+        if np.isinf(kl).any() and np.isfinite(kl).any():
+            lines.append(f"KL of {STAGE_SYMBOLS[s]}: ∞ at {int(np.isinf(kl).sum())} of {len(kl)} steps (gaps)")
+    return "<br>".join(lines + ["(a point mass of equal values: no density)"]) if lines else ""
 
 
 def normality_over_time(snaps: tuple[Snapshot, ...], variant: str, layer: int, unit: int = POOLED,
                         height: int = 380, noun: str = "unit") -> go.Figure:
-    """Shapiro W and KL of each stage (x, x̂, y, a) over training, one dash style per stage."""
+    """Shapiro W and KL of each stage (x, x̂, y, a) over training, a dash and a marker per stage; where a KL is
+    infinite (a point mass), the KL cell says so in words."""
     if not snaps:
         return message(title="Normality of x, x̂, y and a over training", height=height)
     label, color = variant_label(variant), variant_color(variant)
     steps = views.steps(snaps)
     axes, cells = grid(1, 2, ("Shapiro–Wilk W (1 = Gaussian)", "KL to the Gaussian, nats (0 = Gaussian)"),
                        hgap=0.09)
-    traces, notes, w = [], [], {}
-    for stage, (dash, width, alpha) in _STAGE_STYLE.items():
+    traces, notes, w, kls = [], [], {}, {}
+    for stage, (width, alpha) in _STAGE_WIDTH.items():
         ws = views.unit_stat(snaps, variant, layer, stage, "shapiro_w", unit)
         if not np.isfinite(ws).any():
             continue
         w[stage] = ws
-        kl = views.unit_stat(snaps, variant, layer, stage, "kl_gaussian", unit)
-        n_inf = int(np.isinf(kl).sum())
-        name = STAGE_SYMBOLS[stage] + (f" (KL=∞ at {n_inf} steps)" if n_inf else "")
-        c = rgba(color, alpha)
-        traces.append(_line(steps, ws, 1, c, name, width=width, dash=dash, group=stage))
-        traces.append(_line(steps, kl, 2, c, name, show=False, width=width, dash=dash, group=stage))
+        kls[stage] = kl = views.unit_stat(snaps, variant, layer, stage, "kl_gaussian", unit)
+        c, name = rgba(color, alpha), STAGE_SYMBOLS[stage]
+        look = dict(dash=STAGE_DASHES[stage], symbol=STAGE_MARKERS[stage], size=_MARKER_SIZE[stage],
+                    slot=list(_STAGE_WIDTH).index(stage), slots=len(_STAGE_WIDTH))
+        traces.append(_marked(_line(steps, ws, 1, c, name, width=width, group=stage), **look))
+        traces.append(_marked(_line(steps, kl, 2, c, name, show=False, width=width, group=stage), **look))
+    infinite = _infinite_kl(kls)
+    if infinite:  # said in words: an infinite KL draws nothing in the cell
+        finite = np.concatenate([kl[np.isfinite(kl)] for kl in kls.values()])
+        if finite.size:  # the lines stay below the note: headroom of ~1/5 of the cell per line of text
+            lines = infinite.count("<br>") + 1
+            axes["yaxis2"]["range"] = [0, max(float(finite.max()), 1e-3) / max(0.25, 1 - 0.2 * lines)]
+            notes.append(cell_note(axes, 2, infinite, x=0.99, y=0.99, xanchor="right", yanchor="top"))
+        else:
+            notes.append(cell_note(axes, 2, infinite))
     d = views.diverged_at(snaps, variant)
     if d is not None and "x" in w:
         for k, stat in ((1, "shapiro_w"), (2, "kl_gaussian")):

@@ -54,9 +54,10 @@ def kl(x: float) -> str:
     return "∞" if math.isinf(x) else fmt(x)
 
 
-def wpk(w: float, p: float, kl_: float) -> str:
-    """The normality line written on every histogram, e.g. ``W=0.993  p=0.12  KL=0.00412``."""
-    return f"W={fmt(w)}  p={p:.2g}  KL={kl(kl_)}"
+def wpk(w: float, p: float, kl_: float, kl_sep: str = "  ") -> str:
+    """The normality line written on every histogram, e.g. ``W=0.993  p=0.12  KL=0.00412`` (``kl_sep="<br>"``:
+    KL on a line of its own, for a narrow cell)."""
+    return f"W={fmt(w)}  p={p:.2g}{kl_sep}KL={kl(kl_)}"
 
 
 def steps_span(first: int, last: int) -> str:

@@ -18,6 +18,7 @@ Choices that hold in every figure, and why:
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 
 import numpy as np
@@ -46,8 +47,13 @@ GREY = "rgba(128,128,128,0.9)"  # references (Gaussian, y = x, scrub line): mid 
 CLEAR = "rgba(0,0,0,0)"
 FONT = 14
 WAITING = "waiting for the first snapshot…"
+LEGEND_ROW = 30  # pixels per row of a horizontal legend whose entries show markers (measured in Chromium)
 STAGE_TITLES = {"x": "x = Wu+b", "x_hat": "x̂ (standardized)", "y": "y = γx̂+β", "a": "a = act(y)"}
 STAGE_SYMBOLS = {"x": "x", "x_hat": "x̂", "y": "y", "a": "a"}
+# How a stage's line is told apart from the others' in the variant's one color, in grey too: a dash and a marker.
+STAGE_DASHES = {"x": "solid", "x_hat": "dash", "y": "dot", "a": "dashdot"}
+STAGE_MARKERS = {"x": "circle", "x_hat": "square", "y": "diamond", "a": "triangle-up"}
+MARKERS_SHOWN = 9  # markers per marked line: enough to follow it, few enough that coincident lines stay apart
 
 
 def variant_color(token: str) -> str:
@@ -145,7 +151,7 @@ def figure(traces, axes: dict, title: str, note: str = "", height: int = 380, an
     notes = _wrap(note, 120) if note else []
     plain_notes = _wrap(plain_note, 120) if plain_note else []
     head = _head_px(max(len(lines), len(plain)), max(len(notes), len(plain_notes)))
-    top = head + (_legend_rows(traces) * 26 + 4 if legend else 0) + (24 if cell_titles else 0)
+    top = head + (_legend_rows(traces) * LEGEND_ROW + 4 if legend else 0) + (24 if cell_titles else 0)
     text = "<br>".join(lines + [_note_line(n) for n in notes])
     base = dict(
         height=height, margin=dict(l=60, r=16, t=top, b=50),
@@ -198,7 +204,7 @@ def fit_title(fig: go.Figure, width_px: int) -> go.Figure:
     traces = [t.to_plotly_json() for t in fig.data]
     grow = head - old_head
     if lay.showlegend is not False:
-        grow += 26 * (_legend_rows(traces, room) - _legend_rows(traces))
+        grow += LEGEND_ROW * (_legend_rows(traces, room) - _legend_rows(traces))
     height = (lay.height or 450) + grow
     out = go.Figure(fig)
     out.update_layout(height=height, margin_t=lay.margin.t + grow,
@@ -207,6 +213,106 @@ def fit_title(fig: go.Figure, width_px: int) -> go.Figure:
     if lay.legend.yref == "container":
         out.update_layout(legend_y=1 - (head + 2) / height)
     return out
+
+
+# --------------------------------------------------------------------------------------- presenter mode
+
+PRESENT_SCALE = 1.4  # presenter mode: fonts, lines, markers and the title block, for the back row of a class
+# Sizes the page draws where a figure sets none: Streamlit's chart theme puts ticks at 12 px and axis titles at
+# 14 px; plotly draws lines 2 px wide and markers 6 px across.
+THEME_TICK, THEME_AXIS_TITLE, PLOTLY_LINE, PLOTLY_MARKER = 12, 14, 2, 6
+PLOTLY_MARGIN = dict(l=80, r=80, t=100, b=80)
+_PX = re.compile(r"font-size:\s*([0-9.]+)px")
+
+
+def _scaled(text, scale: float):
+    """Inline ``font-size:Npx`` of an HTML text (the title's note line) times ``scale``."""
+    if not isinstance(text, str):
+        return text
+    return _PX.sub(lambda m: f"font-size:{float(m.group(1)) * scale:g}px", text)
+
+
+def _font(spec: dict, key: str, default: float, scale: float) -> None:
+    """``spec[key]``'s font size (``default`` where unset) times ``scale``, set explicitly."""
+    font = spec.setdefault(key, {})
+    font["size"] = (font.get("size") or default) * scale
+
+
+def _from_top(y, height: float, new_height: float, scale: float):
+    """A container coordinate ``y`` whose distance from the top, in pixels, grows by ``scale``."""
+    return y if y is None else 1 - (1 - y) * height * scale / new_height
+
+
+def presented(fig: go.Figure, scale: float = PRESENT_SCALE) -> go.Figure:
+    """A copy of ``fig`` for a projector: every font (title and its note line, ticks, axis titles, legend,
+    annotations, hover, trace text, color bar), line width and marker size ``scale`` times larger.
+
+    The title block, the legend's place and the margins grow with the fonts, and the figure grows by what its
+    margins gained, so the cells keep their size and nothing overlaps or is cut."""
+    spec = {"data": [t.to_plotly_json() for t in fig.data], "layout": fig.layout.to_plotly_json()}  # copies
+    lay = spec["layout"]
+    base = (lay.get("font") or {}).get("size") or FONT
+    _font(lay, "font", base, scale)
+    margin = lay.setdefault("margin", {})
+    old = {side: margin.get(side, dflt) for side, dflt in PLOTLY_MARGIN.items()}
+    margin.update({side: v * scale for side, v in old.items()})
+    if lay.get("showlegend", True) is not False:  # a wider legend may need more rows than its margin holds
+        extra = _legend_rows(spec["data"], int(1000 / scale)) - _legend_rows(spec["data"])
+        margin["t"] += max(0, extra) * LEGEND_ROW * scale
+    height = lay.get("height") or 450
+    lay["height"] = height + (margin["t"] - old["t"]) + (margin["b"] - old["b"])
+    title = lay.setdefault("title", {})
+    _font(title, "font", base + 3, scale)
+    title["text"] = _scaled(title.get("text"), scale)
+    if title.get("yref") == "container":  # 3 px lower: plotly places a larger first line further above its y
+        title["y"] = _from_top(title.get("y"), height, lay["height"], scale) - 3 / lay["height"]
+    meta = lay.get("meta")
+    if isinstance(meta, dict) and "describe" in meta:
+        meta["describe"] = _scaled(meta["describe"], scale)
+    legend = lay.setdefault("legend", {})
+    _font(legend, "font", base, scale)
+    if legend.get("yref") == "container":
+        legend["y"] = _from_top(legend.get("y"), height, lay["height"], scale)
+    _font(lay.setdefault("hoverlabel", {}), "font", base, scale)
+    for note in lay.get("annotations", ()):
+        _font(note, "font", base, scale)
+        note["text"] = _scaled(note.get("text"), scale)
+    for shape in lay.get("shapes", ()):
+        line = shape.setdefault("line", {})
+        line["width"] = (line.get("width") or PLOTLY_LINE) * scale
+    for key, ax in lay.items():
+        if re.fullmatch(r"[xy]axis\d*", key) and isinstance(ax, dict):
+            _font(ax, "tickfont", THEME_TICK, scale)
+            ax["title"] = {"text": ax["title"]} if isinstance(ax.get("title"), str) else ax.get("title") or {}
+            _font(ax["title"], "font", THEME_AXIS_TITLE, scale)
+    for trace in spec["data"]:
+        _trace_presented(trace, base, scale)
+    return go.Figure(spec)
+
+
+def _trace_presented(trace: dict, base: float, scale: float) -> None:
+    """One trace of :func:`presented`: its lines, markers, text and color bar ``scale`` times larger."""
+    kind, mode = trace.get("type", "scatter"), trace.get("mode") or ""
+    if kind in ("scatter", "scattergl"):
+        if "lines" in mode or trace.get("fill"):
+            line = trace.setdefault("line", {})
+            line["width"] = (line.get("width") if line.get("width") is not None else PLOTLY_LINE) * scale
+        if "markers" in mode:
+            marker = trace.setdefault("marker", {})
+            size = marker.get("size")
+            marker["size"] = (np.asarray(size) * scale if isinstance(size, (list, tuple, np.ndarray))
+                              else (size or PLOTLY_MARKER) * scale)
+        if "text" in mode:
+            _font(trace, "textfont", base, scale)
+    marker_line = (trace.get("marker") or {}).get("line")
+    if marker_line and marker_line.get("width"):
+        marker_line["width"] *= scale
+    if "colorbar" in trace:
+        bar = trace["colorbar"]
+        bar["thickness"] = (bar.get("thickness") or 30) * scale
+        _font(bar, "tickfont", THEME_TICK, scale)
+        bar["title"] = {"text": bar["title"]} if isinstance(bar.get("title"), str) else bar.get("title") or {}
+        _font(bar["title"], "font", THEME_AXIS_TITLE, scale)
 
 
 NO_DISTRIBUTIONS = "this file holds no distributions: record it with --quantiles"

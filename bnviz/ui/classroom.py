@@ -11,6 +11,8 @@ PRESENTER_CSS = """<style>
 [data-testid=stSidebar], [data-testid=stSidebarCollapsedControl] {display: none}
 .block-container {max-width: 100%; padding-left: 2rem; padding-right: 2rem}
 [data-testid=stMarkdownContainer] p, [data-testid=stText] {font-size: 1.2rem}
+[data-testid=stSelectbox] input, [data-testid=stMultiSelect] input, [data-testid=stMultiSelectTagsContainer] span
+    {font-size: 1.2rem}
 </style>"""
 
 
@@ -35,12 +37,13 @@ def sidebar() -> None:
         options = [0, *[s.number for s in lessons.STEPS]]
         current = st.session_state.get("lesson") or 0
         st.session_state["lesson_pick"] = current if current in options else 0
-        st.selectbox("Guided lesson", options, key="lesson_pick",
-                     format_func=lambda n: "—" if n == 0 else f"{n}. {lessons.step(n).claim} {lessons.step(n).title}",
-                     on_change=lambda: open_step(st.session_state["lesson_pick"]) if st.session_state["lesson_pick"]
-                     else close_lesson(), help="A walkthrough of the claims C1-C8; each step has its own link")
-        st.toggle("Presenter mode", key="present", help="Hides the controls and enlarges the text for a projector "
-                  "(the link keeps it: present=1)")
+        # A radio, not a select: the steps' titles wrap in the narrow sidebar instead of being cut.
+        st.radio("Guided lesson", options, key="lesson_pick",
+                 format_func=lambda n: "none" if n == 0 else f"{n}. {lessons.step(n).claim} {lessons.step(n).title}",
+                 on_change=lambda: open_step(st.session_state["lesson_pick"]) if st.session_state["lesson_pick"]
+                 else close_lesson(), help="A walkthrough of the claims C1-C8; each step has its own link")
+        st.toggle("Presenter mode", key="present", help="Hides the controls and enlarges the text and the charts "
+                  "for a projector (the link keeps it: present=1)")
 
 
 def banner(snaps, cfg) -> None:

@@ -16,13 +16,15 @@ from bnviz.present import figures
 from bnviz import stats
 from bnviz.present import views
 from bnviz import config as C
-from bnviz.present.style import described
+from bnviz.present.style import STAGE_TITLES, described, presented
 from bnviz.measure.snapshot import POOLED, Snapshot
 from . import state
 from .runtime import shared
 
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2},
                  "modeBarButtonsToAdd": ["toImage"]}
+# The stage selectors show a stage's short formula; the help says what each stage is.
+STAGES_HELP = "\n\n".join(f"**{STAGE_TITLES[s]}**: {what}" for s, what in C.STAGES.items())
 VERDICT_BADGE = {"supported": ":green-badge[supported]", "refuted": ":red-badge[refuted]",
                  "mixed": ":orange-badge[mixed]", "not measured": ":gray-badge[not measured]"}
 
@@ -54,9 +56,12 @@ def await_first_snapshot(run, timeout: float = 1.5) -> bool:
 
 def chart(fig, key: str) -> None:
     """One plotly chart, full width, downloadable as PNG (and SVG via the toolbar's menu). While a lesson's
-    answer is hidden, its title describes what is drawn instead of stating the conclusion."""
+    answer is hidden, its title describes what is drawn instead of stating the conclusion; in presenter mode
+    its fonts, lines and markers are drawn larger."""
     if state.answer_hidden() and fig.layout.meta:
         fig = described(fig)
+    if st.session_state.get("present"):
+        fig = presented(fig)
     st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, width="stretch", theme="streamlit")
 
 
@@ -87,7 +92,7 @@ def over_time(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     c1, c2 = st.columns(2)
     variant = c1.selectbox("Variant", cfg.variants, key="heat_variant")
     stages = [s for s in C.STAGES if views.stage_of(shown, variant, layer_idx, s) is not None] or ["x"]
-    stage = c2.selectbox("Stage", stages, key="heat_stage", format_func=lambda s: f"{s}: {C.STAGES[s]}")
+    stage = c2.selectbox("Stage", stages, key="heat_stage", format_func=STAGE_TITLES.get, help=STAGES_HELP)
     chart(shared(figures.histogram_heatmap, snaps, variant, layer_idx, stage, unit, shown.step,
                  noun=views.unit_noun(cfg)), "fig_heat")
 
@@ -133,7 +138,7 @@ def normality(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     chart(shared(figures.normality_over_time, snaps, variant, layer_idx, unit, noun=views.unit_noun(cfg)),
           "fig_norm")
     stages = [s for s in C.STAGES if views.stage_of(shown, variant, layer_idx, s) is not None] or ["x"]
-    stage = st.selectbox("Q-Q plot of stage", stages, key="qq_stage")
+    stage = st.selectbox("Q-Q plot of stage", stages, key="qq_stage", format_func=STAGE_TITLES.get, help=STAGES_HELP)
     chart(shared(figures.qq_plot, shown, variant, layer_idx, stage, unit, noun=views.unit_noun(cfg)), "fig_qq")
 
 
@@ -144,10 +149,11 @@ def stability(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
 
 def why_gaussian(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """The central limit theorem experiment and a bimodal input through BN."""
-    c1, c2 = st.columns([3, 2])
-    dists = c1.multiselect("Input feature distributions", list(C.INPUT_DISTS),
+    dists = st.multiselect("Input feature distributions", list(C.INPUT_DISTS),
                            default=["gaussian", "uniform", "bimodal", "student-t", "correlated"], key="clt_dists")
-    sparse = c2.toggle("Also: weights that use only 2 inputs (like trained, concentrated weights)", key="clt_sparse")
+    sparse = st.toggle("Also: weights that use only 2 inputs", key="clt_sparse",
+                       help="Like trained, concentrated weights: Wu + b then sums only 2 inputs, and the central "
+                            "limit theorem has little to work with")
     results = [clt.clt_experiment(d, seed=cfg.seed) for d in dists]
     if sparse:
         results += [clt.clt_experiment(d, weights="sparse", seed=cfg.seed) for d in dists]
@@ -164,18 +170,21 @@ def evidence(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
                 "give a different verdict.")
     for v in shared(_evidence_upto, snaps, shown.step, cfg):
         with st.container(border=True):
-            c1, c2 = st.columns([6, 1.2], vertical_alignment="center")
-            c1.markdown(f"**{v.claim}** {VERDICT_BADGE.get(v.verdict, v.verdict)} {v.title}")
-            c1.text(v.detail)  # text, not markdown: the numbers are shown as measured
-            claim = claims.BY_ID.get(v.claim)
-            if v.verdict == "not measured" and claim is not None and not claim.needs(cfg):
-                c2.button(f"Open {v.preset}", key=f"preset_{v.claim}", on_click=state.open_preset,
-                          args=(v.preset, v.panel), icon=":material/open_in_new:",
-                          help=f"Open the {v.preset} preset, which trains what this claim needs")
-            else:
-                c2.button(C.PANELS.get(v.panel, v.panel), key=f"goto_{v.claim}", on_click=goto, args=(v.panel,),
-                          icon=":material/arrow_forward:", help="Open the panel that shows this evidence")
-            with c1.expander("Measured figure and the rule it was judged by"):
+            # The button takes the width its label needs (beside the text, or below it on a narrow page).
+            with st.container(horizontal=True, vertical_alignment="center"):
+                with st.container(width="stretch"):
+                    st.markdown(f"**{v.claim}** {VERDICT_BADGE.get(v.verdict, v.verdict)} {v.title}")
+                    st.text(v.detail)  # text, not markdown: the numbers are shown as measured
+                claim = claims.BY_ID.get(v.claim)
+                if v.verdict == "not measured" and claim is not None and not claim.needs(cfg):
+                    st.button(f"Open {v.preset}", key=f"preset_{v.claim}", on_click=state.open_preset,
+                              args=(v.preset, v.panel), icon=":material/open_in_new:", width="content",
+                              help=f"Open the {v.preset} preset, which trains what this claim needs")
+                else:
+                    st.button(C.PANELS.get(v.panel, v.panel), key=f"goto_{v.claim}", on_click=goto, args=(v.panel,),
+                              icon=":material/arrow_forward:", help="Open the panel that shows this evidence",
+                              width="content")
+            with st.expander("Measured figure and the rule it was judged by"):
                 st.text(f"Measured: {v.figure}\nRule: {v.threshold}")
 
 

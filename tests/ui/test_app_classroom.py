@@ -72,6 +72,25 @@ def test_presenter_mode_from_the_link_hides_the_sidebar():
     assert at.query_params["present"] == "1"
 
 
+def test_presenter_mode_sends_charts_with_larger_fonts_and_lines():
+    from bnviz.present.style import PRESENT_SCALE
+
+    def bands(params):
+        at = open_page(params)
+        assert not at.exception
+        charts = at.main.get("plotly_chart")
+        (spec,) = [json.loads(c.proto.spec) for c in charts if c.proto.id.endswith("-fig_bands")]
+        return spec
+
+    plain, big = bands(SHORT), bands({"present": "1", **SHORT})
+    for part in ("title", "legend"):
+        size = plain["layout"][part]["font"]["size"]
+        assert big["layout"][part]["font"]["size"] == pytest.approx(size * PRESENT_SCALE)
+    widths = [(a["line"]["width"], b["line"]["width"]) for a, b in zip(plain["data"], big["data"])
+              if "width" in a.get("line", {})]
+    assert widths and all(b == pytest.approx(a * PRESENT_SCALE) for a, b in widths)
+
+
 def test_export_buttons_give_the_record_table():
     at = open_page(SHORT)
     assert len(at.get("download_button")) == 3  # CSV, Parquet, HTML report
