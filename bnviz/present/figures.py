@@ -419,13 +419,14 @@ def normality_over_time(snaps: tuple[Snapshot, ...], variant: str, layer: int, u
     axes["yaxis2"]["title"] = "KL (nats)"
     _x_steps(axes, (1, 2), steps)
     head = f"layer {layer + 1}, {unit_text(unit, noun)}, {label}"
-    note = head
+    latest = [(STAGE_SYMBOLS[st], summary.final(ws)) for st, ws in w.items()]
+    note = head + " · latest W: " + ", ".join(f"{sym} {fmt(x)}" for sym, x in latest if math.isfinite(x))
     if {"x", "x_hat", "y"} <= w.keys():
         kls = {s: views.unit_stat(snaps, variant, layer, s, "kl_gaussian", unit) for s in ("x", "x_hat", "y")}
         dw = np.nanmax(np.abs(np.r_[w["x_hat"] - w["x"], w["y"] - w["x"]]))
         dkl = max((gap(a, b) for s in ("x_hat", "y") for a, b in zip(kls[s], kls["x"])
                    if not (math.isnan(a) or math.isnan(b))), default=math.nan)
-        note += f" · largest |ΔW| of x̂ and y from x over training: {fmt(dw)}, |ΔKL| {fmt(dkl)} nats"
+        note += f"; largest |ΔW| of x̂ and y from x over training: {fmt(dw)}, |ΔKL| {fmt(dkl)} nats"
         if dw < TOL_W and dkl < TOL_KL:  # C3's rule: equal within what rounding and sampling allow
             title = "x, x̂ and y coincide: normalization standardizes, it does not reshape"
         elif unit == POOLED:

@@ -255,15 +255,26 @@ def _c6(v, n: claims.C6Numbers, cfg, step_, snaps, **_) -> list[str]:
     return out + ([lab] if lab else [])
 
 
-def _c7(v, n: claims.C7Numbers, cfg, **_) -> list[str]:
+def _c7(v, n: claims.C7Numbers, cfg, step_, snaps, **_) -> list[str]:
     act = _act(cfg)
-    return [f"what the next layer receives drifts {_fmt(n.after.drift)} of its spread per snapshot with BN after "
-            f"the {act} against {_fmt(n.before.drift)} with BN before it, {_fmt(v.value)} times as much "
-            f"(the board asks for more than {_fmt(claims.C7_DRIFT)}).",
-            f"What it receives has a median W of {_fmt(n.after.w)} vs {_fmt(n.before.w)} and a skew of "
-            f"{_fmt(n.after.skew)} vs {_fmt(n.before.skew)}: BN after the {act} normalizes a, already reshaped by "
-            f"the {act} (skew {_fmt(n.after.skew_in)}), while BN before it normalizes x (W "
-            f"{_fmt(n.before.w_in)}, skew {_fmt(n.before.skew_in)}) and the {act} reshapes it afterwards."]
+    worse = n.drift_ratio > claims.C7_DRIFT, n.after.w < n.before.w - claims.C7_W
+    out = [f"over every layer, what the next layer receives with BN after the {act} drifts "
+           f"{'more' if worse[0] else 'no more'} and is {'less' if worse[1] else 'no less'} Gaussian than with BN "
+           f"before it, by the board's rule ({_fmt(claims.C7_DRIFT)}× the drift, W lower by {_fmt(claims.C7_W)}; its "
+           "figure gives the numbers)."]
+    layer = _layer_of(step_, cfg)
+    sides = {}
+    for token in cfg.variants:  # what the next layer receives: a with BN before the activation, y with BN after
+        if split_variant(token)[0] == "bn":
+            stage = "a" if cfg.placement_of(token) == "before" else "y"
+            st = views.stage_of(snaps[-1], token, layer, stage)
+            if st is not None and step_.unit in st.units:
+                sides[cfg.placement_of(token)] = (stage, st.stat("shapiro_w", step_.unit))
+    if {"before", "after"} <= sides.keys():
+        (sa, wa), (sb, wb) = sides["after"], sides["before"]
+        out.append(f"On the Normality panel's unit {step_.unit} of layer {layer + 1}, it receives {sa} with W "
+                   f"{_fmt(wa)} with BN after the {act}, and {sb} with W {_fmt(wb)} with BN before it.")
+    return out
 
 
 def _c8(v, n: claims.C8Numbers, cfg, **_) -> list[str]:

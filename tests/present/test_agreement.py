@@ -162,12 +162,12 @@ def test_docs_rule_column_quotes_the_codes_thresholds():
 
 
 def test_unit_answers_quote_the_units_chart(preset_run):
-    """Lessons 3, 4 and 6 ask about one unit on their preset: the answer quotes it as its chart shows it."""
+    """Lessons 3, 4, 6 and 7 ask about one unit on their preset: the answer quotes it as its chart shows it."""
     from bnviz import stats
     from bnviz.present import views
 
     name, snaps, cfg = preset_run
-    for number in (3, 4, 6):
+    for number in (3, 4, 6, 7):
         step = lessons.step(number)
         if step.preset != name:
             continue
@@ -181,6 +181,12 @@ def test_unit_answers_quote_the_units_chart(preset_run):
         elif number == 4:
             chart = " ".join(text_of(figures.qq_plot(snap, bn, layer, s, step.unit)) for s in ("x", "x_hat"))
             keys = {"x": ("mean", "std", "skew", "kurtosis"), "x_hat": ("mean", "std", "skew", "kurtosis")}
+        elif number == 7:  # the Normality chart of each placement shows W of what the next layer receives
+            for token, stage in (("bn@after", "y"), ("bn@before", "a")):
+                chart = text_of(figures.normality_over_time(snaps, token, layer, step.unit))
+                x = views.stage_of(snap, token, layer, stage).stat("shapiro_w", step.unit)
+                assert fmt(x) in text and fmt(x) in chart, (number, token, fmt(x), text, chart)
+            continue
         else:
             st = views.stage_of(snap, bn, layer, "x_hat")
             q = st.quantiles[st.units.index(step.unit)].astype(float)

@@ -95,7 +95,7 @@ QUOTED = {
     "C4": {"n_series": str},
     "C5": {},
     "C6": {"n_units": str},
-    "C7": {"after.drift": claims.fmt, "before.drift": claims.fmt, "after.w": claims.fmt, "before.w": claims.fmt},
+    "C7": {},
     "C8": {"drift_noisy": claims.fmt, "drift_bn": claims.fmt, "area_noisy": _pct, "area_bn": _pct,
            "acc_noisy": _pct, "acc_bn": _pct},
 }
@@ -124,10 +124,15 @@ def test_answer_quotes_the_runs_verdict_and_its_numbers(runs, step):
         st = views.stage_of(snaps[-1], "bn", step.layer or 0, "x")
         stat = "shapiro_w" if v.claim == "C3" else "skew"
         assert claims.fmt(st.stat(stat, step.unit)) in text, (stat, text)
+    elif v.claim == "C7":  # what the next layer receives, on the step's unit: y with BN after, a with BN before
+        layer = len(cfg.widths) - 1 if step.layer is None else step.layer
+        for token, stage in (("bn@after", "y"), ("bn@before", "a")):
+            st = views.stage_of(snaps[-1], token, layer, stage)
+            assert claims.fmt(st.stat("shapiro_w", step.unit)) in text, (token, text)
     else:
         shared = numbers_in(text) & numbers_in(v.figure)
         assert len(shared) >= 2, (shared, text, v.figure)
-    if v.claim in ("C1", "C2", "C7"):
+    if v.claim in ("C1", "C2"):
         assert claims.fmt(v.value) in text
     sentences = [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z])", text) if s]
     assert 2 <= len(sentences) <= 4, sentences
