@@ -21,7 +21,7 @@ from bnviz.present import summary, views
 from bnviz.present.claims import benefit, drift
 from bnviz.present.claims.shape import TOL_KL, TOL_W
 from bnviz.present.claims.record import gap
-from bnviz.present.numbers import fmt
+from bnviz.present.numbers import fmt, score as score_text
 from bnviz.present.distributions import bimodal_demo, clt_curves, layer_histograms, qq_plot, whatif
 from bnviz.present.style import (GREY, MARKERS_SHOWN, NO_DISTRIBUTIONS, STAGE_DASHES, STAGE_MARKERS, STAGE_SYMBOLS,
                                  axis, cell_note, f32, figure, grid, message, no_distributions, rgba, unit_text,
@@ -158,9 +158,13 @@ def training(snaps: tuple[Snapshot, ...], variants, height: int = 360, task: str
         axes["yaxis2"].update(title=score, range=[0, 1.02], tickformat=".0%")
     _x_steps(axes, (1, 2), steps)
     finals.sort(key=lambda f: -f[0])
-    shown = (lambda v: f"{v:.3f}") if regression else (lambda v: f"{v:.0%}")  # noqa: E731
+    def shown(v: float) -> str:  # as the board and the lessons write a score
+        return score_text(v, regression)
+
     parts = [f"{label} {shown(acc)}" + (f" (diverged at step {d})" if d is not None else "")
              for acc, label, d in finals if math.isfinite(acc)]
+    areas = [f"{variant_label(t)} {shown(a)}" for t in variants
+             if math.isfinite(a := benefit.learning_area(steps, views.train_stat(snaps, t, "test_accuracy")))]
     if finals and math.isfinite(finals[0][0]):
         best = finals[0]
         title = f"{best[1]} reaches {score} {shown(best[0])} by step {int(steps[-1])}"
@@ -168,7 +172,8 @@ def training(snaps: tuple[Snapshot, ...], variants, height: int = 360, task: str
             title += f", {finals[1][1]} {shown(finals[1][0])}"
     else:
         title = f"Training loss and {score}"
-    note = f"last {score}: " + ", ".join(parts) if parts else ""
+    note = "; ".join(([f"latest {score}: " + ", ".join(parts)] if parts else [])
+                     + (["mean over training (the area under the curve): " + ", ".join(areas)] if areas else []))
     return figure(traces, axes, title, note, height, cells + notes, cell_titles=True,
                   describe=f"Training loss and {score}")
 

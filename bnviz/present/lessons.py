@@ -125,7 +125,6 @@ def _fmt(x) -> str:
     return claims.fmt(None if x is None else float(x))
 
 
-_pct = numbers.pct
 
 
 def _names(items) -> str:
@@ -278,6 +277,9 @@ def _c7(v, n: claims.C7Numbers, cfg, step_, snaps, **_) -> list[str]:
 
 
 def _c8(v, n: claims.C8Numbers, cfg, **_) -> list[str]:
+    def _pct(x) -> str:  # the test score as the Training chart writes it
+        return numbers.score(x, "R²" in n.score)
+
     first = (f"noisy BN, whose last-layer input drifts {_fmt(n.drift_noisy)} of its spread per snapshot "
              f"against {_fmt(n.drift_bn)} for BN ({_fmt(n.drift_ratio)} times as much), averages "
              f"{_pct(n.area_noisy)} {n.score} over training against BN's {_pct(n.area_bn)} "

@@ -31,6 +31,11 @@ def pct(x: float | None) -> str:
     return "n/a" if x is None or not math.isfinite(float(x)) else f"{float(x):.1%}"
 
 
+def score(x: float | None, regression: bool = False) -> str:
+    """A test score: accuracy as a percentage (99.4%), R² of a regression with 3 significant digits (0.723)."""
+    return fmt(x) if regression else pct(x)
+
+
 def times(ratio: float | None) -> str:
     """A ratio of two measures as a class reads it aloud: '2.1×', '14×'; 'n/a' when unknown."""
     if ratio is None or math.isnan(ratio):

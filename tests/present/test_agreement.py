@@ -14,7 +14,7 @@ import pytest
 
 from bnviz.config import PRESETS
 from bnviz.present import claims, figures, lessons, summary
-from bnviz.present.numbers import fmt
+from bnviz.present.numbers import fmt, score
 
 from ..helpers import finished
 
@@ -120,6 +120,11 @@ def test_lesson_answers_quote_the_chart_they_point_to(preset_run):
             continue
         text = lessons.answer(step, snaps, cfg)
         fig = chart(v.numbers) if number == 2 else chart()
+        if number == 8:  # its scores, as the Training panel the step points to writes them
+            training = text_of(figures.training(snaps, cfg.variants, task=cfg.task))
+            for f in ("area_bn", "area_noisy", "acc_bn", "acc_noisy"):
+                said = score(getattr(v.numbers, f), cfg.task == "regression")
+                assert said in text and said in training, (name, f, said, text, training)
         for f in fields:
             x = getattr(v.numbers, f)
             if x is None or not math.isfinite(x):

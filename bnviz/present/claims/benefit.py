@@ -10,7 +10,7 @@ import numpy as np
 
 from bnviz.present import summary, views
 from bnviz.present.claims.record import Claim, Judged, RunView, configured, not_measured
-from bnviz.present.numbers import fmt, pct, times
+from bnviz.present.numbers import fmt, score as score_text, times
 
 C8_ACC, C8_DRIFT, C8_ICS = 0.03, 1.5, 0.8  # 3 points of test score; 1.5x drift; BN's ‖G − G′‖ >= 0.8x none's
 C8_LEVELS = (0.9, 0.95)  # test scores whose first crossing the board reports for each variant
@@ -91,6 +91,11 @@ def _c8(r: RunView) -> Judged:
     as_well, unstable = area_gap <= C8_ACC, d_ratio > C8_DRIFT
     reach = {t: tuple(first_reach(r.steps, curve[t], level) for level in C8_LEVELS) for t in (bn, noisy)}
     finished = int(r.steps[-1]) >= r.cfg.steps
+    regression = r.cfg.task == "regression"
+
+    def pct(x: float | None) -> str:
+        return score_text(x, regression)
+
     numbers = dict(area_bn=area[bn], area_noisy=area[noisy], area_gap=area_gap, acc_bn=acc[bn],
                    acc_noisy=acc[noisy], acc_gap=gap, drift_bn=d_bn, drift_noisy=d_noisy, drift_ratio=d_ratio,
                    reach_bn=reach[bn], reach_noisy=reach[noisy], score=score, finished=finished)
