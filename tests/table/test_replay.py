@@ -561,3 +561,11 @@ def test_a_conv_run_replays_with_its_channels_counted_over_examples_and_position
         assert (b.claim, b.verdict, b.value) == (a.claim, a.verdict, a.value)
     csv = replay.load(record.table_to_bytes(record.to_table(live, quantiles=True), "csv"), "conv.csv")
     assert any("Network type" in n and "record to Parquet" in n for n in csv.notes)
+
+
+def test_a_csv_of_a_byte_order_mark_alone_is_refused_in_words():
+    from bnviz.table.upload import ReplayError, read_table
+
+    for data in (b"\xef\xbb\xbf", b"\xef\xbb\xbf\n \n"):
+        with pytest.raises(ReplayError, match="holds no table"):
+            read_table(data, "f.csv")
