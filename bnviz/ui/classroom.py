@@ -5,13 +5,31 @@ from __future__ import annotations
 import streamlit as st
 
 from bnviz.present import lessons
-from .state import close_lesson, open_step
+from .state import close_lesson, follow_live, open_step, reveal
 
+# Less empty space above the page, so a 1280x800 projector shows controls and a full chart together.
+PAGE_CSS = "<style>.block-container {padding-top: 2.2rem; padding-bottom: 1rem}</style>"
 PRESENTER_CSS = """<style>
 [data-testid=stSidebar], [data-testid=stSidebarCollapsedControl] {display: none}
 .block-container {max-width: 100%; padding-left: 2rem; padding-right: 2rem}
 [data-testid=stMarkdownContainer] p, [data-testid=stText] {font-size: 1.2rem}
 </style>"""
+# A lesson leads the page: its banner starts beside the top bar's menu rather than below the whole bar, and
+# the bar lets clicks through to the banner except on its own buttons.
+LESSON_CSS = """<style>
+.block-container {padding-top: 1rem}
+[data-testid=stHeader] {background: transparent; pointer-events: none}
+[data-testid=stHeader] * {pointer-events: auto}
+</style>"""
+# In presenter mode the page is as wide as the window: keep the banner's right edge clear of the menu.
+LESSON_PRESENTER_CSS = "<style>.block-container {padding-right: 3.5rem}</style>"
+
+
+def page_css(present: bool) -> str:
+    """The page's own style sheets: presenter mode's, and a lesson's when a lesson is open."""
+    lesson = lesson_open()
+    return PAGE_CSS + (PRESENTER_CSS if present else "") + (LESSON_CSS if lesson else "") + (
+        LESSON_PRESENTER_CSS if lesson and present else "")
 
 
 def share_link() -> str:
@@ -43,8 +61,18 @@ def sidebar() -> None:
                   "(the link keeps it: present=1)")
 
 
+def lesson_open() -> bool:
+    """A lesson step is open: the page then leads with its banner and the step's chart."""
+    return bool(st.session_state.get("lesson"))
+
+
 def banner(snaps, cfg) -> None:
-    """The current lesson step above the charts: what to look at, the question, the answer on demand."""
+    """The current lesson step above its chart: heading and Back/Next/Close on one line, what to look at, the
+    question with Reveal beside it; once revealed, the answer in place of what to look at.
+
+    ``snaps``: the snapshots up to the step the charts show. The answer reads exactly these, and Reveal pins
+    them (:func:`state.reveal`) so that the answer and the charts hold still while training goes on.
+    """
     number = st.session_state.get("lesson")
     if not number:
         return
@@ -55,7 +83,8 @@ def banner(snaps, cfg) -> None:
         st.session_state["lesson"] = None
         return
     total = len(lessons.STEPS)
-    with st.container(border=True, key="lesson"):
+    revealed = bool(st.session_state.get("reveal"))
+    with st.container(border=True, key="lesson", gap="xsmall"):
         # The buttons take the width their labels need and wrap below the heading when the page is narrow.
         with st.container(horizontal=True, vertical_alignment="center", key="lesson_head"):
             with st.container(width="stretch"):
@@ -66,10 +95,17 @@ def banner(snaps, cfg) -> None:
                       on_click=open_step, args=(step.number + 1,), width="content")
             st.button("Close", key="lesson_close", icon=":material/close:", on_click=close_lesson,
                       width="content")
-        st.text(f"Look at: {step.look_at}")
-        st.markdown(f"**Question:** {step.question}")
-        if st.session_state.get("reveal"):
+        if not revealed:
+            st.text(f"Look at: {step.look_at}")
+        with st.container(horizontal=True, vertical_alignment="center", key="lesson_question"):
+            with st.container(width="stretch"):
+                st.markdown(f"**Question:** {step.question}")
+            # No help tooltips here: a button with one is drawn twice in Streamlit 1.67 (once hidden).
+            if not revealed:
+                st.button("Reveal the answer", key="reveal_btn", icon=":material/visibility:", on_click=reveal,
+                          args=(snaps,), width="content")
+            elif not st.session_state.get("_follow", True):
+                st.button("Follow training", key="lesson_live", icon=":material/play_arrow:", on_click=follow_live,
+                          width="content")
+        if revealed:
             st.success(lessons.answer(step, snaps, cfg), icon=":material/lightbulb:")
-        else:
-            st.button("Reveal the answer from this run's numbers", key="reveal_btn", icon=":material/visibility:",
-                      on_click=st.session_state.__setitem__, args=("reveal", True))

@@ -138,25 +138,32 @@ def live_view(run, cfg, replaying: bool, report_view: dict, refresh: float) -> N
         panels.await_first_snapshot(run)  # so that its first chart already shows the run
     snaps = run.history.snapshots()
     steps = [s.step for s in snaps] or [0]
+    held = state.pinned_step(snaps)
+    if held is not None and held not in steps:  # a revealed answer's step, thinned out of the History since
+        steps = sorted([*steps, held])
     selection = _selection(cfg, steps)
-    row = st.container()  # filled after the charts on a first frame, in place above them on every run
+    follow, scrub, layer, unit = selection
+    drawn = state.drawn_snapshots(snaps, follow, scrub)
+    upto = drawn if not drawn or drawn[-1].step == scrub else tuple(s for s in drawn if s.step <= scrub)
+    # A lesson leads with its banner and the step's chart right under it; the status row follows the charts.
+    lesson = classroom.lesson_open()
+    row = None if lesson else st.container()  # filled after the charts on a first frame, in place above them
     if not replaying:
         state.sync_query(cfg)
-    classroom.banner(snaps, cfg)
+    classroom.banner(upto, cfg)
     panel = selected_panel()  # the fragment reruns alone: the value may have been lost since the full run
     if not snaps:  # an empty chart already: the browser starts loading plotly while the run starts up
         panels.chart(figures.training((), cfg.variants, task=cfg.task), "fig_waiting")
     elif opening:
-        panels.lead(panel, snaps, snaps[-1], cfg, selection[2], selection[3])
+        panels.lead(panel, drawn, drawn[-1], cfg, layer, unit)
     else:
-        follow, scrub, layer, unit = selection
-        shown = snaps[steps.index(scrub)]
+        shown = upto[-1]
         report_view.update(panel=panel, layer=layer, unit=unit, step=None if follow else shown.step,
                            link=classroom.share_link())
-        panels.RENDER[panel](snaps, shown, cfg, layer, unit)
+        panels.RENDER[panel](drawn, shown, cfg, layer, unit)
     if opening:
         return
-    with row:
+    with row if row is not None else st.container():
         _status_row(run, cfg, steps, selection)
     training = run.state in ("running", "ready") and not st.session_state["view_paused"]
     if not training and st.session_state.get("_live"):

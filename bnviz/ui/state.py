@@ -101,6 +101,45 @@ def answer_hidden() -> bool:
     return bool(st.session_state.get("lesson")) and not st.session_state.get("reveal")
 
 
+def reveal(snaps) -> None:
+    """Reveal callback: show the answer and pin the shown step. ``snaps`` are the snapshots up to the step the
+    page showed at the click; the view leaves Live at that step and draws them, the very snapshots the answer
+    reads, until the teacher goes Live again, picks another step or another lesson step."""
+    s = st.session_state
+    s["reveal"] = True
+    if snaps:
+        s["_pinned"] = tuple(snaps)
+        s["_follow"], s["_scrub"] = False, snaps[-1].step
+
+
+def follow_live() -> None:
+    """Callback: the view follows training again (a revealed answer then reads the latest snapshots)."""
+    st.session_state["_follow"] = True
+
+
+def pinned_step(snaps) -> int | None:
+    """The step a revealed answer holds, when it belongs to this run (``snaps``, the run's snapshots)."""
+    pinned = st.session_state.get("_pinned")
+    # A History keeps its first snapshot forever: the same first snapshot means the same run.
+    return pinned[-1].step if pinned and snaps and pinned[0] is snaps[0] else None
+
+
+def drawn_snapshots(snaps, follow: bool, scrub: int) -> tuple:
+    """The snapshots the charts draw and a revealed answer reads.
+
+    While a lesson's answer is revealed and the view is not live: the snapshots up to the shown step, held
+    from the first time that step is shown (the History goes on adding and thinning snapshots; the held tuple
+    does not change, so the answer and the charts hold still). Otherwise all of ``snaps``.
+    """
+    s = st.session_state
+    if follow or answer_hidden() or not s.get("lesson") or not snaps:
+        s.pop("_pinned", None)
+        return snaps
+    if pinned_step(snaps) != scrub:
+        s["_pinned"] = tuple(x for x in snaps if x.step <= scrub) or snaps[:1]
+    return s["_pinned"]
+
+
 def apply_preset() -> None:
     """Callback of the preset selector: every setting takes the preset's value."""
     cfg = C.PRESETS[st.session_state["preset"]].config
