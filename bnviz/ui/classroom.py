@@ -20,6 +20,8 @@ LESSON_CSS = """<style>
 .block-container {padding-top: 1rem}
 [data-testid=stHeader] {background: transparent; pointer-events: none}
 [data-testid=stHeader] * {pointer-events: auto}
+.st-key-lesson {padding-top: 0.5rem; padding-bottom: 0.5rem}
+.st-key-lesson [data-testid=stAlertContentSuccess] {margin: -0.4rem 0}
 </style>"""
 # In presenter mode the page is as wide as the window: keep the banner's right edge clear of the menu.
 LESSON_PRESENTER_CSS = "<style>.block-container {padding-right: 3.5rem}</style>"
@@ -59,6 +61,26 @@ def sidebar() -> None:
                      else close_lesson(), help="A walkthrough of the claims C1-C8; each step has its own link")
         st.toggle("Presenter mode", key="present", help="Hides the controls and enlarges the text for a projector "
                   "(the link keeps it: present=1)")
+
+
+# The chart each claim's step asks about (its plotly chart key): drawn right under the banner, at
+# LESSON_HEIGHT px, so that a 1280x800 projector shows the question and the chart together.
+FOCUS = {"C1": "fig_bands", "C2": "fig_gb", "C3": "fig_layer", "C4": "fig_norm", "C5": "fig_clt",
+         "C6": "fig_whatif", "C7": "fig_norm", "C8": "fig_stab"}
+LESSON_HEIGHT = 340
+
+
+def focus() -> str | None:
+    """The chart key the open lesson step asks about, or None without a lesson."""
+    try:
+        return FOCUS.get(lessons.step(int(st.session_state.get("lesson") or 0)).claim)
+    except (ValueError, TypeError):
+        return None
+
+
+def sized(key: str) -> dict:
+    """Keyword arguments for the builder of chart ``key``: the lesson height when the lesson asks about it."""
+    return {"height": LESSON_HEIGHT} if focus() == key else {}
 
 
 def lesson_open() -> bool:

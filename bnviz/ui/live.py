@@ -59,8 +59,18 @@ def keep(name: str, value) -> None:
 def remember(name: str) -> None:
     """on_change callback: remember what the viewer chose."""
     st.session_state["_" + name] = st.session_state[name]
+
+
+def remember_view(name: str, key: str) -> None:
+    """on_change callback of the Live switch or the step slider (``name``), drawn under widget ``key``. A value
+    from a switch or slider the page has replaced since (:func:`state.set_follow`), or from the slider while
+    it is disabled (Live), is a refresh sending back what the browser still showed, not a viewer's choice."""
+    s = st.session_state
+    if key != state.view_key(name) or (name == "scrub" and s.get("_follow", True)):
+        return
+    s["_" + name] = s[key]
     if name == "scrub":
-        st.session_state["_follow"] = False  # picking a step means leaving live mode
+        state.set_follow(False)  # picking a step means leaving live mode
 
 
 def selected_panel() -> str:
@@ -104,10 +114,11 @@ def _status_row(run, cfg, steps: list[int], selection) -> None:
                     (f" · ❌ {run.error}" if run.error else ""))
     for note in (n for n in run.notes if n not in {s.message for s in status.values()}):
         st.caption(f"ℹ️ {note}")  # documented clamps (e.g. a batch larger than the data), in the run's words
-    keep("follow", follow)
-    c_live.toggle("Live", key="follow", on_change=remember, args=("follow",))
-    keep("scrub", scrub)
-    c_scrub.select_slider("Show step", options=steps, key="scrub", on_change=remember, args=("scrub",),
+    live_key, scrub_key = state.view_key("follow"), state.view_key("scrub")
+    st.session_state[live_key], st.session_state[scrub_key] = follow, scrub
+    c_live.toggle("Live", key=live_key, on_change=remember_view, args=("follow", live_key))
+    c_scrub.select_slider("Show step", options=steps, key=scrub_key, on_change=remember_view,
+                          args=("scrub", scrub_key),
                           disabled=follow or len(steps) < 2, label_visibility="collapsed",
                           format_func=lambda s: f"step {s:,}")
     layers = list(range(len(cfg.widths)))

@@ -109,12 +109,27 @@ def reveal(snaps) -> None:
     s["reveal"] = True
     if snaps:
         s["_pinned"] = tuple(snaps)
-        s["_follow"], s["_scrub"] = False, snaps[-1].step
+        s["_scrub"] = snaps[-1].step
+        set_follow(False)
 
 
 def follow_live() -> None:
     """Callback: the view follows training again (a revealed answer then reads the latest snapshots)."""
-    st.session_state["_follow"] = True
+    set_follow(True)
+
+
+def set_follow(on: bool) -> None:
+    """Turn Live on or off from code. The Live switch and the step slider then get new keys (:func:`view_key`):
+    a refresh already under way sends back the values the browser still shows, which would otherwise undo
+    this as if the viewer had clicked them."""
+    s = st.session_state
+    s["_follow"] = on
+    s["_follow_version"] = s.get("_follow_version", 0) + 1
+
+
+def view_key(name: str) -> str:
+    """The widget key of the Live switch (``follow``) or the step slider (``scrub``), see :func:`set_follow`."""
+    return f"{name}_{st.session_state.get('_follow_version', 0)}"
 
 
 def pinned_step(snaps) -> int | None:
@@ -158,7 +173,7 @@ def open_step(number: int) -> None:
     layers = len(C.PRESETS[step.preset].config.widths)
     s["_layer"] = layers - 1 if step.layer is None else min(step.layer, layers - 1)
     s["_unit"] = step.unit
-    s["_follow"] = True
+    set_follow(True)
     s["reveal"] = False
     s["_goto"] = True  # clicked inside the live fragment: the whole page must rerun to apply the preset
 
