@@ -18,21 +18,33 @@ VIEWPORT = {"width": 1280, "height": 800}
 CONTROLS = """() => [...document.querySelectorAll('.st-key-lesson button')].map(b => ({
     label: b.innerText.split('\\n').pop().trim(),
     cut: [b, ...b.querySelectorAll('*')].some(e => e.scrollWidth > e.clientWidth + 1)}))"""
+# The chart under widget key ``key`` as plotly drew it: its top and bottom on the screen, its title, and per
+# row of cells whose y-axis title starts with ``label``, the row's top and bottom (the axis' offset and length
+# in the chart) and how many bar traces the row's cells draw. While Streamlit swaps a chart during a rerun,
+# the outgoing copy lingers for a moment with no size: the drawn chart is the one with a height.
+CHART = """([key, label]) => {
+  const e = [...document.querySelectorAll(`.st-key-${key} [data-testid=stPlotlyChart]`)].find(
+      e => e.getBoundingClientRect().height > 100 && e.querySelector('.main-svg .gtitle'));
+  if (!e) return null;
+  const gd = e.querySelector('.js-plotly-plot'), r = e.getBoundingClientRect(), top = gd.getBoundingClientRect().top;
+  const ys = Object.values(gd._fullLayout).filter(a => a && a._id && a._id[0] === 'y');
+  const rows = ys.filter(a => ((a.title && a.title.text) || '').split('<br>')[0] === label).map(a => {
+    const row = ys.filter(b => b.domain[0] === a.domain[0] && b.domain[1] === a.domain[1]).map(b => b._id);
+    return [top + a._offset, top + a._offset + a._length,
+            gd._fullData.filter(t => row.includes(t.yaxis) && t.type === 'bar').length]; });
+  return {box: [r.top, r.bottom], title: e.querySelector('.gtitle').textContent, rows}; }"""
 # Top and bottom on the screen of an element, in px.
 BOX = "(e) => { const r = e.getBoundingClientRect(); return [r.top, r.bottom]; }"
-# Top and bottom on the screen of each row of plot cells whose y-axis title names ``label``, as plotly laid
-# them out (the axis' offset and length in the chart), with how many bar traces each row draws.
-ROWS = """([e, label]) => { const gd = e.querySelector('.js-plotly-plot'), top = gd.getBoundingClientRect().top;
-  return Object.values(gd._fullLayout).filter(a => a && a._id && a._id[0] === 'y' &&
-      ((a.title && a.title.text) || '').split('<br>')[0] === label)
-    .map(a => [top + a._offset, top + a._offset + a._length,
-               gd._fullData.filter(t => t.yaxis === a._id && t.type === 'bar').length]); }"""
 
 
-def on_screen(page, locator) -> tuple[float, float]:
-    top, bottom = locator.evaluate(BOX)
-    assert 0 <= top < bottom <= VIEWPORT["height"], (top, bottom)
-    return top, bottom
+def drawn(page, key: str, label: str = "BN") -> dict:
+    """The chart under ``key`` once plotly has drawn it (see CHART)."""
+    page.wait_for_function(CHART, arg=[key, label], timeout=60_000)
+    return page.evaluate(CHART, [key, label])
+
+
+def in_window(box, what: str) -> None:
+    assert 0 <= box[0] < box[1] <= VIEWPORT["height"], (what, box)
 
 
 def labels(page) -> set[str]:
@@ -48,18 +60,18 @@ def test_each_lesson_question_and_its_chart_share_the_screen_at_1280x800(browser
         name = f"lesson-{step.number}{'-present' if present else ''}"
         open_app(page, f"{server}/?lesson={step.number}" + ("&present=1" if present else ""))
         page.wait_for_selector(".st-key-status", timeout=30_000)  # the whole page, after its first frame
-        chart = page.locator(f".st-key-{FOCUS[step.claim]} [data-testid=stPlotlyChart]")
-        chart.wait_for(timeout=60_000)  # the step's chart, once the run has the snapshots it draws
-        page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .main-svg').length", timeout=30_000)
+        key = FOCUS[step.claim]
+        chart = drawn(page, key)  # once the run has the snapshots it draws
+        page.wait_for_selector(".st-key-reveal_btn button", timeout=30_000)
         assert labels(page) == {"Back", "Next", "Close", "Reveal the answer"}, step.number
         question = page.locator(".st-key-lesson_question")
         assert step.question.split()[0] in question.inner_text()
-        q_top, q_bottom = on_screen(page, question)
-        c_top, c_bottom = on_screen(page, chart)
-        assert q_bottom <= c_top, (step.number, q_bottom, c_top)  # the chart under its question
-        if step.claim == "C3":  # the BN row of the histograms, with its bars, inside the window
-            (row,) = page.evaluate(ROWS, [chart.element_handle(), "BN"])
-            assert c_top <= row[0] < row[1] <= c_bottom and row[2] == 4, row
+        in_window(question.evaluate(BOX), f"question {name}")
+        in_window(chart["box"], f"chart {name}")
+        assert question.evaluate(BOX)[1] <= chart["box"][0], name  # the chart under its question
+        if step.claim == "C3":  # the BN row of the histograms, with its four stages' bars, inside the window
+            (row,) = chart["rows"]
+            assert chart["box"][0] <= row[0] < row[1] <= chart["box"][1] and row[2] == 4, row
         page.screenshot(path=str(out_dir / "screenshots" / f"{name}.png"))
 
         page.locator(".st-key-reveal_btn button").click()
@@ -67,11 +79,12 @@ def test_each_lesson_question_and_its_chart_share_the_screen_at_1280x800(browser
         answer.wait_for(timeout=30_000)
         page.wait_for_timeout(1500)  # the charts redrawn with their concluding titles
         assert labels(page) == {"Back", "Next", "Close", "Follow training"}, step.number  # the step held
-        on_screen(page, question)
-        on_screen(page, answer)
-        assert chart.evaluate(BOX)[0] < VIEWPORT["height"]  # the chart starts on the screen under the answer
-        held = answer.inner_text(), chart.locator(".gtitle").first.text_content()
+        in_window(question.evaluate(BOX), f"question {name} revealed")
+        in_window(answer.evaluate(BOX), f"answer {name}")
+        held = answer.inner_text(), drawn(page, key)
+        assert held[1]["box"][0] < VIEWPORT["height"], name  # the chart starts on the screen under the answer
         page.wait_for_timeout(2500)  # refreshes come and go while the run trains on
-        assert (answer.inner_text(), chart.locator(".gtitle").first.text_content()) == held, step.number
+        again = answer.inner_text(), drawn(page, key)
+        assert again[0] == held[0] and again[1]["title"] == held[1]["title"], name  # the step held
         page.screenshot(path=str(out_dir / "screenshots" / f"{name}-revealed.png"))
         page.context.close()
