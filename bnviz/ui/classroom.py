@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bnviz.present import lessons
+from bnviz.present import claims, lessons
+from .runtime import shared
 from .state import close_lesson, follow_live, open_step, reveal
 
 # Less empty space above the page, so a 1280x800 projector shows controls and a full chart together.
@@ -124,10 +125,25 @@ def banner(snaps, cfg) -> None:
                 st.markdown(f"**Question:** {step.question}")
             # No help tooltips here: a button with one is drawn twice in Streamlit 1.67 (once hidden).
             if not revealed:
-                st.button("Reveal the answer", key="reveal_btn", icon=":material/visibility:", on_click=reveal,
-                          args=(snaps,), width="content")
+                st.button("Reveal the answer", key="reveal_btn", icon=":material/visibility:", on_click=_reveal,
+                          args=(step, snaps, cfg), width="content")
             elif not st.session_state.get("_follow", True):
                 st.button("Follow training", key="lesson_live", icon=":material/play_arrow:", on_click=follow_live,
                           width="content")
+            else:
+                st.button("Hold this step", key="lesson_hold", icon=":material/pause:", on_click=reveal,
+                          args=(snaps,), width="content")
         if revealed:
-            st.success(lessons.answer(step, snaps, cfg), icon=":material/lightbulb:")
+            st.success(shared(_answer, snaps, step, cfg), icon=":material/lightbulb:")
+
+
+def _answer(snaps, step, cfg) -> str:
+    """The step's answer from ``snaps`` (first: the snapshots anchor the shared result, see runtime.shared)."""
+    return lessons.answer(step, snaps, cfg)
+
+
+def _reveal(step, snaps, cfg) -> None:
+    """Reveal callback: the answer, holding the shown step when the run measures the claim there. Too early
+    (too few snapshots) the view keeps following training, so that the answer comes as soon as it can."""
+    verdict = next((v for v in shared(claims.evidence, snaps, cfg) if v.claim == step.claim), None)
+    reveal(snaps if verdict is not None and verdict.verdict != "not measured" else ())

@@ -9,7 +9,8 @@ import pytest
 from bnviz.present import lessons
 from bnviz.ui.classroom import FOCUS
 
-from .harness import open_app
+from ..helpers import wait_for
+from .harness import open_app, status_step
 
 pytestmark = pytest.mark.e2e
 VIEWPORT = {"width": 1280, "height": 800}
@@ -60,8 +61,11 @@ def test_each_lesson_question_and_its_chart_share_the_screen_at_1280x800(browser
         name = f"lesson-{step.number}{'-present' if present else ''}"
         open_app(page, f"{server}/?lesson={step.number}" + ("&present=1" if present else ""))
         page.wait_for_selector(".st-key-status", timeout=30_000)  # the whole page, after its first frame
+        # A few snapshots in, enough for every claim's verdict (claims.MIN_SNAPS, one every 25 steps).
+        assert wait_for(lambda: status_step(page) >= 150 or "finished" in page.locator(".st-key-status").inner_text(),
+                        timeout=120)
         key = FOCUS[step.claim]
-        chart = drawn(page, key)  # once the run has the snapshots it draws
+        chart = drawn(page, key)
         page.wait_for_selector(".st-key-reveal_btn button", timeout=30_000)
         assert labels(page) == {"Back", "Next", "Close", "Reveal the answer"}, step.number
         question = page.locator(".st-key-lesson_question")

@@ -86,6 +86,23 @@ def test_a_revealed_answer_and_its_chart_hold_the_shown_step_while_the_run_train
     at.run()
     later = " ".join(s.value for s in at.success)
     assert at.session_state["_follow"] is True and later != answer
+    # Holding a step again: the answer reads the snapshots up to the step now shown.
+    now = shown_step(at)
+    at.button(key="lesson_hold").click().run()
+    assert at.session_state["_follow"] is False and shown_step(at) == now
+    upto = tuple(s for s in run.history.snapshots() if s.step <= now)
+    assert " ".join(s.value for s in at.success) == lessons.answer(step, upto, run.config)
+
+
+def test_an_answer_revealed_before_the_run_measures_it_keeps_following_training():
+    # 50 steps: 3 snapshots, one fewer than C1's drift needs (claims.MIN_SNAPS), however long it runs.
+    at = open_page({"lesson": "1", "preset": "ioffe", "steps": "50", "panel": "over-time"}, wait_snapshots=3)
+    the_run().join(30)
+    at.run()
+    at.button(key="reveal_btn").click().run()
+    assert not at.exception and [t.value for t in at.toggle if t.label == "Live"] == [True]
+    assert "Not measured" in " ".join(s.value for s in at.success)
+    assert [b.label for b in at.button if b.key in ("lesson_live", "lesson_hold")] == ["Hold this step"]
 
 
 def test_next_and_back_move_through_the_steps():
