@@ -153,7 +153,7 @@ def normality(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     chart(shared(figures.normality_over_time, snaps, variant, layer_idx, unit, noun=views.unit_noun(cfg),
                  **classroom.sized("fig_norm")), "fig_norm")
     stages = [s for s in C.STAGES if views.stage_of(shown, variant, layer_idx, s) is not None] or ["x"]
-    stage = st.selectbox("Q-Q plot of stage", stages, key="qq_stage")
+    stage = _select("Q-Q plot of stage", stages, key="qq_stage")
     chart(shared(figures.qq_plot, shown, variant, layer_idx, stage, unit, noun=views.unit_noun(cfg)), "fig_qq")
 
 
@@ -168,7 +168,8 @@ def why_gaussian(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None
     dists = c1.multiselect("Input feature distributions", list(C.INPUT_DISTS),
                            default=["gaussian", "uniform", "bimodal", "student-t", "correlated"], key="clt_dists",
                            label_visibility="collapsed" if classroom.lesson_open() else "visible")
-    sparse = c2.toggle("Also: weights that use only 2 inputs (like trained, concentrated weights)", key="clt_sparse")
+    sparse = c2.toggle("Also: weights on only 2 inputs", key="clt_sparse",
+                       help="Like trained weights that concentrate on a few inputs")
     results = [clt.clt_experiment(d, seed=cfg.seed) for d in dists]
     if sparse:
         results += [clt.clt_experiment(d, weights="sparse", seed=cfg.seed) for d in dists]
