@@ -27,8 +27,7 @@ opening = live.first_frame()
 
 if not opening:
     controls.sidebar()
-# Our own CSS, no user text, in one element (each element adds a gap above the page).
-st.markdown(classroom.page_css(st.session_state.get("present")), unsafe_allow_html=True)
+classroom.styles(st.session_state.get("present"))
 cfg, problems = state.config_from_widgets()
 replaying = st.session_state.get("replay")  # a ReplayedRun: a file loaded by this tab, shown instead
 if replaying is None:

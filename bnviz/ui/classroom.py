@@ -8,8 +8,12 @@ from bnviz.present import claims, lessons
 from .runtime import shared
 from .state import close_lesson, follow_live, open_step, reveal
 
-# Less empty space above the page, so a 1280x800 projector shows controls and a full chart together.
-PAGE_CSS = "<style>.block-container {padding-top: 2.2rem; padding-bottom: 1rem}</style>"
+# Less empty space above the page, so a 1280x800 projector shows controls and a full chart together; an
+# element that only holds a style sheet takes no room (no gap above it either).
+PAGE_CSS = """<style>
+.block-container {padding-top: 2.2rem; padding-bottom: 1rem}
+[data-testid=stElementContainer]:has([data-testid=stMarkdownContainer] > style:only-child) {display: none}
+</style>"""
 PRESENTER_CSS = """<style>
 [data-testid=stSidebar], [data-testid=stSidebarCollapsedControl] {display: none}
 .block-container {max-width: 100%; padding-left: 2rem; padding-right: 2rem}
@@ -28,11 +32,15 @@ LESSON_CSS = """<style>
 LESSON_PRESENTER_CSS = "<style>.block-container {padding-right: 3.5rem}</style>"
 
 
-def page_css(present: bool) -> str:
+def styles(present: bool) -> None:
     """The page's own style sheets: presenter mode's, and a lesson's when a lesson is open."""
-    lesson = lesson_open()
-    return PAGE_CSS + (PRESENTER_CSS if present else "") + (LESSON_CSS if lesson else "") + (
-        LESSON_PRESENTER_CSS if lesson and present else "")
+    st.markdown(PAGE_CSS, unsafe_allow_html=True)  # our own CSS, no user text
+    if present:
+        st.markdown(PRESENTER_CSS, unsafe_allow_html=True)
+    if lesson_open():
+        st.markdown(LESSON_CSS, unsafe_allow_html=True)
+        if present:
+            st.markdown(LESSON_PRESENTER_CSS, unsafe_allow_html=True)
 
 
 def share_link() -> str:
