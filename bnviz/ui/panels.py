@@ -164,7 +164,7 @@ def stability(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
 
 def why_gaussian(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """The central limit theorem experiment and a bimodal input through BN."""
-    c1, c2 = st.columns([5, 2])  # room for the five default distributions in one row at 1280 px
+    c1, c2 = st.columns([2, 1])  # room for the five default distributions in one row at 1280 px
     dists = c1.multiselect("Input feature distributions", list(C.INPUT_DISTS),
                            default=["gaussian", "uniform", "bimodal", "student-t", "correlated"], key="clt_dists",
                            label_visibility="collapsed" if classroom.lesson_open() else "visible")
