@@ -27,8 +27,7 @@ opening = live.first_frame()
 
 if not opening:
     controls.sidebar()
-if st.session_state.get("present"):
-    st.markdown(classroom.PRESENTER_CSS, unsafe_allow_html=True)  # our own CSS, no user text
+classroom.styles(st.session_state.get("present"))
 cfg, problems = state.config_from_widgets()
 replaying = st.session_state.get("replay")  # a ReplayedRun: a file loaded by this tab, shown instead
 if replaying is None:
@@ -38,10 +37,9 @@ else:
     lease().close()  # this tab no longer watches a live training: let it go (or on, for other viewers)
     run, cfg = replaying, replaying.config
 
-# Less empty space above the page, so a 1280x800 projector shows controls and a full chart together.
-st.markdown("<style>.block-container{padding-top:2.2rem;padding-bottom:1rem}</style>", unsafe_allow_html=True)
-st.markdown("##### bnviz · Does batch norm fix the distribution of a layer's inputs — if γ and β change it "
-            "again?")
+if not classroom.lesson_open():  # a lesson's heading takes the title's place
+    st.markdown("##### bnviz · Does batch norm fix the distribution of a layer's inputs — if γ and β change it "
+                "again?")
 for w in st.session_state.get("warnings", []):
     st.warning(f"Link: {state.as_text(w)}", icon="⚠️")  # they quote what the visitor typed: shown as text
 for p in problems:
@@ -49,6 +47,8 @@ for p in problems:
 if "replay_error" in st.session_state:
     st.error(state.as_text(st.session_state["replay_error"]), icon="🚫")
 bar, body = st.container(), st.container()  # the transport bar above the charts, filled after a first frame
+if classroom.lesson_open():
+    body, bar = bar, body  # a lesson leads with its question and chart; the transport bar follows them
 
 report_view = st.session_state.setdefault("_report_view", {})  # what the report button reproduces
 if opening:

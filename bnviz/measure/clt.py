@@ -20,6 +20,7 @@ from bnviz import stats
 from bnviz.config import BN_EPS, INPUT_DISTS
 
 FAN_INS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+PAGE_DISTS = ("gaussian", "uniform", "bimodal", "student-t", "correlated")  # what the page draws at first
 WEIGHTS = {
     "random": "W ~ U(+-1/sqrt(fan_in)), PyTorch's default init for nn.Linear (bias too)",
     "sparse": "each unit uses only 2 of its inputs: trained weights that concentrate on a few inputs",

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from bnviz.measure import clt
 from bnviz.present import claims, numbers
 from bnviz.present.claims import sums
 from bnviz import stats
@@ -235,9 +236,9 @@ def _c4(v, n: claims.C4Numbers, cfg, step_, snaps, **_) -> list[str]:
 
 
 def _c5(v, n: claims.C5Numbers, cfg, **_) -> list[str]:
-    is_layer = lambda name: name.startswith("layer ")  # noqa: E731
-    good = [g for g in n.gaussian if not is_layer(g)]
-    bad = [b for b in n.not_gaussian if not is_layer(b)]
+    shown = lambda name: name in clt.PAGE_DISTS  # noqa: E731  (the distributions the chart draws at first)
+    good = [g for g in n.gaussian if shown(g)]
+    bad = [b for b in n.not_gaussian if shown(b)]
     out = [f"with random weights and {claims.CLT_FAN_INS[-1]} inputs per unit, Wu + b becomes Gaussian for "
            f"{_names(good)} inputs but not for {_names(bad)}."]
     if n.layers:

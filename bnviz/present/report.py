@@ -31,7 +31,7 @@ from bnviz.measure.snapshot import POOLED, Snapshot
 __all__ = ["html_report", "report_filename", "describe_config", "QUESTION"]
 
 QUESTION = "Does batch norm fix the distribution of a layer's inputs — if γ and β change it again?"
-CLT_DISTS = ("gaussian", "uniform", "bimodal", "student-t", "correlated")  # the page's default selection
+CLT_DISTS = clt.PAGE_DISTS  # the page's default selection
 WHATIF = claims.C6_PAIRS[0]  # (γ, β) applied in the what-if lab: a stretch and a shift
 PRINT_WIDTH_PX = 680  # widest figure on paper: A4 less 12 mm margins is 186 mm = 703 CSS px (narrower: theirs)
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["sendDataToCloud"],

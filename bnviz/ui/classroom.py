@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from bnviz.present import lessons
-from .state import close_lesson, open_step
+from bnviz.present import claims, lessons
+from .runtime import shared
+from .state import close_lesson, follow_live, open_step, reveal
 
+# Less empty space above the page, so a 1280x800 projector shows controls and a full chart together; an
+# element that only holds a style sheet takes no room (no gap above it either).
+PAGE_CSS = """<style>
+.block-container {padding-top: 2.2rem; padding-bottom: 1rem}
+[data-testid=stElementContainer]:has([data-testid=stMarkdownContainer] > style:only-child) {display: none}
+</style>"""
 PRESENTER_CSS = """<style>
 [data-testid=stSidebar], [data-testid=stSidebarCollapsedControl] {display: none}
 .block-container {max-width: 100%; padding-left: 2rem; padding-right: 2rem}
@@ -14,6 +21,28 @@ PRESENTER_CSS = """<style>
 [data-testid=stSelectbox] input, [data-testid=stMultiSelect] input, [data-testid=stMultiSelectTagsContainer] span
     {font-size: 1.2rem}
 </style>"""
+# A lesson leads the page: its banner starts beside the top bar's menu rather than below the whole bar, and
+# the bar lets clicks through to the banner except on its own buttons.
+LESSON_CSS = """<style>
+.block-container {padding-top: 1rem}
+[data-testid=stHeader] {background: transparent; pointer-events: none}
+[data-testid=stHeader] * {pointer-events: auto}
+.st-key-lesson {padding-top: 0.5rem; padding-bottom: 0.5rem}
+.st-key-lesson [data-testid=stAlertContentSuccess] {margin: -0.4rem 0}
+</style>"""
+# In presenter mode the page is as wide as the window: keep the banner's right edge clear of the menu.
+LESSON_PRESENTER_CSS = "<style>.block-container {padding-right: 3.5rem}</style>"
+
+
+def styles(present: bool) -> None:
+    """The page's own style sheets: presenter mode's, and a lesson's when a lesson is open."""
+    st.markdown(PAGE_CSS, unsafe_allow_html=True)  # our own CSS, no user text
+    if present:
+        st.markdown(PRESENTER_CSS, unsafe_allow_html=True)
+    if lesson_open():
+        st.markdown(LESSON_CSS, unsafe_allow_html=True)
+        if present:
+            st.markdown(LESSON_PRESENTER_CSS, unsafe_allow_html=True)
 
 
 def share_link() -> str:
@@ -46,8 +75,38 @@ def sidebar() -> None:
                   "for a projector (the link keeps it: present=1)")
 
 
+# The chart each claim's step asks about (its plotly chart key): drawn right under the banner, at
+# LESSON_HEIGHT px, so that a 1280x800 projector shows the question and the chart together.
+FOCUS = {"C1": "fig_bands", "C2": "fig_gb", "C3": "fig_layer", "C4": "fig_norm", "C5": "fig_clt",
+         "C6": "fig_whatif", "C7": "fig_norm", "C8": "fig_stab"}
+LESSON_HEIGHT = 340
+
+
+def focus() -> str | None:
+    """The chart key the open lesson step asks about, or None without a lesson."""
+    try:
+        return FOCUS.get(lessons.step(int(st.session_state.get("lesson") or 0)).claim)
+    except (ValueError, TypeError):
+        return None
+
+
+def sized(key: str) -> dict:
+    """Keyword arguments for the builder of chart ``key``: the lesson height when the lesson asks about it."""
+    return {"height": LESSON_HEIGHT} if focus() == key else {}
+
+
+def lesson_open() -> bool:
+    """A lesson step is open: the page then leads with its banner and the step's chart."""
+    return bool(st.session_state.get("lesson"))
+
+
 def banner(snaps, cfg) -> None:
-    """The current lesson step above the charts: what to look at, the question, the answer on demand."""
+    """The current lesson step above its chart: heading and Back/Next/Close on one line, what to look at, the
+    question with Reveal beside it; once revealed, the answer in place of what to look at.
+
+    ``snaps``: the snapshots up to the step the charts show. The answer reads exactly these, and Reveal pins
+    them (:func:`state.reveal`) so that the answer and the charts hold still while training goes on.
+    """
     number = st.session_state.get("lesson")
     if not number:
         return
@@ -58,7 +117,8 @@ def banner(snaps, cfg) -> None:
         st.session_state["lesson"] = None
         return
     total = len(lessons.STEPS)
-    with st.container(border=True, key="lesson"):
+    revealed = bool(st.session_state.get("reveal"))
+    with st.container(border=True, key="lesson", gap="xsmall"):
         # The buttons take the width their labels need and wrap below the heading when the page is narrow.
         with st.container(horizontal=True, vertical_alignment="center", key="lesson_head"):
             with st.container(width="stretch"):
@@ -69,10 +129,32 @@ def banner(snaps, cfg) -> None:
                       on_click=open_step, args=(step.number + 1,), width="content")
             st.button("Close", key="lesson_close", icon=":material/close:", on_click=close_lesson,
                       width="content")
-        st.text(f"Look at: {step.look_at}")
-        st.markdown(f"**Question:** {step.question}")
-        if st.session_state.get("reveal"):
-            st.success(lessons.answer(step, snaps, cfg), icon=":material/lightbulb:")
-        else:
-            st.button("Reveal the answer from this run's numbers", key="reveal_btn", icon=":material/visibility:",
-                      on_click=st.session_state.__setitem__, args=("reveal", True))
+        if not revealed:
+            st.text(f"Look at: {step.look_at}")
+        with st.container(horizontal=True, vertical_alignment="center", key="lesson_question"):
+            with st.container(width="stretch"):
+                st.markdown(f"**Question:** {step.question}")
+            # No help tooltips here: a button with one is drawn twice in Streamlit 1.67 (once hidden).
+            if not revealed:
+                st.button("Reveal the answer", key="reveal_btn", icon=":material/visibility:", on_click=_reveal,
+                          args=(step, snaps, cfg), width="content")
+            elif not st.session_state.get("_follow", True):
+                st.button("Follow training", key="lesson_live", icon=":material/play_arrow:", on_click=follow_live,
+                          width="content")
+            else:
+                st.button("Hold this step", key="lesson_hold", icon=":material/pause:", on_click=reveal,
+                          args=(snaps,), width="content")
+        if revealed:
+            st.success(shared(_answer, snaps, step, cfg), icon=":material/lightbulb:")
+
+
+def _answer(snaps, step, cfg) -> str:
+    """The step's answer from ``snaps`` (first: the snapshots anchor the shared result, see runtime.shared)."""
+    return lessons.answer(step, snaps, cfg)
+
+
+def _reveal(step, snaps, cfg) -> None:
+    """Reveal callback: the answer, holding the shown step when the run measures the claim there. Too early
+    (too few snapshots) the view keeps following training, so that the answer comes as soon as it can."""
+    verdict = next((v for v in shared(claims.evidence, snaps, cfg) if v.claim == step.claim), None)
+    reveal(snaps if verdict is not None and verdict.verdict != "not measured" else ())

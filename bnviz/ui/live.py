@@ -59,8 +59,18 @@ def keep(name: str, value) -> None:
 def remember(name: str) -> None:
     """on_change callback: remember what the viewer chose."""
     st.session_state["_" + name] = st.session_state[name]
+
+
+def remember_view(name: str, key: str) -> None:
+    """on_change callback of the Live switch or the step slider (``name``), drawn under widget ``key``. A value
+    from a switch or slider the page has replaced since (:func:`state.set_follow`), or from the slider while
+    it is disabled (Live), is a refresh sending back what the browser still showed, not a viewer's choice."""
+    s = st.session_state
+    if key != state.view_key(name) or (name == "scrub" and s.get("_follow", True)):
+        return
+    s["_" + name] = s[key]
     if name == "scrub":
-        st.session_state["_follow"] = False  # picking a step means leaving live mode
+        state.set_follow(False)  # picking a step means leaving live mode
 
 
 def selected_panel() -> str:
@@ -104,10 +114,11 @@ def _status_row(run, cfg, steps: list[int], selection) -> None:
                     (f" · ❌ {run.error}" if run.error else ""))
     for note in (n for n in run.notes if n not in {s.message for s in status.values()}):
         st.caption(f"ℹ️ {note}")  # documented clamps (e.g. a batch larger than the data), in the run's words
-    keep("follow", follow)
-    c_live.toggle("Live", key="follow", on_change=remember, args=("follow",))
-    keep("scrub", scrub)
-    c_scrub.select_slider("Show step", options=steps, key="scrub", on_change=remember, args=("scrub",),
+    live_key, scrub_key = state.view_key("follow"), state.view_key("scrub")
+    st.session_state[live_key], st.session_state[scrub_key] = follow, scrub
+    c_live.toggle("Live", key=live_key, on_change=remember_view, args=("follow", live_key))
+    c_scrub.select_slider("Show step", options=steps, key=scrub_key, on_change=remember_view,
+                          args=("scrub", scrub_key),
                           disabled=follow or len(steps) < 2, label_visibility="collapsed",
                           format_func=lambda s: f"step {s:,}")
     layers = list(range(len(cfg.widths)))
@@ -138,25 +149,32 @@ def live_view(run, cfg, replaying: bool, report_view: dict, refresh: float) -> N
         panels.await_first_snapshot(run)  # so that its first chart already shows the run
     snaps = run.history.snapshots()
     steps = [s.step for s in snaps] or [0]
+    held = state.pinned_step(snaps)
+    if held is not None and held not in steps:  # a revealed answer's step, thinned out of the History since
+        steps = sorted([*steps, held])
     selection = _selection(cfg, steps)
-    row = st.container()  # filled after the charts on a first frame, in place above them on every run
+    follow, scrub, layer, unit = selection
+    drawn = state.drawn_snapshots(snaps, follow, scrub)
+    upto = drawn if not drawn or drawn[-1].step == scrub else tuple(s for s in drawn if s.step <= scrub)
+    # A lesson leads with its banner and the step's chart right under it; the status row follows the charts.
+    lesson = classroom.lesson_open()
+    row = None if lesson else st.container()  # filled after the charts on a first frame, in place above them
     if not replaying:
         state.sync_query(cfg)
-    classroom.banner(snaps, cfg)
+    classroom.banner(upto, cfg)
     panel = selected_panel()  # the fragment reruns alone: the value may have been lost since the full run
     if not snaps:  # an empty chart already: the browser starts loading plotly while the run starts up
         panels.chart(figures.training((), cfg.variants, task=cfg.task), "fig_waiting")
     elif opening:
-        panels.lead(panel, snaps, snaps[-1], cfg, selection[2], selection[3])
+        panels.lead(panel, drawn, drawn[-1], cfg, layer, unit)
     else:
-        follow, scrub, layer, unit = selection
-        shown = snaps[steps.index(scrub)]
+        shown = upto[-1]
         report_view.update(panel=panel, layer=layer, unit=unit, step=None if follow else shown.step,
                            link=classroom.share_link())
-        panels.RENDER[panel](snaps, shown, cfg, layer, unit)
+        panels.RENDER[panel](drawn, shown, cfg, layer, unit)
     if opening:
         return
-    with row:
+    with row if row is not None else st.container():
         _status_row(run, cfg, steps, selection)
     training = run.state in ("running", "ready") and not st.session_state["view_paused"]
     if not training and st.session_state.get("_live"):

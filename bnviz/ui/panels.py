@@ -18,7 +18,7 @@ from bnviz.present import views
 from bnviz import config as C
 from bnviz.present.style import STAGE_TITLES, described, presented
 from bnviz.measure.snapshot import POOLED, Snapshot
-from . import state
+from . import classroom, state
 from .runtime import shared
 
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2},
@@ -65,6 +65,15 @@ def chart(fig, key: str) -> None:
     st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, width="stretch", theme="streamlit")
 
 
+def _select(label: str, options, key: str, **kwargs):
+    """A selectbox; in a lesson its label sits beside it: one row less between the question and its chart."""
+    if not classroom.lesson_open():
+        return st.selectbox(label, options, key=key, **kwargs)
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.markdown(f"**{label}**", width="content")
+        return st.selectbox(label, options, key=key, label_visibility="collapsed", width=320, **kwargs)
+
+
 def _normalized(variants) -> list[str]:
     return [v for v in variants if not v.startswith("none")]
 
@@ -75,15 +84,17 @@ def training(snaps, shown: Snapshot, cfg) -> None:
 
 
 def layer(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
-    """Histograms of x, x_hat, y, a for each variant at the shown step."""
-    chart(shared(figures.layer_histograms, shown, cfg.variants, layer_idx, unit, noun=views.unit_noun(cfg)),
+    """Histograms of x, x_hat, y, a for each variant at the shown step (in a lesson about them: the normalized
+    variants' rows, the ones its question compares, so that they fit under the question)."""
+    variants = (classroom.focus() == "fig_layer" and tuple(_normalized(cfg.variants))) or cfg.variants
+    chart(shared(figures.layer_histograms, shown, variants, layer_idx, unit, noun=views.unit_noun(cfg)),
           "fig_layer")
 
 
 def figure_1(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """Figure 1 of the paper: percentile bands of the layer's input over training."""
     chart(shared(figures.percentile_bands, snaps, cfg.variants, layer_idx, unit, shown.step,
-                 noun=views.unit_noun(cfg)), "fig_bands")
+                 noun=views.unit_noun(cfg), **classroom.sized("fig_bands")), "fig_bands")
 
 
 def over_time(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
@@ -104,12 +115,24 @@ def gamma_beta(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     if not affine:
         st.info("No variant in this run learns γ and β (try the gamma-beta preset).")
         return
-    variant = st.selectbox("Variant", affine, key="gb_variant")
     noun = views.unit_noun(cfg)
-    chart(shared(figures.gamma_beta, snaps, variant, layer_idx, noun=noun), "fig_gb")
+    if classroom.focus() == "fig_whatif":  # a lesson about the lab: the lab right under its question
+        c0, *cols = st.columns(4)
+        variant = c0.selectbox("Variant", affine, key="gb_variant")
+        whatif_lab(shown, cfg, variant, layer_idx, noun, cols)
+        chart(shared(figures.gamma_beta, snaps, variant, layer_idx, noun=noun), "fig_gb")
+        return
+    variant = _select("Variant", affine, key="gb_variant")
+    chart(shared(figures.gamma_beta, snaps, variant, layer_idx, noun=noun, **classroom.sized("fig_gb")), "fig_gb")
     st.markdown(f"**What-if lab** — apply your own γ and β to x̂ of one {noun} and watch its histogram, W and KL.")
+    whatif_lab(shown, cfg, variant, layer_idx, noun, st.columns(3))
+
+
+def whatif_lab(shown: Snapshot, cfg, variant: str, layer_idx: int, noun: str, cols) -> None:
+    """Your own γ and β applied to x̂ of one unit (pickers in the three columns ``cols``): its histogram, W and
+    KL before and after."""
     st_x = views.stage_of(shown, variant, layer_idx, "x_hat")
-    c1, c2, c3 = st.columns(3)
+    c1, c2, c3 = cols
     tracked = [u for u in st_x.units if u != POOLED]
     lab_unit = c1.selectbox(noun.capitalize(), tracked or [POOLED], key="lab_unit")
     g = c2.slider("γ", -3.0, 3.0, 1.0, 0.1, key="lab_gamma")
@@ -125,7 +148,7 @@ def gamma_beta(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     if after is None:
         st.warning("γ = 0 maps every value to β: a constant, not a distribution. Pick γ ≠ 0.")
         return
-    chart(figures.whatif(sample, g, b, before, after, noun=noun), "fig_whatif")
+    chart(figures.whatif(sample, g, b, before, after, noun=noun, **classroom.sized("fig_whatif")), "fig_whatif")
     st.caption(f"Sample: the {len(sample)} quantiles of {noun} {lab_unit}'s x̂ at step {shown.step} (a sketch of "
                f"its {cfg.series_length:,} probe values; on all of them the engine measured "
                f"W = {st_x.stat('shapiro_w', lab_unit):.4f}, KL = {st_x.stat('kl_gaussian', lab_unit):.4f}).")
@@ -133,25 +156,25 @@ def gamma_beta(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
 
 def normality(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """W and KL over training per stage; a Q-Q plot."""
-    variant = st.selectbox("Variant", cfg.variants, key="norm_variant",
-                           index=len(cfg.variants) - 1)
-    chart(shared(figures.normality_over_time, snaps, variant, layer_idx, unit, noun=views.unit_noun(cfg)),
-          "fig_norm")
+    variant = _select("Variant", cfg.variants, key="norm_variant", index=len(cfg.variants) - 1)
+    chart(shared(figures.normality_over_time, snaps, variant, layer_idx, unit, noun=views.unit_noun(cfg),
+                 **classroom.sized("fig_norm")), "fig_norm")
     stages = [s for s in C.STAGES if views.stage_of(shown, variant, layer_idx, s) is not None] or ["x"]
-    stage = st.selectbox("Q-Q plot of stage", stages, key="qq_stage", format_func=STAGE_TITLES.get, help=STAGES_HELP)
+    stage = _select("Q-Q plot of stage", stages, key="qq_stage", format_func=STAGE_TITLES.get, help=STAGES_HELP)
     chart(shared(figures.qq_plot, shown, variant, layer_idx, stage, unit, noun=views.unit_noun(cfg)), "fig_qq")
 
 
 def stability(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """Drift, gradient covariate shift, saturation."""
-    chart(shared(figures.stability, snaps, cfg.variants, layer_idx), "fig_stab")
+    chart(shared(figures.stability, snaps, cfg.variants, layer_idx, **classroom.sized("fig_stab")), "fig_stab")
 
 
 def why_gaussian(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """The central limit theorem experiment and a bimodal input through BN."""
-    dists = st.multiselect("Input feature distributions", list(C.INPUT_DISTS),
-                           default=["gaussian", "uniform", "bimodal", "student-t", "correlated"], key="clt_dists")
-    sparse = st.toggle("Also: weights that use only 2 inputs", key="clt_sparse",
+    c1, c2 = st.columns([2, 1])  # room for the five default distributions in one row at 1280 px
+    dists = c1.multiselect("Input feature distributions", list(C.INPUT_DISTS), default=list(clt.PAGE_DISTS),
+                           key="clt_dists", label_visibility="collapsed" if classroom.lesson_open() else "visible")
+    sparse = c2.toggle("Also: weights on only 2 inputs", key="clt_sparse",
                        help="Like trained, concentrated weights: Wu + b then sums only 2 inputs, and the central "
                             "limit theorem has little to work with")
     results = [clt.clt_experiment(d, seed=cfg.seed) for d in dists]
@@ -160,7 +183,7 @@ def why_gaussian(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None
     upto = tuple(s for s in snaps if s.step <= shown.step)
     _, layers = sums.run_layers(RunView(upto, cfg))  # the board's C5 figure for this run's own layers
     if results or layers:
-        chart(figures.clt_curves(results, run_layers=layers), "fig_clt")
+        chart(figures.clt_curves(results, run_layers=layers, **classroom.sized("fig_clt")), "fig_clt")
     chart(figures.bimodal_demo(clt.bimodal_through_bn(seed=cfg.seed)), "fig_bimodal")
 
 

@@ -101,6 +101,60 @@ def answer_hidden() -> bool:
     return bool(st.session_state.get("lesson")) and not st.session_state.get("reveal")
 
 
+def reveal(snaps) -> None:
+    """Reveal callback: show the answer and pin the shown step. ``snaps`` are the snapshots up to the step the
+    page showed at the click; the view leaves Live at that step and draws them, the very snapshots the answer
+    reads, until the teacher goes Live again, picks another step or another lesson step."""
+    s = st.session_state
+    s["reveal"] = True
+    if snaps:
+        s["_pinned"] = tuple(snaps)
+        s["_scrub"] = snaps[-1].step
+        set_follow(False)
+
+
+def follow_live() -> None:
+    """Callback: the view follows training again (a revealed answer then reads the latest snapshots)."""
+    set_follow(True)
+
+
+def set_follow(on: bool) -> None:
+    """Turn Live on or off from code. The Live switch and the step slider then get new keys (:func:`view_key`):
+    a refresh already under way sends back the values the browser still shows, which would otherwise undo
+    this as if the viewer had clicked them."""
+    s = st.session_state
+    s["_follow"] = on
+    s["_follow_version"] = s.get("_follow_version", 0) + 1
+
+
+def view_key(name: str) -> str:
+    """The widget key of the Live switch (``follow``) or the step slider (``scrub``), see :func:`set_follow`."""
+    return f"{name}_{st.session_state.get('_follow_version', 0)}"
+
+
+def pinned_step(snaps) -> int | None:
+    """The step a revealed answer holds, when it belongs to this run (``snaps``, the run's snapshots)."""
+    pinned = st.session_state.get("_pinned")
+    # A History keeps its first snapshot forever: the same first snapshot means the same run.
+    return pinned[-1].step if pinned and snaps and pinned[0] is snaps[0] else None
+
+
+def drawn_snapshots(snaps, follow: bool, scrub: int) -> tuple:
+    """The snapshots the charts draw and a revealed answer reads.
+
+    While a lesson's answer is revealed and the view is not live: the snapshots up to the shown step, held
+    from the first time that step is shown (the History goes on adding and thinning snapshots; the held tuple
+    does not change, so the answer and the charts hold still). Otherwise all of ``snaps``.
+    """
+    s = st.session_state
+    if follow or answer_hidden() or not s.get("lesson") or not snaps:
+        s.pop("_pinned", None)
+        return snaps
+    if pinned_step(snaps) != scrub:
+        s["_pinned"] = tuple(x for x in snaps if x.step <= scrub) or snaps[:1]
+    return s["_pinned"]
+
+
 def apply_preset() -> None:
     """Callback of the preset selector: every setting takes the preset's value."""
     cfg = C.PRESETS[st.session_state["preset"]].config
@@ -119,7 +173,7 @@ def open_step(number: int) -> None:
     layers = len(C.PRESETS[step.preset].config.widths)
     s["_layer"] = layers - 1 if step.layer is None else min(step.layer, layers - 1)
     s["_unit"] = step.unit
-    s["_follow"] = True
+    set_follow(True)
     s["reveal"] = False
     s["_goto"] = True  # clicked inside the live fragment: the whole page must rerun to apply the preset
 

@@ -8,9 +8,11 @@ import pandas as pd
 import pytest
 
 from bnviz import config as C
-from bnviz.present import lessons
+from bnviz.present import figures, lessons
 from bnviz.table.schema import TABLE_COLUMNS
+from bnviz.ui import classroom
 
+from ..helpers import wait_for
 from .pages import SHORT, open_page, the_run
 
 
@@ -18,6 +20,12 @@ def chart_titles(at) -> dict:
     """Chart key -> (the title shown, the title that only says what is drawn) of the page's charts."""
     specs = {c.proto.id.rsplit("-", 1)[-1]: json.loads(c.proto.spec)["layout"] for c in at.get("plotly_chart")}
     return {k: (lay["title"]["text"], lay["meta"]["describe"]) for k, lay in specs.items() if lay.get("meta")}
+
+
+def shown_step(at) -> int:
+    """The step slider's value: the step the page shows."""
+    (slider,) = [s for s in at.select_slider if s.label == "Show step"]
+    return slider.value
 
 
 @pytest.mark.parametrize("number", [s.number for s in lessons.STEPS])
@@ -49,6 +57,52 @@ def test_every_lesson_link_renders_its_step_and_reveals_an_answer_with_the_runs_
     shown = " ".join(s.value for s in at.success)
     assert shown == lessons.answer(step, run.history.snapshots(), run.config)
     assert any(ch.isdigit() for ch in shown)
+
+
+def test_a_revealed_answer_and_its_chart_hold_the_shown_step_while_the_run_trains():
+    step = lessons.step(1)  # ioffe: 5,000 steps, long enough to go on training under the test
+    at = open_page({"lesson": "1"}, wait_snapshots=6)
+    run = the_run()
+    shown = shown_step(at)  # the step the page showed when Reveal is clicked
+    at.button(key="reveal_btn").click().run()
+    assert not at.exception and at.session_state["_follow"] is False
+    assert [t.value for t in at.toggle if t.label == "Live"] == [False] and shown_step(at) == shown
+    answer, titles = " ".join(s.value for s in at.success), chart_titles(at)
+    every = run.config.snapshot_every
+    assert wait_for(lambda: run.history.steps()[-1] >= shown + 3 * every, timeout=60)  # it trained on
+    for _ in range(2):
+        at.run()
+        assert " ".join(s.value for s in at.success) == answer and chart_titles(at) == titles
+    assert shown_step(at) == shown and run.state == "running"
+    # The answer and Figure 1 are those of the snapshots up to the shown step, the History's own.
+    upto = tuple(s for s in run.history.snapshots() if s.step <= shown)
+    assert answer == lessons.answer(step, upto, run.config)
+    bands = figures.percentile_bands(upto, run.config.variants, len(run.config.widths) - 1, step.unit, shown,
+                                     height=classroom.LESSON_HEIGHT)
+    assert titles["fig_bands"][0] == bands.layout.title.text
+    # Following training again, the answer reads the latest snapshots.
+    at.button(key="lesson_live").click().run()
+    assert wait_for(lambda: run.history.steps()[-1] >= shown + 6 * every, timeout=60)
+    at.run()
+    later = " ".join(s.value for s in at.success)
+    assert at.session_state["_follow"] is True and later != answer
+    # Holding a step again: the answer reads the snapshots up to the step now shown.
+    now = shown_step(at)
+    at.button(key="lesson_hold").click().run()
+    assert at.session_state["_follow"] is False and shown_step(at) == now
+    upto = tuple(s for s in run.history.snapshots() if s.step <= now)
+    assert " ".join(s.value for s in at.success) == lessons.answer(step, upto, run.config)
+
+
+def test_an_answer_revealed_before_the_run_measures_it_keeps_following_training():
+    # 50 steps: 3 snapshots, one fewer than C1's drift needs (claims.MIN_SNAPS), however long it runs.
+    at = open_page({"lesson": "1", "preset": "ioffe", "steps": "50", "panel": "over-time"}, wait_snapshots=3)
+    the_run().join(30)
+    at.run()
+    at.button(key="reveal_btn").click().run()
+    assert not at.exception and [t.value for t in at.toggle if t.label == "Live"] == [True]
+    assert "Not measured" in " ".join(s.value for s in at.success)
+    assert [b.label for b in at.button if b.key in ("lesson_live", "lesson_hold")] == ["Hold this step"]
 
 
 def test_next_and_back_move_through_the_steps():
