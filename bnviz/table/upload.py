@@ -115,8 +115,8 @@ def _read_csv(data: bytes, shown: str):
 
     if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark (Excel writes one)
         data = data[3:]
-    if not data.strip():
-        raise ReplayError(f"{shown} holds no table (nothing but a byte-order mark or blank space)")
+    if not data:
+        raise ReplayError(f"{shown} holds no table, only a byte-order mark")
     b = np.frombuffer(data, dtype=np.uint8)
     control = np.zeros(256, dtype=bool)
     control[[*range(0, 9), 11, 12, *range(14, 32), 127]] = True

@@ -566,6 +566,5 @@ def test_a_conv_run_replays_with_its_channels_counted_over_examples_and_position
 def test_a_csv_of_a_byte_order_mark_alone_is_refused_in_words():
     from bnviz.table.upload import ReplayError, read_table
 
-    for data in (b"\xef\xbb\xbf", b"\xef\xbb\xbf\n \n"):
-        with pytest.raises(ReplayError, match="holds no table"):
-            read_table(data, "f.csv")
+    with pytest.raises(ReplayError, match="holds no table, only a byte-order mark"):
+        read_table(b"\xef\xbb\xbf", "f.csv")
