@@ -41,6 +41,7 @@ class Step:
     unit: int  # -1 (all units pooled) or a tracked unit 0..4
     look_at: str  # what to look at on the panel (plain text)
     question: str  # the question the teacher asks the class
+    chart: str = ""  # the page's key of the chart the question is about, drawn right under it
 
 
 STEPS: tuple[Step, ...] = (
@@ -51,6 +52,7 @@ STEPS: tuple[Step, ...] = (
         "the cell without normalization with the BN cell.",
         "In which network does this one layer's input keep the same distribution while the network learns? "
         "And does it matter that other layers see different distributions?",
+        chart="fig_bands",
     ),
     Step(
         2, "C2", "Do γ and β move it again?", "gamma-beta", "gamma-beta", None, POOLED,
@@ -58,6 +60,7 @@ STEPS: tuple[Step, ...] = (
         "bold). Right: how fast the weights W, γ and β change per snapshot, on a log scale.",
         "γ and β are learned, one pair per unit. Do they bring back the drift that BN removed, and how fast "
         "do they move compared with the weights?",
+        chart="fig_gb",
     ),
     Step(
         3, "C3", "Does BN make inputs Gaussian?", "why-gaussian", "layer", 0, 2,
@@ -65,6 +68,7 @@ STEPS: tuple[Step, ...] = (
         "y of unit 2 with the grey Gaussian of equal mean and std; W and KL are printed in each corner.",
         "Is x̂ more Gaussian than x? What did BN do to the shape of the histogram, and what did it do to its "
         "axis?",
+        chart="fig_layer",
     ),
     Step(
         4, "C4", "Two numbers: mean and variance", "why-gaussian", "normality", 0, 2,
@@ -72,6 +76,7 @@ STEPS: tuple[Step, ...] = (
         "the Q-Q plot of unit 2 against the Gaussian: points on the diagonal would mean Gaussian.",
         "BN gave this unit mean 0 and variance 1, the two numbers that describe a Gaussian. Is it a Gaussian "
         "now? What do mean and variance not tell you about a distribution?",
+        chart="fig_norm",
     ),
     Step(
         5, "C5", "Why Gaussian? The central limit theorem", "why-gaussian", "why-gaussian", None, POOLED,
@@ -79,13 +84,15 @@ STEPS: tuple[Step, ...] = (
         "several input distributions. Bottom: a bimodal x before and after BN.",
         "When does a weighted sum of many inputs become Gaussian, and when does it not? Which of these cases "
         "look like the inside of a real network?",
+        chart="fig_clt",
     ),
     Step(
         6, "C6", "A linear map keeps the shape", "gamma-beta", "gamma-beta", None, 0,
-        "In the What-if lab below the γ and β chart, drag the γ and β sliders for unit 0: watch the histogram "
+        "In the What-if lab of the γ and β panel, drag the γ and β sliders for unit 0: watch the histogram "
         "of x̂ move and stretch, and watch the W and KL numbers.",
         "Can any choice of γ and β make this unit's distribution more Gaussian, or less? Then what can γ and "
         "β change, and what can they not?",
+        chart="fig_whatif",
     ),
     Step(
         7, "C7", "BN before or after the nonlinearity", "placement", "normality", None, 0,
@@ -94,6 +101,7 @@ STEPS: tuple[Step, ...] = (
         "reshapes it afterwards.",
         "If we normalize after the nonlinearity instead of before it, does the next layer get a fixed, "
         "near-Gaussian input?",
+        chart="fig_norm",
     ),
     Step(
         8, "C8", "Is a stable input what helps? (Santurkar)", "santurkar", "stability", None, POOLED,
@@ -102,6 +110,7 @@ STEPS: tuple[Step, ...] = (
         "shift. The Training panel shows test accuracy.",
         "Noisy BN's distributions move at every step. Does it train worse than BN? If not, what does that say "
         "about the paper's explanation of why BN helps?",
+        chart="fig_stab",
     ),
 )
 

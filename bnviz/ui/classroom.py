@@ -75,17 +75,15 @@ def sidebar() -> None:
                   "for a projector (the link keeps it: present=1)")
 
 
-# The chart each claim's step asks about (its plotly chart key): drawn right under the banner, at
-# LESSON_HEIGHT px, so that a 1280x800 projector shows the question and the chart together.
-FOCUS = {"C1": "fig_bands", "C2": "fig_gb", "C3": "fig_layer", "C4": "fig_norm", "C5": "fig_clt",
-         "C6": "fig_whatif", "C7": "fig_norm", "C8": "fig_stab"}
+# The chart a lesson step asks about (lessons.Step.chart) is drawn right under the banner, at LESSON_HEIGHT px,
+# so that a 1280x800 projector shows the question and the chart together.
 LESSON_HEIGHT = 340
 
 
 def focus() -> str | None:
     """The chart key the open lesson step asks about, or None without a lesson."""
     try:
-        return FOCUS.get(lessons.step(int(st.session_state.get("lesson") or 0)).claim)
+        return lessons.step(int(st.session_state.get("lesson") or 0)).chart or None
     except (ValueError, TypeError):
         return None
 

@@ -178,7 +178,8 @@ def _load_upload(key: str) -> None:
         return
     try:
         st.session_state["replay"] = replay_mod.ReplayedRun(replay_mod.load(file.getvalue(), file.name))
-        st.session_state["_follow"], st.session_state["_scrub"] = True, None
+        state.set_follow(True)
+        st.session_state["_scrub"] = None
     except upload.ReplayError as exc:
         st.session_state["replay_error"] = f"{file.name[:60]} not loaded: {exc}"
 

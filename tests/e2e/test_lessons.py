@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 
 from bnviz.present import lessons
-from bnviz.ui.classroom import FOCUS
 
 from ..helpers import wait_for
 from .harness import open_app, status_step
@@ -64,7 +63,7 @@ def test_each_lesson_question_and_its_chart_share_the_screen_at_1280x800(browser
         # A few snapshots in, enough for every claim's verdict (claims.MIN_SNAPS, one every 25 steps).
         assert wait_for(lambda: status_step(page) >= 150 or "finished" in page.locator(".st-key-status").inner_text(),
                         timeout=120)
-        key = FOCUS[step.claim]
+        key = step.chart
         chart = drawn(page, key)
         page.wait_for_selector(".st-key-reveal_btn button", timeout=30_000)
         assert labels(page) == {"Back", "Next", "Close", "Reveal the answer"}, step.number
