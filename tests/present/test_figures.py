@@ -25,16 +25,6 @@ BUDGET_BYTES = 250_000
 
 
 @pytest.fixture(scope="module")
-def small(small_run):
-    return small_run.history.snapshots()
-
-
-@pytest.fixture(scope="module")
-def others(others_run):
-    return others_run.history.snapshots()
-
-
-@pytest.fixture(scope="module")
 def diverged(diverged_run):
     return diverged_run.history.snapshots()
 

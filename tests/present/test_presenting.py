@@ -18,16 +18,6 @@ from bnviz.present.style import (LEGEND_ROW, MARKERS_SHOWN, PLOTLY_LINE, PLOTLY_
 from ..helpers import SMALL
 
 
-@pytest.fixture(scope="module")
-def small(small_run):
-    return small_run.history.snapshots()
-
-
-@pytest.fixture(scope="module")
-def others(others_run):
-    return others_run.history.snapshots()
-
-
 def some_figures(small):
     """Figures with every kind of element: legends, cell titles and notes, shapes, markers, text, a color bar."""
     return {"gamma_beta": figures.gamma_beta(small, "bn", 0),

@@ -42,11 +42,6 @@ HOSTILE = "<script>alert('x')</script><img src=x onerror=alert(1)>"
 
 
 @pytest.fixture(scope="module")
-def small(small_run):
-    return small_run.history.snapshots()
-
-
-@pytest.fixture(scope="module")
 def plain():
     return finished(PLAIN)
 
