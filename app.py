@@ -71,7 +71,7 @@ with bar:
                             f"goes on for the others. Charts refresh every {refresh:g} s.")
     st.session_state["panel"] = st.session_state["_panel"] = live.selected_panel()
     st.segmented_control("Panel", list(C.PANELS), key="panel", format_func=C.PANELS.get, required=True,
-                         label_visibility="collapsed")
+                         label_visibility="collapsed", on_change=state.show_panel)
 
 
 @st.fragment(run_every=HEARTBEAT_SECONDS)

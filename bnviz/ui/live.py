@@ -12,7 +12,6 @@ import time
 import streamlit as st
 
 from bnviz import config as C
-from bnviz.present import figures
 from . import classroom, panels, state
 from .runtime import lease, registry
 
@@ -144,8 +143,8 @@ def live_view(run, cfg, replaying: bool, report_view: dict, refresh: float) -> N
         state.sync_query(cfg)
     classroom.banner(snaps, cfg)
     panel = selected_panel()  # the fragment reruns alone: the value may have been lost since the full run
-    if not snaps:  # an empty chart already: the browser starts loading plotly while the run starts up
-        panels.chart(figures.training((), cfg.variants, task=cfg.task), "fig_waiting")
+    if not snaps:  # the panel's frame already, empty, while the run starts up (or waits in the queue)
+        panels.waiting(panel, cfg, selection[2], selection[3])
     elif opening:
         panels.lead(panel, snaps, snaps[-1], cfg, selection[2], selection[3])
     else:
