@@ -47,8 +47,8 @@ def test_the_address_follows_the_panel_selector_and_the_boards_buttons(page, ser
     to_stability.wait_for(timeout=30_000)
     to_stability.click()
     assert address_shows(page, "stability"), page.url
-    page.get_by_role("radio", name=C.PANELS["stability"], exact=True).wait_for(timeout=10_000)
-    assert page.get_by_role("radio", name=C.PANELS["stability"], exact=True).is_checked()  # and it shows it
+    selected = page.get_by_role("radio", name=C.PANELS["stability"], exact=True)
+    assert wait_until(selected.is_checked, timeout=30)  # and the page moves to that panel
     if link == RUNNING:
         assert "running" in status(page)
     assert page.locator("[data-testid=stException]").count() == 0
