@@ -54,8 +54,10 @@ report_view = st.session_state.setdefault("_report_view", {})  # what the report
 if opening:
     held = replaying is None and live.hold_training(run, lease())
     with body:
-        st.fragment(live.live_view)(run, cfg, replaying is not None, report_view, 0.0)
+        st.fragment(live.live_view, run_every=live.FIRST_FRAME_SECONDS or None)(run, cfg, replaying is not None,
+                                                                               report_view, 0.0)
     live.end_first_frame(run, held)
+live.release_training()
 
 classroom.sidebar()
 controls.export(run, report_view)
