@@ -174,8 +174,9 @@ def _fit_view(view: dict[str, Any], config: ExperimentConfig, warnings: list[str
     layers = len(config.widths)
     kind = "conv layer" if config.architecture == "conv" else "hidden layer"
     if view.get("layer", 0) >= layers:
+        names = "layer=0" if layers == 1 else f"layer=0 to layer={layers - 1}"
         warnings.append(f"layer={view.pop('layer')} ignored: this network has {layers} {kind}"
-                        f"{'s' if layers > 1 else ''} (layer=0 to layer={layers - 1})")
+                        f"{'s' if layers > 1 else ''} ({names})")
     layer = view.get("layer", layers - 1)  # the page's default layer is the last
     tracked = config.tracked_units(layer)
     if view.get("unit", -1) not in (-1, *tracked):
