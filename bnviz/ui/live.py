@@ -56,18 +56,20 @@ def end_first_frame(run, held: bool) -> None:
 
 def rest_of_page_due() -> bool:
     """On a first frame's timed rerun: True when the whole page should come now. The browser fires its timer
-    late only if its main thread was busy, compiling plotly.js and then drawing the chart: so at the first late
-    rerun, and at the second in any case (a slow download can leave the first on time, before the compiling)."""
+    late only if its main thread was busy: compiling plotly.js, which the chart's drawing follows as a task of
+    its own. So the page comes with the rerun after the first late one (the chart is drawn by then), and with
+    the third in any case."""
     ticks = st.session_state.get("_frame_ticks")
     if ticks is None:
         return False
     ticks += 1
+    was_late = st.session_state.get("_frame_late", False)
     late = time.monotonic() - st.session_state["_first_frame_at"] > ticks * FIRST_FRAME_SECONDS + LATE_SECONDS
-    if late or ticks >= 2:
+    if was_late or ticks >= 3:
         del st.session_state["_frame_ticks"]
         st.session_state["_framed"] = True
         return True
-    st.session_state["_frame_ticks"] = ticks
+    st.session_state["_frame_ticks"], st.session_state["_frame_late"] = ticks, late
     return False
 
 
