@@ -54,8 +54,10 @@ report_view = st.session_state.setdefault("_report_view", {})  # what the report
 if opening:
     held = replaying is None and live.hold_training(run, lease())
     with body:
-        st.fragment(live.live_view)(run, cfg, replaying is not None, report_view, 0.0)
+        st.fragment(live.live_view, run_every=live.FIRST_FRAME_SECONDS or None)(run, cfg, replaying is not None,
+                                                                               report_view, 0.0)
     live.end_first_frame(run, held)
+live.release_training()
 
 classroom.sidebar()
 controls.export(run, report_view)
@@ -71,7 +73,7 @@ with bar:
                             f"goes on for the others. Charts refresh every {refresh:g} s.")
     st.session_state["panel"] = st.session_state["_panel"] = live.selected_panel()
     st.segmented_control("Panel", list(C.PANELS), key="panel", format_func=C.PANELS.get, required=True,
-                         label_visibility="collapsed")
+                         label_visibility="collapsed", on_change=state.show_panel)
 
 
 @st.fragment(run_every=HEARTBEAT_SECONDS)

@@ -245,7 +245,25 @@ def decode(params: dict) -> Decoded:
         why = str(exc).removeprefix("invalid experiment config: ")
         warnings.append(f"the link's settings do not fit together, so the {preset} preset is used as it is: {why}")
         config = base
+    _fit_view(view, config, warnings)
     return Decoded(preset, config, view, warnings)
+
+
+def _fit_view(view: dict[str, Any], config: ExperimentConfig, warnings: list[str]) -> None:
+    """Drop a ``layer`` or ``unit`` that the link's own network does not have, with a warning that says what
+    it has (the field's parser only knows the largest network any link may ask for)."""
+    layers = len(config.widths)
+    kind = "conv layer" if config.architecture == "conv" else "hidden layer"
+    if view.get("layer", 0) >= layers:
+        names = "layer=0" if layers == 1 else f"layer=0 to layer={layers - 1}"
+        warnings.append(f"layer={view.pop('layer')} ignored: this network has {layers} {kind}"
+                        f"{'s' if layers > 1 else ''} ({names})")
+    layer = view.get("layer", layers - 1)  # the page's default layer is the last
+    tracked = config.tracked_units(layer)
+    if view.get("unit", -1) not in (-1, *tracked):
+        noun = "channel" if config.architecture == "conv" else "unit"
+        warnings.append(f"unit={view.pop('unit')} ignored: the page follows {noun}s {', '.join(map(str, tracked))} "
+                        f"of layer={layer} one by one, or all of them pooled (unit=-1)")
 
 
 def encode(preset: str, config: ExperimentConfig, view: dict | None = None) -> dict[str, str]:

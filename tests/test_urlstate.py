@@ -48,6 +48,16 @@ def test_bad_values_are_ignored_with_a_warning_naming_them():
     assert len(back.warnings) == 8
 
 
+def test_a_layer_or_unit_that_the_links_network_lacks_is_dropped_with_a_warning_saying_what_it_has():
+    narrow = urlstate.decode({"preset": "ioffe", "widths": "3", "layer": "1", "unit": "4"})  # one layer, 3 units
+    assert narrow.config.widths == (3,) and narrow.view == {}
+    assert narrow.warnings == ["layer=1 ignored: this network has 1 hidden layer (layer=0)",
+                               "unit=4 ignored: the page follows units 0, 1, 2 of layer=0 one by one, or all of "
+                               "them pooled (unit=-1)"]
+    kept = urlstate.decode({"preset": "ioffe", "widths": "8,3", "layer": "0", "unit": "4"})
+    assert kept.warnings == [] and kept.view == {"layer": 0, "unit": 4}  # unit 4 exists in the 8-unit layer
+
+
 def test_unknown_preset_falls_back_with_warning():
     back = urlstate.decode({"preset": "<script>alert(1)</script>"})
     assert back.preset == C.DEFAULT_PRESET

@@ -16,7 +16,7 @@ from bnviz.present import figures
 from bnviz import stats
 from bnviz.present import views
 from bnviz import config as C
-from bnviz.present.style import STAGE_TITLES, described, presented
+from bnviz.present.style import STAGE_TITLES, described, message, presented
 from bnviz.measure.snapshot import POOLED, Snapshot
 from . import classroom, state
 from .runtime import shared
@@ -93,7 +93,7 @@ def layer(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
 
 def figure_1(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """Figure 1 of the paper: percentile bands of the layer's input over training."""
-    chart(shared(figures.percentile_bands, snaps, cfg.variants, layer_idx, unit, shown.step,
+    chart(shared(figures.percentile_bands, snaps, cfg.variants, layer_idx, unit, shown and shown.step,
                  noun=views.unit_noun(cfg), **classroom.sized("fig_bands")), "fig_bands")
 
 
@@ -219,6 +219,7 @@ def _evidence_upto(snaps, step: int, cfg) -> list:
 def goto(panel: str) -> None:
     """Button callback: open ``panel`` (the page reruns in full to move the panel selector)."""
     st.session_state["panel"] = panel
+    state.show_panel()
     st.session_state["_goto"] = True
 
 
@@ -227,10 +228,21 @@ RENDER = {
     "layer": layer, "over-time": over_time, "gamma-beta": gamma_beta, "normality": normality,
     "stability": stability, "why-gaussian": why_gaussian, "evidence": evidence,
 }
-# What a tab's first frame draws of a panel: its leading chart, where the panel has one that needs no widget.
-LEAD = {"over-time": figure_1}
+# A panel's leading chart, where it has one that needs no widget: what a tab's first frame draws of the panel,
+# and, empty, what the panel shows before its run's first snapshot (no snapshots, ``shown`` None).
+LEAD = {"training": RENDER["training"], "layer": layer, "over-time": figure_1, "stability": stability}
 
 
 def lead(panel: str, snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """The part of ``panel`` that a tab's first frame draws before the rest of the page."""
     LEAD.get(panel, RENDER[panel])(snaps, shown, cfg, layer_idx, unit)
+
+
+def waiting(panel: str, cfg, layer_idx: int, unit: int) -> None:
+    """``panel`` before its run's first snapshot: its leading chart, empty, under the same key (the data then
+    fills that chart in place), or an empty chart named after the panel. Either way the page's first drawing
+    is the panel it opens on."""
+    if panel in LEAD:
+        LEAD[panel]((), None, cfg, layer_idx, unit)
+    else:
+        chart(message(title=C.PANELS[panel]), "fig_waiting")

@@ -7,6 +7,7 @@ import threading
 from collections import OrderedDict
 
 import streamlit as st
+from threadpoolctl import threadpool_limits
 
 from bnviz.training.registry import Registry
 from . import state
@@ -81,7 +82,12 @@ def registry() -> Registry:
     (the tests use it: no process to spawn per run). Trainings run at a lower CPU priority (nice +10,
     ``BNVIZ_NICE`` to change): drawing pages comes before training, so the page stays responsive however
     many trainings run.
+
+    It also puts numpy's BLAS on one thread for the whole server: its products here are small (a probe's
+    512 x 100 matrices), and on the two cores that the page, the training and the worker share, BLAS threads
+    mostly wait for each other (a run's step-0 probe, which the first chart waits for, took 10x longer).
     """
+    threadpool_limits(1, "blas")  # process-wide, as the worker's _WORKER_ENV sets it for the worker
     return Registry(steps_per_second=state.SPEEDS[state.DEFAULT_SPEED],
                     stats_in=os.environ.get("BNVIZ_STATS_IN", "process"), nice=_env_int("BNVIZ_NICE", 10),
                     on_drop=lambda run: shared.forget(run.history.snapshots()))

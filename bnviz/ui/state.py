@@ -218,6 +218,15 @@ def config_from_widgets() -> tuple[ExperimentConfig, list[str]]:
     return cfg, problems
 
 
+def show_panel() -> None:
+    """Callback of every panel change (the selector, a board button): the address bar takes the new panel at
+    once, before the rerun that draws it (a rerun can be slow on a loaded server). A page whose address holds no
+    state (a replayed file) is left alone."""
+    panel = st.session_state.get("panel")
+    if "panel" in st.query_params and panel in C.PANELS and st.query_params["panel"] != panel:
+        st.query_params["panel"] = panel
+
+
 def sync_query(cfg: ExperimentConfig) -> None:
     """Write the current state into the address bar (only when it changed, to keep history clean)."""
     s = st.session_state

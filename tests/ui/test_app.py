@@ -59,7 +59,7 @@ def test_a_tabs_first_frame_is_the_leading_chart_with_data_alone_then_the_whole_
 
     (run, held), = stopped
     assert held and run.state == "paused" and run.step == 0  # its training waits while the first frame loads
-    run.resume()  # what end_first_frame does before the whole page
+    run.resume()  # what the whole page's run does (live.release_training)
 
     at.run()  # the whole page
     assert not at.exception
