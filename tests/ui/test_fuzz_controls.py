@@ -18,7 +18,10 @@ _L = C.LIMITS
 def page():
     mp = pytest.MonkeyPatch()
     mp.setenv("BNVIZ_STATS_IN", "inline")  # before the page's registry is made: cheap runs, no processes
+    from bnviz.ui import live
     from bnviz.ui.runtime import registry
+
+    mp.setattr(live, "FIRST_FRAME_SECONDS", 0.0)  # no browser here to ask for the rest of the page
 
     # No registry.clear(): AppTest gives every page the same session id, so the session-scoped lease of an
     # earlier test's page would be reused here and go on holding the registry that clear() dropped (later
