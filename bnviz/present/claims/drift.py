@@ -218,7 +218,7 @@ def _c2(r: RunView) -> Judged:
         figure += f"; {st} of {none}: {fmt(c_none)} from the first, {fmt(p_none)} per snapshot"
         if not math.isnan(c_none):
             versus = (f" Even so, y has moved {'less' if c_y < c_none else 'no less'} than the unnormalized {st} "
-                      f"of {none} (the board's figure gives both).")
+                      f"of {none} (both are in the measured figure).")
     ctrl = r.find(("bn_noaffine",), r.placement(bn))
     if ctrl is not None:
         c = summary.ratio(summary.drift_from_first(r.snaps, ctrl, L, "y"),

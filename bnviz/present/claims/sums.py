@@ -95,7 +95,8 @@ def layers_text(layers: list[C5Layer]) -> str:
             head = f"layer {g[0].layer} (fan-in {g[0].fan_in})"
         else:
             head = f"layers {g[0].layer}–{g[-1].layer} (fan-in {fans_text})"
-            said = ("all " if len(layers) == len(g) else "") + said
+            if len(layers) == len(g):  # one verdict for the whole network
+                said = "all near-Gaussian" if g[0].gaussian else "none near-Gaussian"
         parts.append(f"{head}: {said}, median W {_range([row.w for row in g])}, KL {_range([row.kl for row in g])}")
     return "; ".join(parts)
 
