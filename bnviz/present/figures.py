@@ -113,16 +113,6 @@ def _x_steps(axes: dict, cells, steps: np.ndarray) -> None:
         axes["xaxis" + axis(k)[0][1:]].update(title="step", **extra)
 
 
-def _num(v: float, spec: str = ".3g") -> str:
-    return "–" if not math.isfinite(v) else format(v, spec)
-
-
-def _median(a) -> float:
-    a = np.asarray(a, dtype=np.float64)
-    a = a[np.isfinite(a)]
-    return float(np.median(a)) if a.size else math.nan
-
-
 # ------------------------------------------------------------------------------------------- training
 
 def training(snaps: tuple[Snapshot, ...], variants, height: int = 360, task: str = "classification") -> go.Figure:
