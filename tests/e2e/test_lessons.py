@@ -38,9 +38,9 @@ BOX = "(e) => { const r = e.getBoundingClientRect(); return [r.top, r.bottom]; }
 
 
 def drawn(page, key: str, label: str = "BN") -> dict:
-    """The chart under ``key`` once plotly has drawn it (see CHART)."""
-    page.wait_for_function(CHART, arg=[key, label], timeout=60_000)
-    return page.evaluate(CHART, [key, label])
+    """The chart under ``key`` once plotly has drawn it (see CHART), read in the same evaluation that found it:
+    a live rerun can swap the chart out between two separate evaluations."""
+    return page.wait_for_function(CHART, arg=[key, label], timeout=60_000).json_value()
 
 
 def in_window(box, what: str) -> None:
