@@ -6,7 +6,7 @@ the same initial weights, the same seeded mini-batches of 60, plain SGD with lea
 ``--conv``, the ioffe-conv twins instead: the digits as 1x8x8 images, three 3x3 conv layers of 16 sigmoid
 channels (BatchNorm2d before each sigmoid in the BN twin), global average pooling, a linear head.
 
-    python benchmarks/baseline_twins.py [STEPS] [--conv]
+    python -m benchmarks.baseline_twins [STEPS] [--conv]
 
 The digits are read from the file inside scikit-learn that ``load_digits`` reads, with numpy, as bnviz
 reads them (importing scikit-learn would add about 2 s to this baseline and make recording look cheaper
@@ -69,7 +69,7 @@ def main(steps: int = 5000, seed: int = 0, conv: bool = False) -> float:
     x, y = x[train], y[train]
     torch.manual_seed(seed)
     plain, with_bn = (ConvTwin(False), ConvTwin(True)) if conv else (net(False), net(True))
-    lin = lambda m: [l for l in m.modules() if isinstance(l, (nn.Linear, nn.Conv2d))]  # noqa: E731
+    lin = lambda m: [x for x in m.modules() if isinstance(x, (nn.Linear, nn.Conv2d))]  # noqa: E731
     with torch.no_grad():
         for a, b in zip(lin(with_bn), lin(plain)):
             a.weight.copy_(b.weight)

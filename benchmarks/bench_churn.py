@@ -18,7 +18,7 @@ descriptors of the server process, statistics-worker processes (one per training
 thread names from `py-spy dump` when py-spy is installed. Prints a table, writes
 test-output/bench_churn.json.
 
-    python benchmarks/bench_churn.py [--sessions 50] [--at-once 5] [--hold 6] [--settle 30] [--late 150]
+    python -m benchmarks.bench_churn [--sessions 50] [--at-once 5] [--hold 6] [--settle 30] [--late 150]
                                      [--no-restart] [--server-env KEY=VALUE ...]
 
 Progress goes to stderr; the JSON is written after the churn and again at the end.
@@ -32,12 +32,18 @@ import subprocess
 import sys
 import time
 
-from procstat import MachineCPU, Sampler, kind, settle, summarize  # noqa: E402
-from reporting import log, table, write_json  # noqa: E402
-from servers import (LONG_STEPS, ROOT, Server, add_server_options, reap, start_measured_server,  # noqa: E402
-                     stop_measured_server)
-from sessions import close_sessions, count, launch, link, open_sessions, read_status  # noqa: E402
-from tests.e2e.harness import CHART  # noqa: E402
+from benchmarks.procstat import MachineCPU, Sampler, kind, settle, summarize
+from benchmarks.reporting import log, table, write_json
+from benchmarks.servers import (
+    LONG_STEPS,
+    Server,
+    add_server_options,
+    reap,
+    start_measured_server,
+    stop_measured_server,
+)
+from benchmarks.sessions import close_sessions, count, launch, link, open_sessions, read_status
+from tests.e2e.harness import CHART
 
 PRESETS = ("ioffe", "santurkar", "gamma-beta", "why-gaussian", "small-batch", "placement")
 SHORT_STEPS = 400
@@ -121,11 +127,10 @@ def history_bytes(urls: list[str]) -> dict:
     code = r"""
 import json, sys
 from urllib.parse import parse_qsl, urlsplit
-sys.path.insert(0, sys.argv[1])
 from bnviz.training.run import Run
 from bnviz.urlstate import decode
 out = {}
-for url in sys.argv[2:]:
+for url in sys.argv[1:]:
     q = dict(parse_qsl(urlsplit(url).query))
     run = Run(decode(q).config, stats_in="inline").start()
     run.join()
@@ -138,7 +143,7 @@ print(json.dumps(out))
         if f"steps={SHORT_STEPS}" in u and preset not in picks:
             picks[preset] = u
     try:
-        res = subprocess.run([sys.executable, "-c", code, str(ROOT), *picks.values()], capture_output=True,
+        res = subprocess.run([sys.executable, "-c", code, *picks.values()], capture_output=True,
                              text=True, timeout=600)
         import json
         return json.loads(res.stdout.strip().splitlines()[-1])

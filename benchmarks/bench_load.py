@@ -20,7 +20,7 @@ for over 10 s only when the next request comes), pages whose step increased
 over the window, queued pages, exception elements, server CPU. Prints a table and writes
 test-output/bench_load.json.
 
-    python benchmarks/bench_load.py [--sessions 30] [--phase one|many|both] [--settle 30] [--window 20]
+    python -m benchmarks.bench_load [--sessions 30] [--phase one|many|both] [--settle 30] [--window 20]
                                     [--wave 5] [--out bench_load.json] [--server-env KEY=VALUE ...]
 
 --server-env sets the server's environment, e.g. STREAMLIT_RUNNER_POST_SCRIPT_GC=false to compare without
@@ -35,12 +35,18 @@ import argparse
 import statistics
 import time
 
-from procstat import MachineCPU, Sampler, cpu_seconds, sample, settle, summarize  # noqa: E402
-from reporting import log, table, write_json  # noqa: E402
-from servers import (LONG_STEPS, Server, add_server_options, after_next_request, start_measured_server,  # noqa: E402
-                     stop_measured_server)
-from sessions import close_sessions, launch, link, open_sessions, read_status, viewers_caption  # noqa: E402
-from sessions import check_updates as _check  # noqa: E402
+from benchmarks.procstat import MachineCPU, Sampler, cpu_seconds, sample, settle, summarize
+from benchmarks.reporting import log, table, write_json
+from benchmarks.servers import (
+    LONG_STEPS,
+    Server,
+    add_server_options,
+    after_next_request,
+    start_measured_server,
+    stop_measured_server,
+)
+from benchmarks.sessions import check_updates as _check
+from benchmarks.sessions import close_sessions, launch, link, open_sessions, read_status, viewers_caption
 
 
 def measure_phase(name: str, server: Server, sampler: Sampler, browser, anchor, urls: list[str],

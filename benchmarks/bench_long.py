@@ -8,7 +8,7 @@ At 10,000 steps and at the end it reports:
   built by the same builders with the page's arguments), and the time to build them (what a page refresh
   costs the server).
 
-    python benchmarks/bench_long.py [--steps 100000]
+    python -m benchmarks.bench_long [--steps 100000]
 """
 
 from __future__ import annotations
@@ -16,16 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from bnviz import config as C
+from bnviz.present import report
+from bnviz.training.run import Run
 
-from bnviz import config as C  # noqa: E402
-from bnviz.present import report  # noqa: E402
-from bnviz.training.run import Run  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 OUT = ROOT / "test-output" / "bench_long.json"
 

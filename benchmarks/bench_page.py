@@ -11,23 +11,21 @@ plotly chart) on free ports, opens them in headless Chromium (Playwright) and re
 - memory: the server's resident memory (with its worker processes) at the start and every minute, and
   the browser page's JS heap, over --minutes of continuous training (a run long enough never to finish).
 
-    python benchmarks/bench_page.py [--pairs 8] [--minutes 2]
+    python -m benchmarks.bench_page [--pairs 8] [--minutes 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks.procstat import descendants, status_field
+from benchmarks.sessions import launch
+from tests.e2e.harness import OUT, free_port, start_server, stop_server
 
-from procstat import descendants, status_field  # noqa: E402
-from sessions import launch  # noqa: E402
-from tests.e2e.harness import OUT, free_port, start_server, stop_server  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 VIEWPORT = {"width": 1280, "height": 800}
 # A chart counts once plotly has drawn it, visible, with data points: an empty placeholder does not.

@@ -8,11 +8,10 @@ minute to minute, so the ratio is also given as the median of the ratios of each
 record run writes Parquet at the preset's cadence (every 25 steps: 201 snapshots for ioffe, 121 for
 ioffe-conv). Prints the figures and the ratio; benchmarks/README.md quotes them.
 
-    python benchmarks/bench_record.py [--repeats 3] [--preset ioffe-conv]
+    python -m benchmarks.bench_record [--repeats 3] [--preset ioffe-conv]
 """
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -23,12 +22,11 @@ from pathlib import Path
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
 def wall(cmd: list[str]) -> float:
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - t0
 
 

@@ -5,21 +5,19 @@ Opens each preset (a run long enough never to finish) in headless Chromium, lets
 distinct steps per second is the refresh rate the viewer sees (the page asks for one every 0.5 s: 2 per
 second); steps per second is how fast the run trains meanwhile.
 
-    python benchmarks/bench_refresh.py [--seconds 20] [--presets ioffe,ioffe-conv,santurkar-conv,santurkar-dln]
+    python -m benchmarks.bench_refresh [--seconds 20] [--presets ioffe,ioffe-conv,santurkar-conv,santurkar-dln]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks.sessions import launch
+from tests.e2e.harness import free_port, open_app, start_server, status_step, stop_server
 
-from sessions import launch  # noqa: E402
-from tests.e2e.harness import free_port, open_app, start_server, status_step, stop_server  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def watch(browser, url: str, seconds: float) -> tuple[float, float]:

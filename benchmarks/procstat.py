@@ -8,14 +8,12 @@ import os
 import re
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 
 
@@ -101,7 +99,7 @@ class MachineCPU:
     """CPU used between start() and stop() by this benchmark's own process tree (itself, the server and its
     workers, Playwright, chromium) and by everything else on the machine (other people's jobs), in cores."""
 
-    def start(self) -> "MachineCPU":
+    def start(self) -> MachineCPU:
         self.t, self.ticks = time.time(), all_cpu()
         return self
 

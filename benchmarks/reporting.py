@@ -10,10 +10,9 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from tests.e2e.harness import OUT
 
-from tests.e2e.harness import OUT  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 _T0 = time.time()
 

@@ -7,16 +7,14 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks.procstat import Sampler, descendants, kind, read_proc, settle, wait_quiet
+from benchmarks.reporting import exit_on_sigterm, write_json
+from tests.e2e.harness import OUT, free_port, start_server
 
-from tests.e2e.harness import OUT, free_port, start_server  # noqa: E402
-from procstat import Sampler, descendants, kind, read_proc, settle, wait_quiet  # noqa: E402
-from reporting import exit_on_sigterm, write_json  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 LONG_STEPS = 1_000_000  # config.LIMITS["steps"][1]: at the default 200 steps/s a run lasts ~80 min
 
@@ -41,7 +39,7 @@ class Server:
     def log(self) -> Path:
         return OUT / f"server-{self.port}.log"
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         OUT.mkdir(parents=True, exist_ok=True)
         self.proc = start_server(self.port, self.env)
         return self
@@ -121,7 +119,7 @@ def stop_measured_server(server, sampler, result: dict, name: str):
     return write_json(name, result)
 
 
-def after_next_request(server: "Server", wait: float = 2.0) -> dict:
+def after_next_request(server: Server, wait: float = 2.0) -> dict:
     """The server's state just after one plain HTTP request for the page (no session is opened).
 
     Streamlit serves files from AnyIO's worker threads; AnyIO ends the workers idle for over 10 s only

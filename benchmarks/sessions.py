@@ -10,12 +10,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from benchmarks.reporting import log
+from tests.e2e import harness
+from tests.e2e.harness import CHART
 
-from tests.e2e import harness  # noqa: E402
-from tests.e2e.harness import CHART  # noqa: E402
-from reporting import log  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 VIEWPORT = {"width": 1280, "height": 800}
 
@@ -63,7 +62,7 @@ def open_sessions(browser, urls: list[str], wave: int = 5, timeout_s: float = 12
             except Exception as exc:  # noqa: BLE001 - reported, not raised
                 s.error = f"goto: {exc}".splitlines()[0]
         deadline = time.time() + timeout_s  # one deadline for the wave: its pages load side by side
-        left = lambda: max(1.0, deadline - time.time()) * 1000  # noqa: E731
+        left = lambda deadline=deadline: max(1.0, deadline - time.time()) * 1000  # noqa: E731
         for s in batch:
             if s.error:
                 continue

@@ -122,7 +122,7 @@ def _record(args: argparse.Namespace) -> int:
         bar.update(run.step - bar.n)
     for note in run.notes:
         sys.stderr.write(f"bnviz: note: {note}\n")
-    for token, status in run.status.items():
+    for status in run.status.values():
         if status.state != "training":
             sys.stderr.write(f"bnviz: {status.message}\n")
     if run.state != "finished":

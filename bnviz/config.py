@@ -8,9 +8,8 @@ that feeds the widgets, the URL codec and the builders alike, so a new choice is
 
 from __future__ import annotations
 
-import math
-
 import dataclasses
+import math
 from dataclasses import dataclass
 
 # --- registries: name -> one-line description (the code that implements each lives beside its use) ---
@@ -202,7 +201,7 @@ class ExperimentConfig:
             out.append("bn_noisy needs noise_shift >= 0 and noise_scale >= 1")
         return out
 
-    def replace(self, **changes) -> "ExperimentConfig":
+    def replace(self, **changes) -> ExperimentConfig:
         """A copy with some fields changed (validated like any config)."""
         return dataclasses.replace(self, **changes)
 

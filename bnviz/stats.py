@@ -17,8 +17,8 @@ import functools
 import math
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -683,7 +683,7 @@ ACTIVATION_GRADIENTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 _GRADIENT_ARGMAX = {"sigmoid": 0.0, "tanh": 0.0, "relu": 1.0, "gelu": math.sqrt(2.0), "identity": 0.0}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _gradient_max(activation: str) -> float:
     """max |f'| of ``activation``, evaluated at its maximiser (on first use: it needs scipy.special)."""
     return float(ACTIVATION_GRADIENTS[activation](np.float64(_GRADIENT_ARGMAX[activation])))

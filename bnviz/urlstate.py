@@ -11,8 +11,9 @@ same way).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from bnviz import config as C
 from bnviz.config import ExperimentConfig
@@ -231,7 +232,7 @@ def decode(params: dict) -> Decoded:
             continue
         try:
             value = f.parse(text)
-        except Exception as exc:  # any refusal: the warning uses our words, never the exception's
+        except Exception as exc:  # noqa: BLE001 - any refusal: the warning uses our words, never the exception's
             warnings.append(refusal(f, text, exc))
             continue
         if f.target.startswith("view:"):

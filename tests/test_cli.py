@@ -9,9 +9,8 @@ import pandas as pd
 import pytest
 
 from bnviz.config import PRESETS
-from bnviz.table.schema import TABLE_COLUMNS
 from bnviz.stats import UNIT_STATS
-
+from bnviz.table.schema import TABLE_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}

@@ -4,7 +4,6 @@ says in plain words what the field allows (the references are config's limits an
 import math
 
 import pytest
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

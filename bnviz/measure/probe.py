@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bnviz.measure import npconv, npnet, objective
 from bnviz import stats
 from bnviz.config import ExperimentConfig
+from bnviz.measure import npconv, npnet, objective
 from bnviz.measure.snapshot import RawSnapshot, RawVariant
 
 VIEWS = ("train", "eval")  # probe-set batch statistics, or BN's running statistics
@@ -54,7 +54,7 @@ class Arrays:
     y_test: np.ndarray
 
     @classmethod
-    def of(cls, dataset) -> "Arrays":
+    def of(cls, dataset) -> Arrays:
         """The arrays of a data.Dataset (its tensors share their memory with these arrays)."""
         return cls(dataset.x_train.numpy(), dataset.y_train.numpy(), dataset.x_test.numpy(),
                    dataset.y_test.numpy())

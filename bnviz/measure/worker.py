@@ -21,15 +21,15 @@ import queue
 import sys
 import threading
 import types
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from bnviz.config import ExperimentConfig
-from bnviz.table.record import TableFile, TableRecorder
 from bnviz.measure.probe import Arrays, FlatState, Layout, Prober, WeightSnapshot
 from bnviz.measure.snapshot import Snapshot, Summarizer
+from bnviz.table.record import TableFile, TableRecorder
 
 _STOP = None  # sentinel on the queues
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class InlineSink:
         if wait and self._recorder is not None and self.written is None and self.error is None:
             try:
                 self.written = self._recorder.write()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001
                 self.error = _write_failed(self._recorder, exc)
 
 
@@ -140,7 +140,7 @@ def _serve(config: ExperimentConfig, inbox, outbox, distributions: bool, table: 
             if recorder is not None and not failed:
                 try:
                     outbox.send(_Written(recorder.write()))
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001
                     outbox.send(RuntimeError(_write_failed(recorder, exc)))
             outbox.send(_STOP)
             return
@@ -150,7 +150,7 @@ def _serve(config: ExperimentConfig, inbox, outbox, distributions: bool, table: 
                 outbox.send(snap)
             else:
                 recorder.append(snap)
-        except Exception as exc:  # reported to the run, which marks itself failed
+        except Exception as exc:  # noqa: BLE001 - reported to the run, which marks itself failed
             failed = True
             outbox.send(RuntimeError(f"statistics failed at step {ws.step}: {exc!r}"))
 

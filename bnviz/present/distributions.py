@@ -18,10 +18,30 @@ from bnviz.present.claims import sums
 from bnviz.present.claims.record import gap
 from bnviz.present.claims.shape import TOL_KL, TOL_W
 from bnviz.present.numbers import fmt
-from bnviz.present.style import (FONT, GREY, KIND_COLORS, NO_DISTRIBUTIONS, OTHER_COLOR, STAGE_SYMBOLS,
-                                 STAGE_TITLES, axis, cell_note, density_bars, f32, figure, fmt_kl, fmt_wpk,
-                                 gauss_trace, grid, message, no_distributions, rgba, unit_text, variant_color,
-                                 variant_label)
+from bnviz.present.style import (
+    FONT,
+    GREY,
+    KIND_COLORS,
+    NO_DISTRIBUTIONS,
+    OTHER_COLOR,
+    STAGE_SYMBOLS,
+    STAGE_TITLES,
+    axis,
+    cell_note,
+    density_bars,
+    f32,
+    figure,
+    fmt_kl,
+    fmt_wpk,
+    gauss_trace,
+    grid,
+    message,
+    no_distributions,
+    rgba,
+    unit_text,
+    variant_color,
+    variant_label,
+)
 
 
 def layer_histograms(snap: Snapshot | None, variants, layer: int, unit: int = POOLED,
@@ -198,7 +218,7 @@ def whatif(sample: np.ndarray, gamma: float, beta: float, before: stats.Normalit
     same = dw < 1e-3 and same_kl
     title = ("γ and β move and stretch the histogram; W and KL stay the same: a linear map changes location "
              "and scale, not shape" if same
-             else "γ and β changed the measured shape here (|ΔW| = {dw:.3f})".format(dw=dw))
+             else f"γ and β changed the measured shape here (|ΔW| = {dw:.3f})")
     note = (f"W {fmt(before.shapiro_w)} → {fmt(after.shapiro_w)}, KL {fmt_kl(before.kl_gaussian)} → "
             f"{fmt_kl(after.kl_gaussian)}")
     peak = float(max(hx.max(), hy.max()))

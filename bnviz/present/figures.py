@@ -17,16 +17,33 @@ import numpy as np
 import plotly.graph_objects as go
 
 from bnviz import stats
+from bnviz.measure.snapshot import POOLED, Snapshot
 from bnviz.present import summary, views
 from bnviz.present.claims import benefit, drift
-from bnviz.present.claims.shape import TOL_KL, TOL_W
 from bnviz.present.claims.record import gap
-from bnviz.present.numbers import fmt, score as score_text
+from bnviz.present.claims.shape import TOL_KL, TOL_W
 from bnviz.present.distributions import bimodal_demo, clt_curves, layer_histograms, qq_plot, whatif
-from bnviz.present.style import (GREY, MARKERS_SHOWN, NO_DISTRIBUTIONS, STAGE_DASHES, STAGE_MARKERS, STAGE_SYMBOLS,
-                                 axis, cell_note, f32, figure, grid, message, no_distributions, rgba, unit_text,
-                                 variant_color, variant_label)
-from bnviz.measure.snapshot import POOLED, Snapshot
+from bnviz.present.numbers import fmt
+from bnviz.present.numbers import score as score_text
+from bnviz.present.style import (
+    GREY,
+    MARKERS_SHOWN,
+    NO_DISTRIBUTIONS,
+    STAGE_DASHES,
+    STAGE_MARKERS,
+    STAGE_SYMBOLS,
+    axis,
+    cell_note,
+    f32,
+    figure,
+    grid,
+    message,
+    no_distributions,
+    rgba,
+    unit_text,
+    variant_color,
+    variant_label,
+)
 
 __all__ = ["variant_color", "variant_label", "training", "layer_histograms", "percentile_bands",
            "histogram_heatmap", "gamma_beta", "whatif", "normality_over_time", "qq_plot", "stability",

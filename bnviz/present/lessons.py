@@ -16,14 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bnviz.measure import clt
-from bnviz.present import claims, numbers
-from bnviz.present.claims import sums
 from bnviz import stats
-from bnviz.present import views
 from bnviz.config import PRESETS, ExperimentConfig, split_variant
-from bnviz.present.style import variant_label
+from bnviz.measure import clt
 from bnviz.measure.snapshot import POOLED
+from bnviz.present import claims, numbers, views
+from bnviz.present.claims import sums
+from bnviz.present.style import variant_label
 
 log = logging.getLogger(__name__)
 

@@ -11,22 +11,20 @@ import html
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 import plotly.graph_objects as go
 import plotly.io as pio
 import plotly.offline
 
-from bnviz.present import claims
-from bnviz.measure import clt
-from bnviz.present import figures
-from bnviz import stats
-from bnviz.present import views
 from bnviz import config as C
+from bnviz import stats
 from bnviz.config import ExperimentConfig
-from bnviz.present.style import fit_title, unit_text, variant_label
+from bnviz.measure import clt
 from bnviz.measure.snapshot import POOLED, Snapshot
+from bnviz.present import claims, figures, views
+from bnviz.present.style import fit_title, unit_text, variant_label
 
 __all__ = ["html_report", "report_filename", "describe_config", "QUESTION"]
 
@@ -333,7 +331,7 @@ def html_report(snaps: tuple[Snapshot, ...], cfg: ExperimentConfig, *, panel: st
     verdicts = claims.evidence(tuple(s for s in snaps if s.step <= shown_step), cfg)
 
     js = plotly.offline.get_plotlyjs().replace("</script", "<\\/script")
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     safe = _safe_link(link) if link is not None else None
     if link is None:
         link_html = ""

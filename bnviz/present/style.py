@@ -29,11 +29,10 @@ import plotly.graph_objects as go
 # through sys.modules: if another thread of the server (a download, say) were importing pandas for the
 # first time at that moment, plotly would find it half initialized and fail. Imported once, here, it is
 # complete before any page draws.
-
 from bnviz import stats
-from bnviz.present import numbers, views
 from bnviz.config import split_variant
 from bnviz.measure.snapshot import POOLED
+from bnviz.present import numbers, views
 
 # --------------------------------------------------------------------------------------------- style
 

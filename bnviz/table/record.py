@@ -203,7 +203,7 @@ class TableRecorder:
         return len(self._steps)
 
 
-def to_table(snapshots, quantiles: bool = False) -> "pandas.DataFrame":  # noqa: F821
+def to_table(snapshots, quantiles: bool = False) -> pandas.DataFrame:  # noqa: F821
     """Build the tidy table (columns TABLE_COLUMNS) from snapshots; NaN (undefined) values are left out.
 
     With ``quantiles=True`` every (variant, step, layer >= 0, stage, unit) also gets the stats q00..q63:
@@ -214,7 +214,7 @@ def to_table(snapshots, quantiles: bool = False) -> "pandas.DataFrame":  # noqa:
     return _frame_of(_encoded(snapshots, quantiles))
 
 
-def _frame_of(cols: dict) -> "pandas.DataFrame":  # noqa: F821
+def _frame_of(cols: dict) -> pandas.DataFrame:  # noqa: F821
     import pandas as pd
 
     return pd.DataFrame({k: pd.Categorical.from_codes(*v) if isinstance(v, tuple) else v for k, v in cols.items()})

@@ -25,9 +25,17 @@ import numpy as np
 from bnviz import config as C
 from bnviz import stats, urlstate
 from bnviz.config import HISTORY_CAP, ExperimentConfig, split_variant
-from bnviz.measure.snapshot import (POOL_N, POOLED, QQ_POINTS, LayerStats, Snapshot, StageStats, VariantSnapshot,
-                                    VariantStatus)
-from bnviz.table.schema import (CHANGE_STATS, ICS_STATS, QQ_PROBS, QUANTILE_STATS, RUN_STATS, SERIES_STATS, UNIT_STAGES)
+from bnviz.measure.snapshot import (
+    POOL_N,
+    POOLED,
+    QQ_POINTS,
+    LayerStats,
+    Snapshot,
+    StageStats,
+    VariantSnapshot,
+    VariantStatus,
+)
+from bnviz.table.schema import CHANGE_STATS, ICS_STATS, QQ_PROBS, QUANTILE_STATS, RUN_STATS, SERIES_STATS, UNIT_STAGES
 from bnviz.table.upload import MAX_BYTES, MAX_QUERY, ReplayError, read_table, validate
 
 MAX_SNAPSHOTS = HISTORY_CAP + 1  # rebuilt snapshots (evenly thinned beyond), as the page's History keeps them

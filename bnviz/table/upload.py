@@ -15,7 +15,7 @@ import numpy as np
 from bnviz import config as C
 from bnviz.config import TABLE_CAP, split_variant
 from bnviz.measure.snapshot import POOLED
-from bnviz.table.schema import (KNOWN_STATS, LAYER_STAGES, QUERY_KEY, STAGE_NAMES, STAGE_OF_STAT, TABLE_COLUMNS)
+from bnviz.table.schema import KNOWN_STATS, LAYER_STAGES, QUERY_KEY, STAGE_NAMES, STAGE_OF_STAT, TABLE_COLUMNS
 
 
 class ReplayError(ValueError):
@@ -70,7 +70,7 @@ def _mb(n: int) -> str:
     return f"{n / (1 << 20):.1f} MB"
 
 
-def read_table(data: bytes, name: str, max_bytes: int = MAX_BYTES) -> "pandas.DataFrame":  # noqa: F821
+def read_table(data: bytes, name: str, max_bytes: int = MAX_BYTES) -> pandas.DataFrame:  # noqa: F821
     """Parse and validate an uploaded table (CSV or Parquet) as data only.
 
     The format is sniffed (Parquet files start and end with ``PAR1``) and must agree with the name's suffix
@@ -210,7 +210,7 @@ def _read_parquet(data: bytes, shown: str):
         pf = pq.ParquetFile(pa.BufferReader(data), read_dictionary=["variant", "stage", "stat"])
         md = pf.metadata
         schema = pf.schema_arrow
-    except Exception as exc:  # pyarrow raises ArrowInvalid, OSError, ... on a damaged footer
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError, ... on a damaged footer
         raise ReplayError(f"{shown} is not a readable Parquet file ({type(exc).__name__})") from None
     _check_columns(list(schema.names), shown)
     if md.num_rows > MAX_ROWS:
@@ -239,7 +239,7 @@ def _read_parquet(data: bytes, shown: str):
         query = query.decode("utf-8", "replace") if len(query) <= MAX_QUERY else None
     try:
         table = pf.read(columns=list(TABLE_COLUMNS), use_threads=False)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         raise ReplayError(f"{shown}: its data pages cannot be read ({type(exc).__name__})") from None
     cols = {}
     for name in TABLE_COLUMNS:
@@ -249,7 +249,7 @@ def _read_parquet(data: bytes, shown: str):
         else:
             try:
                 cols[name] = np.asarray(col.to_numpy(), dtype=np.float64)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001
                 raise ReplayError(f"{shown}: column {name!r} cannot be read as numbers ({type(exc).__name__})") \
                     from None
     return pd.DataFrame(cols), query
@@ -268,7 +268,7 @@ def _categorical(col, name: str, shown: str):
     return cat.array
 
 
-def validate(df) -> "pandas.DataFrame":  # noqa: F821
+def validate(df) -> pandas.DataFrame:  # noqa: F821
     """Check a table's columns, types, names, keys and sizes; returns a normalized copy (see read_table).
 
     Accepts what read_table parsed or what history.to_table built; raises ReplayError. Idempotent: a

@@ -19,7 +19,6 @@ from bnviz.config import BN_EPS, ExperimentConfig, split_variant
 from bnviz.measure.probe import FlatState
 
 
-
 def activation_fn(name: str):
     """The elementwise activation called ``name`` (see config.ACTIVATIONS)."""
     table = {

@@ -68,7 +68,7 @@ class Registry:
 
     # --- viewers ------------------------------------------------------------------------------------
 
-    def lease(self) -> "Lease":
+    def lease(self) -> Lease:
         """A handle for one viewer (one browser session)."""
         return Lease(self, next(self._ids))
 

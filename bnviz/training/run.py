@@ -16,14 +16,14 @@ import time
 import torch
 from torch.nn import functional as F
 
-from bnviz.training import data as data_mod
-from bnviz.measure import probe
 from bnviz.config import HISTORY_CAP, ExperimentConfig
-from bnviz.table.history import History
-from bnviz.table.record import TableFile
-from bnviz.training.model import StateCopier, build_twins, make_optimizer, noise_generator
+from bnviz.measure import probe
 from bnviz.measure.snapshot import VariantStatus
 from bnviz.measure.worker import InlineSink, ProcessSink, lower_priority
+from bnviz.table.history import History
+from bnviz.table.record import TableFile
+from bnviz.training import data as data_mod
+from bnviz.training.model import StateCopier, build_twins, make_optimizer, noise_generator
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class Run:
         """Optimizer updates done so far."""
         return self._step
 
-    def start(self, paused: bool = False) -> "Run":
+    def start(self, paused: bool = False) -> Run:
         """Start training in the background (optionally paused at step 0)."""
         with self._cond:
             if self._thread is not None:
@@ -200,7 +200,7 @@ class Run:
             if self._sink.error and not stopped:  # a stopped run's worker is terminated on purpose
                 raise RuntimeError(self._sink.error)
             self._state = "stopped" if stopped else "finished"
-        except Exception as exc:  # a failed run is a state with a message, not a crash of the server
+        except Exception as exc:  # noqa: BLE001 - a failed run is a state with a message, not a crash of the server
             log.warning("run failed: %s", exc)
             self.error = f"{type(exc).__name__}: {exc}"
             self._state = "failed"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from bnviz.present import claims, lessons
+
 from .runtime import shared
 from .state import close_lesson, follow_live, open_step, reveal
 

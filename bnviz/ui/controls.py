@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import time
 from types import SimpleNamespace
+from urllib.parse import urlencode
 
 import streamlit as st
 
-from urllib.parse import urlencode
-
 from bnviz import config as C
+from bnviz import urlstate
 from bnviz.table import replay as replay_mod
 from bnviz.table import upload
-from bnviz import urlstate
 from bnviz.training.registry import Lease
 from bnviz.training.run import Run
+
 from . import state
 
 _L = C.LIMITS

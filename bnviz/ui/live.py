@@ -15,6 +15,7 @@ import time
 import streamlit as st
 
 from bnviz import config as C
+
 from . import classroom, panels, state
 from .runtime import lease, registry
 

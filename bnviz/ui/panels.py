@@ -8,16 +8,15 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from bnviz.present import claims
+from bnviz import config as C
+from bnviz import stats
+from bnviz.measure import clt
+from bnviz.measure.snapshot import POOLED, Snapshot
+from bnviz.present import claims, figures, views
 from bnviz.present.claims import sums
 from bnviz.present.claims.record import RunView
-from bnviz.measure import clt
-from bnviz.present import figures
-from bnviz import stats
-from bnviz.present import views
-from bnviz import config as C
 from bnviz.present.style import STAGE_TITLES, described, message, presented
-from bnviz.measure.snapshot import POOLED, Snapshot
+
 from . import classroom, state
 from .runtime import shared
 

@@ -10,6 +10,7 @@ import streamlit as st
 from threadpoolctl import threadpool_limits
 
 from bnviz.training.registry import Registry
+
 from . import state
 
 

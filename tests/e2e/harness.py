@@ -53,7 +53,7 @@ def _playwright_chromium() -> str | None:
     try:
         with sync_playwright() as pw:
             path = pw.chromium.executable_path
-    except Exception:  # a broken driver install is the same as no browser: say how to get one
+    except Exception:  # noqa: BLE001 - a broken driver install is the same as no browser: say how to get one
         return None
     return path if path and os.path.isfile(path) else None
 

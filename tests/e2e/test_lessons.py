@@ -61,8 +61,8 @@ def test_each_lesson_question_and_its_chart_share_the_screen_at_1280x800(browser
         open_app(page, f"{server}/?lesson={step.number}" + ("&present=1" if present else ""))
         page.wait_for_selector(".st-key-status", timeout=30_000)  # the whole page, after its first frame
         # A few snapshots in, enough for every claim's verdict (claims.MIN_SNAPS, one every 25 steps).
-        assert wait_for(lambda: status_step(page) >= 150 or "finished" in page.locator(".st-key-status").inner_text(),
-                        timeout=120)
+        assert wait_for(lambda page=page: status_step(page) >= 150
+                        or "finished" in page.locator(".st-key-status").inner_text(), timeout=120)
         key = step.chart
         chart = drawn(page, key)
         page.wait_for_selector(".st-key-reveal_btn button", timeout=30_000)

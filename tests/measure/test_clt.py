@@ -6,8 +6,8 @@ import pytest
 import scipy.stats
 
 from bnviz import stats
-from bnviz.measure import clt
 from bnviz.config import INPUT_DISTS
+from bnviz.measure import clt
 
 N, UNITS = 2000, 8
 

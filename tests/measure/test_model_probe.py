@@ -10,10 +10,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from bnviz.training import data
-from bnviz.measure import npnet
-from bnviz.measure import probe
 from bnviz.config import ACTIVATIONS, ExperimentConfig
+from bnviz.measure import npnet, probe
+from bnviz.training import data
 from bnviz.training.model import NoisyBatchNorm, StateCopier, build_twins, noise_generator
 
 from ..helpers import sgd_shifted

@@ -9,11 +9,10 @@ import pytest
 import scipy.stats
 
 from bnviz import stats
-from bnviz.present import claims
-from bnviz.present import views
 from bnviz.config import PANELS, PRESETS
-from bnviz.training.run import Run
 from bnviz.measure.snapshot import POOLED, VariantSnapshot
+from bnviz.present import claims, views
+from bnviz.training.run import Run
 
 SHORT = dict(widths=(32, 32, 32), steps=600, snapshot_every=20, ics_every=100)
 IDS = [f"C{i}" for i in range(1, 9)]
@@ -179,8 +178,8 @@ def test_c7_placement_compares_what_the_next_layer_receives(placement):
     v = board["C7"]
     assert v.verdict in ("supported", "refuted", "mixed")
     layers = range(len(cfg.widths))
-    before = np.mean([per_snapshot(snaps, "bn@before", l, "a") for l in layers])
-    after = np.mean([per_snapshot(snaps, "bn@after", l, "y") for l in layers])
+    before = np.mean([per_snapshot(snaps, "bn@before", i, "a") for i in layers])
+    after = np.mean([per_snapshot(snaps, "bn@after", i, "y") for i in layers])
     assert v.value == pytest.approx(after / before, rel=1e-9)
     shown(before, v.figure), shown(after, v.figure)
     w_b = np.median([r["a"]["shapiro_w"] for r in tracked_rows(snaps, cfg, "bn@before", "x", ("a",))])
@@ -207,7 +206,7 @@ def test_c8_noisy_bn_and_gradient_shift(santurkar):
     L = len(cfg.widths) - 1
     ratio = per_snapshot(snaps, "bn_noisy", L, "y") / per_snapshot(snaps, "bn", L, "y")
     assert v.numbers.drift_ratio == pytest.approx(ratio, rel=1e-9) and ratio > 1.5  # the noise destabilizes
-    ics = {t: np.mean([views.ics(snaps, t, l)[1] for l in range(len(cfg.widths))]) for t in ("bn", "none")}
+    ics = {t: np.mean([views.ics(snaps, t, i)[1] for i in range(len(cfg.widths))]) for t in ("bn", "none")}
     assert len(views.ics(snaps, "bn", 0)[0]) == 6  # steps 0, 100, ..., 500
     assert v.numbers.ics_ratio == pytest.approx(ics["bn"] / ics["none"], rel=1e-9)
     shown(ics["bn"], v.figure), shown(ics["none"], v.figure)

@@ -12,11 +12,10 @@ import plotly.graph_objects as go
 import pytest
 
 from bnviz import stats
-from bnviz.present import figures
-from bnviz.present import views
 from bnviz.config import STAGES, ExperimentConfig
-from bnviz.present.style import KIND_COLORS, STAGE_TITLES
 from bnviz.measure.snapshot import POOLED, QQ_POINTS
+from bnviz.present import figures, views
+from bnviz.present.style import KIND_COLORS, STAGE_TITLES
 
 from ..helpers import DIVERGES, OTHERS, SMALL, finished
 
@@ -248,7 +247,7 @@ def test_gamma_lines_are_the_layers_gamma(small):
     gamma = np.array([s.variants["bn"].layers[0].gamma for s in small])
     beta = np.array([s.variants["bn"].layers[0].beta for s in small])
     tracked = [u for u in small[-1].variants["bn"].layers[0].stages["y"].units if u != POOLED]
-    for k, m, sym in ((1, gamma, "γ"), (2, beta, "β")):
+    for k, m in ((1, gamma), (2, beta)):
         emph = [t for t in cell(fig, k) if t.legendgroup == "tracked"]
         assert len(emph) == len(tracked)
         for u, t in zip(tracked, emph):

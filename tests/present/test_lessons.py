@@ -5,11 +5,10 @@ import re
 
 import pytest
 
-from bnviz.present import claims, views
-from bnviz.present import lessons
 from bnviz.config import PANELS, PRESETS
-from bnviz.training.run import Run
 from bnviz.measure.snapshot import POOLED
+from bnviz.present import claims, lessons, views
+from bnviz.training.run import Run
 
 IDS = [f"C{i}" for i in range(1, 9)]
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[+-]\d+)?%?")

@@ -11,9 +11,21 @@ import pytest
 from bnviz.config import STAGES
 from bnviz.measure.snapshot import POOLED
 from bnviz.present import figures, views
-from bnviz.present.style import (LEGEND_ROW, MARKERS_SHOWN, PLOTLY_LINE, PLOTLY_MARKER, PRESENT_SCALE, STAGE_DASHES,
-                                 STAGE_MARKERS, STAGE_SYMBOLS, THEME_AXIS_TITLE, THEME_TICK, described, figure,
-                                 presented)
+from bnviz.present.style import (
+    LEGEND_ROW,
+    MARKERS_SHOWN,
+    PLOTLY_LINE,
+    PLOTLY_MARKER,
+    PRESENT_SCALE,
+    STAGE_DASHES,
+    STAGE_MARKERS,
+    STAGE_SYMBOLS,
+    THEME_AXIS_TITLE,
+    THEME_TICK,
+    described,
+    figure,
+    presented,
+)
 
 from ..helpers import SMALL
 

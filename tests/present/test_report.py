@@ -14,15 +14,14 @@ import plotly.graph_objects as go
 import pytest
 
 from bnviz import stats
-from bnviz.present import claims
-from bnviz.measure import clt
-from bnviz.present import report
-from bnviz.present import views
 from bnviz.config import PANELS, PRESETS
-from bnviz.present.style import variant_label
+from bnviz.measure import clt
 from bnviz.measure.snapshot import POOLED
+from bnviz.present import claims, report, views
+from bnviz.present.style import variant_label
 
 from ..helpers import SMALL, finished
+
 PLAIN = SMALL.replace(variants=("none",), steps=20)  # nothing learns γ and β
 LAYER = 1
 IDS = [f"C{i}" for i in range(1, 9)]

@@ -15,14 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bnviz import stats, urlstate
-from bnviz.present import claims
-from bnviz.present import figures
-from bnviz.table import record, replay, upload
-from bnviz.present import views
 from bnviz.config import PRESETS, STAGES
+from bnviz.measure.snapshot import POOL_N, POOLED, QQ_POINTS
+from bnviz.present import claims, figures, views
+from bnviz.table import record, replay, upload
 from bnviz.table.schema import KNOWN_STATS, QUANTILE_STATS, STAGE_NAMES, TABLE_COLUMNS
 from bnviz.table.upload import ReplayError
-from bnviz.measure.snapshot import POOL_N, POOLED, QQ_POINTS
 
 from ..helpers import DIVERGES, OTHERS, finished_run
 
@@ -247,7 +245,7 @@ def test_rebuilt_histograms_of_the_run(ioffe, files):
                         worst = max(worst, ks / tol)
                         mean, sd = a.table[i, 0], a.table[i, 1]
                         assert abs((h1.centers * h1.counts).sum() / h1.counts.sum() - mean) <= 0.05 * sd + h1.width
-                for u, ws in widths.items():  # one grid per series, doubling only: stats.align works on it
+                for ws in widths.values():  # one grid per series, doubling only: stats.align works on it
                     assert all(w1 / w0 in (1, 2, 4, 8) for w0, w1 in zip(ws, ws[1:])), ws
     assert worst < 1.0, worst
 

@@ -6,9 +6,9 @@ import scipy.stats
 import torch
 from sklearn.datasets import load_digits
 
+from bnviz.config import DATASETS, INPUT_DISTS, REGRESSION_NOISE, ExperimentConfig
 from bnviz.measure import clt
 from bnviz.training import data
-from bnviz.config import DATASETS, INPUT_DISTS, REGRESSION_NOISE, ExperimentConfig
 
 
 def test_digits_is_scikit_learns_digits_scaled_with_an_80_20_split():

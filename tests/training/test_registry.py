@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from bnviz.table import record
 from bnviz.config import ExperimentConfig
+from bnviz.table import record
 from bnviz.training.registry import Registry
 
 from ..helpers import wait_for

@@ -2,25 +2,24 @@
 
 import math
 import sys
-import time
 import threading
+import time
 
 import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
 
-from bnviz.training import data
 from bnviz.config import PRESETS, ExperimentConfig
+from bnviz.measure.snapshot import Snapshot, VariantSnapshot
 from bnviz.table import record
 from bnviz.table.history import History
 from bnviz.table.record import TableFile
+from bnviz.training import data
 from bnviz.training.model import build_twins, init_linears
 from bnviz.training.run import Run
-from bnviz.measure.snapshot import Snapshot, VariantSnapshot
 
 from ..helpers import TINY, wait_for
-
 
 
 def finished(cfg, **kw):
@@ -159,8 +158,7 @@ def test_weights_cross_the_pipe_as_raw_bytes_and_arrive_whole_and_writable():
     training (no state) and a plain dict of arrays (pickled as before) pass through as they are."""
     import multiprocessing as mp
 
-    from bnviz.measure import probe
-    from bnviz.measure import worker
+    from bnviz.measure import probe, worker
     from bnviz.training.model import StateCopier
 
     cfg = TINY
@@ -196,8 +194,7 @@ def test_a_worker_that_cannot_summarize_a_snapshot_reports_it_and_writes_no_tabl
     the table, which would miss it, is not written when the run closes."""
     import multiprocessing as mp
 
-    from bnviz.measure import probe
-    from bnviz.measure import worker
+    from bnviz.measure import probe, worker
     from bnviz.training.model import StateCopier
 
     cfg = TINY.replace(variants=("none", "bn"))
@@ -347,7 +344,7 @@ def test_stopping_a_run_with_a_worker_process_is_a_stop_not_a_failure(caplog, mo
     caplog.set_level(logging.INFO)
     run = Run(TINY.replace(steps=1_000_000), stats_in="process", steps_per_second=200)
     run.start()
-    assert wait_for(lambda: len(run.history) >= 3, timeout=60)
+    assert wait_for(lambda run=run: len(run.history) >= 3, timeout=60)
     run.stop()
     assert run.state == "stopped" and run.error is None and not run.alive
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -364,7 +361,6 @@ def test_a_worker_whose_server_died_exits_instead_of_holding_its_memory(tmp_path
     script = tmp_path / "owner.py"
     script.write_text(
         "import sys, time\n"
-        f"sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})\n"
         "from bnviz.config import PRESETS\nfrom bnviz.training.run import Run\n"
         "r = Run(PRESETS['ioffe'].config.replace(steps=1_000_000, widths=(8,)), stats_in='process', "
         "steps_per_second=50)\nr.start()\n"
@@ -416,7 +412,7 @@ def test_stopping_a_run_mid_backlog_leaves_no_thread_or_file_descriptor_behind()
         # a snapshot every step: the worker falls behind at once, so the backlog is full when the run stops
         run = Run(PRESETS["ioffe"].config.replace(steps=1_000_000, snapshot_every=1), stats_in="process")
         run.start()
-        assert wait_for(lambda: len(run.history) >= 3, timeout=60)
+        assert wait_for(lambda run=run: len(run.history) >= 3, timeout=60)
         run.stop()
         assert run.state == "stopped" and not run.alive
         if i == 0:  # the first worker also starts multiprocessing's resource tracker (one pipe, kept)

@@ -11,6 +11,7 @@ from bnviz import config as C
 from ..helpers import wait_for
 from .pages import APP, SHORT, open_page, the_run
 
+
 def test_opens_on_ioffe_and_trains_at_once():
     at = open_page({})
     assert not at.exception
@@ -165,8 +166,7 @@ def test_figure_data_is_the_history_data():
     assert not at.exception
     import numpy as np
 
-    from bnviz.present import figures
-    from bnviz.present import views
+    from bnviz.present import figures, views
 
     snaps = run.history.snapshots()
     fig = figures.percentile_bands(snaps, run.config.variants, 2, -1)

@@ -106,8 +106,8 @@ def test_zero_variance_inputs_give_defined_statistics_not_errors(monkeypatch):
     import numpy as np
     import torch
 
-    from bnviz.training import data as data_mod
     from bnviz.config import PRESETS
+    from bnviz.training import data as data_mod
     from bnviz.training.run import Run
 
     real_load = data_mod.load

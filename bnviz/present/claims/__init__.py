@@ -8,11 +8,21 @@ report do.
 
 from bnviz.present.claims.benefit import C8_ACC, C8_DRIFT, C8_ICS, C8_LEVELS, C8Numbers, first_reach, learning_area
 from bnviz.present.claims.board import BY_ID, CLAIMS, evidence
-from bnviz.present.claims.drift import (C1_REFUTE, C1_SUPPORT, C2_REFUTE, C2_SUPPORT, C7_DRIFT, C7_W, C1Numbers,
-                                        C2Numbers, C7Numbers, C7Side, compare_drift)
+from bnviz.present.claims.drift import (
+                                        C1_REFUTE,
+                                        C1_SUPPORT,
+                                        C2_REFUTE,
+                                        C2_SUPPORT,
+                                        C7_DRIFT,
+                                        C7_W,
+                                        C1Numbers,
+                                        C2Numbers,
+                                        C7Numbers,
+                                        C7Side,
+                                        compare_drift,
+)
 from bnviz.present.claims.record import BN_KINDS, VERDICTS, Claim, Judged, Verdict
-from bnviz.present.claims.shape import (C6_PAIRS, C6_TOL, TOL_KL, TOL_MOMENT, TOL_W, C3Numbers, C4Numbers,
-                                        C6Numbers)
+from bnviz.present.claims.shape import C6_PAIRS, C6_TOL, TOL_KL, TOL_MOMENT, TOL_W, C3Numbers, C4Numbers, C6Numbers
 from bnviz.present.claims.sums import CLT_FAN_INS, CLT_KL, CLT_W, RUN_KL, RUN_W, C5Layer, C5Numbers, fan_in
 from bnviz.present.numbers import fmt, sci
 from bnviz.present.summary import MIN_SNAPS

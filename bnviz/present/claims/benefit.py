@@ -10,7 +10,8 @@ import numpy as np
 
 from bnviz.present import summary, views
 from bnviz.present.claims.record import Claim, Judged, RunView, configured, not_measured
-from bnviz.present.numbers import fmt, score as score_text, times
+from bnviz.present.numbers import fmt, times
+from bnviz.present.numbers import score as score_text
 
 C8_ACC, C8_DRIFT, C8_ICS = 0.03, 1.5, 0.8  # 3 points of test score; 1.5x drift; BN's ‖G − G′‖ >= 0.8x none's
 C8_LEVELS = (0.9, 0.95)  # test scores whose first crossing the board reports for each variant

@@ -45,7 +45,7 @@ def evidence(snaps: tuple[Snapshot, ...] = (), config: ExperimentConfig | None =
     cfg = config if config is not None else ExperimentConfig()
     try:
         run = RunView(tuple(snaps or ()), cfg)
-    except Exception as exc:  # malformed input: every claim is unmeasured, the board still draws
+    except Exception as exc:  # noqa: BLE001 - malformed input: every claim is unmeasured, the board still draws
         log.warning("evidence board: %s", exc)
         return [verdict(c, not_measured(f"could not read the snapshots ({type(exc).__name__}: {exc})"))
                 for c in CLAIMS]

@@ -45,7 +45,7 @@ class Claim:
     needs_why: str  # what it needs, in words, when a config does not have it
     thresholds: Mapping[str, float]  # the rule's numbers, by name (docs/claims.md quotes each)
     rule: str  # the rule, in words, with its thresholds
-    judge: Callable[["RunView"], Judged] = field(repr=False)
+    judge: Callable[[RunView], Judged] = field(repr=False)
     meaning: Mapping[str, str] = field(default_factory=dict)  # verdict -> what it means for the student's question
 
 
