@@ -1,4 +1,5 @@
-"""The package's boundaries: which modules may import torch, and no module imports another in a circle."""
+"""The package's boundaries: the packages each package may import (the pipeline's order), which modules may import
+torch and streamlit, and no module importing another in a circle. Every module is walked, subpackages included."""
 
 from __future__ import annotations
 
@@ -13,6 +14,23 @@ import bnviz
 ROOT = Path(bnviz.__file__).resolve().parent
 # Where training happens: the training package, the record command, and the page that starts runs.
 TORCH_ALLOWED = ("bnviz.training", "bnviz.__main__", "bnviz.ui")
+# The page alone speaks Streamlit.
+STREAMLIT_ALLOWED = ("bnviz.ui",)
+# Each package (or top-level module) of bnviz and the ones it may import: the pipeline training -> measure ->
+# table -> present -> ui, with config, stats and urlstate serving them. A snapshot's producer (training) hands
+# its work to measure and keeps a table.History; measure never reaches back to table or training (a worker's
+# Recorder is handed to it). Every package must be declared here, so a new one states its edges.
+EDGES: dict[str, set[str]] = {
+    "config": set(),
+    "stats": set(),
+    "urlstate": {"config"},
+    "measure": {"config", "stats"},
+    "table": {"config", "stats", "measure", "urlstate"},
+    "training": {"config", "stats", "measure", "table"},
+    "present": {"config", "stats", "measure", "table", "urlstate"},
+    "ui": {"config", "stats", "measure", "table", "training", "present", "urlstate"},
+    "__main__": {"config", "stats", "measure", "table", "training", "present", "urlstate"},
+}
 
 
 def modules() -> list[str]:
@@ -20,16 +38,34 @@ def modules() -> list[str]:
     return ["bnviz", *names]
 
 
-def test_every_module_outside_training_imports_with_torch_blocked():
-    torch_free = [m for m in modules() if not m.startswith(TORCH_ALLOWED)]
-    assert "bnviz.measure.clt" in torch_free and "bnviz.table.replay" in torch_free  # the list is not empty
+def import_blocked(blocked: str, names: list[str]) -> subprocess.CompletedProcess:
+    """Import every module of ``names`` in a fresh interpreter in which importing ``blocked`` fails."""
     code = ("import sys, importlib\n"
-            "sys.modules['torch'] = None  # any import of torch now raises ImportError\n"
-            f"for name in {torch_free!r}:\n"
+            f"sys.modules[{blocked!r}] = None  # any import of it now raises ImportError\n"
+            f"for name in {names!r}:\n"
             "    importlib.import_module(name)\n"
             "print('ok')\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_every_module_outside_training_imports_with_torch_blocked():
+    torch_free = [m for m in modules() if not m.startswith(TORCH_ALLOWED)]
+    assert {"bnviz.measure.clt", "bnviz.table.replay", "bnviz.present.claims.board"} <= set(torch_free)
+    result = import_blocked("torch", torch_free)
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_every_module_outside_ui_imports_with_streamlit_blocked():
+    names = [m for m in modules() if not m.startswith(STREAMLIT_ALLOWED)]
+    assert {"bnviz.present.report", "bnviz.table.replay", "bnviz.training.run"} <= set(names)
+    result = import_blocked("streamlit", names)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
+
+
+def test_blocking_a_library_makes_a_module_that_imports_it_fail():
+    """The two checks above can fail: blocking streamlit breaks the page's modules."""
+    result = import_blocked("streamlit", ["bnviz.ui.live"])
+    assert result.returncode != 0 and "streamlit" in result.stderr
 
 
 def imports_of(path: Path, name: str) -> set[str]:
@@ -50,7 +86,8 @@ def imports_of(path: Path, name: str) -> set[str]:
     return {m for m in found if m in known and m != name and not (m == "bnviz" or name.startswith(m + "."))}
 
 
-def test_no_module_imports_another_in_a_circle():
+def module_graph() -> dict[str, set[str]]:
+    """Each bnviz module and the bnviz modules it imports."""
     graph = {}
     for name in modules():
         rel = name.split(".")[1:]
@@ -58,6 +95,59 @@ def test_no_module_imports_another_in_a_circle():
         if not path.exists():
             path = ROOT.joinpath(*rel, "__init__.py")
         graph[name] = imports_of(path, name)
+    return graph
+
+
+def package(module: str) -> str:
+    """The package (or top-level module) of bnviz that ``module`` belongs to; "bnviz" for the root."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "bnviz"
+
+
+def package_edges(graph: dict[str, set[str]]) -> dict[tuple[str, str], list[str]]:
+    """Each import from one package into another, with the module imports that make it."""
+    edges: dict[tuple[str, str], list[str]] = {}
+    for name, targets in graph.items():
+        for target in targets:
+            if package(name) != package(target):
+                edges.setdefault((package(name), package(target)), []).append(f"{name} -> {target}")
+    return edges
+
+
+def test_every_package_is_declared_with_its_edges():
+    declared = {package(m) for m in modules()} - {"bnviz"}
+    assert declared == set(EDGES), sorted(declared ^ set(EDGES))
+
+
+def test_each_package_imports_only_the_packages_it_is_allowed_to():
+    edges = package_edges(module_graph())
+    assert ("ui", "present") in edges and ("training", "measure") in edges  # the graph is read, not empty
+    wrong = {edge: where for edge, where in edges.items() if edge[0] != "bnviz" and edge[1] not in EDGES[edge[0]]}
+    assert not wrong, wrong
+
+
+def test_the_declared_edges_form_no_circle():
+    order: list[str] = []  # packages in an order where each comes after all it imports
+    left = dict(EDGES)
+    while left:
+        ready = [p for p, deps in left.items() if deps <= set(order)]
+        assert ready, f"circle among {sorted(left)}"
+        order += sorted(ready)
+        for p in ready:
+            del left[p]
+    assert order.index("measure") < order.index("table") < order.index("present") < order.index("ui")
+
+
+def test_a_backward_import_is_found():
+    """The edge check sees a measure module that imports table (a step back in the pipeline)."""
+    graph = module_graph()
+    graph["bnviz.measure.worker"] = graph["bnviz.measure.worker"] | {"bnviz.table.record"}
+    assert package_edges(graph)[("measure", "table")] == ["bnviz.measure.worker -> bnviz.table.record"]
+    assert "table" not in EDGES["measure"]
+
+
+def test_no_module_imports_another_in_a_circle():
+    graph = module_graph()
     assert graph["bnviz.ui.live"] >= {"bnviz.ui.panels", "bnviz.ui.state"}  # the graph is read, not empty
     seen, stack, cycles = set(), [], []
 

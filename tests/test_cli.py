@@ -1,9 +1,7 @@
 """The record command's contract (docs/design.md, contract 3) and the streamlit-free core."""
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,13 +10,10 @@ from bnviz.config import PRESETS
 from bnviz.stats import UNIT_STATS
 from bnviz.table.schema import TABLE_COLUMNS
 
-ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
-
 
 def cli(*args, timeout=300, cwd=None):
     return subprocess.run([sys.executable, "-m", "bnviz", *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=cwd, env=ENV)
+                          cwd=cwd)
 
 
 def test_presets_lists_every_preset_one_line_each():
@@ -125,18 +120,6 @@ def test_an_output_that_is_a_folder_is_refused_before_training(tmp_path):
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "is a directory" in res.stderr, res.stderr
 
 
-def test_core_imports_without_streamlit():
-    code = ("import sys; sys.modules['streamlit'] = None\n"
-            "import bnviz, bnviz.config, bnviz.training.data, bnviz.training.model, bnviz.measure.probe, bnviz.stats, bnviz.training.run, "
-            "bnviz.table.history, bnviz.measure.snapshot, bnviz.measure.worker, bnviz.__main__\n"
-            "import pkgutil, importlib\n"
-            "for m in pkgutil.iter_modules(bnviz.__path__):\n"
-            "    if m.name != 'ui': importlib.import_module('bnviz.' + m.name)\n"
-            "print('ok')")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=ENV)
-    assert res.returncode == 0 and "ok" in res.stdout, res.stderr
-
-
 @pytest.mark.parametrize("inline", [False, True])
 def test_record_to_parquet_never_imports_pandas(tmp_path, inline):
     """pyarrow's converters import pandas on first use (0.2-0.3 s); the table is built from buffers instead,
@@ -148,7 +131,7 @@ def test_record_to_parquet_never_imports_pandas(tmp_path, inline):
             f"status = m.main(['record', '--preset', 'ioffe', '--steps', '30', '--snapshot-every', '15', '--quiet', "
             f"'--out', {str(out)!r}] + {['--inline'] if inline else []!r})\n"
             "print(status, 'pandas' in sys.modules, 'pyarrow' in sys.modules)")
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=ENV)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0 and res.stdout.split() == ["0", "False", str(inline)], (res.stdout, res.stderr)
     df = pd.read_parquet(out)
     assert tuple(df.columns) == TABLE_COLUMNS and sorted(set(df.step)) == [0, 15, 30]

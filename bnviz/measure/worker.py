@@ -6,9 +6,9 @@ process uses the second core instead, so recording costs little more than traini
 (copies of the weights: the training thread does nothing more) in step order, probe them
 (probe.Prober) and summarize them (snapshot.Summarizer), and deliver Snapshots in the same order.
 
-Given a ``table`` (table.record.TableFile: the record command), a sink delivers nothing: it encodes each snapshot
-into the tidy table where it was made and writes the file when closed, so nothing travels back to the training
-process (see benchmarks/README.md for what recording costs).
+Given a ``recorder`` (a Recorder, made by whoever starts the sink: the record command's table), a sink delivers
+nothing: the recorder takes each snapshot where it was made and writes its file when the sink closes, so nothing
+travels back to the training process (see benchmarks/README.md for what recording costs).
 """
 
 from __future__ import annotations
@@ -23,30 +23,48 @@ import threading
 import types
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from bnviz.config import ExperimentConfig
 from bnviz.measure.probe import Arrays, FlatState, Layout, Prober, WeightSnapshot
 from bnviz.measure.snapshot import Snapshot, Summarizer
-from bnviz.table.record import TableFile, TableRecorder
 
 _STOP = None  # sentinel on the queues
 log = logging.getLogger(__name__)
+
+
+class Recorder(Protocol):
+    """Where a sink's snapshots go instead of back to its caller. It is made in the process that starts the sink
+    and pickled to the worker, so it holds only its settings until ``prepare``, which runs where the snapshots
+    are made, once, before the first ``append``."""
+
+    where: str  # what it writes, for messages: a file's path
+
+    def prepare(self) -> None: ...
+
+    def append(self, snap: Snapshot) -> None: ...
+
+    def write(self) -> int:
+        """Write what was appended, whole; returns how many snapshots it holds."""
+        ...
 
 
 class InlineSink:
     """Probe and summarize on the caller's thread: simplest, used by tests and tiny runs."""
 
     def __init__(self, config: ExperimentConfig, deliver: Callable[[Snapshot], None],
-                 distributions: bool = True, table: TableFile | None = None) -> None:
+                 distributions: bool = True, recorder: Recorder | None = None) -> None:
         self._config = config
-        self._prober = None
+        self._prober: Prober | None = None
         self._summarizer = Summarizer(config.activation, config.units, distributions)
-        self._recorder = TableRecorder(config.snapshot_every, table) if table is not None else None
-        self._deliver = deliver if table is None else self._recorder.append
+        self._recorder = recorder
+        if recorder is not None:
+            recorder.prepare()
+        self._deliver = deliver if recorder is None else recorder.append
         self.error: str | None = None
-        self.written: int | None = None  # snapshots in the table file, once written
+        self.written: int | None = None  # snapshots the recorder wrote, once written
 
     def start(self, dataset) -> None:
         """Receive the run's data (loaded once, by the run)."""
@@ -57,7 +75,7 @@ class InlineSink:
         self._deliver(self._summarizer.summarize(self._prober.raw(ws)))
 
     def close(self, wait: bool = True) -> None:
-        """Write the table file (``wait``, with a table); nothing to release."""
+        """Write the recorder's file (``wait``, with a recorder); nothing to release."""
         if wait and self._recorder is not None and self.written is None and self.error is None:
             try:
                 self.written = self._recorder.write()
@@ -111,21 +129,20 @@ def _next(inbox):
 
 @dataclass(frozen=True)
 class _Written:
-    snapshots: int  # the worker wrote the table file with this many snapshots
+    snapshots: int  # the worker's recorder wrote this many snapshots
 
 
-def _write_failed(recorder: TableRecorder, exc: Exception) -> str:
-    return f"could not write {recorder.target.path}: {exc}"
+def _write_failed(recorder: Recorder, exc: Exception) -> str:
+    return f"could not write {recorder.where}: {exc}"
 
 
-def _serve(config: ExperimentConfig, inbox, outbox, distributions: bool, table: TableFile | None = None) -> None:
+def _serve(config: ExperimentConfig, inbox, outbox, distributions: bool, recorder: Recorder | None = None) -> None:
     """Worker process main loop: take the data, then probe and summarize until the sentinel arrives.
 
-    ``outbox`` is the write end of a pipe to the collector; each result is sent whole. With a ``table``, the
-    results go into a TableRecorder instead, and the sentinel has the file written first. The worker never
+    ``outbox`` is the write end of a pipe to the collector; each result is sent whole. With a ``recorder``, the
+    results go into it instead, and the sentinel has its file written first. The worker never
     imports PyTorch or scikit-learn: the data come as numpy arrays and the probe is numpy (npnet.py)."""
     summarizer = Summarizer(config.activation, config.units, distributions)
-    recorder = TableRecorder(config.snapshot_every, table) if table is not None else None
     arrays = _next(inbox)  # sent by the run once loaded: the worker never imports scikit-learn
     if arrays is _STOP:
         outbox.send(_STOP)
@@ -133,7 +150,7 @@ def _serve(config: ExperimentConfig, inbox, outbox, distributions: bool, table: 
     prober = Prober(config, arrays)
     if recorder is not None:
         recorder.prepare()
-    failed = False  # a snapshot could not be summarized: the table would miss it, so it is not written
+    failed = False  # a snapshot could not be summarized: the recorder would miss it, so it is not written
     while True:
         ws = _next(inbox)
         if ws is _STOP:
@@ -217,17 +234,17 @@ class ProcessSink:
     a sender thread feeds the worker from a bounded queue (so a worker that falls behind slows training
     down instead of letting memory grow), and the worker answers the collector thread. Whichever side
     ends, even mid-message, the other gets an EOF or a broken pipe instead of a read or write that waits
-    forever, so a stop leaves no thread or descriptor behind. With a ``table``, the worker answers only once,
-    when closed: with the number of snapshots it wrote to the file (``written``), or with why it could not.
+    forever, so a stop leaves no thread or descriptor behind. With a ``recorder``, the worker answers only once,
+    when closed: with the number of snapshots it wrote (``written``), or with why it could not.
     """
 
     def __init__(self, config: ExperimentConfig, deliver: Callable[[Snapshot], None], backlog: int = 32,
                  quick_first: bool = True, distributions: bool = True, nice: int = 0,
-                 table: TableFile | None = None) -> None:
+                 recorder: Recorder | None = None) -> None:
         ctx = mp.get_context("spawn")  # fork would copy torch's threads and locks
         worker_in, self._inbox = ctx.Pipe(duplex=False)
         self._outbox, worker_out = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_serve, args=(config, worker_in, worker_out, distributions, table),
+        self._proc = ctx.Process(target=_serve, args=(config, worker_in, worker_out, distributions, recorder),
                                  daemon=True, name="bnviz-stats")
         _start_without_main(self._proc)
         lower_priority(nice, self._proc.pid)  # its one thread: the threads it starts later inherit the value
@@ -236,10 +253,10 @@ class ProcessSink:
         self._pending: queue.Queue = queue.Queue(maxsize=backlog)
         self._deliver = deliver
         self.error: str | None = None
-        self.written: int | None = None  # snapshots in the table file, once the worker has written it
+        self.written: int | None = None  # snapshots the recorder wrote, once the worker has written them
         self._config = config
-        # -1: no in-process first snapshot (none is wanted, or a table takes the snapshots)
-        self._skip_step: int | None = None if quick_first and table is None else -1
+        # -1: no in-process first snapshot (none is wanted, or a recorder takes the snapshots)
+        self._skip_step: int | None = None if quick_first and recorder is None else -1
         self._sender = threading.Thread(target=self._send, daemon=True, name="bnviz-send")
         self._collector = threading.Thread(target=self._collect, daemon=True, name="bnviz-collect")
         self._sender.start()

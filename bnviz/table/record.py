@@ -159,29 +159,41 @@ class TableRecorder:
     Used where the snapshots are made (the record command's statistics worker, or inline): each snapshot is
     encoded once, when it comes (0.3 ms for ioffe, while the worker waits for the next one), so that only
     the file is left to write when training ends, and no snapshot has to travel back to the training process.
-    The snapshots themselves are not kept.
+    The snapshots themselves are not kept. It is a measure.worker.Recorder: made by the record command, it holds
+    only its settings until ``prepare``, so that it can be sent to the worker process.
     """
 
     def __init__(self, snapshot_every: int, target: TableFile) -> None:
         _kind(target.path)  # a bad suffix fails now, not after the training
         self.target = target
-        self._steps = History(snapshot_every, target.cap)
-        self._encoder = TableEncoder(target.quantiles)
+        self.where = target.path
+        self._snapshot_every = snapshot_every
+        self._steps: History | None = None  # made by prepare(), where the snapshots are made
+        self._encoder: TableEncoder | None = None
 
     def prepare(self) -> None:
-        """Import the writer's modules now (pyarrow: 0.05 s) rather than when training has ended."""
+        """Start an empty table, and import the writer's modules now (pyarrow: 0.05 s) rather than when training
+        has ended."""
+        self._steps = History(self._snapshot_every, self.target.cap)
+        self._encoder = TableEncoder(self.target.quantiles)
         if _kind(self.target.path) == "parquet":
             import pyarrow.parquet  # noqa: F401
 
+    def _parts(self) -> tuple[History, TableEncoder]:
+        if self._steps is None or self._encoder is None:
+            raise RuntimeError("TableRecorder.prepare() must run before the first snapshot")
+        return self._steps, self._encoder
+
     def append(self, snap: Snapshot) -> None:
         """Encode the newest snapshot (steps must increase)."""
-        self._steps.append(_Step(snap.step))
-        self._encoder.add(snap)
-        if len(self._encoder) > len(self._steps):  # the History thinned its grid: forget those too
-            self._encoder.keep_only(self._steps.steps())
+        steps, encoder = self._parts()
+        steps.append(_Step(snap.step))
+        encoder.add(snap)
+        if len(encoder) > len(steps):  # the History thinned its grid: forget those too
+            encoder.keep_only(steps.steps())
 
     def __len__(self) -> int:
-        return len(self._steps)
+        return 0 if self._steps is None else len(self._steps)
 
     def write(self) -> int:
         """Write the table to the target file; returns the number of snapshots in it.
@@ -189,8 +201,8 @@ class TableRecorder:
         The file appears whole or not at all: it is written beside the target under a temporary name, then
         renamed over it, so a write that fails (a full disk, a killed worker) leaves an earlier file as it was.
         """
-
-        cols = self._encoder.columns(self._steps.steps())
+        steps, encoder = self._parts()
+        cols = encoder.columns(steps.steps())
         kind = _kind(self.target.path)
         folder, name = os.path.split(os.path.abspath(self.target.path))
         part = os.path.join(folder, f".{name}.{os.getpid()}.part.{kind}")  # the suffix tells write_table the kind
@@ -200,7 +212,7 @@ class TableRecorder:
         finally:
             if os.path.exists(part):
                 os.remove(part)
-        return len(self._steps)
+        return len(steps)
 
 
 def to_table(snapshots, quantiles: bool = False) -> pandas.DataFrame:  # noqa: F821

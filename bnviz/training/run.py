@@ -21,7 +21,7 @@ from bnviz.measure import probe
 from bnviz.measure.snapshot import VariantStatus
 from bnviz.measure.worker import InlineSink, ProcessSink, lower_priority
 from bnviz.table.history import History
-from bnviz.table.record import TableFile
+from bnviz.table.record import TableFile, TableRecorder
 from bnviz.training import data as data_mod
 from bnviz.training.model import StateCopier, build_twins, make_optimizer, noise_generator
 
@@ -81,8 +81,9 @@ class Run:
         self._backlog = backlog  # weight snapshots queued for the worker before training waits for it
         self._distributions = distributions  # histograms and quantiles (figures, replays) in the snapshots
         self._nice = nice  # added to the training thread's (and its worker's) nice value: see lower_priority
-        # With a table (the record command), the snapshots are encoded into it where they are made and the file
-        # is written when training ends; self.history stays empty and self.written counts the file's snapshots.
+        # With a table (the record command), the snapshots are encoded into it where they are made (a TableRecorder
+        # the sink takes) and the file is written when training ends; self.history stays empty and self.written
+        # counts the file's snapshots.
         self._table = table
         self.written: int | None = None
         self._state = "ready"
@@ -164,14 +165,15 @@ class Run:
         torch.set_num_threads(1)  # small matrices: one thread is fastest and leaves cores to others
         sink = None
         try:
+            recorder = TableRecorder(self.config.snapshot_every, self._table) if self._table is not None else None
             # The worker process starts first: its imports overlap with loading the data and the models.
             if self._stats_mode == "process":
                 sink = ProcessSink(self.config, self.history.append, backlog=self._backlog,
                                    quick_first=self._quick_first, distributions=self._distributions,
                                    nice=self._nice,  # the worker is nice from its start: its imports are heavy
-                                   table=self._table)
+                                   recorder=recorder)
             else:
-                sink = InlineSink(self.config, self.history.append, self._distributions, table=self._table)
+                sink = InlineSink(self.config, self.history.append, self._distributions, recorder=recorder)
             self._sink = sink
             self._setup()
             sink.start(self.data)

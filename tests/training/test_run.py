@@ -14,7 +14,7 @@ from bnviz.config import PRESETS, ExperimentConfig
 from bnviz.measure.snapshot import Snapshot, VariantSnapshot
 from bnviz.table import record
 from bnviz.table.history import History
-from bnviz.table.record import TableFile
+from bnviz.table.record import TableFile, TableRecorder
 from bnviz.training import data
 from bnviz.training.model import build_twins, init_linears
 from bnviz.training.run import Run
@@ -216,7 +216,8 @@ def test_a_worker_that_cannot_summarize_a_snapshot_reports_it_and_writes_no_tabl
     out = tmp_path / "t.parquet"
     inbox_r, inbox_w = mp.Pipe(duplex=False)
     outbox_r, outbox_w = mp.Pipe(duplex=False)
-    thread = threading.Thread(target=worker._serve, args=(cfg, inbox_r, outbox_w, False, TableFile(str(out))))
+    recorder = TableRecorder(cfg.snapshot_every, TableFile(str(out)))
+    thread = threading.Thread(target=worker._serve, args=(cfg, inbox_r, outbox_w, False, recorder))
     thread.start()
     for item in (probe.Arrays.of(ds), weights(0), weights(10), weights(20), worker._STOP):
         inbox_w.send(item)
