@@ -4,9 +4,10 @@ Every number drawn comes from :mod:`bnviz.present.views` (the same extraction th
 straight from the snapshot's tables, so a panel shows exactly what the engine measured. Figures are rebuilt twice
 a second, hence the budget per builder: about 30 ms and under 250 kB of JSON for the ``ioffe`` preset
 (binned histograms, float32 arrays, WebGL lines). The over-training views live here; the one-distribution
-views (:mod:`bnviz.present.distributions`) are re-exported below, so the page needs only this module, and
-the shared look is :mod:`bnviz.present.style`. Titles state what to notice, with numbers measured on the
-data passed in; each figure also carries a title that only describes it (style.described).
+views (:mod:`bnviz.present.distributions`) are re-exported below, so the page and the report draw every figure
+through this module, and the shared look is :mod:`bnviz.present.style`. Titles state what to notice, with
+numbers measured on the data passed in; each figure also carries a title that only describes it
+(style.described).
 """
 
 from __future__ import annotations

@@ -280,7 +280,7 @@ def _lookup(cats, names) -> np.ndarray:
 
 def snapshots_from_table(df, config: ExperimentConfig | None = None,
                          max_snapshots: int | None = MAX_SNAPSHOTS) -> tuple[Snapshot, ...]:
-    """Rebuild the run's snapshots from a table (read_table's or history.to_table's), oldest first.
+    """Rebuild the run's snapshots from a table (read_table's or record.to_table's), oldest first.
 
     Every value the table holds lands where the live run kept it, so views.*, figures.* and
     claims.evidence read the same numbers; what it does not hold is NaN: per-unit drift at the first

@@ -76,7 +76,7 @@ def read_table(data: bytes, name: str, max_bytes: int = MAX_BYTES) -> pandas.Dat
     The format is sniffed (Parquet files start and end with ``PAR1``) and must agree with the name's suffix
     when it has one (.csv, .parquet or .pq). The result has the columns of history.TABLE_COLUMNS with
     variant/stage/stat categorical, step/layer/unit int64 and value float64 (NaN values dropped, as
-    history.to_table does); ``df.attrs`` holds ``bnviz.kind``, ``bnviz.name`` and, for Parquet files that
+    record.to_table does); ``df.attrs`` holds ``bnviz.kind``, ``bnviz.name`` and, for Parquet files that
     carry it, ``bnviz.query`` (the run's share-link query string).
 
     Raises :class:`ReplayError` (a ValueError) with a one-line message for anything else: an empty or
@@ -271,7 +271,7 @@ def _categorical(col, name: str, shown: str):
 def validate(df) -> pandas.DataFrame:  # noqa: F821
     """Check a table's columns, types, names, keys and sizes; returns a normalized copy (see read_table).
 
-    Accepts what read_table parsed or what history.to_table built; raises ReplayError. Idempotent: a
+    Accepts what read_table parsed or what record.to_table built; raises ReplayError. Idempotent: a
     validated frame is marked in ``df.attrs`` and returned as is.
     """
     import pandas as pd
@@ -323,7 +323,7 @@ def validate(df) -> pandas.DataFrame:  # noqa: F821
                 raise ReplayError(f"column {col!r} must hold numbers; row {i + 1} has {_show(s.iloc[i])}")
             s = num
         out[col] = s.to_numpy(dtype=np.float64, na_value=np.nan)
-    keep = ~np.isnan(out["value"])  # an undefined value is a left-out row, as history.to_table writes it
+    keep = ~np.isnan(out["value"])  # an undefined value is a left-out row, as record.to_table writes it
     for col in ("step", "layer", "unit"):
         v = out[col]
         where = np.flatnonzero(np.isnan(v))

@@ -106,7 +106,8 @@ def remember_view(name: str, key: str) -> None:
 
 
 def selected_panel() -> str:
-    """The panel selector's value, or the last valid one: under heavy load it once came back None."""
+    """The panel selector's value, or the last valid one: under heavy load a rerun can read the selector before
+    Streamlit has restored its value, and get None."""
     panel = st.session_state.get("panel")
     return panel if panel in C.PANELS else st.session_state.get("_panel", "over-time")
 
