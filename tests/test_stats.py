@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from bnviz import stats
+from bnviz.stats import histograms
 
 FIELDS = ("mean", "std", "skew", "kurtosis", "shapiro_w", "shapiro_p", "kl_gaussian")
 
@@ -439,7 +440,7 @@ def test_scalar_bin_index_is_the_array_bin_index(v, width):
     """The scalar path that places a histogram's end points agrees with the vectorized one value by value."""
     with np.errstate(over="ignore", invalid="ignore"):  # the cast of a huge index: handled below
         expected = stats.bin_index(np.array([v]), width)[0]
-    got = stats._bin_index_scalar(v, width)
+    got = histograms._bin_index_scalar(v, width)
     if math.isfinite(got) and abs(got) < 2.0 ** 62:
         assert int(got) == expected
     else:  # outside int64: numpy's cast is undefined there, and histogram() refuses such grids anyway

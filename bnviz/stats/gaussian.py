@@ -1,14 +1,11 @@
-"""Statistics of layer-input distributions: normality, stable histograms, drift, saturation and gradient shift.
+"""How Gaussian a layer's inputs are: moments, percentiles, the Shapiro-Wilk test and the KL divergence to
+the moment-matched Gaussian (Ebrahimi's spacing estimate of the entropy).
 
-Everything here is pure numpy/scipy and runs in the stats worker process. The hot path is
-:func:`describe_columns`, called on every probe with a matrix ``X`` of shape ``(N, U)`` (probe examples x
-units): it sorts each column once and derives the moments, percentiles and the spacing entropy from the
-sorted data, vectorized across columns; only the Shapiro-Wilk test runs per column.
-
-Conventions shared by the functions below: inputs are converted to float64 (float32 probes are widened
-exactly), non-finite values are rejected with a ``ValueError`` that says what was received, and moments are
-computed on data scaled by a power of two (an exact operation) so that neither huge nor tiny magnitudes can
-overflow or underflow.
+The hot path is :func:`describe_columns`, called on every probe with a matrix ``X`` of shape ``(N, U)``
+(probe examples x units): it sorts each column once and derives the moments, percentiles and the spacing
+entropy from the sorted data, vectorized across columns; only the Shapiro-Wilk test runs per column.
+Moments are computed on data scaled by a power of two (an exact operation) so that neither huge nor tiny
+magnitudes can overflow or underflow.
 """
 
 from __future__ import annotations
@@ -17,13 +14,14 @@ import functools
 import math
 import os
 import sys
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-# scipy.stats is imported on first use (0.6 s), and scipy.special too (0.25 s): the training process needs
-# only the names defined here, the statistics run in the worker process.
+from bnviz.stats._validate import _finite_array
+
+# scipy.stats is imported on first use, and only where the compiled Shapiro-Wilk routine cannot be loaded on
+# its own (see _swilk): the training process needs only the names defined here.
 
 UNIT_STATS: tuple[str, ...] = ("mean", "std", "p2", "p15", "p50", "p85", "p98", "skew", "kurtosis",
                                "shapiro_w", "shapiro_p", "kl_gaussian")
@@ -32,29 +30,6 @@ SHAPIRO_MAX_N = 5000
 
 _HALF_LOG_2PI_E = 0.5 * math.log(2.0 * math.pi * math.e)  # entropy of N(0, 1) in nats
 
-
-# --------------------------------------------------------------------------------------------- validation
-
-def _finite_array(x, func: str, ndim: int | None, min_len: int) -> np.ndarray:
-    """``x`` as a float64 array, checked for dimensionality, length along axis 0 and finiteness."""
-    a = np.asarray(x, dtype=np.float64)
-    if ndim is not None and a.ndim != ndim:
-        hint = " (use describe() for 1-D data or pass x[:, None])" if ndim == 2 and a.ndim == 1 else ""
-        raise ValueError(f"{func}() needs a {ndim}-D array, got an array of shape {a.shape}{hint}")
-    if ndim is None:
-        a = a.ravel()
-    n = a.shape[0] if a.ndim else 0
-    if n < min_len:
-        what = "values per column" if a.ndim == 2 else "values"
-        raise ValueError(f"{func}() needs at least {min_len} {what}, got {n}")
-    if not np.isfinite(a).all():
-        n_nan = int(np.isnan(a).sum())
-        n_inf = int(a.size - n_nan - np.isfinite(a).sum())
-        raise ValueError(f"{func}() needs finite values, got {n_nan} NaN and {n_inf} infinite value(s)")
-    return a
-
-
-# ------------------------------------------------------------------------------------------ normality
 
 @dataclass(frozen=True)
 class Normality:
@@ -133,8 +108,8 @@ _SWILK = "scipy.stats._ansari_swilk_statistics"  # the compiled module behind sc
 def _swilk():
     """The Fortran routine behind scipy.stats.shapiro (Royston's AS R94), or None if scipy moved it.
 
-    Importing it the usual way runs scipy.stats' ``__init__``, which loads all of scipy.stats (about 75 MB
-    and 1.3 s): most of what the statistics worker would cost on top of numpy. Where scipy.stats is not
+    Importing it the usual way runs scipy.stats' ``__init__``, which loads all of scipy.stats: several times
+    the memory and start-up time of everything else the statistics worker imports. Where scipy.stats is not
     loaded yet, the compiled module is loaded from its file instead (it needs only numpy); it is the same
     code, so results stay bit-identical to ``scipy.stats.shapiro`` (tested in a fresh interpreter).
     """
@@ -167,8 +142,8 @@ def _shapiro_sorted(y: np.ndarray, middle: np.ndarray) -> tuple[np.ndarray, np.n
 
     ``middle`` holds each row's *unsorted* value at index n // 2: scipy subtracts it before the test
     (scipy gh-15777), and so do we, so the result is ``scipy.stats.shapiro`` of the row bit for bit (the
-    tests check it). The AS R94 coefficients, which depend only on n, are computed once for all rows
-    instead of once per call: 14 us per row of 512 instead of 77 us.
+    tests check it). Calling the routine directly skips ``scipy.stats.shapiro``'s Python layer, most of the
+    cost of a call, and the AS R94 coefficients, which depend only on n, are computed once for all rows.
     """
     k, n = y.shape
     w, p = np.empty(k), np.empty(k)
@@ -284,9 +259,9 @@ def describe_columns(X) -> np.ndarray:
     Notes
     -----
     Each column is sorted once; moments, percentiles (numpy's default linear interpolation) and the
-    spacing entropy are vectorized across columns. Only Shapiro-Wilk (``scipy.stats.shapiro``) runs per
-    column (through its ``axis`` support when there are more than 4 columns) and dominates the
-    cost: about 20-70 us per column. Constant columns follow :func:`normality`.
+    spacing entropy are vectorized across columns. Only Shapiro-Wilk runs per column: a loop over scipy's
+    compiled routine (the one behind ``scipy.stats.shapiro``, same results bit for bit), with the
+    coefficients for N computed once (see ``_shapiro_sorted``). Constant columns follow :func:`normality`.
     """
     return _column_stats(_finite_array(X, "describe_columns", 2, 3))
 
@@ -369,414 +344,3 @@ def percentiles(X, q=PERCENTILES, axis=0) -> np.ndarray:
     """
     a = _finite_array(X, "percentiles", None if np.ndim(X) <= 1 else np.ndim(X), 1)
     return np.percentile(a, q, axis=axis)
-
-
-# ----------------------------------------------------------------------------------------- histograms
-
-@dataclass(frozen=True, eq=False)
-class Histogram:
-    """Counts on a grid anchored at 0: bin i covers ``[(start+i)*width, (start+i+1)*width)``.
-
-    Because every histogram built on one width lives on the same grid, histograms of successive snapshots
-    can be compared bin by bin and animated; grids whose widths differ by a power of two nest exactly
-    (:func:`coarsen`, :func:`align`). ``counts`` is a read-only int64 array with at least one bin.
-    """
-
-    width: float
-    start: int
-    counts: np.ndarray
-
-    def __post_init__(self) -> None:
-        counts = np.array(self.counts, dtype=np.int64)
-        if counts.ndim != 1 or counts.size == 0:
-            raise ValueError(f"Histogram counts must be a non-empty 1-D array, got shape {counts.shape}")
-        if not (math.isfinite(self.width) and self.width > 0):
-            raise ValueError(f"Histogram width must be positive and finite, got {self.width}")
-        counts.setflags(write=False)
-        object.__setattr__(self, "counts", counts)
-        object.__setattr__(self, "width", float(self.width))
-        object.__setattr__(self, "start", int(self.start))
-
-    @property
-    def edges(self) -> np.ndarray:
-        """The ``len(counts) + 1`` bin edges, computed as integer multiples of ``width``."""
-        return (self.start + np.arange(len(self.counts) + 1)) * self.width
-
-    @property
-    def centers(self) -> np.ndarray:
-        """Bin centres."""
-        return (self.start + 0.5 + np.arange(len(self.counts))) * self.width
-
-
-def bin_index(v: np.ndarray, width) -> np.ndarray:
-    """Bin k (as floats) with ``k*width <= v < (k+1)*width`` for the float64 edges that :attr:`Histogram.edges`
-    builds; ``width`` may be an array that broadcasts with ``v``. NaN stays NaN."""
-    # v/width is rounded, and so are the edges; one correction step makes the index agree with the edges.
-    with np.errstate(over="ignore", invalid="ignore"):  # an edge beyond the float range is inf
-        k = np.floor(v / width)
-        k -= k * width > v
-        k += (k + 1) * width <= v
-    return k
-
-
-def _bin_index_scalar(v: float, width: float) -> float:
-    """:func:`bin_index` of one value, in plain float arithmetic (the same IEEE doubles, without numpy's
-    per-call cost: every histogram places its two end points this way)."""
-    k = v / width
-    if math.isfinite(k):
-        k = float(math.floor(k))
-    k -= k * width > v
-    k += (k + 1) * width <= v
-    return k
-
-
-def _nice_ceil(raw: float) -> float:
-    """Smallest number of the form 1, 2 or 5 x 10**k that is >= raw (to 1e-9 relative)."""
-    k = math.floor(math.log10(raw))
-    for c in (1, 2, 5, 10):
-        nice = float(f"{c}e{k}")  # parsed, hence the correctly rounded decimal (0.2, not 2*0.1)
-        if nice >= raw * (1 - 1e-9):
-            return nice
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def nice_width(x, target_bins: int = 40) -> float:
-    """A "nice" bin width (1, 2 or 5 x 10**k) giving about ``target_bins`` bins over the bulk of ``x``.
-
-    Parameters
-    ----------
-    x : array_like
-        Finite values (flattened), at least one.
-    target_bins : int
-        Desired number of bins across the robust range.
-
-    Returns
-    -------
-    float
-        ``(p99.5 - p0.5) / target_bins`` rounded up to 1, 2 or 5 x 10**k. The 0.5th..99.5th percentile
-        range ignores a few outliers that would otherwise squash the bulk into a couple of bins. If that
-        range is 0 (an atom holding over 99% of the data) the full range is used; for constant data the
-        width is 1e-3 * |value| (1e-3 for 0), rounded the same way: a narrow single bin at the value.
-    """
-    a = _finite_array(x, "nice_width", None, 1)
-    if target_bins < 1:
-        raise ValueError(f"nice_width() needs target_bins >= 1, got {target_bins}")
-    _, e = np.frexp(np.max(np.abs(a)))
-    y = np.ldexp(a, -e)  # exact power-of-two scaling: differences of extreme values cannot overflow
-    lo, hi = np.percentile(y, [0.5, 99.5])
-    span = hi - lo if hi > lo else y.max() - y.min()
-    if span > 0:
-        raw = max(math.ldexp(float(span) / target_bins, int(e)), math.ulp(0.0))
-    else:
-        raw = 1e-3 * abs(float(a[0])) or 1e-3
-    return _nice_ceil(raw)
-
-
-def histogram(x, width: float, max_bins: int = 400) -> Histogram:
-    """Histogram of ``x`` on the grid of multiples of ``width``, covering ``min(x)..max(x)``.
-
-    Parameters
-    ----------
-    x : array_like
-        Finite values (flattened), at least one. Every value is counted: ``counts.sum() == x.size``.
-    width : float
-        Requested bin width (> 0).
-    max_bins : int
-        At least 2 (any range fits in two bins of a wide enough grid). If more bins would be needed, the width
-        is doubled until ``max_bins`` suffice. Doubling keeps the grid nested in the requested one (every new
-        edge is an old edge), so histograms stay comparable after :func:`coarsen`. The width is also doubled
-        while it is below 4 ulps of max|x|, where neighbouring edges could not be told apart in float64. (Data
-        within a bin of the float64 limit, ~1.8e308, raises ``ValueError``: its outer edge would not be
-        representable.)
-
-    Returns
-    -------
-    Histogram
-        With the (possibly doubled) width; first and last bins are non-empty.
-    """
-    a = _finite_array(x, "histogram", None, 1)
-    w, k_lo, k_hi = _grid(float(a.min()), float(a.max()), width, max_bins)
-    counts = np.bincount(bin_index(a, w).astype(np.int64) - k_lo, minlength=k_hi - k_lo + 1)
-    return Histogram(w, k_lo, counts)
-
-
-def _grid(lo: float, hi: float, width: float, max_bins: int) -> tuple[float, int, int]:
-    """The grid of :func:`histogram` for data in [lo, hi]: (width, first bin index, last bin index)."""
-    w = float(width)
-    if not (math.isfinite(w) and w > 0):
-        raise ValueError(f"histogram() needs a positive finite width, got {width!r}")
-    if max_bins < 2:  # 0 is always an edge: data straddling it never fits in one bin, whatever the width
-        raise ValueError(f"histogram() needs max_bins >= 2, got {max_bins}")
-    while w < 4 * math.ulp(max(abs(lo), abs(hi))):
-        w *= 2
-    while True:
-        k_lo, k_hi = _bin_index_scalar(lo, w), _bin_index_scalar(hi, w)
-        if k_hi - k_lo < max_bins:
-            break
-        w *= 2
-    if not math.isfinite((k_hi + 1.0) * w) or not math.isfinite(k_lo * w):
-        raise ValueError(f"histogram() cannot place bin edges of width {w} around [{lo}, {hi}] within the "
-                         "float64 range")
-    return w, int(k_lo), int(k_hi)
-
-
-def histogram_sorted(s: np.ndarray, width: float, max_bins: int = 400) -> Histogram:
-    """:func:`histogram` of a 1-D array of finite values already sorted ascending (not checked), without
-    touching every value: the counts are differences of binary searches for the bin edges.
-
-    A value ``v`` is counted in bin k exactly when ``edges[k] <= v < edges[k + 1]`` for the float64 edges
-    of :attr:`Histogram.edges`, the same rule :func:`histogram` applies, so both give identical histograms.
-    """
-    w, k_lo, k_hi = _grid(float(s[0]), float(s[-1]), width, max_bins)
-    edges = np.arange(k_lo, k_hi + 2) * w  # exactly Histogram.edges
-    return Histogram(w, k_lo, np.diff(np.searchsorted(s, edges, side="left")))
-
-
-def coarsen(h: Histogram, width: float) -> Histogram:
-    """Re-bin ``h`` exactly onto the grid of width ``h.width * 2**m`` (m >= 0).
-
-    Exact because each coarse bin is the union of 2**m fine bins: the coarse edge K*W equals the fine edge
-    (K*2**m)*w bit for bit (multiplying by a power of two is exact), so no value changes side. ``width`` is
-    matched to ``h.width * 2**m`` within 1e-9 relative; anything else raises ``ValueError``.
-    """
-    ratio = float(width) / h.width
-    m = round(math.log2(ratio)) if math.isfinite(ratio) and ratio > 0 else -1
-    if m < 0 or abs(ratio - 2.0 ** m) > 1e-9 * 2.0 ** m:
-        raise ValueError(f"coarsen() needs a width of {h.width!r} * 2**m (m >= 0), got {width!r}")
-    k = h.start + np.arange(len(h.counts), dtype=np.int64)
-    big = np.right_shift(k, min(m, 62))  # floor(k / 2**m); |k| < 2**53, so shifts beyond 62 change nothing
-    first = np.concatenate([[0], np.flatnonzero(np.diff(big)) + 1])  # big is consecutive: no gaps
-    return Histogram(math.ldexp(h.width, m), int(big[0]), np.add.reduceat(h.counts, first))
-
-
-def align(hists: list[Histogram]) -> tuple[np.ndarray, np.ndarray]:
-    """Put histograms on one common grid: the coarsest width among them, over the union of their ranges.
-
-    The finer histograms are coarsened exactly (:func:`coarsen`), so all widths must be power-of-two
-    multiples of each other (as for histograms of one :class:`StableBins`). Totals are preserved.
-
-    Returns
-    -------
-    edges : numpy.ndarray, shape (n_bins + 1,)
-    counts : numpy.ndarray, shape (len(hists), n_bins), int64
-    """
-    if not hists:
-        raise ValueError("align() needs at least one histogram, got none")
-    w = max(h.width for h in hists)
-    coarse = [coarsen(h, w) for h in hists]
-    start = min(c.start for c in coarse)
-    stop = max(c.start + len(c.counts) for c in coarse)
-    counts = np.zeros((len(coarse), stop - start), dtype=np.int64)
-    for row, c in zip(counts, coarse):
-        row[c.start - start:c.start - start + len(c.counts)] = c.counts
-    return (start + np.arange(stop - start + 1)) * w, counts
-
-
-class StableBins:
-    """Histogram bins that stay put across the snapshots of one series (TensorBoard-style animation).
-
-    The first call picks the width with :func:`nice_width`; later calls reuse it, so the same value always
-    falls into the same bin. The width only changes by doubling, when data spreads over more than
-    ``max_bins`` bins, and it never shrinks back: a distribution that contracts a lot (e.g. after batch
-    normalization starts working) is shown with fewer, wider-looking bins rather than a shifting grid.
-    """
-
-    def __init__(self, target_bins: int = 40, max_bins: int = 400) -> None:
-        self.target_bins = target_bins
-        self.max_bins = max_bins
-        self.width: float | None = None
-
-    def histogram(self, x) -> Histogram:
-        """Histogram of ``x`` on this series' grid (see :func:`histogram`)."""
-        if self.width is None:
-            self.width = nice_width(x, self.target_bins)
-        h = histogram(x, self.width, self.max_bins)
-        self.width = h.width
-        return h
-
-    def histogram_sorted(self, s: np.ndarray) -> Histogram:
-        """:meth:`histogram` of finite values already sorted ascending (see :func:`histogram_sorted`)."""
-        if self.width is None:
-            self.width = nice_width(s, self.target_bins)
-        h = histogram_sorted(s, self.width, self.max_bins)
-        self.width = h.width
-        return h
-
-
-# ---------------------------------------------------------------------------------------------- drift
-
-@functools.lru_cache(maxsize=32)
-def _quantile_pairing(n: int, m: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Order-statistic indices and interval lengths on which both empirical quantile functions are constant."""
-    lcm = math.lcm(n, m)
-    a, b = lcm // n, lcm // m
-    # Breakpoints i/n and j/m of the two quantile functions, in exact integer units of 1/lcm.
-    t = np.union1d(np.arange(1, n + 1, dtype=np.int64) * a, np.arange(1, m + 1, dtype=np.int64) * b)
-    ia, ib, w = (t - 1) // a, (t - 1) // b, np.diff(t, prepend=0) / lcm  # on (t_prev, t]: ceil(t/a) - 1
-    for arr in (ia, ib, w):
-        arr.setflags(write=False)
-    return ia, ib, w
-
-
-def wasserstein1_columns(A, B) -> np.ndarray:
-    """Wasserstein-1 distance between the empirical distributions of ``A[:, j]`` and ``B[:, j]``.
-
-    Parameters
-    ----------
-    A : array_like, shape (N, U)
-    B : array_like, shape (M, U)
-        Finite samples of the same U units (1-D inputs are treated as one column).
-
-    Returns
-    -------
-    numpy.ndarray, shape (U,)
-
-    Notes
-    -----
-    W1 = integral over t in (0, 1) of |F_A^-1(t) - F_B^-1(t)| dt. For N == M the quantile functions step
-    together and this is ``mean(|sort(A) - sort(B)|)``. Otherwise both are constant between the merged
-    breakpoints {i/N} U {j/M}, so the integral is an exact finite sum (same value as
-    ``scipy.stats.wasserstein_distance``, which integrates |F_A - F_B| over x instead).
-    """
-    a = _finite_array(A, "wasserstein1_columns", 2 if np.ndim(A) == 2 else 1, 1)
-    b = _finite_array(B, "wasserstein1_columns", 2 if np.ndim(B) == 2 else 1, 1)
-    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"wasserstein1_columns() needs the same number of columns, got shapes {a.shape} "
-                         f"and {b.shape}")
-    a, b = np.sort(a, axis=0), np.sort(b, axis=0)
-    if len(a) == len(b):
-        return np.mean(np.abs(a - b), axis=0)
-    ia, ib, w = _quantile_pairing(len(a), len(b))
-    return w @ np.abs(a[ia] - b[ib])
-
-
-# ----------------------------------------------------------------------------------------- saturation
-
-_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
-
-
-def _expit(z):
-    from scipy.special import expit
-
-    return expit(z)
-
-
-def _gelu_grad(z):
-    from scipy.special import ndtr
-
-    # d/dz [z * Phi(z)] = Phi(z) + z * phi(z); the product is 0 * inf only at z = +-inf, where the limit is 0.
-    with np.errstate(invalid="ignore", over="ignore"):
-        zphi = z * np.exp(-0.5 * np.square(z)) * _INV_SQRT_2PI
-    return ndtr(z) + np.nan_to_num(zphi, nan=0.0)
-
-
-ACTIVATION_GRADIENTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "sigmoid": lambda z: _expit(z) * _expit(-z),  # s(1 - s) without the cancellation of 1 - s for large z
-    "tanh": lambda z: 1.0 - np.square(np.tanh(z)),
-    "relu": lambda z: (np.asarray(z) > 0).astype(np.float64),  # 0 at z = 0, as PyTorch's autograd
-    "gelu": _gelu_grad,  # exact (erf) GELU, torch.nn.GELU(approximate="none")
-    "identity": lambda z: np.ones_like(np.asarray(z, dtype=np.float64)),
-}
-# Largest |f'|, at the analytic maximiser: sigmoid and tanh at 0; GELU where (Phi + z*phi)' = phi(z)(2 - z**2)
-# vanishes, z = sqrt(2), giving 1.1289 (its negative lobe only reaches -0.1289, at z = -sqrt(2)).
-_GRADIENT_ARGMAX = {"sigmoid": 0.0, "tanh": 0.0, "relu": 1.0, "gelu": math.sqrt(2.0), "identity": 0.0}
-
-
-@functools.cache
-def _gradient_max(activation: str) -> float:
-    """max |f'| of ``activation``, evaluated at its maximiser (on first use: it needs scipy.special)."""
-    return float(ACTIVATION_GRADIENTS[activation](np.float64(_GRADIENT_ARGMAX[activation])))
-
-
-def saturation(z, activation: str, threshold: float = 0.1):
-    """Fraction of pre-activation values at which the activation's gradient has (nearly) vanished.
-
-    Parameters
-    ----------
-    z : array_like
-        Inputs of the activation (pre-activations), finite. 1-D: one fraction over all values; 2-D
-        (N, U): one fraction per column (axis 0). Pass ``z.ravel()`` for the fraction pooled over units.
-    activation : str
-        One of :data:`ACTIVATION_GRADIENTS`.
-    threshold : float
-        In (0, 1]: a value is saturated where ``|f'(z)| < threshold * max |f'|``.
-
-    Returns
-    -------
-    float or numpy.ndarray
-
-    Notes
-    -----
-    max |f'| is 0.25 for sigmoid, 1 for tanh and ReLU, 1.1289 for GELU (at z = sqrt(2)); identity
-    is never saturated. As sigmoid'(z) = 1 / (4 cosh(z/2)**2) and tanh'(z) = 1 / cosh(z)**2, sigmoid is
-    saturated for |z| > 2 arccosh(sqrt(1/threshold)) (3.64 at 0.1) and tanh for half that (1.82). ReLU is
-    "saturated" wherever z <= 0 (dead gradient). The magnitude |f'| is used because it is what scales the
-    back-propagated gradient; it only matters for GELU, whose derivative is slightly negative for z < -0.75.
-    Ioffe & Szegedy (2015) motivate batch normalization partly by keeping sigmoid inputs out of these regions.
-
-    References
-    ----------
-    Ioffe, S. & Szegedy, C. (2015). Batch normalization: accelerating deep network training by reducing
-    internal covariate shift. ICML, Sec. 1.
-    Hendrycks, D. & Gimpel, K. (2016). Gaussian error linear units (GELUs). arXiv:1606.08415.
-    """
-    if activation not in ACTIVATION_GRADIENTS:
-        raise ValueError(f"unknown activation {activation!r}; known: {', '.join(ACTIVATION_GRADIENTS)}")
-    if not 0 < threshold <= 1:
-        raise ValueError(f"saturation() needs 0 < threshold <= 1, got {threshold}")
-    a = np.asarray(z, dtype=np.float64)
-    a = _finite_array(a, "saturation", a.ndim if a.ndim >= 1 else 1, 1)
-    saturated = np.abs(ACTIVATION_GRADIENTS[activation](a)) < threshold * _gradient_max(activation)
-    frac = saturated.mean(axis=0)
-    return float(frac) if a.ndim == 1 else frac
-
-
-# ------------------------------------------------------------------------------------- gradient shift
-
-def gradient_shift(G, G_prime) -> tuple[float, float]:
-    """Gradient-based internal covariate shift of one layer (Santurkar et al. 2018, Def. 2.1).
-
-    Parameters
-    ----------
-    G : array_like
-        Gradient of the loss w.r.t. a layer's parameters, computed before the preceding layers are
-        updated. Any shape; flattened.
-    G_prime : array_like
-        The same gradient computed after the preceding layers are updated (same shape). Both returned
-        measures are symmetric in G and G'.
-
-    Returns
-    -------
-    (l2, cosine) : tuple of float
-        ``||G - G'||_2`` (Frobenius norm of the difference) and the cosine similarity
-        ``<G, G'> / (||G|| ||G'||)``. If a vector is zero the cosine is undefined; it is reported as 1.0
-        when both are zero (identical gradients) and 0.0 when only one is (no shared direction).
-
-    Notes
-    -----
-    Santurkar et al. compare the gradient G of layer i's parameters before the update of the preceding
-    layers with G' computed after it; a large ||G - G'|| or a low cosine means the layer's optimization
-    problem moves under it. Ioffe & Szegedy (2015) introduced the distributional notion of ICS that this
-    operationalizes.
-
-    References
-    ----------
-    Santurkar, S., Tsipras, D., Ilyas, A. & Madry, A. (2018). How does batch normalization help
-    optimization? NeurIPS, Sec. 2.2.
-    Ioffe, S. & Szegedy, C. (2015). Batch normalization: accelerating deep network training by reducing
-    internal covariate shift. ICML.
-    """
-    g = np.asarray(G, dtype=np.float64)
-    gp = np.asarray(G_prime, dtype=np.float64)
-    if g.shape != gp.shape:
-        raise ValueError(f"gradient_shift() needs arrays of the same shape, got {g.shape} and {gp.shape}")
-    g, gp = g.ravel(), gp.ravel()
-    if not (np.isfinite(g).all() and np.isfinite(gp).all()):
-        raise ValueError("gradient_shift() needs finite gradients, got NaN or infinity")
-    l2 = float(np.linalg.norm(g - gp))
-    ng, ngp = np.linalg.norm(g), np.linalg.norm(gp)
-    if ng == 0 or ngp == 0:
-        return l2, 1.0 if ng == ngp else 0.0
-    cos = float(np.dot(g / ng, gp / ngp))  # normalise first: the raw dot product could overflow
-    return l2, min(1.0, max(-1.0, cos))
