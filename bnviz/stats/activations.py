@@ -47,7 +47,7 @@ def activation_grad(name: str, z: np.ndarray, a: np.ndarray) -> np.ndarray:
     The formulas are PyTorch's autograd ones, so that the numpy backward pass rounds as PyTorch does: sigmoid
     and tanh from the output (a (1 - a) and 1 - a**2, as torch's sigmoid and tanh backward), ReLU and GELU
     from the input. For sigmoid, 1 - a costs relative precision where it saturates (an error of about
-    eps / f'(z): 1e-14 in float64 where :func:`saturation`'s default threshold lies), which no figure shows.
+    eps / f'(z): 1e-14 in float64 at :func:`saturation`'s default threshold), far below what a figure shows.
     """
     if name == "sigmoid":
         return a * (1 - a)

@@ -340,7 +340,7 @@ def percentiles(X, q=PERCENTILES, axis=0) -> np.ndarray:
     """``np.percentile(X, q, axis=axis)`` in float64 with numpy's default linear interpolation.
 
     Shape is ``(len(q),) + shape of X without axis``. Non-finite values raise ``ValueError`` rather than
-    propagating NaN (as everywhere in this module).
+    propagating NaN (as everywhere in bnviz.stats).
     """
     a = _finite_array(X, "percentiles", None if np.ndim(X) <= 1 else np.ndim(X), 1)
     return np.percentile(a, q, axis=axis)
