@@ -70,7 +70,8 @@ def _gradient_of_input(name: str) -> Callable[[np.ndarray], np.ndarray]:
     return grad
 
 
-# f'(z) of each activation as a function of its input alone, in float64.
+# f'(z) of each activation as a function of its input alone, in float64, by activation_grad: so, as in PyTorch,
+# sigmoid's is 0 once 1 - a rounds to 0 (z above about 36.7) and GELU's is NaN at z = +-inf (inf * 0).
 ACTIVATION_GRADIENTS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     name: _gradient_of_input(name) for name in ("sigmoid", "tanh", "relu", "gelu", "identity")
 }
