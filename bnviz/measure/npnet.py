@@ -13,54 +13,13 @@ running_mean, running_var, scale, shift}``, ``head.weight``, ``head.bias``).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from bnviz.config import BN_EPS, ExperimentConfig, split_variant
 from bnviz.measure import objective
-
-_SQRT1_2 = 1.0 / math.sqrt(2.0)
-
-
-def erf(z: np.ndarray) -> np.ndarray:
-    """scipy.special.erf, imported on first use (the training process, which imports this module, never
-    needs scipy)."""
-    from scipy.special import erf as scipy_erf
-
-    return scipy_erf(z)
-
-
-def activation(name: str, z: np.ndarray) -> np.ndarray:
-    """The elementwise activation ``name`` (config.ACTIVATIONS) in the dtype of ``z``."""
-    if name == "sigmoid":  # as torch.sigmoid; 1 / (1 + exp(-z)) vectorizes (3x faster than scipy's expit)
-        with np.errstate(over="ignore"):  # exp(-z) = inf for z < -88 (float32): the limit 0 is exact
-            return 1 / (1 + np.exp(-z))
-    if name == "tanh":
-        return np.tanh(z)
-    if name == "relu":
-        return np.maximum(z, 0)
-    if name == "gelu":  # exact erf form, as torch.nn.functional.gelu's default
-        return z * 0.5 * (1 + erf(z * z.dtype.type(_SQRT1_2)))
-    if name == "identity":
-        return z
-    raise ValueError(f"unknown activation {name!r}")
-
-
-def activation_grad(name: str, z: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """d act(z) / dz, given the input ``z`` and the output ``a = act(z)``."""
-    if name == "sigmoid":
-        return a * (1 - a)
-    if name == "tanh":
-        return 1 - a * a
-    if name == "relu":
-        return (z > 0).astype(z.dtype)  # PyTorch's convention: 0 at z = 0
-    if name == "gelu":  # d/dz z Phi(z) = Phi(z) + z phi(z)
-        return 0.5 * (1 + erf(z * _SQRT1_2)) + z * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
-    if name == "identity":
-        return np.ones_like(z)
-    raise ValueError(f"unknown activation {name!r}")
+from bnviz.stats.activations import activation, activation_grad  # one definition, shared with saturation
 
 
 @dataclass
