@@ -41,10 +41,10 @@ class InlineSink:
     def __init__(self, config: ExperimentConfig, deliver: Callable[[Snapshot], None],
                  distributions: bool = True, table: TableFile | None = None) -> None:
         self._config = config
-        self._prober = None
+        self._prober: Prober | None = None  # set by start()
         self._summarizer = Summarizer(config.activation, config.units, distributions)
         self._recorder = TableRecorder(config.snapshot_every, table) if table is not None else None
-        self._deliver = deliver if table is None else self._recorder.append
+        self._deliver = deliver if self._recorder is None else self._recorder.append
         self.error: str | None = None
         self.written: int | None = None  # snapshots in the table file, once written
 
@@ -54,6 +54,7 @@ class InlineSink:
 
     def submit(self, ws) -> None:
         """Probe and summarize ``ws`` now and deliver it."""
+        assert self._prober is not None, "start() receives the data before the first submit()"
         self._deliver(self._summarizer.summarize(self._prober.raw(ws)))
 
     def close(self, wait: bool = True) -> None:
