@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from bnviz.config import HISTORY_CAP, ExperimentConfig
 from bnviz.measure import probe
-from bnviz.measure.snapshot import VariantStatus
+from bnviz.measure.snapshot import Snapshot, VariantStatus
 from bnviz.measure.worker import InlineSink, ProcessSink, lower_priority
 from bnviz.table.history import History
 from bnviz.table.record import TableFile
@@ -71,7 +71,7 @@ class Run:
                  steps_per_second: float | None = None, quick_first: bool = True, backlog: int = 32,
                  distributions: bool = True, nice: int = 0, table: TableFile | None = None) -> None:
         self.config = config
-        self.history = History(config.snapshot_every, history_cap)
+        self.history: History[Snapshot] = History(config.snapshot_every, history_cap)
         self.status = {token: VariantStatus() for token in config.variants}
         self.notes: list[str] = []  # documented clamps and refusals, for the page
         self.error: str | None = None
