@@ -162,7 +162,7 @@ class Run:
 
     def _main(self) -> None:
         torch.set_num_threads(1)  # small matrices: one thread is fastest and leaves cores to others
-        sink = None
+        sink: ProcessSink | InlineSink | None = None
         try:
             # The worker process starts first: its imports overlap with loading the data and the models.
             if self._stats_mode == "process":
