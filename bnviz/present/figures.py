@@ -11,6 +11,7 @@ data passed in; each figure also carries a title that only describes it (style.d
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -405,10 +406,11 @@ def normality_over_time(snaps: tuple[Snapshot, ...], variant: str, layer: int, u
         w[stage] = ws
         kls[stage] = kl = views.unit_stat(snaps, variant, layer, stage, "kl_gaussian", unit)
         c, name = rgba(color, alpha), STAGE_SYMBOLS[stage]
-        look = dict(dash=STAGE_DASHES[stage], symbol=STAGE_MARKERS[stage], size=_MARKER_SIZE[stage],
-                    slot=list(_STAGE_WIDTH).index(stage), slots=len(_STAGE_WIDTH))
-        traces.append(_marked(_line(steps, ws, 1, c, name, width=width, group=stage), **look))
-        traces.append(_marked(_line(steps, kl, 2, c, name, show=False, width=width, group=stage), **look))
+        look = functools.partial(_marked, dash=STAGE_DASHES[stage], symbol=STAGE_MARKERS[stage],
+                                 size=_MARKER_SIZE[stage], slot=list(_STAGE_WIDTH).index(stage),
+                                 slots=len(_STAGE_WIDTH))
+        traces.append(look(_line(steps, ws, 1, c, name, width=width, group=stage)))
+        traces.append(look(_line(steps, kl, 2, c, name, show=False, width=width, group=stage)))
     infinite = _infinite_kl(kls)
     if infinite:  # said in words: an infinite KL draws nothing in the cell
         finite = np.concatenate([kl[np.isfinite(kl)] for kl in kls.values()])

@@ -205,6 +205,7 @@ def _panel_figures(snaps, shown: Snapshot | None, cfg: ExperimentConfig, panel: 
         if not affine:
             notes.append("No variant in this run learns γ and β (try the gamma-beta preset).")
         else:
+            assert shown is not None  # affine is empty without a shown snapshot
             variant = affine[0]
             out.append(_Figure("fig_gb", f"γ and β per {noun}", figures.gamma_beta(snaps, variant, layer, noun=noun),
                                f"γ and β of every {noun} of layer {layer + 1}, variant {variant} (the first variant "

@@ -116,6 +116,7 @@ def _c1(r: RunView) -> Judged:
         gone = bn if r.latest(bn) is None or views.act_stage(r.snaps, bn, L) is None else none
         return not_measured(f"no finite drift in the second half: {r.why_missing(gone)}")
     st_bn, st_none = views.act_stage(r.snaps, bn, L), views.act_stage(r.snaps, none, L)
+    assert st_bn is not None and st_none is not None  # compare_drift measured both at these stages
     f_bn, f_none = c.f_bn, c.f_none
     act = r.cfg.activation if r.cfg.activation != "identity" else "activation"  # a linear network's: no function
     figure = (f"drift of the last hidden layer's {act} input ({st_bn} in {bn}, {st_none} in {none}), W1 per "
@@ -206,9 +207,9 @@ def _c2(r: RunView) -> Judged:
     figure = (f"last hidden layer of {bn}, W1 from the first snapshot at step {step:,} / first std: y {fmt(c_y)} "
               f"vs x̂ {fmt(c_xh)} (ratio {fmt(ratio)}); per snapshot over {r.span()}: y {fmt(p_y)} vs x̂ "
               f"{fmt(p_xh)} (ratio {fmt(pace)})")
-    numbers = dict(y=c_y, x_hat=c_xh, y_pace=p_y, x_hat_pace=p_xh, pace_ratio=pace, variant=bn,
-                   gamma_mean=summary.nanmean(g_end), beta_mean=summary.nanmean(b_end),
-                   **{f"rate_{k}": v for k, v in rates.items()})  # C2Numbers' fields
+    numbers: dict[str, float] = dict(y=c_y, x_hat=c_xh, y_pace=p_y, x_hat_pace=p_xh, pace_ratio=pace,
+                                     gamma_mean=summary.nanmean(g_end), beta_mean=summary.nanmean(b_end),
+                                     **{f"rate_{k}": v for k, v in rates.items()})  # C2Numbers' fields but variant
     versus = ""
     none = r.find(("none",))
     if none is not None:
@@ -243,7 +244,7 @@ def _c2(r: RunView) -> Judged:
         verdict = "mixed"
         detail = (f"γ and β moved y a little beyond x̂ ({fmt(ratio)}× x̂'s drift since the start), less than "
                   f"the {fmt(C2_SUPPORT, 2)}× the rule calls measurable.{versus}{slow}")
-    return Judged(verdict, figure, detail, ratio, C2Numbers(**numbers))
+    return Judged(verdict, figure, detail, ratio, C2Numbers(bn, **numbers))
 
 
 C2 = Claim(

@@ -210,7 +210,7 @@ def _c6(r: RunView) -> Judged:
         next((t for t in r.tokens if r.latest(t) is not None), None), "x")
     if token is None:
         return not_measured("no snapshot yet: start the run (any preset measures it)")
-    snap = r.snaps[r.latest(token)]
+    snap = r.latest_snapshot(token)
     dw = dkl = 0.0
     n, example = 0, None
     for layer in range(len(snap.variants[token].layers)):

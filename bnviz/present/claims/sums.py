@@ -64,7 +64,7 @@ def run_layers(r: RunView) -> tuple[str | None, list[C5Layer]]:
              or next((t for t in r.tokens if r.latest(t) is not None), None))
     if token is None:
         return None, []
-    snap = r.snaps[r.latest(token)]
+    snap = r.latest_snapshot(token)
     out = []
     for layer in range(len(snap.variants[token].layers)):
         w, kl = summary.layer_normality(snap, token, layer, "x")
@@ -123,8 +123,8 @@ def _c5(r: RunView) -> Judged:
               f"KL {fmt(kl)}, W {fmt(w)}")
     token, layers = run_layers(r)
     items += [(f"layer {row.layer} of this run", row.gaussian) for row in layers]
-    if layers:
-        step = r.snaps[r.latest(token)].step
+    if token is not None and layers:  # layers come with the variant they were measured on
+        step = r.latest_snapshot(token).step
         figure += f"; this run's x = Wu + b ({token}, step {step:,}): {layers_text(layers)}"
     good = [name for name, ok in items if ok]
     bad = [name for name, ok in items if not ok]
