@@ -30,7 +30,7 @@ def sidebar() -> None:
             st.caption(C.PRESETS[st.session_state["preset"]].shows)
         st.selectbox("Dataset", list(C.DATASETS), key="dataset", help=C.DATASETS[st.session_state["dataset"]])
         st.segmented_control("Network", list(C.ARCHITECTURES), key="arch", required=True,
-                             format_func={"mlp": "fully connected", "conv": "convolutional"}.get,
+                             format_func={"mlp": "fully connected", "conv": "convolutional"}.__getitem__,
                              help=" / ".join(f"{k}: {v}" for k, v in C.ARCHITECTURES.items()))
         features = st.session_state["dataset"] in C.SYNTHETIC_INPUTS
         c1, c2 = st.columns([3, 2])
