@@ -496,7 +496,8 @@ def stability(snaps: tuple[Snapshot, ...], variants, layer: int, height: int = 3
     parts = [f"layer {layer + 1}'s drift per snapshot / std, mean over {summary.window_text(snaps)}: "
              + ", ".join(drifts) + (f" (ratio {variant_label(c.bn)} / {variant_label(c.none)} {fmt(c.ratio)}); "
                                     f"from the first snapshot / first std: {variant_label(c.bn)} {fmt(c.f_bn)}, "
-                                    f"{variant_label(c.none)} {fmt(c.f_none)}" if c is not None else "")] if drifts else []
+                                    f"{variant_label(c.none)} {fmt(c.f_none)}" if c is not None else "")
+             ] if drifts else []
     shift = _shift(snaps, variants)
     if shift is not None:
         parts.append(benefit.shift_note(shift, {t: variant_label(t) for t in variants}))

@@ -159,9 +159,9 @@ C8 = Claim(
          f"than none's (>= {C8_ICS}x); refuted if both point the other way; mixed otherwise (the score is test "
          "accuracy, or R² of a regression, counted as 0 below 0)",
     meaning={
-        "supported": ("So a steady input distribution is not what makes BN work: noisy BN trains about as well with less "
-                    "stable distributions, and BN does not even reduce the gradient shift. Santurkar et al. credit a "
-                    "smoother loss landscape instead."),
+        "supported": ("So a steady input distribution is not what makes BN work: noisy BN trains about as well with "
+                      "less stable distributions, and BN does not even reduce the gradient shift. Santurkar et al. "
+                      "credit a smoother loss landscape instead."),
         "refuted": "In this run the evidence points the other way: stability and BN's benefit go together here.",
         "mixed": "The evidence is split in this run: one test says stability is not what helps, the other does not.",
     },

@@ -150,9 +150,9 @@ C1 = Claim(
          "(drift: W1 between successive snapshots / pooled std of the last hidden layer's activation input, "
          "mean over the second half)",
     meaning={
-        "supported": ("So the paper's picture holds for one layer: BN keeps that layer's input nearly the same while the "
-                    "network learns. Different layers may still see different distributions; the claim is only about one "
-                    "layer over time."),
+        "supported": ("So the paper's picture holds for one layer: BN keeps that layer's input nearly the same while "
+                      "the network learns. Different layers may still see different distributions; the claim is only "
+                      "about one layer over time."),
         "refuted": "In this run BN did not hold this layer's input still, so the paper's picture does not hold here.",
         "mixed": "BN made the input steadier, but not by the factor of 2 the board asks for: steadier, not fixed.",
     },
@@ -214,7 +214,8 @@ def _c2(r: RunView) -> Judged:
     none = r.find(("none",))
     if none is not None:
         st = "x" if r.placement(bn) == "before" else "a"
-        c_none, p_none = summary.drift_from_first(r.snaps, none, L, st), summary.drift_per_snapshot(r.snaps, none, L, st)
+        c_none, p_none = (summary.drift_from_first(r.snaps, none, L, st),
+                          summary.drift_per_snapshot(r.snaps, none, L, st))
         numbers.update(none=c_none, none_pace=p_none)
         figure += f"; {st} of {none}: {fmt(c_none)} from the first, {fmt(p_none)} per snapshot"
         if not math.isnan(c_none):
@@ -256,11 +257,11 @@ C2 = Claim(
          f"if < {C2_REFUTE}; mixed in between (W1 from the first snapshot to the latest / the first "
          "snapshot's pooled std, last hidden layer)",
     meaning={
-        "supported": ("So the student is right that the distribution is not fixed: γ and β move it again. But they move it "
-                    "as a slow, learned shift and scale, the paper's slightly varying input, never changing its shape "
-                    "(C6)."),
-        "refuted": ("In this run γ and β stayed close enough to 1 and 0 that y has barely moved beyond x̂: the input is "
-                    "as fixed as x̂ itself. They could move it; here they have not yet."),
+        "supported": ("So the student is right that the distribution is not fixed: γ and β move it again. But they "
+                      "move it as a slow, learned shift and scale, the paper's slightly varying input, never changing "
+                      "its shape (C6)."),
+        "refuted": ("In this run γ and β stayed close enough to 1 and 0 that y has barely moved beyond x̂: the input "
+                    "is as fixed as x̂ itself. They could move it; here they have not yet."),
         "mixed": "γ and β move the distribution a little: slightly varying is the right description.",
     },
     judge=_c2,
@@ -345,8 +346,9 @@ C7 = Claim(
          f"more AND is less Gaussian (median W lower by > {C7_W}) than with BN before; refuted if neither; "
          "mixed if one",
     meaning={
-        "supported": ("So normalizing after the nonlinearity fixes the mean and variance of a distribution the nonlinearity "
-                    "has already reshaped, and that shape goes on changing: it cannot fix the distribution."),
+        "supported": ("So normalizing after the nonlinearity fixes the mean and variance of a distribution the "
+                      "nonlinearity has already reshaped, and that shape goes on changing: it cannot fix the "
+                      "distribution."),
         "refuted": ("In this run BN after the activation handed on an input as stable and as Gaussian as BN before it: "
                     "the claim does not hold here."),
     },

@@ -168,11 +168,12 @@ C5 = Claim(
          f"of this run if its tracked units' median W >= {RUN_W} and median KL < {RUN_KL}; supported if all "
          "do, refuted if none does, mixed otherwise",
     meaning={
-        "supported": "So the near-Gaussian input comes from the linear layer itself, a sum of many inputs, before any BN.",
+        "supported": ("So the near-Gaussian input comes from the linear layer itself, a sum of many inputs, before "
+                      "any BN."),
         "refuted": "So in this run no sum became Gaussian: the central limit theorem does not explain a Gaussian here.",
         "mixed": ("So a Gaussian comes from the linear layer itself when many independent inputs with finite variance "
-                    "add up, none dominating - not from BN. With few inputs, heavy tails, a shared factor or weights on a "
-                    "few inputs the sum stays non-Gaussian, and there another distribution would describe it better."),
+                  "add up, none dominating - not from BN. With few inputs, heavy tails, a shared factor or weights on "
+                  "a few inputs the sum stays non-Gaussian, and there another distribution would describe it better."),
     },
     judge=_judge_c5,
 )
