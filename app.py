@@ -72,7 +72,7 @@ with bar:
         status_slot.caption(f"Shared run: {viewers} viewers watch this link. Pause freezes your view; training "
                             f"goes on for the others. Charts refresh every {refresh:g} s.")
     st.session_state["panel"] = st.session_state["_panel"] = live.selected_panel()
-    st.segmented_control("Panel", list(C.PANELS), key="panel", format_func=C.PANELS.get, required=True,
+    st.segmented_control("Panel", list(C.PANELS), key="panel", format_func=C.PANELS.__getitem__, required=True,
                          label_visibility="collapsed", on_change=state.show_panel)
 
 

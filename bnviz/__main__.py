@@ -14,6 +14,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from bnviz.config import PRESETS, TABLE_CAP
 from bnviz.urlstate import BY_NAME
@@ -31,7 +32,7 @@ PROG = "python -m bnviz"  # the command as it is typed; argparse's prog, so "usa
 class _Parser(argparse.ArgumentParser):
     commands: dict[str, argparse.ArgumentParser]  # the top parser's subcommands, by name (set by _parser)
 
-    def error(self, message: str) -> None:  # one clear line instead of argparse's usage block
+    def error(self, message: str) -> NoReturn:  # one clear line instead of argparse's usage block
         sys.stderr.write(f"bnviz: error: {message} (see {self.prog} --help)\n")
         raise SystemExit(EXIT_USAGE)
 
@@ -53,7 +54,7 @@ def _setting(name: str):
     return read
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser() -> _Parser:
     parser = _Parser(prog=PROG, description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     parser.commands = {"presets": sub.add_parser("presets", help="list the presets, one line each")}

@@ -72,7 +72,7 @@ def _whole(text: str) -> int:
     return int(value)
 
 
-def _int(lo: int, hi: int, note: str = "") -> Rule:
+def _int(lo: float, hi: float, note: str = "") -> Rule:
     def read(text: str) -> int:
         value = _whole(text)
         if not lo <= value <= hi:
@@ -273,7 +273,7 @@ def encode(preset: str, config: ExperimentConfig, view: dict | None = None) -> d
     for f in CONFIG_FIELDS:
         out[f.name] = f.show(getattr(config, f.target))
     for key, value in (view or {}).items():
-        f = BY_NAME.get(key)
-        if f is not None and value is not None:
-            out[key] = f.show(value)
+        known = BY_NAME.get(key)
+        if known is not None and value is not None:
+            out[key] = known.show(value)
     return out

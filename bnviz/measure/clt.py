@@ -163,8 +163,8 @@ def _clt(dist: str, fan_ins: tuple[int, ...], weights: str, n: int, units: int, 
     bins = stats.StableBins()
     bins.width = HIST_WIDTH  # one grid for every fan-in, so the histograms animate in place
     hists = tuple(bins.histogram(z) for z in pooled)
-    arrays = [np.array(fan_ins, dtype=np.int64), col["shapiro_w"], col["kl_gaussian"], col["skew"],
-              col["kurtosis"]]
+    arrays = (np.array(fan_ins, dtype=np.int64), col["shapiro_w"], col["kl_gaussian"], col["skew"],
+              col["kurtosis"])
     for a in arrays:
         a.setflags(write=False)  # cached and shared between callers
     return CLTResult(dist, weights, *arrays, hists)

@@ -11,6 +11,7 @@ scale and shift (GroupNorm with one group). Every result is computed in float64.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -97,7 +98,7 @@ class NumpyConvNet(NumpyNet):
 
     WEIGHT = "conv"
 
-    def __init__(self, cfg: ExperimentConfig, token: str, state: dict[str, np.ndarray]) -> None:
+    def __init__(self, cfg: ExperimentConfig, token: str, state: Mapping[str, np.ndarray]) -> None:
         super().__init__(cfg, token, state)
         self.axes = EXAMPLE_AXES if self.kind == "ln" else BATCH_AXES
 
@@ -107,7 +108,7 @@ class NumpyConvNet(NumpyNet):
                                       self._p(i, "norm.running_mean") if running else None,
                                       self._p(i, "norm.running_var") if running else None)
         if self.kind == "bn_noisy" and view == "train":
-            y = y * self._p(i, "norm.scale")[None, :, None, None] + self._p(i, "norm.shift")[None, :, None, None]
+            y = y * self._need(i, "norm.scale")[None, :, None, None] + self._need(i, "norm.shift")[None, :, None, None]
         return x_hat, y, inv_std
 
     def forward(self, u: np.ndarray, view: str = "train") -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
@@ -122,9 +123,10 @@ class NumpyConvNet(NumpyNet):
     def _forward(self, u: np.ndarray, view: str):
         side = math.isqrt(u.shape[1])
         h = np.asarray(u, dtype=np.float64).reshape(-1, 1, side, side)
-        stages, cache = [], []
+        stages: list[dict[str, np.ndarray]] = []
+        cache: list[tuple[np.ndarray, np.ndarray | None]] = []  # each layer's input, and its 1 / std if normalized
         for i in range(self.depth):
-            x = conv3x3(h, self._p(i, "conv.weight"), self._p(i, "conv.bias"))
+            x = conv3x3(h, self._need(i, "conv.weight"), self._p(i, "conv.bias"))
             if self.kind == "none":
                 a = activation(self.act, x)
                 stages.append({"x": x, "a": a})
@@ -165,12 +167,12 @@ class NumpyConvNet(NumpyNet):
                 ga = self._norm_backward(i, st["x_hat"], inv_std, g, grads)
                 gx = ga * activation_grad(self.act, st["x"], st["a"])
             g, grads[f"layers.{i}.conv.weight"], grads[f"layers.{i}.conv.bias"] = conv3x3_backward(
-                h_in, self._p(i, "conv.weight"), gx)
+                h_in, self._need(i, "conv.weight"), gx)
         return grads
 
     def _norm_backward(self, i: int, x_hat, inv_std, gy, grads: dict) -> np.ndarray:
         if self.kind == "bn_noisy":
-            gy = gy * self._p(i, "norm.scale")[None, :, None, None]  # the shift adds a constant
+            gy = gy * self._need(i, "norm.scale")[None, :, None, None]  # the shift adds a constant
         gamma = self._p(i, "norm.weight")
         d_in, d_gamma, d_beta = normalize_backward(gy, x_hat, inv_std, self.axes, gamma)
         if gamma is not None:

@@ -13,6 +13,7 @@ running_mean, running_var, scale, shift}``, ``head.weight``, ``head.bias``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +38,7 @@ class NumpyNet:
 
     WEIGHT = ""  # the state's name of a hidden layer's weight map: layers.{i}.{WEIGHT}.weight
 
-    def __init__(self, cfg: ExperimentConfig, token: str, state: dict[str, np.ndarray]) -> None:
+    def __init__(self, cfg: ExperimentConfig, token: str, state: Mapping[str, np.ndarray]) -> None:
         self.kind, _ = split_variant(token)
         self.placement = cfg.placement_of(token)
         self.act = cfg.activation
@@ -48,13 +49,17 @@ class NumpyNet:
     def _p(self, i: int, name: str) -> np.ndarray | None:
         return self.state.get(f"layers.{i}.{name}")
 
+    def _need(self, i: int, name: str) -> np.ndarray:
+        """A parameter every layer of this variant has: its weight map, BN's running statistics, noise."""
+        return self.state[f"layers.{i}.{name}"]
+
 
 class NumpyMLP(NumpyNet):
     """One variant's network, from its weights, in numpy: stages, logits and gradients."""
 
     WEIGHT = "linear"
 
-    def __init__(self, cfg: ExperimentConfig, token: str, state: dict[str, np.ndarray]) -> None:
+    def __init__(self, cfg: ExperimentConfig, token: str, state: Mapping[str, np.ndarray]) -> None:
         super().__init__(cfg, token, state)
         # Every stage is the exact (float64) result of its operation on the previous stage, rounded to the
         # network's precision: the float32 network, without the rounding noise of float32 accumulation, so
@@ -73,7 +78,7 @@ class NumpyMLP(NumpyNet):
         axis = 1 if self.kind == "ln" else 0
         z = z.astype(np.float64)
         if axis == 0 and view == "eval":
-            mean, var = self._p(i, "norm.running_mean"), self._p(i, "norm.running_var")
+            mean, var = self._need(i, "norm.running_mean"), self._need(i, "norm.running_var")
         else:
             mean = z.mean(axis=axis, keepdims=True)
             var = np.square(z - mean).mean(axis=axis, keepdims=True)
@@ -82,7 +87,7 @@ class NumpyMLP(NumpyNet):
         gamma, beta = self._p(i, "norm.weight"), self._p(i, "norm.bias")
         y = x_hat * gamma + beta if gamma is not None else x_hat
         if self.kind == "bn_noisy" and view == "train":
-            y = y * self._p(i, "norm.scale") + self._p(i, "norm.shift")
+            y = y * self._need(i, "norm.scale") + self._need(i, "norm.shift")
         return _Norm(self._round(x_hat), self._round(y), inv_std, axis)
 
     def _round(self, a: np.ndarray) -> np.ndarray:
@@ -109,9 +114,10 @@ class NumpyMLP(NumpyNet):
         return out, logits
 
     def _forward(self, u: np.ndarray, view: str, exact: bool = True
-                 ) -> tuple[list[dict[str, np.ndarray]], list, np.ndarray]:
+                 ) -> tuple[list[dict[str, np.ndarray]], list[tuple[np.ndarray, _Norm | None]], np.ndarray]:
         """Stages, what the backward pass needs of each layer (its input, its normalization), logits."""
-        out, cache = [], []
+        out: list[dict[str, np.ndarray]] = []
+        cache: list[tuple[np.ndarray, _Norm | None]] = []
         for i in range(self.depth):
             x = self._linear(u, f"layers.{i}.linear", exact)  # (N, units)
             if self.kind == "none":
@@ -165,13 +171,13 @@ class NumpyMLP(NumpyNet):
                 gx = ga * activation_grad(self.act, st["x"], st["a"])
             grads[f"layers.{i}.linear.weight"] = gx.T @ u_in
             grads[f"layers.{i}.linear.bias"] = gx.sum(axis=0)
-            g = gx @ self._p(i, "linear.weight")
+            g = gx @ self._need(i, "linear.weight")
         return grads
 
     def _norm_backward(self, i: int, n: _Norm, gy: np.ndarray, grads: dict) -> np.ndarray:
         """Gradient with respect to the normalization's input; fills in gamma's and beta's gradients."""
         if self.kind == "bn_noisy":
-            gy = gy * self._p(i, "norm.scale")  # the shift adds a constant: no gradient through it
+            gy = gy * self._need(i, "norm.scale")  # the shift adds a constant: no gradient through it
         gamma = self._p(i, "norm.weight")
         if gamma is not None:
             grads[f"layers.{i}.norm.weight"] = (gy * n.x_hat).sum(axis=0)
@@ -184,14 +190,14 @@ class NumpyMLP(NumpyNet):
                             - n.x_hat * (gy * n.x_hat).mean(axis=ax, keepdims=True))
 
 
-def layer_params(state: dict[str, np.ndarray], i: int, weight: str = "linear") -> list[str]:
+def layer_params(state: Mapping[str, np.ndarray], i: int, weight: str = "linear") -> list[str]:
     """Names of hidden layer ``i``'s trainable parameters: its weight map (``linear`` or ``conv``) and, if
     learned, gamma and beta."""
     names = [f"layers.{i}.{weight}.weight", f"layers.{i}.{weight}.bias"]
     return names + [f"layers.{i}.norm.{p}" for p in ("weight", "bias") if f"layers.{i}.norm.{p}" in state]
 
 
-def gradient_ics(cfg: ExperimentConfig, token: str, state: dict[str, np.ndarray], u: np.ndarray,
+def gradient_ics(cfg: ExperimentConfig, token: str, state: Mapping[str, np.ndarray], u: np.ndarray,
                  targets: np.ndarray, lr: float, net_class=NumpyMLP) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per hidden layer, the weight gradient G before and G' after the earlier layers take their step.
 

@@ -117,7 +117,7 @@ class Prober:
         self._prev: dict[str, list[dict[str, np.ndarray]]] = {}
 
     @staticmethod
-    def _affine(state: dict[str, np.ndarray], depth: int, weight: str) -> list[dict[str, np.ndarray]]:
+    def _affine(state: Mapping[str, np.ndarray], depth: int, weight: str) -> list[dict[str, np.ndarray]]:
         out = []
         for i in range(depth):
             entry = {"weight": state[f"layers.{i}.{weight}.weight"]}

@@ -248,7 +248,7 @@ class Summarizer:
                 return nan
             # W1 of two equal-size samples is the mean gap between their order statistics: what
             # stats.wasserstein1_columns computes, here on the sorted matrices this method keeps anyway.
-            per_unit = np.mean(np.abs(srt - ref), axis=0, dtype=np.float64)
+            per_unit = np.abs(srt - ref).mean(axis=0, dtype=np.float64)
             return np.concatenate([[per_unit.mean()], per_unit[tracked]])
 
         if not self.distributions:

@@ -57,7 +57,7 @@ class InlineSink:
     def __init__(self, config: ExperimentConfig, deliver: Callable[[Snapshot], None],
                  distributions: bool = True, recorder: Recorder | None = None) -> None:
         self._config = config
-        self._prober: Prober | None = None
+        self._prober: Prober | None = None  # set by start()
         self._summarizer = Summarizer(config.activation, config.units, distributions)
         self._recorder = recorder
         if recorder is not None:
@@ -72,6 +72,7 @@ class InlineSink:
 
     def submit(self, ws) -> None:
         """Probe and summarize ``ws`` now and deliver it."""
+        assert self._prober is not None, "start() receives the data before the first submit()"
         self._deliver(self._summarizer.summarize(self._prober.raw(ws)))
 
     def close(self, wait: bool = True) -> None:
@@ -85,37 +86,47 @@ class InlineSink:
 
 @dataclass(frozen=True)
 class _Raw:
-    """Stands for a FlatState in a WeightSnapshot on the pipe: its flat array follows as a raw message."""
+    """A variant's FlatState on the pipe: its flat array follows as a raw message."""
 
     layout: Layout
     dtype: str
     nbytes: int
 
 
+@dataclass(frozen=True)
+class _Framed:
+    """A WeightSnapshot on the pipe, its variants in ``raws`` sent with no state: their flat weights follow it
+    as raw messages, in the order of ``raws``."""
+
+    snapshot: WeightSnapshot
+    raws: dict[str, _Raw]
+
+
 def _send_snapshot(conn, ws: WeightSnapshot) -> None:
     """Send ``ws`` with each variant's flat weights as a raw message after it: written from the array's own
     memory, where pickling would copy it twice more on the training process's side."""
-    flats, variants = [], {}
+    flats, raws, variants = [], {}, {}
     for token, wv in ws.variants.items():
         if isinstance(wv.state, FlatState):
             flats.append(wv.state.flat)
-            wv = dataclasses.replace(wv, state=_Raw(wv.state.layout, wv.state.flat.dtype.str, wv.state.flat.nbytes))
+            raws[token] = _Raw(wv.state.layout, wv.state.flat.dtype.str, wv.state.flat.nbytes)
+            wv = dataclasses.replace(wv, state=None)
         variants[token] = wv
-    conn.send(dataclasses.replace(ws, variants=variants))
+    conn.send(_Framed(dataclasses.replace(ws, variants=variants), raws))
     for flat in flats:
         conn.send_bytes(flat)
 
 
 def _receive(conn):
-    """The next message, with the raw weights that follow a WeightSnapshot read back into its FlatStates."""
+    """The next message, a WeightSnapshot's flat weights read back into its FlatStates."""
     item = conn.recv()
-    if isinstance(item, WeightSnapshot):
-        for wv in item.variants.values():
-            if isinstance(wv.state, _Raw):
-                buf = bytearray(wv.state.nbytes)  # a fresh, writable buffer: the prober keeps earlier weights
-                conn.recv_bytes_into(buf)
-                wv.state = FlatState(np.frombuffer(buf, dtype=wv.state.dtype), wv.state.layout)
-    return item
+    if not isinstance(item, _Framed):
+        return item
+    for token, raw in item.raws.items():
+        buf = bytearray(raw.nbytes)  # a fresh, writable buffer: the prober keeps earlier weights
+        conn.recv_bytes_into(buf)
+        item.snapshot.variants[token].state = FlatState(np.frombuffer(buf, dtype=raw.dtype), raw.layout)
+    return item.snapshot
 
 
 def _next(inbox):

@@ -52,7 +52,8 @@ def layer_histograms(snap: Snapshot | None, variants, layer: int, unit: int = PO
     stages = tuple(STAGE_TITLES)
     rows = max(1, len(variants))
     axes, notes = grid(rows, len(stages), [STAGE_TITLES[s] for s in stages], hgap=0.05, vgap=0.14)
-    traces, shown, w_rows = [], set(), {}
+    traces, shown = [], set()
+    w_rows: dict[str, dict[str, dict[str, float]]] = {}  # token -> stage -> the shown unit's statistics
     for r, token in enumerate(variants):
         color, label = variant_color(token), variant_label(token)
         vs = snap.variants.get(token)

@@ -12,6 +12,7 @@ numbers measured on the data passed in; each figure also carries a title that on
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -406,10 +407,11 @@ def normality_over_time(snaps: tuple[Snapshot, ...], variant: str, layer: int, u
         w[stage] = ws
         kls[stage] = kl = views.unit_stat(snaps, variant, layer, stage, "kl_gaussian", unit)
         c, name = rgba(color, alpha), STAGE_SYMBOLS[stage]
-        look = dict(dash=STAGE_DASHES[stage], symbol=STAGE_MARKERS[stage], size=_MARKER_SIZE[stage],
-                    slot=list(_STAGE_WIDTH).index(stage), slots=len(_STAGE_WIDTH))
-        traces.append(_marked(_line(steps, ws, 1, c, name, width=width, group=stage), **look))
-        traces.append(_marked(_line(steps, kl, 2, c, name, show=False, width=width, group=stage), **look))
+        look = functools.partial(_marked, dash=STAGE_DASHES[stage], symbol=STAGE_MARKERS[stage],
+                                 size=_MARKER_SIZE[stage], slot=list(_STAGE_WIDTH).index(stage),
+                                 slots=len(_STAGE_WIDTH))
+        traces.append(look(_line(steps, ws, 1, c, name, width=width, group=stage)))
+        traces.append(look(_line(steps, kl, 2, c, name, show=False, width=width, group=stage)))
     infinite = _infinite_kl(kls)
     if infinite:  # said in words: an infinite KL draws nothing in the cell
         finite = np.concatenate([kl[np.isfinite(kl)] for kl in kls.values()])
@@ -495,7 +497,8 @@ def stability(snaps: tuple[Snapshot, ...], variants, layer: int, height: int = 3
     parts = [f"layer {layer + 1}'s drift per snapshot / std, mean over {summary.window_text(snaps)}: "
              + ", ".join(drifts) + (f" (ratio {variant_label(c.bn)} / {variant_label(c.none)} {fmt(c.ratio)}); "
                                     f"from the first snapshot / first std: {variant_label(c.bn)} {fmt(c.f_bn)}, "
-                                    f"{variant_label(c.none)} {fmt(c.f_none)}" if c is not None else "")] if drifts else []
+                                    f"{variant_label(c.none)} {fmt(c.f_none)}" if c is not None else "")
+             ] if drifts else []
     shift = _shift(snaps, variants)
     if shift is not None:
         parts.append(benefit.shift_note(shift, {t: variant_label(t) for t in variants}))

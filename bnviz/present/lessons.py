@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -306,7 +307,8 @@ def _c8(v, n: claims.C8Numbers, cfg, **_) -> list[str]:
     return out
 
 
-_COMPOSE = {"C1": _c1, "C2": _c2, "C3": _c3, "C4": _c4, "C5": _c5, "C6": _c6, "C7": _c7, "C8": _c8}
+_COMPOSE: dict[str, Callable[..., list[str]]] = {"C1": _c1, "C2": _c2, "C3": _c3, "C4": _c4, "C5": _c5, "C6": _c6,
+                                                  "C7": _c7, "C8": _c8}
 
 
 def _meaning(v: claims.Verdict) -> str:

@@ -205,6 +205,7 @@ def _panel_figures(snaps, shown: Snapshot | None, cfg: ExperimentConfig, panel: 
         if not affine:
             notes.append("No variant in this run learns γ and β (try the gamma-beta preset).")
         else:
+            assert shown is not None  # affine is empty without a shown snapshot
             variant = affine[0]
             out.append(_Figure("fig_gb", f"γ and β per {noun}", figures.gamma_beta(snaps, variant, layer, noun=noun),
                                f"γ and β of every {noun} of layer {layer + 1}, variant {variant} (the first variant "
@@ -222,7 +223,8 @@ def _panel_figures(snaps, shown: Snapshot | None, cfg: ExperimentConfig, panel: 
                            f"{variant} (the page's default: the run's last variant), {at}."))
         stages = ([s for s in C.STAGES if views.stage_of(shown, variant, layer, s) is not None]
                   if shown is not None else []) or ["x"]
-        out.append(_Figure("fig_qq", "Q-Q plot against the Gaussian", figures.qq_plot(shown, variant, layer, stages[0], unit, noun=noun),
+        out.append(_Figure("fig_qq", "Q-Q plot against the Gaussian",
+                           figures.qq_plot(shown, variant, layer, stages[0], unit, noun=noun),
                            f"Q-Q plot of stage {stages[0]} against the Gaussian at step {scrub}, variant {variant}, "
                            f"{at}."))
     elif panel == "stability":
@@ -245,7 +247,8 @@ def _bands(snaps, cfg, layer: int, unit: int, scrub: int | None) -> _Figure:
     return _Figure("fig_bands", "Figure 1 of Ioffe & Szegedy: percentiles of the activation input",
                    figures.percentile_bands(snaps, cfg.variants, layer, unit, scrub, noun=views.unit_noun(cfg)),
                    f"15th, 50th and 85th percentiles and the 2–98% band of the activation input of layer "
-                   f"{layer + 1}, {unit_text(unit, views.unit_noun(cfg))}, over training; the dotted line marks step {scrub}.")
+                   f"{layer + 1}, {unit_text(unit, views.unit_noun(cfg))}, over training; the dotted line marks "
+                   f"step {scrub}.")
 
 
 def _whatif(shown: Snapshot, variant: str, layer: int, cfg: ExperimentConfig) -> _Figure | str:
@@ -260,9 +263,9 @@ def _whatif(shown: Snapshot, variant: str, layer: int, cfg: ExperimentConfig) ->
     noun = views.unit_noun(cfg)
     return _Figure("fig_whatif", "What-if lab: your own γ and β",
                    figures.whatif(sample, g, b, before, after, noun=noun),
-                   f"γ = {g:g}, β = {b:g} applied to the {len(sample)} stored quantiles of {unit_text(lab_unit, noun)}'s x̂ "
-                   f"at step {shown.step}, variant {variant}: the histogram moves and stretches, W and KL do not "
-                   "change.")
+                   f"γ = {g:g}, β = {b:g} applied to the {len(sample)} stored quantiles of "
+                   f"{unit_text(lab_unit, noun)}'s x̂ at step {shown.step}, variant {variant}: the histogram moves "
+                   "and stretches, W and KL do not change.")
 
 
 def _plot_html(f: _Figure) -> str:
@@ -341,7 +344,8 @@ def html_report(snaps: tuple[Snapshot, ...], cfg: ExperimentConfig, *, panel: st
         link_html = f"<dt>Share link</dt><dd>{_e(link)} <span class=\"meta\">(not an http(s) link)</span></dd>"
     view = (f"step {shown_step:,} of {cfg.steps:,}"
             + (" (no snapshot yet)" if shown is None else "")
-            + f"; layer {layer + 1} of {len(cfg.widths)}; {unit_text(unit, views.unit_noun(cfg))}; panel {C.PANELS[panel]}")
+            + f"; layer {layer + 1} of {len(cfg.widths)}; {unit_text(unit, views.unit_noun(cfg))}; "
+              f"panel {C.PANELS[panel]}")
     cfg_rows = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in describe_config(cfg))
     parts = [
         "<!DOCTYPE html>",

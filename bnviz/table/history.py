@@ -10,6 +10,7 @@ read never sees a half-written snapshot and never waits for the training thread.
 from __future__ import annotations
 
 import threading
+from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 
@@ -17,25 +18,38 @@ from bnviz.config import HISTORY_CAP
 from bnviz.measure.snapshot import Snapshot
 
 
-class History:
-    """Snapshots of one run, evenly thinned to at most ``cap`` (+1 for the latest)."""
+class Stepped(Protocol):
+    """All a History reads of what it keeps: the training step."""
+
+    @property
+    def step(self) -> int: ...
+
+
+S = TypeVar("S", bound=Stepped)
+
+
+class History(Generic[S]):
+    """Snapshots of one run, evenly thinned to at most ``cap`` (+1 for the latest).
+
+    A page keeps Snapshots; the record command keeps only their steps, to thin its table as a page would.
+    """
 
     def __init__(self, snapshot_every: int, cap: int = HISTORY_CAP) -> None:
         if cap < 2:
             raise ValueError(f"History cap must be at least 2, got {cap}")
         self.snapshot_every, self.cap = snapshot_every, cap
         self._stride = 1
-        self._grid: tuple[Snapshot, ...] = ()  # snapshots on the stride grid
-        self._tail: Snapshot | None = None  # the latest snapshot, when it is off the grid
-        self._view: tuple[Snapshot, ...] = ()
+        self._grid: tuple[S, ...] = ()  # snapshots on the stride grid
+        self._tail: S | None = None  # the latest snapshot, when it is off the grid
+        self._view: tuple[S, ...] = ()
         self._lock = threading.Lock()  # writers only; readers take self._view without it
         self.version = 0  # bumps on every append: a cheap "anything new?" for the page
 
-    def _index(self, snap: Snapshot) -> int:
+    def _index(self, snap: S) -> int:
         # Snapshot index on the cadence grid; the final step (not a multiple) rounds up.
         return -(-snap.step // self.snapshot_every)
 
-    def append(self, snap: Snapshot) -> None:
+    def append(self, snap: S) -> None:
         """Add the newest snapshot (steps must increase)."""
         with self._lock:
             if self._view and snap.step <= self._view[-1].step:
@@ -51,14 +65,14 @@ class History:
             self._view = self._grid + ((self._tail,) if self._tail is not None else ())
             self.version += 1
 
-    def snapshots(self) -> tuple[Snapshot, ...]:
+    def snapshots(self) -> tuple[S, ...]:
         """All kept snapshots, oldest first (an immutable tuple: safe to hold while training goes on)."""
         return self._view
 
     def __len__(self) -> int:
         return len(self._view)
 
-    def latest(self) -> Snapshot | None:
+    def latest(self) -> S | None:
         """The newest snapshot, or None before the first."""
         view = self._view
         return view[-1] if view else None
@@ -67,7 +81,7 @@ class History:
         """Steps of the kept snapshots."""
         return [s.step for s in self._view]
 
-    def at(self, step: int) -> Snapshot:
+    def at(self, step: int) -> S:
         """The kept snapshot nearest to ``step`` (at or before it when possible)."""
         view = self._view
         if not view:
@@ -76,7 +90,7 @@ class History:
         i = int(np.searchsorted(steps, step, side="right")) - 1
         return view[max(i, 0)]
 
-    def nbytes(self) -> int:
+    def nbytes(self: History[Snapshot]) -> int:
         """Approximate memory held by the kept snapshots' arrays."""
         return sum(s.nbytes for s in self._view)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
 
@@ -15,6 +16,11 @@ from bnviz.config import TABLE_CAP
 from bnviz.measure.snapshot import POOLED, Snapshot
 from bnviz.table.history import History
 from bnviz.table.schema import QUANTILE_STATS, QUERY_KEY, TABLE_COLUMNS, TRAIN_STATS
+
+if TYPE_CHECKING:
+    import pandas
+
+Column: TypeAlias = "np.ndarray | tuple[np.ndarray, list[str]]"  # numbers, or a text column's (codes, names)
 
 
 def _rows(snap: Snapshot, quantiles: bool = False):
@@ -36,6 +42,7 @@ def _rows(snap: Snapshot, quantiles: bool = False):
                 if stage == layer.act_stage:
                     yield token, li, stage, units, ("saturation",), layer.saturation[:, None]
                 if stage == "y" and layer.gamma is not None:
+                    assert layer.beta is not None  # learned together with gamma
                     tracked = units[1:]
                     gb = np.column_stack([layer.gamma[tracked], layer.beta[tracked]])
                     yield token, li, stage, tracked, ("gamma", "beta"), gb
@@ -88,7 +95,8 @@ class TableEncoder:
             stat.append(st)
             value.append(np.asarray(values, dtype=np.float64).reshape(-1))
         n = np.asarray(lengths, dtype=np.int64)
-        cols = {  # compact while kept (a record run may keep thousands of snapshots); int64 in the table
+        # compact while kept (a record run may keep thousands of snapshots); int64 in the table
+        cols: dict[str, np.ndarray] = {
             "variant": np.repeat(np.asarray(variant, dtype=np.int32), n),
             "layer": np.repeat(np.asarray(layer, dtype=np.int32), n),
             "stage": np.repeat(np.asarray(stage, dtype=np.int32), n),
@@ -108,15 +116,16 @@ class TableEncoder:
         steps = set(steps)
         self._blocks = {k: v for k, v in self._blocks.items() if k in steps}
 
-    def columns(self, steps) -> dict:
+    def columns(self, steps) -> dict[str, Column]:
         """The table's columns for the encoded snapshots of ``steps``, in that order, as numpy arrays; the text
         columns as ``(codes, names)`` with ``names`` sorted."""
         blocks = [self._blocks[s] for s in steps]
         cat = lambda parts: np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)  # noqa: E731
-        cols = {k: cat([b[0][k] for b in blocks]) for k in ("variant", "layer", "stage", "unit", "stat")}
+        cols: dict[str, np.ndarray] = {k: cat([b[0][k] for b in blocks])
+                                       for k in ("variant", "layer", "stage", "unit", "stat")}
         cols["value"] = np.concatenate([b[0]["value"] for b in blocks]) if blocks else np.zeros(0)
         cols["step"] = np.repeat(np.asarray(list(steps), dtype=np.int64), [len(b[0]["value"]) for b in blocks])
-        out = {}
+        out: dict[str, Column] = {}
         for k in TABLE_COLUMNS:
             if k not in self._TEXT:
                 out[k] = cols[k]
@@ -129,7 +138,7 @@ class TableEncoder:
         return out
 
 
-def _encoded(snapshots, quantiles: bool = False) -> dict:
+def _encoded(snapshots, quantiles: bool = False) -> dict[str, Column]:
     """The tidy table's columns for ``snapshots`` (see TableEncoder.columns)."""
     enc = TableEncoder(quantiles)
     for snap in snapshots:
@@ -168,7 +177,7 @@ class TableRecorder:
         self.target = target
         self.where = target.path
         self._snapshot_every = snapshot_every
-        self._steps: History | None = None  # made by prepare(), where the snapshots are made
+        self._steps: History[_Step] | None = None  # made by prepare(), where the snapshots are made
         self._encoder: TableEncoder | None = None
 
     def prepare(self) -> None:
@@ -179,7 +188,7 @@ class TableRecorder:
         if _kind(self.target.path) == "parquet":
             import pyarrow.parquet  # noqa: F401
 
-    def _parts(self) -> tuple[History, TableEncoder]:
+    def _parts(self) -> tuple[History[_Step], TableEncoder]:
         if self._steps is None or self._encoder is None:
             raise RuntimeError("TableRecorder.prepare() must run before the first snapshot")
         return self._steps, self._encoder
@@ -215,7 +224,7 @@ class TableRecorder:
         return len(steps)
 
 
-def to_table(snapshots, quantiles: bool = False) -> pandas.DataFrame:  # noqa: F821
+def to_table(snapshots, quantiles: bool = False) -> pandas.DataFrame:
     """Build the tidy table (columns TABLE_COLUMNS) from snapshots; NaN (undefined) values are left out.
 
     With ``quantiles=True`` every (variant, step, layer >= 0, stage, unit) also gets the stats q00..q63:
@@ -226,7 +235,7 @@ def to_table(snapshots, quantiles: bool = False) -> pandas.DataFrame:  # noqa: F
     return _frame_of(_encoded(snapshots, quantiles))
 
 
-def _frame_of(cols: dict) -> pandas.DataFrame:  # noqa: F821
+def _frame_of(cols: dict[str, Column]) -> pandas.DataFrame:
     import pandas as pd
 
     return pd.DataFrame({k: pd.Categorical.from_codes(*v) if isinstance(v, tuple) else v for k, v in cols.items()})
@@ -243,7 +252,7 @@ def to_arrow(snapshots, quantiles: bool = False):
     return _arrow_of(_encoded(snapshots, quantiles))
 
 
-def _arrow_of(cols: dict):
+def _arrow_of(cols: dict[str, Column]):
     import pyarrow as pa
 
     def numbers(v: np.ndarray):

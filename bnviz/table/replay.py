@@ -384,10 +384,11 @@ def _layer(cfg: ExperimentConfig, token: str, li: int, p_u, p_g, table, quant, h
         tab[pos[rows]] = table[rows]
         q = np.full((n, QQ_POINTS), np.nan, dtype=np.float32)
         q[pos[rows]] = quant[rows]
-        found = [None] * n
+        found: list[stats.Histogram | None] = [None] * n
         for r in rows:
             found[pos[r]] = hists[r]
-        h = tuple(found) if all(x is not None for x in found) else ()
+        kept = tuple(x for x in found if x is not None)
+        h = kept if len(kept) == n else ()
         stages[name] = StageStats(units, tab[:, :_N_UNIT], tab[:, _COL["w1_prev"]], tab[:, _COL["w1_first"]], h, q)
         if np.isfinite(tab[:, _COL["saturation"]]).any():
             act, saturation = name, tab[:, _COL["saturation"]]
@@ -465,7 +466,7 @@ class ReplayedRun:
         self.replay = replay
         self.config = replay.config
         snaps = replay.snapshots
-        self.history = History(replay.config.snapshot_every, cap=max(2, len(snaps)))
+        self.history: History[Snapshot] = History(replay.config.snapshot_every, cap=max(2, len(snaps)))
         for snap in snaps:
             self.history.append(snap)
         self.step = snaps[-1].step if snaps else 0

@@ -9,6 +9,7 @@ structure are checked against the limits below before anything is rebuilt from i
 from __future__ import annotations
 
 import io
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,6 +17,9 @@ from bnviz import config as C
 from bnviz.config import TABLE_CAP, split_variant
 from bnviz.measure.snapshot import POOLED
 from bnviz.table.schema import KNOWN_STATS, LAYER_STAGES, QUERY_KEY, STAGE_NAMES, STAGE_OF_STAT, TABLE_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas
 
 
 class ReplayError(ValueError):
@@ -70,7 +74,7 @@ def _mb(n: int) -> str:
     return f"{n / (1 << 20):.1f} MB"
 
 
-def read_table(data: bytes, name: str, max_bytes: int = MAX_BYTES) -> pandas.DataFrame:  # noqa: F821
+def read_table(data: bytes, name: str, max_bytes: int = MAX_BYTES) -> pandas.DataFrame:
     """Parse and validate an uploaded table (CSV or Parquet) as data only.
 
     The format is sniffed (Parquet files start and end with ``PAR1``) and must agree with the name's suffix
@@ -268,7 +272,7 @@ def _categorical(col, name: str, shown: str):
     return cat.array
 
 
-def validate(df) -> pandas.DataFrame:  # noqa: F821
+def validate(df) -> pandas.DataFrame:
     """Check a table's columns, types, names, keys and sizes; returns a normalized copy (see read_table).
 
     Accepts what read_table parsed or what record.to_table built; raises ReplayError. Idempotent: a

@@ -49,7 +49,10 @@ def _digits_file() -> np.ndarray:
     on every new training process; the tests check the result against ``load_digits`` itself.
     """
     spec = importlib.util.find_spec("sklearn")  # locates the package without importing it
-    path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz" if spec else None
+    path = None
+    if spec is not None:
+        assert spec.submodule_search_locations is not None  # a package's spec lists its folders
+        path = Path(spec.submodule_search_locations[0]) / "datasets" / "data" / "digits.csv.gz"
     if path is None or not path.is_file():  # pragma: no cover - a scikit-learn that moved its data file
         from sklearn.datasets import load_digits
 

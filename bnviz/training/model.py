@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -31,7 +33,23 @@ def activation_fn(name: str):
     return table[name]
 
 
-class NoisyBatchNorm(nn.BatchNorm1d):
+class _RandomScaleShift:
+    """What NoisyBatchNorm and NoisyBatchNorm2d share: the per-unit scale and shift buffers and their draw."""
+
+    scale: torch.Tensor  # buffers, registered by the subclass
+    shift: torch.Tensor
+    noise_shift: float
+    noise_scale: float
+
+    def resample(self, gen: torch.Generator) -> None:
+        """Draw this step's per-unit scale and shift."""
+        (w,) = self.scale.shape
+        u = torch.rand(2, w, generator=gen)
+        self.shift.copy_((2 * u[0] - 1) * self.noise_shift)
+        self.scale.copy_(torch.exp((2 * u[1] - 1) * math.log(self.noise_scale)))
+
+
+class NoisyBatchNorm(_RandomScaleShift, nn.BatchNorm1d):
     """Batch norm followed by a random per-unit scale and shift that changes every training step.
 
     Santurkar et al. (2018), Sec. 2.1 ("noisy BN"): the layer's output distribution is made unstable on
@@ -47,28 +65,20 @@ class NoisyBatchNorm(nn.BatchNorm1d):
         self.register_buffer("scale", torch.ones(width))
         self.register_buffer("shift", torch.zeros(width))
 
-    def resample(self, gen: torch.Generator) -> None:
-        """Draw this step's per-unit scale and shift."""
-        (w,) = self.scale.shape
-        u = torch.rand(2, w, generator=gen)
-        self.shift.copy_((2 * u[0] - 1) * self.noise_shift)
-        self.scale.copy_(torch.exp((2 * u[1] - 1) * math.log(self.noise_scale)))
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = super().forward(x)
         return y * self.scale + self.shift if self.training else y
 
 
-class NoisyBatchNorm2d(nn.BatchNorm2d):
-    """:class:`NoisyBatchNorm` for a conv layer: BatchNorm2d, then a random scale and shift per channel."""
+class NoisyBatchNorm2d(_RandomScaleShift, nn.BatchNorm2d):
+    """:class:`NoisyBatchNorm` for a conv layer: BatchNorm2d, then a random scale and shift per channel (the
+    same draw, one pair per channel)."""
 
     def __init__(self, channels: int, noise_shift: float, noise_scale: float) -> None:
         super().__init__(channels, eps=BN_EPS)
         self.noise_shift, self.noise_scale = noise_shift, noise_scale
         self.register_buffer("scale", torch.ones(channels))
         self.register_buffer("shift", torch.zeros(channels))
-
-    resample = NoisyBatchNorm.resample  # the same draw, one pair per channel
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = super().forward(x)
@@ -143,17 +153,17 @@ class MLP(nn.Module):
         kind, _ = split_variant(token)
         self.token, self.kind = token, kind
         sizes = (n_inputs, *cfg.widths)
-        self.layers = nn.ModuleList(
-            HiddenLayer(sizes[i], sizes[i + 1], kind, cfg.placement_of(token), cfg) for i in range(len(cfg.widths))
-        )
+        hidden = [HiddenLayer(sizes[i], sizes[i + 1], kind, cfg.placement_of(token), cfg)
+                  for i in range(len(cfg.widths))]
+        self.layers = nn.ModuleList(hidden)
         self.head = nn.Linear(sizes[-1], n_outputs)
         # The layers' modules, looked up once: at these sizes nn.Module's dispatch (a call per layer, and
         # __getattr__ into _modules for every submodule) costs as much as the arithmetic. The submodules
         # are still called, so their hooks run. With StateCopier, the training loop runs as fast as a plain
         # nn.Sequential loop (benchmarks/README.md).
         # The modules are never replaced after construction (a plain list: not registered twice).
-        self._plan = [layer.plan() for layer in self.layers]
-        self._noisy = [layer.norm for layer in self.layers if isinstance(layer.norm, NoisyBatchNorm)]
+        self._plan = [layer.plan() for layer in hidden]
+        self._noisy = [layer.norm for layer in hidden if isinstance(layer.norm, NoisyBatchNorm)]
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         for plan in self._plan:
@@ -162,7 +172,7 @@ class MLP(nn.Module):
 
     def linears(self) -> list[nn.Linear]:
         """The linear maps shared with the twins: hidden layers, then the head."""
-        return [layer.linear for layer in self.layers] + [self.head]
+        return [cast(HiddenLayer, layer).linear for layer in self.layers] + [self.head]
 
     def resample_noise(self, gen: torch.Generator) -> None:
         """Redraw bn_noisy's per-step scale and shift (no-op for other variants)."""
@@ -201,11 +211,12 @@ class ConvNet(nn.Module):
         if self.side * self.side != n_inputs:
             raise ValueError(f"a conv network needs square images: {n_inputs} inputs are not a square")
         channels = (1, *cfg.widths)
-        self.layers = nn.ModuleList(ConvLayer(channels[i], channels[i + 1], kind, cfg.placement_of(token), cfg)
-                                    for i in range(len(cfg.widths)))
+        conv = [ConvLayer(channels[i], channels[i + 1], kind, cfg.placement_of(token), cfg)
+                for i in range(len(cfg.widths))]
+        self.layers = nn.ModuleList(conv)
         self.head = nn.Linear(channels[-1], n_outputs)
-        self._plan = [layer.plan() for layer in self.layers]
-        self._noisy = [layer.norm for layer in self.layers if isinstance(layer.norm, NoisyBatchNorm2d)]
+        self._plan = [layer.plan() for layer in conv]
+        self._noisy = [layer.norm for layer in conv if isinstance(layer.norm, NoisyBatchNorm2d)]
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         u = u.reshape(-1, 1, self.side, self.side)  # (N, 1, H, W)
@@ -213,29 +224,35 @@ class ConvNet(nn.Module):
             u = _run_layer(plan, u)
         return self.head.forward(u.mean(dim=(2, 3)))
 
-    def linears(self) -> list[nn.Module]:
+    def linears(self) -> list[nn.Conv2d | nn.Linear]:
         """The weight layers shared with the twins: the convolutions, then the head."""
-        return [layer.conv for layer in self.layers] + [self.head]
+        return [cast(ConvLayer, layer).conv for layer in self.layers] + [self.head]
 
     def resample_noise(self, gen: torch.Generator) -> None:
         for norm in self._noisy:
             norm.resample(gen)
 
 
-def init_linears(linears: list[nn.Module], gen: torch.Generator) -> None:
+def _bias(layer: nn.Linear | nn.Conv2d) -> torch.Tensor:
+    """A weight layer's bias: every one here is built with one (PyTorch's default)."""
+    assert layer.bias is not None
+    return layer.bias
+
+
+def init_linears(linears: Sequence[nn.Linear | nn.Conv2d], gen: torch.Generator) -> None:
     """PyTorch's default Linear and Conv2d init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases,
     from ``gen`` (not global state)."""
     with torch.no_grad():
         for lin in linears:
             bound = 1.0 / math.sqrt(lin.weight[0].numel())  # fan-in: inputs per output unit or channel
             lin.weight.uniform_(-bound, bound, generator=gen)
-            lin.bias.uniform_(-bound, bound, generator=gen)
+            _bias(lin).uniform_(-bound, bound, generator=gen)
 
 
-def build_twins(cfg: ExperimentConfig, n_inputs: int, n_outputs: int) -> dict[str, nn.Module]:
+def build_twins(cfg: ExperimentConfig, n_inputs: int, n_outputs: int) -> dict[str, MLP | ConvNet]:
     """One network per variant (MLP or ConvNet, by ``cfg.architecture``), all with the same initial weights
     (drawn once, from the seed)."""
-    net_class = ConvNet if cfg.architecture == "conv" else MLP
+    net_class: type[MLP | ConvNet] = ConvNet if cfg.architecture == "conv" else MLP
     nets = {token: net_class(cfg, token, n_inputs, n_outputs) for token in cfg.variants}
     first = next(iter(nets.values()))
     init_linears(first.linears(), torch.Generator().manual_seed(cfg.seed))
@@ -243,7 +260,7 @@ def build_twins(cfg: ExperimentConfig, n_inputs: int, n_outputs: int) -> dict[st
         with torch.no_grad():
             for dst, src in zip(net.linears(), first.linears()):
                 dst.weight.copy_(src.weight)
-                dst.bias.copy_(src.bias)
+                _bias(dst).copy_(_bias(src))
     return nets
 
 

@@ -22,6 +22,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from bnviz.config import HISTORY_CAP, ExperimentConfig
 from bnviz.training.run import Run
@@ -33,6 +34,15 @@ DEFAULT_MEMORY_BUDGET = 256 << 20  # bytes of snapshot histories kept across all
 # and a browser starved of CPU (30 headless pages on the server's own 2 cores) was seen silent for over
 # 120 s while still open, which stopped and restarted its link's training.
 HEARTBEAT_TIMEOUT = 300.0
+
+
+class _RunOptions(TypedDict):
+    """What the registry passes to every Run it starts, besides the config."""
+
+    stats_in: str
+    history_cap: int
+    steps_per_second: float | None
+    nice: int
 
 
 @dataclass
@@ -58,7 +68,7 @@ class Registry:
         self._seen: dict[int, float] = {}  # viewer -> last sign of life (time.monotonic)
         self._reaper: threading.Thread | None = None
         self._closing = threading.Event()
-        self._run_kw = dict(stats_in=stats_in, history_cap=history_cap, steps_per_second=steps_per_second,
+        self._run_kw: _RunOptions = dict(stats_in=stats_in, history_cap=history_cap, steps_per_second=steps_per_second,
                             nice=nice)
         self._entries: dict[ExperimentConfig, Entry] = {}
         self._stopping: list[Run] = []  # let go of, still ending (thread, worker): they hold a slot until then

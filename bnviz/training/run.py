@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from bnviz.config import HISTORY_CAP, ExperimentConfig
 from bnviz.measure import probe
-from bnviz.measure.snapshot import VariantStatus
+from bnviz.measure.snapshot import Snapshot, VariantStatus
 from bnviz.measure.worker import InlineSink, ProcessSink, lower_priority
 from bnviz.table.history import History
 from bnviz.table.record import TableFile, TableRecorder
@@ -71,7 +71,7 @@ class Run:
                  steps_per_second: float | None = None, quick_first: bool = True, backlog: int = 32,
                  distributions: bool = True, nice: int = 0, table: TableFile | None = None) -> None:
         self.config = config
-        self.history = History(config.snapshot_every, history_cap)
+        self.history: History[Snapshot] = History(config.snapshot_every, history_cap)
         self.status = {token: VariantStatus() for token in config.variants}
         self.notes: list[str] = []  # documented clamps and refusals, for the page
         self.error: str | None = None
@@ -163,7 +163,7 @@ class Run:
 
     def _main(self) -> None:
         torch.set_num_threads(1)  # small matrices: one thread is fastest and leaves cores to others
-        sink = None
+        sink: ProcessSink | InlineSink | None = None
         try:
             recorder = TableRecorder(self.config.snapshot_every, self._table) if self._table is not None else None
             # The worker process starts first: its imports overlap with loading the data and the models.

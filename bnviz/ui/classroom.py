@@ -35,7 +35,7 @@ LESSON_CSS = """<style>
 LESSON_PRESENTER_CSS = "<style>.block-container {padding-right: 3.5rem}</style>"
 
 
-def styles(present: bool) -> None:
+def styles(present: bool | None) -> None:
     """The page's own style sheets: presenter mode's, and a lesson's when a lesson is open."""
     st.markdown(PAGE_CSS, unsafe_allow_html=True)  # our own CSS, no user text
     if present:

@@ -30,19 +30,21 @@ def sidebar() -> None:
             st.caption(C.PRESETS[st.session_state["preset"]].shows)
         st.selectbox("Dataset", list(C.DATASETS), key="dataset", help=C.DATASETS[st.session_state["dataset"]])
         st.segmented_control("Network", list(C.ARCHITECTURES), key="arch", required=True,
-                             format_func={"mlp": "fully connected", "conv": "convolutional"}.get,
+                             format_func={"mlp": "fully connected", "conv": "convolutional"}.__getitem__,
                              help=" / ".join(f"{k}: {v}" for k, v in C.ARCHITECTURES.items()))
         features = st.session_state["dataset"] in C.SYNTHETIC_INPUTS
         c1, c2 = st.columns([3, 2])
         c1.selectbox("Input distribution", list(C.INPUT_DISTS), key="dist", disabled=not features,
-                     help="Feature distribution of the synthetic inputs (features, regression): " + C.INPUT_DISTS[st.session_state["dist"]])
+                     help="Feature distribution of the synthetic inputs (features, regression): "
+                          + C.INPUT_DISTS[st.session_state["dist"]])
         c2.number_input("Inputs", *_L["n_features"], key="features", step=1, disabled=not features)
         c1, c2 = st.columns(2)
         c1.selectbox("Activation", list(C.ACTIVATIONS), key="activation")
         if st.session_state["arch"] == "conv":
             c2.text_input("Channels", key="widths", help="Comma-separated channels per 3x3 conv layer, e.g. 16,32,32")
         else:
-            c2.text_input("Hidden widths", key="widths", help="Comma-separated units per hidden layer, e.g. 100,100,100")
+            c2.text_input("Hidden widths", key="widths",
+                          help="Comma-separated units per hidden layer, e.g. 100,100,100")
         st.multiselect("Variants (trained side by side)", state.VARIANT_OPTIONS, key="variants",
                        help="; ".join(f"{k}: {v}" for k, v in C.VARIANTS.items()) +
                        ". A suffix @before/@after overrides the placement.")

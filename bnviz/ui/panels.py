@@ -102,15 +102,15 @@ def over_time(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     c1, c2 = st.columns(2)
     variant = c1.selectbox("Variant", cfg.variants, key="heat_variant")
     stages = [s for s in C.STAGES if views.stage_of(shown, variant, layer_idx, s) is not None] or ["x"]
-    stage = c2.selectbox("Stage", stages, key="heat_stage", format_func=STAGE_TITLES.get, help=STAGES_HELP)
+    stage = c2.selectbox("Stage", stages, key="heat_stage", format_func=STAGE_TITLES.__getitem__, help=STAGES_HELP)
     chart(shared(figures.histogram_heatmap, snaps, variant, layer_idx, stage, unit, shown.step,
                  noun=views.unit_noun(cfg)), "fig_heat")
 
 
 def gamma_beta(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """γ/β trajectories and the what-if lab."""
-    affine = [v for v in cfg.variants if views.layer_of(shown, v, layer_idx) is not None
-              and views.layer_of(shown, v, layer_idx).gamma is not None]
+    affine = [v for v in cfg.variants if (lay := views.layer_of(shown, v, layer_idx)) is not None
+              and lay.gamma is not None]
     if not affine:
         st.info("No variant in this run learns γ and β (try the gamma-beta preset).")
         return
@@ -131,6 +131,7 @@ def whatif_lab(shown: Snapshot, cfg, variant: str, layer_idx: int, noun: str, co
     """Your own γ and β applied to x̂ of one unit (pickers in the three columns ``cols``): its histogram, W and
     KL before and after."""
     st_x = views.stage_of(shown, variant, layer_idx, "x_hat")
+    assert st_x is not None  # a variant that learns γ and β normalizes: it has x̂
     c1, c2, c3 = cols
     tracked = [u for u in st_x.units if u != POOLED]
     lab_unit = c1.selectbox(noun.capitalize(), tracked or [POOLED], key="lab_unit")
@@ -159,7 +160,7 @@ def normality(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     chart(shared(figures.normality_over_time, snaps, variant, layer_idx, unit, noun=views.unit_noun(cfg),
                  **classroom.sized("fig_norm")), "fig_norm")
     stages = [s for s in C.STAGES if views.stage_of(shown, variant, layer_idx, s) is not None] or ["x"]
-    stage = _select("Q-Q plot of stage", stages, key="qq_stage", format_func=STAGE_TITLES.get, help=STAGES_HELP)
+    stage = _select("Q-Q plot of stage", stages, key="qq_stage", format_func=STAGE_TITLES.__getitem__, help=STAGES_HELP)
     chart(shared(figures.qq_plot, shown, variant, layer_idx, stage, unit, noun=views.unit_noun(cfg)), "fig_qq")
 
 

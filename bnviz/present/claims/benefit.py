@@ -97,9 +97,10 @@ def _c8(r: RunView) -> Judged:
     def pct(x: float | None) -> str:
         return score_text(x, regression)
 
-    numbers = dict(area_bn=area[bn], area_noisy=area[noisy], area_gap=area_gap, acc_bn=acc[bn],
-                   acc_noisy=acc[noisy], acc_gap=gap, drift_bn=d_bn, drift_noisy=d_noisy, drift_ratio=d_ratio,
-                   reach_bn=reach[bn], reach_noisy=reach[noisy], score=score, finished=finished)
+    numbers: dict[str, float] = dict(area_bn=area[bn], area_noisy=area[noisy], area_gap=area_gap, acc_bn=acc[bn],
+                                     acc_noisy=acc[noisy], acc_gap=gap, drift_bn=d_bn, drift_noisy=d_noisy,
+                                     drift_ratio=d_ratio)  # C8Numbers' measured floats
+    ics_steps: tuple[int, ...] = ()
     none = r.find(("none",))
     if none is not None:
         numbers["acc_none"] = summary.final(views.train_stat(r.snaps, none, "test_accuracy"))
@@ -118,7 +119,8 @@ def _c8(r: RunView) -> Judged:
         i_ratio = summary.ratio(i_bn, i_none)
         ics_says = i_ratio >= C8_ICS
         numbers.update(ics_bn=i_bn, ics_none=i_none, ics_ratio=i_ratio, cos_bn=shift.cos[bn],
-                       cos_none=shift.cos[none], ics_steps=shift.steps)
+                       cos_none=shift.cos[none])
+        ics_steps = shift.steps
         figure += f"; gradient shift {shift_note(shift, {})} (ratio {fmt(i_ratio)})"
     noisy_says = as_well if unstable else None  # noise that did not destabilize tests nothing
     votes = [v for v in (noisy_says, ics_says) if v is not None]
@@ -140,7 +142,9 @@ def _c8(r: RunView) -> Judged:
         verdict = "refuted"
     else:
         verdict = "mixed"
-    return Judged(verdict, figure, " ".join(parts), area_gap, C8Numbers(**numbers))
+    measured = C8Numbers(**numbers, ics_steps=ics_steps, reach_bn=reach[bn], reach_noisy=reach[noisy], score=score,
+                         finished=finished)
+    return Judged(verdict, figure, " ".join(parts), area_gap, measured)
 
 
 C8 = Claim(
@@ -155,9 +159,9 @@ C8 = Claim(
          f"than none's (>= {C8_ICS}x); refuted if both point the other way; mixed otherwise (the score is test "
          "accuracy, or R² of a regression, counted as 0 below 0)",
     meaning={
-        "supported": ("So a steady input distribution is not what makes BN work: noisy BN trains about as well with less "
-                    "stable distributions, and BN does not even reduce the gradient shift. Santurkar et al. credit a "
-                    "smoother loss landscape instead."),
+        "supported": ("So a steady input distribution is not what makes BN work: noisy BN trains about as well with "
+                      "less stable distributions, and BN does not even reduce the gradient shift. Santurkar et al. "
+                      "credit a smoother loss landscape instead."),
         "refuted": "In this run the evidence points the other way: stability and BN's benefit go together here.",
         "mixed": "The evidence is split in this run: one test says stability is not what helps, the other does not.",
     },

@@ -116,6 +116,7 @@ def _c1(r: RunView) -> Judged:
         gone = bn if r.latest(bn) is None or views.act_stage(r.snaps, bn, L) is None else none
         return not_measured(f"no finite drift in the second half: {r.why_missing(gone)}")
     st_bn, st_none = views.act_stage(r.snaps, bn, L), views.act_stage(r.snaps, none, L)
+    assert st_bn is not None and st_none is not None  # compare_drift measured both at these stages
     f_bn, f_none = c.f_bn, c.f_none
     act = r.cfg.activation if r.cfg.activation != "identity" else "activation"  # a linear network's: no function
     figure = (f"drift of the last hidden layer's {act} input ({st_bn} in {bn}, {st_none} in {none}), W1 per "
@@ -149,9 +150,9 @@ C1 = Claim(
          "(drift: W1 between successive snapshots / pooled std of the last hidden layer's activation input, "
          "mean over the second half)",
     meaning={
-        "supported": ("So the paper's picture holds for one layer: BN keeps that layer's input nearly the same while the "
-                    "network learns. Different layers may still see different distributions; the claim is only about one "
-                    "layer over time."),
+        "supported": ("So the paper's picture holds for one layer: BN keeps that layer's input nearly the same while "
+                      "the network learns. Different layers may still see different distributions; the claim is only "
+                      "about one layer over time."),
         "refuted": "In this run BN did not hold this layer's input still, so the paper's picture does not hold here.",
         "mixed": "BN made the input steadier, but not by the factor of 2 the board asks for: steadier, not fixed.",
     },
@@ -206,14 +207,15 @@ def _c2(r: RunView) -> Judged:
     figure = (f"last hidden layer of {bn}, W1 from the first snapshot at step {step:,} / first std: y {fmt(c_y)} "
               f"vs x̂ {fmt(c_xh)} (ratio {fmt(ratio)}); per snapshot over {r.span()}: y {fmt(p_y)} vs x̂ "
               f"{fmt(p_xh)} (ratio {fmt(pace)})")
-    numbers = dict(y=c_y, x_hat=c_xh, y_pace=p_y, x_hat_pace=p_xh, pace_ratio=pace, variant=bn,
-                   gamma_mean=summary.nanmean(g_end), beta_mean=summary.nanmean(b_end),
-                   **{f"rate_{k}": v for k, v in rates.items()})  # C2Numbers' fields
+    numbers: dict[str, float] = dict(y=c_y, x_hat=c_xh, y_pace=p_y, x_hat_pace=p_xh, pace_ratio=pace,
+                                     gamma_mean=summary.nanmean(g_end), beta_mean=summary.nanmean(b_end),
+                                     **{f"rate_{k}": v for k, v in rates.items()})  # C2Numbers' fields but variant
     versus = ""
     none = r.find(("none",))
     if none is not None:
         st = "x" if r.placement(bn) == "before" else "a"
-        c_none, p_none = summary.drift_from_first(r.snaps, none, L, st), summary.drift_per_snapshot(r.snaps, none, L, st)
+        c_none, p_none = (summary.drift_from_first(r.snaps, none, L, st),
+                          summary.drift_per_snapshot(r.snaps, none, L, st))
         numbers.update(none=c_none, none_pace=p_none)
         figure += f"; {st} of {none}: {fmt(c_none)} from the first, {fmt(p_none)} per snapshot"
         if not math.isnan(c_none):
@@ -243,7 +245,7 @@ def _c2(r: RunView) -> Judged:
         verdict = "mixed"
         detail = (f"γ and β moved y a little beyond x̂ ({fmt(ratio)}× x̂'s drift since the start), less than "
                   f"the {fmt(C2_SUPPORT, 2)}× the rule calls measurable.{versus}{slow}")
-    return Judged(verdict, figure, detail, ratio, C2Numbers(**numbers))
+    return Judged(verdict, figure, detail, ratio, C2Numbers(bn, **numbers))
 
 
 C2 = Claim(
@@ -255,11 +257,11 @@ C2 = Claim(
          f"if < {C2_REFUTE}; mixed in between (W1 from the first snapshot to the latest / the first "
          "snapshot's pooled std, last hidden layer)",
     meaning={
-        "supported": ("So the student is right that the distribution is not fixed: γ and β move it again. But they move it "
-                    "as a slow, learned shift and scale, the paper's slightly varying input, never changing its shape "
-                    "(C6)."),
-        "refuted": ("In this run γ and β stayed close enough to 1 and 0 that y has barely moved beyond x̂: the input is "
-                    "as fixed as x̂ itself. They could move it; here they have not yet."),
+        "supported": ("So the student is right that the distribution is not fixed: γ and β move it again. But they "
+                      "move it as a slow, learned shift and scale, the paper's slightly varying input, never changing "
+                      "its shape (C6)."),
+        "refuted": ("In this run γ and β stayed close enough to 1 and 0 that y has barely moved beyond x̂: the input "
+                    "is as fixed as x̂ itself. They could move it; here they have not yet."),
         "mixed": "γ and β move the distribution a little: slightly varying is the right description.",
     },
     judge=_c2,
@@ -344,8 +346,9 @@ C7 = Claim(
          f"more AND is less Gaussian (median W lower by > {C7_W}) than with BN before; refuted if neither; "
          "mixed if one",
     meaning={
-        "supported": ("So normalizing after the nonlinearity fixes the mean and variance of a distribution the nonlinearity "
-                    "has already reshaped, and that shape goes on changing: it cannot fix the distribution."),
+        "supported": ("So normalizing after the nonlinearity fixes the mean and variance of a distribution the "
+                      "nonlinearity has already reshaped, and that shape goes on changing: it cannot fix the "
+                      "distribution."),
         "refuted": ("In this run BN after the activation handed on an input as stable and as Gaussian as BN before it: "
                     "the claim does not hold here."),
     },

@@ -97,6 +97,12 @@ class RunView:
                 return i
         return None
 
+    def latest_snapshot(self, token: str) -> Snapshot:
+        """The latest snapshot in which ``token`` has layers, for a token chosen as having one (``find``)."""
+        i = self.latest(token)
+        assert i is not None, f"{token} has no snapshot with layers"
+        return self.snaps[i]
+
     def placement(self, token: str) -> str:
         return self.cfg.placement_of(token)
 
@@ -139,8 +145,9 @@ class RunView:
             snap = self.snaps[i]
             src = "x" if self.placement(token) == "before" else "a"
             for layer in range(len(snap.variants[token].layers)):
-                sts = {name: views.stage_of(snap, token, layer, name) for name in (src, *stages)}
-                if any(s is None for s in sts.values()):
+                found = {name: views.stage_of(snap, token, layer, name) for name in (src, *stages)}
+                sts = {name: st for name, st in found.items() if st is not None}
+                if len(sts) < len(found):  # a stage this layer does not have
                     continue
                 for u in sts[src].units[1:]:
                     row: dict = {"token": token, "layer": layer, "unit": u, "step": snap.step}

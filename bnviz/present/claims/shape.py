@@ -105,11 +105,11 @@ C3 = Claim(
          f"{TOL_KL:g} nats (float32 rounding alone gives ~1e-8); supported if x̂ is more Gaussian beyond that; "
          "mixed otherwise",
     meaning={
-        "refuted": ("So BN does not make anything Gaussian: subtracting a mean and dividing by a standard deviation moves "
-                    "and stretches the histogram but keeps its shape. Whatever is Gaussian about a layer's input was "
-                    "there before BN (C5)."),
-        "supported": ("In this run x̂ came out more Gaussian than BN's input, which a per-unit shift and scale cannot do: "
-                    "look at the panel for what happened."),
+        "refuted": ("So BN does not make anything Gaussian: subtracting a mean and dividing by a standard deviation "
+                    "moves and stretches the histogram but keeps its shape. Whatever is Gaussian about a layer's "
+                    "input was there before BN (C5)."),
+        "supported": ("In this run x̂ came out more Gaussian than BN's input, which a per-unit shift and scale cannot "
+                      "do: look at the panel for what happened."),
         "mixed": ("The shape statistics changed through BN, but not towards the Gaussian: BN did not make the input "
                     "Gaussian."),
     },
@@ -180,11 +180,11 @@ C4 = Claim(
     rule=f"supported if skew and excess kurtosis of every tracked unit pass BN unchanged (within "
          f"{TOL_MOMENT:g} x max(1, |value|)): BN fixes only mean and variance; refuted if they change",
     meaning={
-        "supported": ("So BN pins exactly the two numbers that describe a Gaussian, and nothing else: skew and tails pass "
-                    "through. Two numbers describe a distribution only if it already is Gaussian; mean and variance are "
-                    "what can be fixed cheaply per unit and per batch."),
-        "refuted": ("In this run the higher moments changed through BN too, so BN did more than match mean and variance "
-                    "here."),
+        "supported": ("So BN pins exactly the two numbers that describe a Gaussian, and nothing else: skew and tails "
+                      "pass through. Two numbers describe a distribution only if it already is Gaussian; mean and "
+                      "variance are what can be fixed cheaply per unit and per batch."),
+        "refuted": ("In this run the higher moments changed through BN too, so BN did more than match mean and "
+                    "variance here."),
     },
     judge=_c4,
 )
@@ -210,7 +210,7 @@ def _c6(r: RunView) -> Judged:
         next((t for t in r.tokens if r.latest(t) is not None), None), "x")
     if token is None:
         return not_measured("no snapshot yet: start the run (any preset measures it)")
-    snap = r.snaps[r.latest(token)]
+    snap = r.latest_snapshot(token)
     dw = dkl = 0.0
     n, example = 0, None
     for layer in range(len(snap.variants[token].layers)):
@@ -256,8 +256,8 @@ C6 = Claim(
     rule=f"supported if applying (γ, β) = {', '.join(f'({g:g}, {b:g})' for g, b in C6_PAIRS)} to x̂'s "
          f"quantiles changes W and KL by less than {C6_TOL:g}; refuted otherwise",
     meaning={
-        "supported": ("So γ and β change location and scale only: they cannot make a distribution more or less Gaussian, "
-                    "which is why BN's output is exactly as Gaussian as its input."),
+        "supported": ("So γ and β change location and scale only: they cannot make a distribution more or less "
+                      "Gaussian, which is why BN's output is exactly as Gaussian as its input."),
         "refuted": "A linear map should not change a shape: this points to a numerical problem, not to γ and β.",
     },
     judge=_c6,

@@ -64,7 +64,7 @@ def run_layers(r: RunView) -> tuple[str | None, list[C5Layer]]:
              or next((t for t in r.tokens if r.latest(t) is not None), None))
     if token is None:
         return None, []
-    snap = r.snaps[r.latest(token)]
+    snap = r.latest_snapshot(token)
     out = []
     for layer in range(len(snap.variants[token].layers)):
         w, kl = summary.layer_normality(snap, token, layer, "x")
@@ -123,8 +123,8 @@ def _c5(r: RunView) -> Judged:
               f"KL {fmt(kl)}, W {fmt(w)}")
     token, layers = run_layers(r)
     items += [(f"layer {row.layer} of this run", row.gaussian) for row in layers]
-    if layers:
-        step = r.snaps[r.latest(token)].step
+    if token is not None and layers:  # layers come with the variant they were measured on
+        step = r.latest_snapshot(token).step
         figure += f"; this run's x = Wu + b ({token}, step {step:,}): {layers_text(layers)}"
     good = [name for name, ok in items if ok]
     bad = [name for name, ok in items if not ok]
@@ -168,11 +168,12 @@ C5 = Claim(
          f"of this run if its tracked units' median W >= {RUN_W} and median KL < {RUN_KL}; supported if all "
          "do, refuted if none does, mixed otherwise",
     meaning={
-        "supported": "So the near-Gaussian input comes from the linear layer itself, a sum of many inputs, before any BN.",
+        "supported": ("So the near-Gaussian input comes from the linear layer itself, a sum of many inputs, before "
+                      "any BN."),
         "refuted": "So in this run no sum became Gaussian: the central limit theorem does not explain a Gaussian here.",
         "mixed": ("So a Gaussian comes from the linear layer itself when many independent inputs with finite variance "
-                    "add up, none dominating - not from BN. With few inputs, heavy tails, a shared factor or weights on a "
-                    "few inputs the sum stays non-Gaussian, and there another distribution would describe it better."),
+                  "add up, none dominating - not from BN. With few inputs, heavy tails, a shared factor or weights on "
+                  "a few inputs the sum stays non-Gaussian, and there another distribution would describe it better."),
     },
     judge=_judge_c5,
 )
