@@ -250,7 +250,8 @@ def report(r: dict) -> None:
               + ", ".join(f"{k} {v[1] / 2**20:.1f} MB" for k, v in hb.items() if isinstance(v, list)))
     rs = r.get("restart")
     if rs:
-        print(f"restart: before kill {rs['before_kill']}; children left 20 s after kill {rs['children_left_20s_after_kill']}; "
+        print(f"restart: before kill {rs['before_kill']}; "
+              f"children left 20 s after kill {rs['children_left_20s_after_kill']}; "
               f"while down: {rs['page_while_down']}; recovered={rs['recovered']} "
               f"({rs['recovered_after_restart_s']} s after restart), charts {rs['charts_after']}, exceptions "
               f"{rs['exceptions_after']}, status {rs['status_after']!r}")

@@ -75,7 +75,8 @@ def reap(pids: list[int], wait: float) -> list[str]:
     alive = list(pids)
     while alive and time.time() < deadline:
         time.sleep(0.25)
-        alive = [p for p in alive if os.path.exists(f"/proc/{p}") and read_proc(f"/proc/{p}/stat").split()[2:3] != ["Z"]]
+        alive = [p for p in alive
+                 if os.path.exists(f"/proc/{p}") and read_proc(f"/proc/{p}/stat").split()[2:3] != ["Z"]]
     left = [f"{p} {kind(p)}" for p in alive]
     for p in alive:
         try:
