@@ -127,8 +127,8 @@ def test_an_output_that_is_a_folder_is_refused_before_training(tmp_path):
 
 def test_core_imports_without_streamlit():
     code = ("import sys; sys.modules['streamlit'] = None\n"
-            "import bnviz, bnviz.config, bnviz.training.data, bnviz.training.model, bnviz.measure.probe, bnviz.stats, bnviz.training.run, "
-            "bnviz.table.history, bnviz.measure.snapshot, bnviz.measure.worker, bnviz.__main__\n"
+            "import bnviz, bnviz.config, bnviz.training.data, bnviz.training.model, bnviz.measure.probe, bnviz.stats, "
+            "bnviz.training.run, bnviz.table.history, bnviz.measure.snapshot, bnviz.measure.worker, bnviz.__main__\n"
             "import pkgutil, importlib\n"
             "for m in pkgutil.iter_modules(bnviz.__path__):\n"
             "    if m.name != 'ui': importlib.import_module('bnviz.' + m.name)\n"

@@ -59,7 +59,8 @@ def test_weights_cross_the_pipe_as_raw_bytes_and_arrive_whole_and_writable():
     })
     receiver, sender = mp.Pipe(duplex=False)
     worker._send_snapshot(sender, ws)
-    worker._send_snapshot(sender, probe.WeightSnapshot(41, {"none": probe.WeightVariant(1.0, None, flat["none"], None)}))
+    worker._send_snapshot(sender,
+                          probe.WeightSnapshot(41, {"none": probe.WeightVariant(1.0, None, flat["none"], None)}))
     got, nxt = worker._receive(receiver), worker._receive(receiver)
     assert got.step == 40 and nxt.step == 41 and not receiver.poll(0.1)  # nothing left over on the pipe
     none = got.variants["none"]

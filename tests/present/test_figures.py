@@ -164,7 +164,8 @@ def test_percentile_lines_are_the_tables_percentiles(small, unit):
     fig = figures.percentile_bands(small, SMALL.variants, 1, unit)
     steps = views.steps(small)
     for k, (variant, stage) in enumerate((("none", "x"), ("bn", "y")), start=1):
-        lines = {t.hovertemplate.split(": ")[1].split(" ")[0]: t for t in cell(fig, k) if t.type in ("scatter", "scattergl") and t.mode == "lines" and t.hovertemplate}
+        lines = {t.hovertemplate.split(": ")[1].split(" ")[0]: t for t in cell(fig, k)
+                 if t.type in ("scatter", "scattergl") and t.mode == "lines" and t.hovertemplate}
         for q in ("p15", "p50", "p85"):
             np.testing.assert_array_equal(lines[q].x, f32(steps))
             np.testing.assert_array_equal(lines[q].y, f32(table(small, variant, 1, stage, q, unit)))

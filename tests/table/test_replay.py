@@ -245,7 +245,8 @@ def test_config_from_the_share_link_or_inferred(ioffe, files):
     assert any(n.startswith("A CSV file carries no settings") for n in csv.notes)
     assert replay.config_for(upload.read_table(files["csv", True], "run.csv")) == cfg
     # A link that does not match the table is not believed.
-    wrong = record.table_to_bytes(record.to_table(ioffe.history.snapshots()), "parquet", query="preset=ioffe&variants=none,ln")
+    wrong = record.table_to_bytes(record.to_table(ioffe.history.snapshots()), "parquet",
+                                  query="preset=ioffe&variants=none,ln")
     rep = replay.load(wrong, "wrong.parquet")
     assert rep.config.variants == IOFFE.variants and any("does not match" in n for n in rep.notes)
 
@@ -304,7 +305,8 @@ def test_a_conv_run_replays_with_its_channels_counted_over_examples_and_position
     cfg = PRESETS["santurkar-conv"].config.replace(widths=(4, 6), steps=40, snapshot_every=10)
     run = finished_run(cfg)
     live = run.history.snapshots()
-    data = record.table_to_bytes(record.to_arrow(live, quantiles=True), "parquet", query=query_of("santurkar-conv", cfg))
+    data = record.table_to_bytes(record.to_arrow(live, quantiles=True), "parquet",
+                                 query=query_of("santurkar-conv", cfg))
     rep = replay.load(data, "conv.parquet")
     assert rep.config == cfg and rep.config.architecture == "conv"
     assert cfg.series_length == 64 * 64  # 64 probe examples x 8 x 8 positions
