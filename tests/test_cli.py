@@ -29,6 +29,7 @@ def test_presets_lists_every_preset_one_line_each():
     assert "ioffe" in out.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
 def test_record_round_trip(tmp_path, suffix):
     out = tmp_path / f"run.{suffix}"
@@ -56,6 +57,7 @@ def test_record_round_trip(tmp_path, suffix):
     assert len(g0) == 15 and (g0 == 1.0).all()
 
 
+@pytest.mark.slow
 def test_record_quantiles_and_share_link_replay(tmp_path):
     """--quantiles adds q00..q63 per series; the Parquet file carries the run's share link, so a replay
     restores the exact configuration and every distribution."""
@@ -125,6 +127,7 @@ def test_an_output_that_is_a_folder_is_refused_before_training(tmp_path):
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "is a directory" in res.stderr, res.stderr
 
 
+@pytest.mark.slow
 def test_core_imports_without_streamlit():
     code = ("import sys; sys.modules['streamlit'] = None\n"
             "import bnviz, bnviz.config, bnviz.training.data, bnviz.training.model, bnviz.measure.probe, bnviz.stats, "
@@ -137,6 +140,7 @@ def test_core_imports_without_streamlit():
     assert res.returncode == 0 and "ok" in res.stdout, res.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("inline", [False, True])
 def test_record_to_parquet_never_imports_pandas(tmp_path, inline):
     """pyarrow's converters import pandas on first use (0.2-0.3 s); the table is built from buffers instead,

@@ -76,6 +76,7 @@ def test_weights_cross_the_pipe_as_raw_bytes_and_arrive_whole_and_writable():
     assert got.variants["bn_noisy"].state is None and got.variants["bn_noisy"].diverged_at == 31
 
 
+@pytest.mark.slow
 def test_a_worker_that_cannot_summarize_a_snapshot_reports_it_and_writes_no_table(tmp_path, monkeypatch):
     """The worker's loop, run here in a thread: a snapshot whose statistics fail is reported to the run, and
     the table, which would miss it, is not written when the run closes."""
@@ -116,6 +117,7 @@ def test_a_worker_that_cannot_summarize_a_snapshot_reports_it_and_writes_no_tabl
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_the_statistics_worker_imports_neither_torch_nor_scikit_learn_nor_scipy_stats():
     code = ("import sys\n"
             "from bnviz import stats\nfrom bnviz.measure import worker\n"
@@ -134,6 +136,7 @@ def test_the_statistics_worker_imports_neither_torch_nor_scikit_learn_nor_scipy_
 
 # ------------------------------------------------------------------------------------------------- stopping and dying
 
+@pytest.mark.slow
 def test_stopping_a_run_with_a_worker_process_is_a_stop_not_a_failure(caplog, monkeypatch):
     """The worker is terminated on purpose when a run stops (its last viewer left): no error, no warning."""
     import logging
@@ -156,6 +159,7 @@ def test_stopping_a_run_with_a_worker_process_is_a_stop_not_a_failure(caplog, mo
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
+@pytest.mark.slow
 def test_a_worker_whose_server_died_exits_instead_of_holding_its_memory(tmp_path):
     """Kill -9 the process that owns a run: its statistics worker notices within seconds and exits."""
     import os
@@ -209,6 +213,7 @@ def _feeders() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name in names and t.is_alive()]
 
 
+@pytest.mark.slow
 def test_stopping_a_run_mid_backlog_leaves_no_thread_or_file_descriptor_behind():
     """Regression (seen in the churn benchmark): a stop terminated the worker while a thread was writing a
     weight snapshot (229 kB, more than a pipe holds) to it; with nobody left to read, the writer blocked

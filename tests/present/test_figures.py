@@ -82,6 +82,7 @@ def base_color(c: str) -> str:
 
 # ------------------------------------------------------------------------------------- every combination
 
+@pytest.mark.slow
 def test_every_builder_builds_for_every_variant_layer_stage_and_unit(small, others, diverged):
     for snaps, cfg in ((small, SMALL), (others, OTHERS), (diverged, DIVERGES)):
         for name, fig in every_figure(snaps, cfg.variants, range(len(cfg.widths)), units=(POOLED, 0, 99)):
@@ -415,6 +416,7 @@ def float_arrays(fig):
                 yield f"{t.type}.{key}", v
 
 
+@pytest.mark.slow
 def test_ioffe_sized_figures_are_light_and_float32(ioffe):
     assert len(ioffe) >= 100
     variants = IOFFE.variants

@@ -4,6 +4,7 @@ never seen half written by a reader while a run appends to it."""
 import time
 
 import numpy as np
+import pytest
 
 from bnviz.measure.snapshot import Snapshot, VariantSnapshot
 from bnviz.table.history import History
@@ -29,12 +30,14 @@ def test_history_stays_bounded_and_evenly_spaced():
     assert h.nbytes() <= 65 * 1000
 
 
+@pytest.mark.slow
 def test_history_of_a_long_real_run_is_bounded():
     run = finished(TINY.replace(steps=400, snapshot_every=1, ics_every=0, variants=("bn",)), history_cap=32)
     assert len(run.history) <= 33
     assert run.history.steps()[0] == 0 and run.history.steps()[-1] == 400
 
 
+@pytest.mark.slow
 def test_readers_never_see_a_half_written_history():
     run = Run(TINY.replace(steps=150, snapshot_every=1, ics_every=0), stats_in="inline", history_cap=16).start()
     seen = 0

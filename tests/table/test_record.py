@@ -17,6 +17,7 @@ from ..helpers import TINY
 from ..helpers import finished_run as finished
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("quantiles", [False, True])
 def test_the_arrow_table_is_the_pandas_table(ioffe, quantiles):
     """The record command writes Parquet from to_arrow (no pandas); it must be to_table's table exactly."""
@@ -28,6 +29,7 @@ def test_the_arrow_table_is_the_pandas_table(ioffe, quantiles):
     pd.testing.assert_frame_equal(empty, record.to_table(()), check_index_type=False)
 
 
+@pytest.mark.slow
 def test_quantiles_are_off_by_default_and_add_only_the_quantile_block(ioffe):
     plain, full = record.to_table(ioffe.history.snapshots()), record.to_table(ioffe.history.snapshots(), quantiles=True)
     assert not set(QUANTILE_STATS) & set(plain.stat.astype(str))
@@ -47,6 +49,7 @@ def test_quantiles_are_off_by_default_and_add_only_the_quantile_block(ioffe):
     assert len(extra) == QQ_POINTS * len(plain[plain.stat == "mean"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["csv", "parquet"])
 def test_writers_agree_and_parquet_carries_the_share_link(ioffe, files, kind, tmp_path):
     df = record.to_table(ioffe.history.snapshots(), quantiles=True)
@@ -63,6 +66,7 @@ def test_writers_agree_and_parquet_carries_the_share_link(ioffe, files, kind, tm
 
 # ----------------------------------------------------------------------------- recorded where the statistics are made
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stats_in", ["inline", "process"])
 def test_a_table_recorded_where_the_statistics_are_made_is_the_historys_table(stats_in, tmp_path):
     """The record command's path: snapshots encoded one by one where they are made (thinned to the cap as a

@@ -32,6 +32,7 @@ def _close(a, b):
                                atol=0, equal_nan=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["csv", "parquet"])
 def test_every_series_reads_back_as_the_live_run_measured_it(ioffe, files, kind):
     live = ioffe.history.snapshots()
@@ -78,6 +79,7 @@ def test_every_series_reads_back_as_the_live_run_measured_it(ioffe, files, kind)
         assert views.affine(snaps, "none", layer).shape[1] == 0
 
 
+@pytest.mark.slow
 def test_a_table_without_quantiles_keeps_every_statistic_and_no_distribution(ioffe, files):
     live = ioffe.history.snapshots()
     rep = loaded(files, "parquet", quantiles=False)
@@ -145,6 +147,7 @@ def test_rebuilt_histogram_matches_the_sample_it_came_from(name):
         assert len(h.counts) == 1 and h.edges[0] <= 1.25 < h.edges[1]
 
 
+@pytest.mark.slow
 def test_rebuilt_histograms_of_the_run(ioffe, files):
     """Counts as the live histograms (probe size; pooled: POOL_N), bins stable per series, shape close."""
     live, snaps = ioffe.history.snapshots(), loaded(files, "parquet").snapshots
@@ -198,6 +201,7 @@ def every_panel_figure(snaps, cfg):
                 yield figures.whatif(sample, 2.0, 0.5, stats.normality(sample), stats.normality(2 * sample + 0.5))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind, quantiles", [("parquet", True), ("csv", True), ("parquet", False)])
 def test_every_panel_figure_and_the_evidence_board_work_on_a_replay(ioffe, files, kind, quantiles):
     rep = loaded(files, kind, quantiles)
@@ -212,6 +216,7 @@ def test_every_panel_figure_and_the_evidence_board_work_on_a_replay(ioffe, files
         assert (b.claim, b.verdict, b.value) == (a.claim, a.verdict, a.value)
 
 
+@pytest.mark.slow
 def test_figures_say_when_a_file_holds_no_distributions(files):
     snaps = loaded(files, "parquet", quantiles=False).snapshots
     shown = snaps[-1]
@@ -223,6 +228,7 @@ def test_figures_say_when_a_file_holds_no_distributions(files):
     assert "no normalization" in figures.qq_plot(shown, "none", 0, "x_hat").layout.annotations[0].text
 
 
+@pytest.mark.slow
 def test_gamma_beta_figure_draws_the_tracked_units_of_a_replay(ioffe, files):
     fig = figures.gamma_beta(loaded(files, "csv").snapshots, "bn", 2)
     live = views.affine(ioffe.history.snapshots(), "bn", 2)
@@ -234,6 +240,7 @@ def test_gamma_beta_figure_draws_the_tracked_units_of_a_replay(ioffe, files):
 
 # ------------------------------------------------------------------------------------------------------------- config
 
+@pytest.mark.slow
 def test_config_from_the_share_link_or_inferred(ioffe, files):
     rep = loaded(files, "parquet")
     assert rep.config == IOFFE  # the query string in the Parquet metadata holds the whole config
@@ -261,6 +268,7 @@ def test_placement_is_inferred_when_variants_do_not_name_it(others_run):
     assert views.act_stage(rep.snapshots, "bn", 0) == "x"
 
 
+@pytest.mark.slow
 def test_long_runs_are_thinned_evenly(ioffe, files):
     rep = replay.load(files["parquet", False], "run.parquet", max_snapshots=4)
     assert views.steps(rep.snapshots).tolist() == [0, 75, 125, 200] and any("evenly" in n for n in rep.notes)
@@ -273,6 +281,7 @@ ROW = st.tuples(st.sampled_from(["none", "bn", "ln", "bn@after"]), st.integers(0
                 st.one_of(st.floats(), st.floats(-3, 3)))
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(st.lists(ROW, min_size=1, max_size=40))
 def test_arbitrary_tables_load_or_fail_cleanly_and_draw(rows):
@@ -299,6 +308,7 @@ def test_normal_quantiles_give_a_gaussian_qq_plot():
     assert abs((h.centers * h.counts).sum() / h.counts.sum()) < 0.01
 
 
+@pytest.mark.slow
 def test_a_conv_run_replays_with_its_channels_counted_over_examples_and_positions():
     """A channel's live histogram counts every position of every probe example; the replay's rebuilt one
     sums to the same count, and the board reads the same verdicts."""

@@ -124,6 +124,7 @@ def _parquet(df, **kw):
     return buf.getvalue()
 
 
+@pytest.mark.slow
 def test_malformed_parquet(files):
     good = files["parquet", False]
     with pytest.raises(ReplayError, match="truncated Parquet"):

@@ -71,6 +71,7 @@ def test_different_seed_different_run():
     assert not torch.equal(a.nets["none"].layers[0].linear.weight, b.nets["none"].layers[0].linear.weight)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("base", [TINY, TINY.replace(architecture="conv", widths=(4, 3), steps=30, probe_size=16)],
                          ids=["mlp", "conv"])
 def test_snapshot_cadence_does_not_change_training(base):
@@ -114,6 +115,7 @@ def test_batch_of_one_refuses_bn_but_trains_the_rest():
         cfg, run.data.n_inputs, run.data.n_outputs)["bn"].layers[0].linear.weight)  # never trained
 
 
+@pytest.mark.slow
 def test_pause_holds_and_single_step_advances():
     run = Run(TINY.replace(steps=10_000, snapshot_every=50), stats_in="inline").start(paused=True)
     try:
