@@ -15,6 +15,9 @@ DIVERGES = ExperimentConfig(widths=(32, 32), activation="identity", variants=("n
                             snapshot_every=10, probe_size=64)
 # SMALL with noisy BN too and a learning rate that moves it: the training tests' run.
 TINY = SMALL.replace(variants=("none", "bn", "bn_noisy"), lr=0.3)
+# Every variant, each normalization on both sides of the activation: the twins of the model and probe tests.
+TOKENS = ["none", "bn", "bn_noaffine", "bn_noisy", "ln", "bn@after", "ln@after"]
+TWINS = ExperimentConfig(widths=(12, 9), variants=tuple(TOKENS), steps=20, snapshot_every=5, probe_size=64)
 
 
 def wait_for(pred, timeout: float = 20.0, every: float = 0.02) -> bool:
@@ -27,11 +30,11 @@ def wait_for(pred, timeout: float = 20.0, every: float = 0.02) -> bool:
     return False
 
 
-def finished_run(cfg, stats_in="inline"):
-    """A run of ``cfg`` trained to its end."""
+def finished_run(cfg, stats_in="inline", **kw):
+    """A run of ``cfg`` trained to its end (``kw``: Run's other options, e.g. history_cap, table)."""
     from bnviz.training.run import Run
 
-    run = Run(cfg, stats_in=stats_in).start()
+    run = Run(cfg, stats_in=stats_in, **kw).start()
     assert run.join(timeout=300) and run.state == "finished", run.error
     return run
 
@@ -58,3 +61,30 @@ def sgd_shifted(net, i: int, lr: float, loss):
     shifted.zero_grad()
     loss(shifted).backward()
     return shifted
+
+
+def twins(cfg=TWINS):
+    """The data of ``cfg`` and its twin networks, untrained."""
+    from bnviz.training import data
+    from bnviz.training.model import build_twins
+
+    ds = data.load(cfg)
+    return ds, build_twins(cfg, ds.n_inputs, ds.n_outputs)
+
+
+def randomize(net, seed=3):
+    """Give gamma, beta, the noise and the running statistics values far from their initial ones."""
+    import torch
+    from torch import nn
+
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in net.layers:
+            norm = layer.norm
+            if norm is not None and getattr(norm, "weight", None) is not None:
+                norm.weight.copy_(torch.randn(norm.weight.shape, generator=g) * 2)
+                norm.bias.copy_(torch.randn(norm.bias.shape, generator=g))
+            if isinstance(norm, nn.BatchNorm1d):
+                norm.running_mean.copy_(torch.randn(norm.running_mean.shape, generator=g))
+                norm.running_var.copy_(torch.rand(norm.running_var.shape, generator=g) + 0.5)
+    net.resample_noise(torch.Generator().manual_seed(seed + 1))

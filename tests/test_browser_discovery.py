@@ -109,6 +109,7 @@ def run_browser_test_without_browser(tmp_path, ci: str) -> subprocess.CompletedP
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_without_a_browser_the_browser_tests_skip_and_say_how_to_get_one(tmp_path):
     result = run_browser_test_without_browser(tmp_path, ci="")
     assert result.returncode == 0, result.stdout + result.stderr
@@ -116,6 +117,7 @@ def test_without_a_browser_the_browser_tests_skip_and_say_how_to_get_one(tmp_pat
     assert "apt-get install chromium" in result.stdout and "playwright install chromium" in result.stdout
 
 
+@pytest.mark.slow
 def test_without_a_browser_under_ci_the_browser_tests_fail(tmp_path):
     result = run_browser_test_without_browser(tmp_path, ci="true")
     assert result.returncode != 0

@@ -24,6 +24,7 @@ def test_presets_lists_every_preset_one_line_each():
     assert "ioffe" in out.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("suffix", ["csv", "parquet"])
 def test_record_round_trip(tmp_path, suffix):
     out = tmp_path / f"run.{suffix}"
@@ -51,6 +52,7 @@ def test_record_round_trip(tmp_path, suffix):
     assert len(g0) == 15 and (g0 == 1.0).all()
 
 
+@pytest.mark.slow
 def test_record_quantiles_and_share_link_replay(tmp_path):
     """--quantiles adds q00..q63 per series; the Parquet file carries the run's share link, so a replay
     restores the exact configuration and every distribution."""
@@ -120,6 +122,7 @@ def test_an_output_that_is_a_folder_is_refused_before_training(tmp_path):
     assert res.returncode == 2 and res.stderr.count("\n") == 1 and "is a directory" in res.stderr, res.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("inline", [False, True])
 def test_record_to_parquet_never_imports_pandas(tmp_path, inline):
     """pyarrow's converters import pandas on first use (0.2-0.3 s); the table is built from buffers instead,

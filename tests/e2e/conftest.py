@@ -11,6 +11,14 @@ import pytest
 from .harness import HOW_TO_GET_ONE, OUT, find_browser, free_port, in_ci, launch, start_server, stop_server
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects by marker
+def pytest_collection_modifyitems(items):
+    """Every browser test is slow too: `pytest -m "not slow"` leaves them out with the rest."""
+    for item in items:
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def out_dir():
     (OUT / "screenshots").mkdir(parents=True, exist_ok=True)

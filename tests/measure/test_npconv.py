@@ -51,7 +51,8 @@ def test_layer_norm_over_channels_and_positions_is_groupnorm_with_one_group():
     want = F.group_norm(z, 1, gamma, beta, eps=BN_EPS).numpy()
     x_hat, y, _ = npconv.normalize(z.numpy(), npconv.EXAMPLE_AXES, gamma.numpy(), beta.numpy())
     np.testing.assert_allclose(y, want, rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(x_hat.reshape(3, -1).std(axis=1), np.sqrt(1 / (1 + BN_EPS / z.numpy().reshape(3, -1).var(axis=1))), rtol=1e-9)
+    np.testing.assert_allclose(x_hat.reshape(3, -1).std(axis=1),
+                               np.sqrt(1 / (1 + BN_EPS / z.numpy().reshape(3, -1).var(axis=1))), rtol=1e-9)
 
 
 def test_a_channels_series_is_its_values_over_examples_and_positions():

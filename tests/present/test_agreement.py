@@ -39,6 +39,7 @@ def moments(snaps):
     return {"final": snaps, "mid-run": snaps[: len(snaps) // 2 + 1]}
 
 
+@pytest.mark.slow
 def test_titles_agree_with_the_board(preset_run):
     name, snaps, cfg = preset_run
     last = len(cfg.widths) - 1
@@ -79,6 +80,7 @@ def test_titles_agree_with_the_board(preset_run):
                     assert "differ" not in fig.layout.title.text, (name, when, layer, fig.layout.title.text)
 
 
+@pytest.mark.slow
 def test_c3_and_c5_name_the_same_layers(preset_run):
     name, snaps, cfg = preset_run
     board = {v.claim: v for v in claims.evidence(snaps, cfg)}
@@ -102,6 +104,7 @@ def _in_range(layer: int, said: str) -> bool:
     return bool(m) and int(m.group(1)) <= layer <= int(m.group(2))
 
 
+@pytest.mark.slow
 def test_lesson_answers_quote_the_chart_they_point_to(preset_run):
     """Lessons 1, 2 and 8 ask about one chart each: every value of it that the answer quotes is on that chart."""
     name, snaps, cfg = preset_run
@@ -133,6 +136,7 @@ def test_lesson_answers_quote_the_chart_they_point_to(preset_run):
             assert fmt(x) in text_of(fig), (name, number, f, fmt(x), text_of(fig))
 
 
+@pytest.mark.slow
 def test_a_fresh_run_states_nothing_about_drift():
     cfg = PRESETS["ioffe"].config.replace(**SHORT)
     snaps = finished(cfg)
@@ -166,6 +170,7 @@ def test_docs_rule_column_quotes_the_codes_thresholds():
             assert any(f in rule for f in forms), (claim.id, key, value, rule)
 
 
+@pytest.mark.slow
 def test_unit_answers_quote_the_units_chart(preset_run):
     """Lessons 3, 4, 6 and 7 ask about one unit on their preset: the answer quotes it as its chart shows it."""
     from bnviz import stats
@@ -215,6 +220,7 @@ def numbers_in(text: str) -> set[str]:
     return set(NUMBER.findall(text))
 
 
+@pytest.mark.slow
 def test_verdicts_quote_only_numbers_their_chart_shows(preset_run):
     """C1's and C2's sentences on the board quote what the chart behind their button shows (or their rule)."""
     name, snaps, cfg = preset_run

@@ -80,6 +80,7 @@ def tracked_rows(snaps, cfg, variant, src, stages):
 
 # ------------------------------------------------------------------------------------------------ tests
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["ioffe", "santurkar", "placement"])
 def test_every_claim_gets_a_well_formed_verdict(name, request):
     snaps, cfg, board = request.getfixturevalue(name)
@@ -95,6 +96,7 @@ def test_every_claim_gets_a_well_formed_verdict(name, request):
             assert re.search(r"\d", v.figure) and re.search(r"\d", v.detail), cid
 
 
+@pytest.mark.slow
 def test_c1_drift_matches_views_and_the_rule(ioffe):
     snaps, cfg, board = ioffe
     v = board["C1"]
@@ -109,6 +111,7 @@ def test_c1_drift_matches_views_and_the_rule(ioffe):
     assert v.verdict == expected == "supported"  # Figure 1 of the paper, on the digits stand-in
 
 
+@pytest.mark.slow
 def test_c2_gamma_beta_drift_matches_views_and_the_rule(ioffe, santurkar):
     for snaps, cfg, board in (ioffe, santurkar):
         v = board["C2"]
@@ -122,6 +125,7 @@ def test_c2_gamma_beta_drift_matches_views_and_the_rule(ioffe, santurkar):
         assert v.verdict == expected
 
 
+@pytest.mark.slow
 def test_c3_bn_does_not_reshape_unit_by_unit(ioffe, placement):
     for (snaps, cfg, board), variants in ((ioffe, {"bn": "x"}), (placement, {"bn@before": "x", "bn@after": "a"})):
         v = board["C3"]
@@ -138,6 +142,7 @@ def test_c3_bn_does_not_reshape_unit_by_unit(ioffe, placement):
         assert f"{dw:.1e}" in v.figure
 
 
+@pytest.mark.slow
 def test_c4_higher_moments_pass_through(ioffe, santurkar):
     for (snaps, cfg, board), variants in ((ioffe, ("bn",)), (santurkar, ("bn", "bn_noisy"))):
         v = board["C4"]
@@ -150,6 +155,7 @@ def test_c4_higher_moments_pass_through(ioffe, santurkar):
         shown(min(skews), v.figure), shown(max(skews), v.figure)
 
 
+@pytest.mark.slow
 def test_c5_reports_where_the_clt_holds_and_fails(ioffe):
     snaps, cfg, board = ioffe
     v = board["C5"]
@@ -162,6 +168,7 @@ def test_c5_reports_where_the_clt_holds_and_fails(ioffe):
     shown(w, v.figure)
 
 
+@pytest.mark.slow
 def test_c6_linear_maps_keep_the_shape(ioffe):
     snaps, cfg, board = ioffe
     v = board["C6"]
@@ -173,6 +180,7 @@ def test_c6_linear_maps_keep_the_shape(ioffe):
     shown(stats.normality(q).shapiro_w, v.figure)
 
 
+@pytest.mark.slow
 def test_c7_placement_compares_what_the_next_layer_receives(placement):
     snaps, cfg, board = placement
     v = board["C7"]
@@ -190,6 +198,7 @@ def test_c7_placement_compares_what_the_next_layer_receives(placement):
     assert "inf" in v.figure  # ReLU outputs have a point mass at 0: their KL is +inf, shown, not NaN
 
 
+@pytest.mark.slow
 def test_c8_noisy_bn_and_gradient_shift(santurkar):
     snaps, cfg, board = santurkar
     v = board["C8"]
@@ -214,6 +223,7 @@ def test_c8_noisy_bn_and_gradient_shift(santurkar):
     assert v.verdict == ("supported" if all(votes) else "refuted" if not any(votes) else "mixed")
 
 
+@pytest.mark.slow
 def test_missing_variants_are_not_measured_and_name_the_preset(ioffe, santurkar):
     board = ioffe[2]
     assert board["C7"].verdict == "not measured" and "placement preset" in board["C7"].detail
@@ -227,6 +237,7 @@ def test_missing_variants_are_not_measured_and_name_the_preset(ioffe, santurkar)
     assert board["C3"].verdict == "refuted" and board["C6"].verdict == "supported"
 
 
+@pytest.mark.slow
 def test_a_diverged_twin_is_not_measured_with_its_step(ioffe):
     snaps, cfg, _ = ioffe
     def cut(s):
@@ -238,6 +249,7 @@ def test_a_diverged_twin_is_not_measured_with_its_step(ioffe):
     assert board["C1"].verdict == "not measured" and "diverged at step 200" in board["C1"].detail
 
 
+@pytest.mark.slow
 def test_verdicts_follow_the_numbers_not_a_script(ioffe, monkeypatch):
     """Scale BN's drift so the ratio lands where the rule must say otherwise."""
     snaps, cfg, board = ioffe
@@ -254,6 +266,7 @@ def test_verdicts_follow_the_numbers_not_a_script(ioffe, monkeypatch):
     monkeypatch.setattr(views, "drift", real)
 
 
+@pytest.mark.slow
 def test_c3_would_say_supported_if_bn_reshaped(ioffe):
     """Edit the latest snapshot so x_hat reads more Gaussian than x: the same code must flip its verdict."""
     snaps, cfg, _ = ioffe
@@ -298,6 +311,7 @@ def test_helpers_handle_nan_and_inf():
     assert math.isnan(summary.ratio(math.nan, 1.0))
 
 
+@pytest.mark.slow
 def test_a_run_that_just_started(ioffe):
     snaps, cfg, _ = ioffe
     for k in (1, 2):
@@ -353,6 +367,7 @@ def test_learning_area_and_first_reach_against_closed_forms():
     assert claims.first_reach(steps, np.array([0.2, 0.91, 0.93, 0.94]), 0.95) is None
 
 
+@pytest.mark.slow
 def test_c8_at_the_ceiling_is_decided_by_how_fast_not_where_both_end(santurkar):
     """Both end at 100 %: noisy BN, which took the whole run to get there, did not train 'about as well'."""
     snaps, cfg, _ = santurkar

@@ -82,6 +82,7 @@ def base_color(c: str) -> str:
 
 # ------------------------------------------------------------------------------------- every combination
 
+@pytest.mark.slow
 def test_every_builder_builds_for_every_variant_layer_stage_and_unit(small, others, diverged):
     for snaps, cfg in ((small, SMALL), (others, OTHERS), (diverged, DIVERGES)):
         for name, fig in every_figure(snaps, cfg.variants, range(len(cfg.widths)), units=(POOLED, 0, 99)):
@@ -164,7 +165,8 @@ def test_percentile_lines_are_the_tables_percentiles(small, unit):
     fig = figures.percentile_bands(small, SMALL.variants, 1, unit)
     steps = views.steps(small)
     for k, (variant, stage) in enumerate((("none", "x"), ("bn", "y")), start=1):
-        lines = {t.hovertemplate.split(": ")[1].split(" ")[0]: t for t in cell(fig, k) if t.type in ("scatter", "scattergl") and t.mode == "lines" and t.hovertemplate}
+        lines = {t.hovertemplate.split(": ")[1].split(" ")[0]: t for t in cell(fig, k)
+                 if t.type in ("scatter", "scattergl") and t.mode == "lines" and t.hovertemplate}
         for q in ("p15", "p50", "p85"):
             np.testing.assert_array_equal(lines[q].x, f32(steps))
             np.testing.assert_array_equal(lines[q].y, f32(table(small, variant, 1, stage, q, unit)))
@@ -414,6 +416,7 @@ def float_arrays(fig):
                 yield f"{t.type}.{key}", v
 
 
+@pytest.mark.slow
 def test_ioffe_sized_figures_are_light_and_float32(ioffe):
     assert len(ioffe) >= 100
     variants = IOFFE.variants

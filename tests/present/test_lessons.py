@@ -107,6 +107,7 @@ def field_at(record, path: str):
     return record
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", lessons.STEPS, ids=lambda s: f"step{s.number}-{s.claim}")
 def test_answer_quotes_the_runs_verdict_and_its_numbers(runs, step):
     snaps, cfg = runs(step.preset)
@@ -138,6 +139,7 @@ def test_answer_quotes_the_runs_verdict_and_its_numbers(runs, step):
     assert "<" not in text and "**" not in text and "$" not in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", lessons.STEPS, ids=lambda s: f"step{s.number}-{s.claim}")
 def test_answer_is_built_from_the_run_so_another_seed_gives_another_answer(runs, step):
     a = lessons.answer(step, *runs(step.preset, 0))
@@ -156,12 +158,14 @@ def test_answer_before_any_snapshot_says_not_measured_yet(step):
         assert not numbers_in(text)
 
 
+@pytest.mark.slow
 def test_answer_with_too_few_snapshots_asks_to_train_longer(runs):
     snaps, cfg = runs("ioffe")
     text = lessons.answer(lessons.step(1), snaps[:2], cfg)
     assert text.startswith("Not measured yet") and "longer" in text and "2" in text
 
 
+@pytest.mark.slow
 def test_answer_on_a_run_that_cannot_measure_the_claim_names_the_preset_that_can(runs):
     snaps, cfg = runs("ioffe")
     for number in (7, 8):  # C7 needs BN before and after the activation; C8 needs noisy BN
@@ -170,6 +174,7 @@ def test_answer_on_a_run_that_cannot_measure_the_claim_names_the_preset_that_can
         assert text.startswith("Not measured in this run") and s.preset in text, text
 
 
+@pytest.mark.slow
 def test_answer_never_raises(runs, monkeypatch):
     snaps, cfg = runs("ioffe")
     s = lessons.step(1)

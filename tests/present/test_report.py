@@ -388,7 +388,8 @@ def test_a_conv_regression_run_reports_channels_and_r2():
     assert "all channels pooled" in head and "test R²" in plots(tree)["fig_training"]["layout"]["title"]["text"]
     fig = plots(tree)["fig_training"]
     r2 = [tr for tr in fig["data"] if tr.get("yaxis") == "y2" and tr.get("mode") == "lines"]
-    assert r2 and all(same(arr(tr["y"]), views.train_stat(snaps, tr["name"] == "BN" and "bn" or "none", "test_accuracy"))
+    assert r2 and all(same(arr(tr["y"]),
+                           views.train_stat(snaps, tr["name"] == "BN" and "bn" or "none", "test_accuracy"))
                       for tr in r2)
 
 

@@ -24,6 +24,7 @@ def test_digits_is_scikit_learns_digits_scaled_with_an_80_20_split():
     assert len({tuple(r) for r in all_x}) == len(ref_rows)
 
 
+@pytest.mark.slow
 def test_digits_table_is_load_digits_read_without_importing_scikit_learn():
     import subprocess
     import sys

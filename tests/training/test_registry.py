@@ -88,6 +88,7 @@ def test_restart_gives_a_fresh_identical_run(registry):
     assert record.to_table(again.history.snapshots()).equals(record.to_table(run.history.snapshots()))
 
 
+@pytest.mark.slow
 def test_a_silent_viewer_is_released_by_the_heartbeat_fallback():
     reg = Registry(max_running=2, stats_in="inline", steps_per_second=200, heartbeat_timeout=0.6)
     try:
@@ -107,6 +108,7 @@ def test_a_silent_viewer_is_released_by_the_heartbeat_fallback():
     assert wait_for(lambda: not reaper.is_alive(), timeout=15)  # no thread left behind
 
 
+@pytest.mark.slow
 def test_a_stopped_training_holds_its_slot_until_it_has_ended(monkeypatch):
     """Regression (seen in the load benchmark: three workers alive with a cap of two): a released run was
     dropped from the count at once, while its thread and worker were still ending, so a new training started

@@ -92,6 +92,7 @@ def test_waiting_for_the_first_snapshot_ends_when_it_comes_at_the_timeout_or_whe
     run.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset", list(C.PRESETS))
 def test_every_panel_renders_for_every_preset(preset):
     at = open_page({"preset": preset, **SHORT})
@@ -144,6 +145,7 @@ def test_bad_widget_value_gives_a_message_and_keeps_the_last_valid_config():
     assert the_run().config == before
 
 
+@pytest.mark.slow
 def test_paused_means_no_new_snapshots():
     at = open_page({"steps": "100000", "every": "20"})
     run = the_run()

@@ -28,6 +28,7 @@ def shown_step(at) -> int:
     return slider.value
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("number", [s.number for s in lessons.STEPS])
 def test_every_lesson_link_renders_its_step_and_reveals_an_answer_with_the_runs_numbers(number):
     step = lessons.step(number)
@@ -59,6 +60,7 @@ def test_every_lesson_link_renders_its_step_and_reveals_an_answer_with_the_runs_
     assert any(ch.isdigit() for ch in shown)
 
 
+@pytest.mark.slow
 def test_a_revealed_answer_and_its_chart_hold_the_shown_step_while_the_run_trains():
     step = lessons.step(1)  # ioffe: 5,000 steps, long enough to go on training under the test
     at = open_page({"lesson": "1"}, wait_snapshots=6)
@@ -94,6 +96,7 @@ def test_a_revealed_answer_and_its_chart_hold_the_shown_step_while_the_run_train
     assert " ".join(s.value for s in at.success) == lessons.answer(step, upto, run.config)
 
 
+@pytest.mark.slow
 def test_an_answer_revealed_before_the_run_measures_it_keeps_following_training():
     # 50 steps: 3 snapshots, one fewer than C1's drift needs (claims.MIN_SNAPS), however long it runs.
     at = open_page({"lesson": "1", "preset": "ioffe", "steps": "50", "panel": "over-time"}, wait_snapshots=3)
@@ -145,6 +148,7 @@ def test_presenter_mode_sends_charts_with_larger_fonts_and_lines():
     assert widths and all(b == pytest.approx(a * PRESENT_SCALE) for a, b in widths)
 
 
+@pytest.mark.slow
 def test_export_buttons_give_the_record_table():
     at = open_page(SHORT)
     assert len(at.get("download_button")) == 3  # CSV, Parquet, HTML report

@@ -34,6 +34,7 @@ def test_a_layer_and_a_unit_the_network_lacks_are_warned_about_and_dropped_from_
     assert len(at.get("plotly_chart")) >= 1
 
 
+@pytest.mark.slow
 def test_a_conv_link_names_conv_layers_and_channels_and_a_layer_in_range_stays():
     at = open_page({**SHORT, "preset": "ioffe-conv", "layer": "1", "unit": "40"})
     assert not at.exception
@@ -75,6 +76,7 @@ def _main_charts(at) -> list[tuple[str, dict]]:
     return [(c.proto.id.rsplit("-", 1)[-1], json.loads(c.proto.spec)) for c in at.main.get("plotly_chart")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("panel", ["over-time", "training", "layer", "stability"])
 def test_before_the_first_snapshot_the_first_drawing_is_the_opening_panels_leading_chart(monkeypatch, panel):
     at, release = _first_frame(monkeypatch, {} if panel == "over-time" else {"panel": panel})

@@ -37,6 +37,7 @@ def uploader(at):
     return u
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["parquet", "csv"])
 def test_a_downloaded_table_replays_in_every_panel_with_the_recorded_numbers(exported, kind):
     files, snaps, cfg = exported

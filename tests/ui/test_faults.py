@@ -27,6 +27,7 @@ def _logs(caplog):
     caplog.set_level(logging.INFO)
 
 
+@pytest.mark.slow
 def test_learning_rate_10_diverges_one_variant_and_the_other_goes_on(caplog):
     # ReLU at lr 10: the unnormalized net blows up within a few steps; the BN twin keeps training (C-claim
     # "BN allows higher learning rates", measured). Both facts must be visible on the page.
@@ -58,6 +59,7 @@ def test_learning_rate_1000_diverges_both_and_the_page_says_so(caplog):
     assert_no_traceback(caplog)
 
 
+@pytest.mark.slow
 def test_batch_1_refuses_batch_norm_with_a_reason_and_trains_the_rest(caplog):
     at = open_page({"preset": "ioffe", "batch": "1", **SHORT}, wait_snapshots=7)
     run = the_run()
@@ -78,6 +80,7 @@ def test_a_batch_larger_than_the_data_is_clamped_and_said(caplog):
     assert_no_traceback(caplog)
 
 
+@pytest.mark.slow
 def test_width_1_layers_train_and_draw(caplog):
     at = open_page({"preset": "ioffe", "widths": "1,1", **SHORT}, wait_snapshots=7)
     run = the_run()

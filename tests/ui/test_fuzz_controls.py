@@ -36,6 +36,7 @@ def page():
     mp.undo()
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(widths=st.one_of(st.text(max_size=30), st.lists(st.integers(-5, 2000), max_size=10).map(
            lambda w: ",".join(map(str, w)))),

@@ -80,7 +80,7 @@ def test_html_is_only_ever_our_own_constants():
 @pytest.mark.parametrize("forbidden", ["pickle.load", "pickle.loads", "torch.load", "eval", "exec",
                                        "np.load", "pd.read_pickle", "open"])
 def test_nothing_deserializes_code_or_opens_files_from_visitor_input(forbidden):
-    """No pickle/torch.load (uploads are parsed as data: see tests/table/test_replay.py), no eval/exec, and no
+    """No pickle/torch.load (uploads are parsed as data: see tests/table/test_upload.py), no eval/exec, and no
     file opened anywhere in the package or the page (the record command writes only to --out)."""
     module, _, func = forbidden.rpartition(".")
     for path in SOURCES:

@@ -1,44 +1,19 @@
-"""Models and the numpy probe (npnet, probe) against PyTorch's own modules, autograd and optimizers."""
+"""The numpy network and the probe (npnet, probe) against PyTorch's own modules, autograd and optimizers."""
 
 import copy
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
-from torch import nn
 from torch.nn import functional as F
 
-from bnviz.config import ACTIVATIONS, ExperimentConfig
+from bnviz.config import ACTIVATIONS
 from bnviz.measure import npnet, probe
-from bnviz.training import data
-from bnviz.training.model import NoisyBatchNorm, StateCopier, build_twins, noise_generator
 
-from ..helpers import sgd_shifted
-
-TOKENS = ["none", "bn", "bn_noaffine", "bn_noisy", "ln", "bn@after", "ln@after"]
-SMALL = ExperimentConfig(widths=(12, 9), variants=tuple(TOKENS), steps=20, snapshot_every=5, probe_size=64)
-
-
-def _nets(cfg=SMALL):
-    ds = data.load(cfg)
-    return ds, build_twins(cfg, ds.n_inputs, ds.n_outputs)
-
-
-def _randomize(net, seed=3):
-    """Give gamma, beta, the noise and the running statistics values far from their initial ones."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for layer in net.layers:
-            norm = layer.norm
-            if norm is not None and getattr(norm, "weight", None) is not None:
-                norm.weight.copy_(torch.randn(norm.weight.shape, generator=g) * 2)
-                norm.bias.copy_(torch.randn(norm.bias.shape, generator=g))
-            if isinstance(norm, nn.BatchNorm1d):
-                norm.running_mean.copy_(torch.randn(norm.running_mean.shape, generator=g))
-                norm.running_var.copy_(torch.rand(norm.running_var.shape, generator=g) + 0.5)
-    net.resample_noise(torch.Generator().manual_seed(seed + 1))
+from ..helpers import TOKENS, sgd_shifted
+from ..helpers import TWINS as SMALL
+from ..helpers import randomize as _randomize
+from ..helpers import twins as _nets
 
 
 def _state(net):
@@ -73,21 +48,6 @@ def close(a, b, tol=1e-5):
     b = np.asarray(b, dtype=np.float64)
     np.testing.assert_allclose(np.asarray(a, dtype=np.float64), b, rtol=tol,
                                atol=tol * max(1.0, float(np.abs(b).max())))
-
-
-def test_twins_share_initial_linear_weights():
-    _, nets = _nets()
-    ref = nets["none"]
-    for net in nets.values():
-        for a, b in zip(net.linears(), ref.linears()):
-            assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
-
-
-def test_default_init_bound_matches_pytorch_rule():
-    _, nets = _nets()
-    lin = nets["none"].layers[1].linear
-    bound = 1 / lin.in_features ** 0.5
-    assert lin.weight.abs().max() <= bound and lin.weight.abs().max() > 0.9 * bound
 
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
@@ -210,78 +170,3 @@ def test_prober_matches_pytorch_accuracy_and_loss_and_leaves_the_weights_alone()
         assert rv.loss == pytest.approx(float(F.cross_entropy(train_logits, ds.y_train[idx])), rel=1e-5)
         for k, v in weights[token].state.items():
             np.testing.assert_array_equal(v, frozen[token].state[k])
-
-
-def test_the_statistics_worker_imports_neither_torch_nor_scikit_learn_nor_scipy_stats():
-    code = ("import sys\n"
-            "from bnviz import stats\nfrom bnviz.measure import worker\n"
-            "import numpy as np\n"
-            "x = np.sort(np.random.default_rng(0).standard_normal((3, 512)), axis=1)\n"
-            "w, p = stats._shapiro_sorted(x, x[:, 256])\n"
-            "heavy = [m for m in sys.modules if m.split('.')[0] in ('torch', 'sklearn', 'pandas', 'streamlit')"
-            " or (m.startswith('scipy.stats') and m != 'scipy.stats._ansari_swilk_statistics')]\n"
-            "import scipy.stats\n"
-            "ref = [scipy.stats.shapiro(r - r[256]) for r in x]\n"
-            "assert all(wi == r.statistic and pi == r.pvalue for wi, pi, r in zip(w, p, ref)), (w, p, ref)\n"
-            "print(heavy)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    assert out.stdout.strip() == "[]", out.stdout + out.stderr
-
-
-def test_noisy_bn_noise_changes_every_draw_within_documented_bounds():
-    net = NoisyBatchNorm(50, noise_shift=0.5, noise_scale=1.5)
-    gen = torch.Generator().manual_seed(0)
-    net.resample(gen)
-    first = net.scale.clone()
-    net.resample(gen)
-    assert not torch.equal(first, net.scale)
-    assert net.shift.abs().max() <= 0.5 and net.scale.min() >= 1 / 1.5 and net.scale.max() <= 1.5
-    net.eval()
-    x = torch.randn(10, 50)
-    torch.testing.assert_close(net(x), nn.functional.batch_norm(x, net.running_mean, net.running_var,
-                                                                net.weight, net.bias, False, 0.1, net.eps))
-
-
-def test_noise_stream_is_the_variant_s_own():
-    a, b = noise_generator(SMALL, "bn_noisy"), noise_generator(SMALL, "bn_noisy")
-    assert torch.equal(torch.rand(5, generator=a), torch.rand(5, generator=b))
-
-
-def test_frozen_affine_variant_has_no_trainable_gamma_beta():
-    _, nets = _nets()
-    norm = nets["bn_noaffine"].layers[0].norm
-    assert norm.weight is None and norm.bias is None
-
-
-@pytest.mark.parametrize("token", TOKENS)
-def test_state_copier_is_the_state_dict_copied_and_checks_the_parameters(token):
-    _, nets = _nets()
-    net = nets[token]
-    _randomize(net)
-    copier = StateCopier(net)
-    got, finite = copier.copy()
-    ref = {k: v.numpy().copy() for k, v in net.state_dict().items() if v.is_floating_point()}
-    assert finite and sorted(got) == sorted(ref)  # every float entry; num_batches_tracked is the only one left out
-    assert {k for k in net.state_dict() if k not in ref} <= {k for k in net.state_dict() if "num_batches" in k}
-    for k, v in ref.items():
-        assert got[k].dtype == v.dtype and got[k].shape == v.shape
-        np.testing.assert_array_equal(got[k], v)
-    with torch.no_grad():  # a copy, not a view: training on does not change what was handed over
-        net.layers[0].linear.weight.add_(1.0)
-    np.testing.assert_array_equal(got["layers.0.linear.weight"], ref["layers.0.linear.weight"])
-    assert not np.array_equal(got["layers.0.linear.weight"], net.layers[0].linear.weight.detach().numpy())
-    norm = net.layers[1].norm
-    if isinstance(norm, nn.BatchNorm1d):  # buffers are copied but, like before, not part of the weight check
-        norm.running_var.fill_(float("inf"))
-        assert copier.copy()[1]
-    with torch.no_grad():
-        net.head.bias[3] = float("nan")
-    assert not copier.copy()[1]
-    # It travels as one flat array: pickled, it is the flat array's bytes and little more, and comes back equal.
-    import pickle
-
-    blob = pickle.dumps(got)
-    back = pickle.loads(blob)
-    assert len(blob) < got.flat.nbytes + 4096 and sorted(back) == sorted(ref)
-    for k, v in ref.items():
-        np.testing.assert_array_equal(back[k], v)
