@@ -5,11 +5,7 @@ requirements.txt; the page itself is app.py, unchanged. Locally, use `streamlit 
 """
 
 import runpy
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # the host runs from the repository root, but puts only deploy/ on the path
-
+ROOT = Path(__file__).resolve().parents[1]  # bnviz itself is installed by deploy/requirements.txt (-e .)
 runpy.run_path(str(ROOT / "app.py"), run_name="__main__")
