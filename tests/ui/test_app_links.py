@@ -87,7 +87,7 @@ def test_before_the_first_snapshot_the_first_drawing_is_the_opening_panels_leadi
     finally:
         release.set()
     # the panel drawn with the run's data: its first chart is that same element, filled in place
-    at = open_page({**SHORT, "panel": panel})
+    at = open_page({**SHORT, "panel": panel}, wait_snapshots=1)  # the run of the first frame stays paused at step 0
     assert not at.exception
     with_data = _main_charts(at)
     assert with_data[0][0] == waiting_key and with_data[0][1]["data"], (waiting_key, [k for k, _ in with_data])
