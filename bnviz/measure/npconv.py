@@ -17,7 +17,8 @@ import numpy as np
 
 from bnviz.config import BN_EPS, ExperimentConfig
 from bnviz.measure import objective
-from bnviz.measure.npnet import NumpyNet, activation, activation_grad
+from bnviz.measure.npnet import NumpyNet
+from bnviz.stats.activations import activation, activation_grad
 
 BATCH_AXES = (0, 2, 3)  # BatchNorm2d: per channel, over examples and positions
 EXAMPLE_AXES = (1, 2, 3)  # layer norm: per example, over channels and positions
