@@ -318,9 +318,9 @@ def _presets() -> dict[str, Preset]:
         Preset(
             "santurkar-dln",
             base.replace(dataset="regression", n_features=16, widths=(16,) * 25, activation="identity", lr=0.1,
-                         steps=3000, variants=("none", "bn", "bn_noisy")),
-            "Santurkar et al.'s deep linear network: 25 linear layers of 16 units, Gaussian inputs, targets a "
-            "noisy linear map of them, squared error; no norm, BN and noisy BN, scored by test R².",
+                         steps=3000, variants=("none", "bn", "bn_noisy"), init="orthogonal"),
+            "Santurkar et al.'s deep linear network: 25 linear layers of 16 units from orthogonal weights (the "
+            "plain network learns too), targets a noisy linear map of Gaussian inputs; no norm, BN, noisy BN.",
         ),
     ]
     return {p.name: p for p in items}
