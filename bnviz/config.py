@@ -2,8 +2,9 @@
 
 One frozen dataclass describes a run completely (seed included), so a run is a pure function of its
 config: the same config trains the same weights bit for bit, and the registry can share one run among
-every viewer of a link. Each registry (datasets, activations, variants, optimizers, presets) is a dict
-that feeds the widgets, the URL codec and the builders alike, so a new choice is one entry.
+every viewer of a link. Each registry (datasets, activations, variants, initializations, optimizers,
+presets) is a dict that feeds the widgets, the URL codec and the builders alike, so a new choice is one
+entry.
 """
 
 from __future__ import annotations
@@ -68,6 +69,17 @@ PLACEMENTS = {
     "after": "apply the activation, then normalize its output",
 }
 
+INITS = {
+    "pytorch": "PyTorch's default for Linear and Conv2d: weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)), "
+    "weight variance 1/(3 fan_in)",
+    "xavier_normal": "Glorot & Bengio (2010): weights N(0, 2/(fan_in + fan_out)), biases 0",
+    "xavier_uniform": "Glorot & Bengio (2010): weights U(-a, a) with a = sqrt(6/(fan_in + fan_out)), variance "
+    "2/(fan_in + fan_out), biases 0",
+    "orthogonal": "Saxe et al. (2014): weights a random orthogonal matrix (rows or columns orthonormal), "
+    "biases 0: a square linear layer keeps the length of its input",
+    "he_normal": "He et al. (2015): weights N(0, 2/fan_in), biases 0 (made for ReLU, which halves the variance)",
+}
+
 OPTIMIZERS = {
     "sgd": "plain stochastic gradient descent (as in the paper's Figure 1)",
     "momentum": "SGD with momentum 0.9",
@@ -126,6 +138,7 @@ class ExperimentConfig:
     variants: tuple[str, ...] = ("none", "bn")  # trained side by side; "bn@after" overrides placement
     placement: str = "before"  # default placement for variant tokens without "@..."
     optimizer: str = "sgd"
+    init: str = "pytorch"  # initial weights of every twin (INITS); PyTorch's own rule unless a preset says
     lr: float = 0.5  # the paper's Figure 1 setting for sigmoids without BN
     batch: int = 60  # the paper's Figure 1 mini-batch size
     steps: int = 5000
@@ -167,6 +180,7 @@ class ExperimentConfig:
         choice("activation", self.activation, ACTIVATIONS)
         choice("placement", self.placement, PLACEMENTS)
         choice("optimizer", self.optimizer, OPTIMIZERS)
+        choice("init", self.init, INITS)
         choice("view", self.view, VIEWS)
         for name in ("steps", "batch", "seed", "snapshot_every", "probe_size", "n_features"):
             value = getattr(self, name)
@@ -304,9 +318,9 @@ def _presets() -> dict[str, Preset]:
         Preset(
             "santurkar-dln",
             base.replace(dataset="regression", n_features=16, widths=(16,) * 25, activation="identity", lr=0.1,
-                         steps=3000, variants=("none", "bn", "bn_noisy")),
-            "Santurkar et al.'s deep linear network: 25 linear layers of 16 units, Gaussian inputs, targets a "
-            "noisy linear map of them, squared error; no norm, BN and noisy BN, scored by test R².",
+                         steps=3000, variants=("none", "bn", "bn_noisy"), init="orthogonal"),
+            "Santurkar et al.'s deep linear network: 25 linear layers of 16 units from orthogonal weights (the "
+            "plain network learns too), targets a noisy linear map of Gaussian inputs; no norm, BN, noisy BN.",
         ),
     ]
     return {p.name: p for p in items}

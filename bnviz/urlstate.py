@@ -152,6 +152,7 @@ FIELDS: tuple[Field, ...] = (
           lambda v: repr(float(v))),  # shortest exact form: 0.5, 1e-05
     Field("batch", "batch", _int(*_L["batch"]), "the batch size"),
     Field("optimizer", "optimizer", _choice(C.OPTIMIZERS), "the optimizer"),
+    Field("init", "init", _choice(C.INITS), "the initialization of the weights (init)"),
     Field("activation", "activation", _choice(C.ACTIVATIONS), "the activation"),
     Field("widths", "widths", _widths(), "the hidden layer widths", _join),
     Field("variants", "variants", _variants(), "the variants", _join),

@@ -23,7 +23,8 @@ def test_round_trip_every_preset():
 def test_round_trip_every_config_field_changed():
     cfg = ExperimentConfig(dataset="features", input_dist="student-t", n_features=7, widths=(5, 9),
                            activation="tanh", variants=("ln", "bn@after"), placement="after", optimizer="adam",
-                           lr=0.0123, batch=17, steps=777, seed=42, view="eval", snapshot_every=7)
+                           lr=0.0123, batch=17, steps=777, seed=42, view="eval", snapshot_every=7,
+                           init="orthogonal")
     view = {"panel": "stability", "layer": 1, "unit": 3, "lesson": 4, "present": True}
     params = urlstate.encode("ioffe", cfg, view)
     assert set(params) == {"preset"} | {f.name for f in urlstate.FIELDS}
@@ -34,7 +35,24 @@ def test_round_trip_every_config_field_changed():
 def test_link_is_readable():
     params = urlstate.encode("ioffe", C.PRESETS["ioffe"].config)
     assert params["widths"] == "100,100,100" and params["variants"] == "none,bn" and params["lr"] == "0.5"
-    assert params["seed"] == "0"
+    assert params["seed"] == "0" and params["init"] == "pytorch"
+
+
+@pytest.mark.parametrize("rule", list(C.INITS))
+def test_every_initialization_round_trips_by_its_name(rule):
+    params = urlstate.encode("ioffe", C.PRESETS["ioffe"].config.replace(init=rule))
+    assert params["init"] == rule
+    back = urlstate.decode({"preset": "ioffe", "init": rule})
+    assert back.warnings == [] and back.config == C.PRESETS["ioffe"].config.replace(init=rule)
+
+
+def test_a_link_without_init_keeps_its_presets_initialization():
+    for name, preset in C.PRESETS.items():
+        params = urlstate.encode(name, preset.config)
+        del params["init"]
+        back = urlstate.decode(params)
+        assert back.warnings == [] and back.config == preset.config
+    assert urlstate.decode({"preset": "ioffe"}).config.init == "pytorch"
 
 
 def test_bad_values_are_ignored_with_a_warning_naming_them():
@@ -75,6 +93,7 @@ BAD = {
     "lr": ["abc", "nan", "inf", "0", "1e4", "0,1"],
     "batch": ["-3", "many", "4097"],
     "optimizer": ["rmsprop", "SGD"],
+    "init": ["kaiming", "Xavier_normal", "glorot", ""],
     "activation": ["swish"],
     "widths": ["100,x", "0", "100,2000", ",".join(["4"] * 26), "", "1.5"],
     "variants": ["bn,frob", "bn,bn", "bn@sideways", ""],
@@ -108,7 +127,7 @@ def ints(key) -> list[str]:
 # What each field's warning must name: its limits or every one of its choices, from config itself.
 ALLOWED = {
     "seed": ints("seed"), "steps": ints("steps"), "lr": ["0.000001", "1,000"], "batch": ints("batch"),
-    "optimizer": choices(C.OPTIMIZERS), "activation": choices(C.ACTIVATIONS),
+    "optimizer": choices(C.OPTIMIZERS), "init": choices(C.INITS), "activation": choices(C.ACTIVATIONS),
     "widths": ints("width") + [str(C.LIMITS["depth"][1]), "comma"],
     "variants": choices(C.VARIANTS) + ["@" + p for p in C.PLACEMENTS] + ["comma"],
     "placement": choices(C.PLACEMENTS), "arch": choices(C.ARCHITECTURES), "dataset": choices(C.DATASETS),

@@ -148,6 +148,7 @@ def describe_config(cfg: ExperimentConfig) -> list[tuple[str, str]]:
     rows.append(("Network", f"{layers} of {sizes} {cfg.activation} {views.unit_noun(cfg)}s, "
                             + ("global average pooling, " if conv else "") + f"{head} "
                             f"({cfg.activation}: {C.ACTIVATIONS[cfg.activation]})"))
+    rows.append(("Initial weights", f"{cfg.init}: {C.INITS[cfg.init]}"))
     rows.append(("Variants", "; ".join(_variant_text(cfg, t) for t in cfg.variants)
                  + " — trained side by side from the same initial weights on the same mini-batches"))
     rows.append(("Training", f"optimizer {cfg.optimizer}, learning rate {cfg.lr:g}, batch {cfg.batch}, "

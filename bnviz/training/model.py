@@ -239,23 +239,40 @@ def _bias(layer: nn.Linear | nn.Conv2d) -> torch.Tensor:
     return layer.bias
 
 
-def init_linears(linears: Sequence[nn.Linear | nn.Conv2d], gen: torch.Generator) -> None:
-    """PyTorch's default Linear and Conv2d init, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases,
-    from ``gen`` (not global state)."""
+def init_linears(linears: Sequence[nn.Linear | nn.Conv2d], gen: torch.Generator, rule: str = "pytorch") -> None:
+    """Initialize the weight layers by ``rule`` (config.INITS), drawing from ``gen`` (not global state).
+
+    ``pytorch``: PyTorch's own Linear and Conv2d rule, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and
+    biases, each layer's weight drawn before its bias. The others set the weights by torch.nn.init's rule of
+    that name (fan-in and fan-out count a conv kernel's positions) and the biases to 0.
+    """
     with torch.no_grad():
         for lin in linears:
-            bound = 1.0 / math.sqrt(lin.weight[0].numel())  # fan-in: inputs per output unit or channel
-            lin.weight.uniform_(-bound, bound, generator=gen)
-            _bias(lin).uniform_(-bound, bound, generator=gen)
+            if rule == "pytorch":
+                bound = 1.0 / math.sqrt(lin.weight[0].numel())  # fan-in: inputs per output unit or channel
+                lin.weight.uniform_(-bound, bound, generator=gen)
+                _bias(lin).uniform_(-bound, bound, generator=gen)
+                continue
+            if rule == "xavier_normal":
+                nn.init.xavier_normal_(lin.weight, generator=gen)
+            elif rule == "xavier_uniform":
+                nn.init.xavier_uniform_(lin.weight, generator=gen)
+            elif rule == "orthogonal":
+                nn.init.orthogonal_(lin.weight, generator=gen)
+            elif rule == "he_normal":
+                nn.init.kaiming_normal_(lin.weight, nonlinearity="relu", generator=gen)
+            else:
+                raise ValueError(f"unknown initialization {rule!r}")
+            _bias(lin).zero_()
 
 
 def build_twins(cfg: ExperimentConfig, n_inputs: int, n_outputs: int) -> dict[str, MLP | ConvNet]:
     """One network per variant (MLP or ConvNet, by ``cfg.architecture``), all with the same initial weights
-    (drawn once, from the seed)."""
+    (drawn once, from the seed, by ``cfg.init``)."""
     net_class: type[MLP | ConvNet] = ConvNet if cfg.architecture == "conv" else MLP
     nets = {token: net_class(cfg, token, n_inputs, n_outputs) for token in cfg.variants}
     first = next(iter(nets.values()))
-    init_linears(first.linears(), torch.Generator().manual_seed(cfg.seed))
+    init_linears(first.linears(), torch.Generator().manual_seed(cfg.seed), cfg.init)
     for net in nets.values():
         with torch.no_grad():
             for dst, src in zip(net.linears(), first.linears()):

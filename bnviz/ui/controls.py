@@ -56,6 +56,9 @@ def sidebar() -> None:
         c1, c2 = st.columns(2)
         c1.selectbox("Optimizer", list(C.OPTIMIZERS), key="optimizer")
         c2.number_input("Steps", *_L["steps"], key="steps", step=500)
+        st.selectbox("Initialization", list(C.INITS), key="init",
+                     help="How the initial weights are drawn (the same for every variant): "
+                          + C.INITS[st.session_state["init"]])
         st.number_input("Seed", *_L["seed"], key="seed", step=1,
                         help="Initial weights, data, batch order and noise all follow the seed: the same link "
                         "gives the same run.")

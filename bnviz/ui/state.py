@@ -63,7 +63,7 @@ def widget_values(cfg: ExperimentConfig) -> dict:
         "arch": cfg.architecture, "dataset": cfg.dataset, "dist": cfg.input_dist, "features": cfg.n_features,
         "activation": cfg.activation, "widths": ",".join(str(w) for w in cfg.widths),
         "variants": list(cfg.variants), "placement": cfg.placement, "batch": cfg.batch,
-        "lr": float(cfg.lr), "optimizer": cfg.optimizer, "steps": cfg.steps, "seed": cfg.seed,
+        "lr": float(cfg.lr), "optimizer": cfg.optimizer, "steps": cfg.steps, "seed": cfg.seed, "init": cfg.init,
     }
 
 
@@ -209,7 +209,8 @@ def config_from_widgets() -> tuple[ExperimentConfig, list[str]]:
             activation=s["activation"],
             widths=widths, variants=tuple(s["variants"]), placement=s["placement"], batch=int(s["batch"]),
             lr=float(s["lr"]), optimizer=s["optimizer"], steps=int(s["steps"]), seed=int(s["seed"]),
-            view=extra.get("view", base.view), snapshot_every=extra.get("snapshot_every", base.snapshot_every))
+            init=s["init"], view=extra.get("view", base.view),
+            snapshot_every=extra.get("snapshot_every", base.snapshot_every))
     except (ValueError, TypeError) as exc:
         problems.append(str(exc).removeprefix("invalid experiment config: "))  # config's own words follow
         cfg = s["last_config"]

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import pytest
 
 from bnviz import stats
-from bnviz.config import PANELS, PRESETS
+from bnviz.config import INITS, PANELS, PRESETS
 from bnviz.measure import clt
 from bnviz.measure.snapshot import POOLED
 from bnviz.present import claims, report, views
@@ -325,6 +325,7 @@ def test_preset_is_described_in_words():
     assert "3 hidden layers of 100 sigmoid units" in text["Network"]
     assert "BN (bn, before the activation)" in text["Variants"] and "no norm (none)" in text["Variants"]
     assert "learning rate 0.5, batch 60, 5,000 steps, seed 0" in text["Training"]
+    assert text["Initial weights"] == f"pytorch: {INITS['pytorch']}"
     custom = dict(report.describe_config(cfg.replace(dataset="features", input_dist="bimodal", n_features=4)))
     assert custom["Preset"].startswith("custom") and "4 synthetic inputs" in custom["Data"]
 
@@ -377,6 +378,7 @@ def test_conv_and_regression_presets_are_described_in_their_own_words():
     dln = dict(report.describe_config(PRESETS["santurkar-dln"].config))
     assert "25 hidden layers of 16 identity units, linear regression output" in dln["Network"]
     assert "16 synthetic inputs" in dln["Data"] and "R²" in dln["Data"]
+    assert dln["Initial weights"].startswith("orthogonal: Saxe et al. (2014): weights a random orthogonal matrix")
 
 
 def test_a_conv_regression_run_reports_channels_and_r2():

@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from bnviz import config as C
+from bnviz.ui.state import as_text
 
 from ..helpers import wait_for
 from .pages import APP, SHORT, open_page, the_run
@@ -130,8 +131,23 @@ def test_widgets_change_the_config_and_the_link():
     assert at.query_params["seed"] == "7"
     at.selectbox(key="activation").set_value("tanh").run()
     assert the_run().config.activation == "tanh" and at.query_params["activation"] == "tanh"
+    at.selectbox(key="init").set_value("xavier_normal").run()
+    assert the_run().config.init == "xavier_normal" and at.query_params["init"] == "xavier_normal"
     at.selectbox(key="preset").set_value("santurkar").run()
     assert the_run().config == C.PRESETS["santurkar"].config  # a preset resets every setting
+    assert at.selectbox(key="init").value == "pytorch"
+
+
+def test_a_link_sets_the_initialization_and_a_bad_one_is_named():
+    at = open_page({"init": "orthogonal", **SHORT})
+    assert not at.exception and at.selectbox(key="init").value == "orthogonal"
+    assert the_run().config.init == "orthogonal"
+    at = open_page({"init": "glorot", **SHORT})
+    assert not at.exception and the_run().config.init == "pytorch"
+    (warning,) = [w.value for w in at.warning]
+    words = "init=glorot ignored: the initialization of the weights (init) must be one of " + " or ".join(
+        [", ".join(list(C.INITS)[:-1]), list(C.INITS)[-1]])
+    assert warning == "Link: " + as_text(words)  # escaped for markdown, shown as typed
 
 
 def test_bad_widget_value_gives_a_message_and_keeps_the_last_valid_config():

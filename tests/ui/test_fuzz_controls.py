@@ -43,9 +43,10 @@ def page():
        variants=st.lists(st.sampled_from(page_state.VARIANT_OPTIONS), unique=True, max_size=4),
        batch=st.integers(*_L["batch"]), lr=st.floats(*_L["lr"]), steps=st.integers(1, 60),
        seed=st.integers(*_L["seed"]), activation=st.sampled_from(list(C.ACTIVATIONS)),
-       dataset=st.sampled_from(list(C.DATASETS)), optimizer=st.sampled_from(list(C.OPTIMIZERS)))
+       dataset=st.sampled_from(list(C.DATASETS)), optimizer=st.sampled_from(list(C.OPTIMIZERS)),
+       init=st.sampled_from(list(C.INITS)))
 def test_any_control_values_give_a_run_or_a_message(page, widths, variants, batch, lr, steps, seed, activation,
-                                                    dataset, optimizer):
+                                                    dataset, optimizer, init):
     at = page
     at.text_input(key="widths").set_value(widths)
     at.multiselect(key="variants").set_value(variants)
@@ -56,16 +57,17 @@ def test_any_control_values_give_a_run_or_a_message(page, widths, variants, batc
     at.selectbox(key="activation").set_value(activation)
     at.selectbox(key="dataset").set_value(dataset)
     at.selectbox(key="optimizer").set_value(optimizer)
+    at.selectbox(key="init").set_value(init)
     at.run()
     assert not at.exception
     errors = [e.value for e in at.error if e.value.startswith("Setting not applied")]
     cfg = at.session_state["last_config"]  # the config the page runs (the registry may already have let the
     # AppTest session go: it releases its session-scoped lease when a run ends)
     if not errors:  # applied: the run is exactly what the controls say
-        assert (cfg.batch, cfg.steps, cfg.seed, cfg.activation, cfg.dataset, cfg.optimizer) == (
-            batch, steps, seed, activation, dataset, optimizer)
+        assert (cfg.batch, cfg.steps, cfg.seed, cfg.activation, cfg.dataset, cfg.optimizer, cfg.init) == (
+            batch, steps, seed, activation, dataset, optimizer, init)
         assert cfg.lr == lr and cfg.variants == tuple(variants)
         assert ",".join(map(str, cfg.widths)) == widths.replace(" ", "")
-        assert at.query_params["seed"] == str(seed)  # and the link says so
+        assert at.query_params["seed"] == str(seed) and at.query_params["init"] == init  # and the link says so
     else:  # not applied: the page says why, and keeps the last valid run
         assert all(len(e) < 400 for e in errors)
