@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from bnviz.config import BN_EPS, ExperimentConfig, split_variant
+from bnviz.measure import shapes
 from bnviz.measure.probe import FlatState
 
 
@@ -85,6 +86,61 @@ class NoisyBatchNorm2d(_RandomScaleShift, nn.BatchNorm2d):
         return y * self.scale[:, None, None] + self.shift[:, None, None] if self.training else y
 
 
+class ShapeNorm(nn.Module):
+    """Batch norm that also gives x̂ an exact target shape (variants bn_gauss, bn_uniform, bn_laplace).
+
+    Per unit (a feature of (B, U) inputs, a channel of (B, C, H, W) inputs over examples and positions), in
+    training: x_std = (z - mean_B) / sqrt(var_B + eps) as BN; x̂ = t[rank(z)], the target's standardized
+    quantiles (measure.shapes.target_points) placed by each value's rank in the batch; y = γ x̂ + β. The rank
+    map has no useful derivative, so the gradient is straight-through: backward is BN's standardization
+    backward, as if x̂ were x_std (x̂ = t_ranked + (x_std - x_std.detach()), exactly t_ranked in value).
+    γ's gradient uses the forward x̂. The buffer ``running_quantiles`` (U, K) averages the batch's quantiles
+    of z with BN's momentum; eval maps z through the CDF they define and then the target's quantile function.
+    Parameters are named as BN's (``weight``, ``bias``), so snapshots and γ/β tracking read them alike.
+    """
+
+    def __init__(self, kind: str, width: int) -> None:
+        super().__init__()
+        self.kind = kind
+        self.weight = nn.Parameter(torch.ones(width))
+        self.bias = nn.Parameter(torch.zeros(width))
+        self.register_buffer("running_quantiles", torch.from_numpy(shapes.initial_quantiles(width)).float())
+        self._targets: dict[int, torch.Tensor] = {}
+
+    def _target(self, m: int, dtype: torch.dtype) -> torch.Tensor:
+        if m not in self._targets:
+            self._targets[m] = torch.from_numpy(shapes.target_points(self.kind, m))
+        return self._targets[m].to(dtype)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        width = z.shape[1]
+        series = z.transpose(0, 1).reshape(width, -1)  # (U, m): a unit's values over the batch (and positions)
+        if self.training:
+            x_hat = self._train_series(series)
+        else:
+            with torch.no_grad():
+                q = self.running_quantiles.detach().double().numpy()
+                x_hat = torch.from_numpy(shapes.eval_map(self.kind, series.detach().double().numpy(), q)).to(z.dtype)
+        x_hat = x_hat.reshape(z.transpose(0, 1).shape).transpose(0, 1)
+        per_unit = (1, width) + (1,) * (z.dim() - 2)
+        return x_hat * self.weight.reshape(per_unit) + self.bias.reshape(per_unit)
+
+    def _train_series(self, series: torch.Tensor) -> torch.Tensor:
+        mean = series.mean(dim=1, keepdim=True)
+        var = series.var(dim=1, unbiased=False, keepdim=True)
+        x_std = (series - mean) / torch.sqrt(var + BN_EPS)
+        m = series.shape[1]
+        order = torch.argsort(series.detach(), dim=1, stable=True)
+        t = self._target(m, series.dtype)
+        t_ranked = torch.empty_like(series).scatter_(1, order, t.expand(series.shape[0], m))
+        with torch.no_grad():
+            lo, hi, w = (torch.from_numpy(a) for a in shapes.quantile_positions(m))
+            s = series.detach().gather(1, order)
+            batch_q = s[:, lo] + w.to(s.dtype) * (s[:, hi] - s[:, lo])
+            self.running_quantiles.mul_(1 - shapes.MOMENTUM).add_(shapes.MOMENTUM * batch_q)
+        return t_ranked + (x_std - x_std.detach())
+
+
 def make_channel_norm(kind: str, channels: int, cfg: ExperimentConfig) -> nn.Module | None:
     """The normalization of a conv layer: per channel over batch and positions (BN), or per example over
     channels and positions with a per-channel scale and shift (layer norm: GroupNorm with one group)."""
@@ -98,6 +154,8 @@ def make_channel_norm(kind: str, channels: int, cfg: ExperimentConfig) -> nn.Mod
         return NoisyBatchNorm2d(channels, cfg.noise_shift, cfg.noise_scale)
     if kind == "ln":
         return nn.GroupNorm(1, channels, eps=BN_EPS)
+    if shapes.is_shape(kind):
+        return ShapeNorm(kind, channels)
     raise ValueError(f"unknown variant kind {kind!r}")
 
 
@@ -113,6 +171,8 @@ def make_norm(kind: str, width: int, cfg: ExperimentConfig) -> nn.Module | None:
         return NoisyBatchNorm(width, cfg.noise_shift, cfg.noise_scale)
     if kind == "ln":
         return nn.LayerNorm(width, eps=BN_EPS)
+    if shapes.is_shape(kind):
+        return ShapeNorm(kind, width)
     raise ValueError(f"unknown variant kind {kind!r}")
 
 
