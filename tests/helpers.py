@@ -16,7 +16,8 @@ DIVERGES = ExperimentConfig(widths=(32, 32), activation="identity", variants=("n
 # SMALL with noisy BN too and a learning rate that moves it: the training tests' run.
 TINY = SMALL.replace(variants=("none", "bn", "bn_noisy"), lr=0.3)
 # Every variant, each normalization on both sides of the activation: the twins of the model and probe tests.
-TOKENS = ["none", "bn", "bn_noaffine", "bn_noisy", "ln", "bn@after", "ln@after"]
+TOKENS = ["none", "bn", "bn_noaffine", "bn_noisy", "ln", "bn@after", "ln@after", "bn_gauss", "bn_uniform",
+          "bn_laplace@after"]
 TWINS = ExperimentConfig(widths=(12, 9), variants=tuple(TOKENS), steps=20, snapshot_every=5, probe_size=64)
 
 
@@ -87,4 +88,8 @@ def randomize(net, seed=3):
             if isinstance(norm, nn.BatchNorm1d):
                 norm.running_mean.copy_(torch.randn(norm.running_mean.shape, generator=g))
                 norm.running_var.copy_(torch.rand(norm.running_var.shape, generator=g) + 0.5)
+            if norm is not None and hasattr(norm, "running_quantiles"):  # a shape variant's: ascending per unit
+                q = norm.running_quantiles
+                q.copy_(torch.sort(torch.randn(q.shape, generator=g) * 1.5 + torch.randn(q.shape[0], 1, generator=g),
+                                   dim=1).values)
     net.resample_noise(torch.Generator().manual_seed(seed + 1))

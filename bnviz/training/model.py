@@ -105,6 +105,7 @@ class ShapeNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(width))
         self.bias = nn.Parameter(torch.zeros(width))
         self.register_buffer("running_quantiles", torch.from_numpy(shapes.initial_quantiles(width)).float())
+        self.running_quantiles: torch.Tensor  # registered above; declared for the type checker
         self._targets: dict[int, torch.Tensor] = {}
 
     def _target(self, m: int, dtype: torch.dtype) -> torch.Tensor:
