@@ -76,8 +76,8 @@ def quantile(kind: str, p: np.ndarray) -> np.ndarray:
         return normal_quantile(p)
     if target == "uniform":
         return math.sqrt(3) * (2 * p - 1)
-    d = p - 0.5
-    return -_LAPLACE_SCALE * np.sign(d) * np.log1p(-2 * np.abs(d))
+    lower = _LAPLACE_SCALE * np.log(2 * np.minimum(p, 1 - p))  # the tail's own probability: no cancellation
+    return np.where(p < 0.5, lower, -lower)
 
 
 def target_points(kind: str, m: int) -> np.ndarray:
