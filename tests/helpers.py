@@ -10,6 +10,8 @@ SMALL = ExperimentConfig(widths=(16, 12), steps=60, snapshot_every=10, probe_siz
 # The other variants, with ReLU: its zeros are a point mass, so the KL of stage a reads +inf.
 OTHERS = SMALL.replace(variants=("bn_noaffine", "bn_noisy", "ln", "bn@after"), activation="relu", steps=30,
                        ics_every=10)
+# BN beside the three shape variants (one of them after the activation): what the shape tests run.
+SHAPES = SMALL.replace(variants=("none", "bn", "bn_gauss", "bn_uniform", "bn_laplace@after"))
 # Identity activation and a large learning rate: the plain network diverges within 40 steps.
 DIVERGES = ExperimentConfig(widths=(32, 32), activation="identity", variants=("none", "bn"), lr=3.0, steps=40,
                             snapshot_every=10, probe_size=64)

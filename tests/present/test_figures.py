@@ -360,7 +360,9 @@ def test_variant_colors_and_labels():
     assert figures.variant_color("bn@after") == "#56B4E9" and figures.variant_color("bn@before") == "#0072B2"
     assert figures.variant_label("bn_noaffine") == "BN, γ=1 β=0"
     assert figures.variant_label("bn@after") == "BN (after act.)"
-    assert len(set(KIND_COLORS.values()) | {figures.variant_color("bn@after")}) == 6
+    assert figures.variant_label("bn_gauss") == "BN→Gauss" and figures.variant_label("bn_laplace@after") == \
+        "BN→Laplace (after act.)"
+    assert len(set(KIND_COLORS.values()) | {figures.variant_color("bn@after")}) == 9
 
 
 def test_a_variant_has_the_same_color_in_every_figure(others):
