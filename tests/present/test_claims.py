@@ -385,6 +385,7 @@ def test_c8_at_the_ceiling_is_decided_by_how_fast_not_where_both_end(santurkar):
     assert "clearly worse" in v.detail and "90% first at bn step 20, bn_noisy step 460" in v.figure
 
 
+@pytest.mark.slow
 def test_no_claim_takes_a_shape_variant_for_bn(shapes_run):
     """The shape variants' x̂ is no affine map of x: every verdict is the one the run gives without them."""
     cfg, snaps = shapes_run.config, shapes_run.history.snapshots()

@@ -91,6 +91,14 @@ def test_every_builder_builds_for_every_variant_layer_stage_and_unit(small, othe
             fig.to_json()  # serializable as sent to the browser
 
 
+@pytest.mark.slow
+def test_every_builder_builds_for_the_shape_variants(shapes_run):
+    snaps, cfg = shapes_run.history.snapshots(), shapes_run.config
+    for name, fig in every_figure(snaps, cfg.variants, range(len(cfg.widths)), units=(POOLED, 0)):
+        assert isinstance(fig, go.Figure) and fig.layout.title.text, name
+        fig.to_json()
+
+
 def test_empty_history_waits_for_the_first_snapshot():
     for name, fig in every_figure((), ("none", "bn"), (0,)):
         assert isinstance(fig, go.Figure), name
