@@ -163,3 +163,24 @@ def test_the_eval_view_maps_through_the_running_quantiles_cdf_then_the_target_qu
     u = np.clip(np.stack([(z[:, 0].numpy() + 1) / 2, (z[:, 1].numpy() - 3) / 4], axis=1), levels[0], levels[-1])
     want = SCIPY[kind].ppf(u) * norm.weight.detach().numpy() + norm.bias.detach().numpy()
     np.testing.assert_allclose(y, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_a_runs_snapshots_show_each_units_x_hat_with_the_targets_shape(shapes_run):
+    """Through training, the probe and the statistics: x̂'s skewness and kurtosis per tracked unit are those of
+    the target's standardized midpoint quantiles (scipy), and y = γx̂ + β keeps that shape."""
+    from bnviz.present import views
+
+    snaps, cfg = shapes_run.history.snapshots(), shapes_run.config
+    m = cfg.probe_size
+    for token in ("bn_gauss", "bn_uniform", "bn_laplace@after"):
+        kind = token.split("@")[0]
+        raw = SCIPY[kind].ppf((np.arange(m) + 0.5) / m)
+        want = sps.kurtosis((raw - raw.mean()) / raw.std())
+        for layer in range(len(cfg.widths)):
+            for unit in cfg.units[:3]:
+                for stage in ("x_hat", "y"):
+                    got = views.unit_stat(snaps, token, layer, stage, "kurtosis", unit)
+                    np.testing.assert_allclose(got, want, atol=2e-4, err_msg=f"{token} {layer} {unit} {stage}")
+                    skew = views.unit_stat(snaps, token, layer, stage, "skew", unit)
+                    np.testing.assert_allclose(skew, 0, atol=2e-4)
