@@ -108,10 +108,12 @@ def test_every_panel_renders_for_every_preset(preset):
 
 
 @pytest.mark.slow
-def test_every_panel_renders_with_the_shape_variants():
-    at = open_page({"preset": "ioffe", "variants": "bn,bn_gauss,bn_uniform,bn_laplace", **SHORT})
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_every_panel_renders_with_the_shape_variants(arch):
+    at = open_page({"preset": "ioffe", "arch": arch, "variants": "bn,bn_gauss,bn_uniform,bn_laplace", **SHORT})
     assert not at.exception, at.exception
     assert the_run().config.variants == ("bn", "bn_gauss", "bn_uniform", "bn_laplace")
+    assert the_run().config.architecture == arch
     for panel in C.PANELS:
         at.session_state["panel"] = panel
         at.run()
