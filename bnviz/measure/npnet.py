@@ -31,7 +31,7 @@ class _Norm:
     y: np.ndarray
     inv_std: np.ndarray  # 1 / sqrt(var + eps), per unit (BN) or per example (LN), broadcastable
     axis: int  # 0: statistics over the batch (BN); 1: over the units of one example (LN)
-    x_std: np.ndarray  # the standardized input the backward pass differentiates: x_hat, except for a shape
+    x_std: np.ndarray  # what the backward pass differentiates: x_hat, or a shape variant's standardized input
 
 
 class NumpyNet:
