@@ -184,3 +184,22 @@ def test_a_runs_snapshots_show_each_units_x_hat_with_the_targets_shape(shapes_ru
                     np.testing.assert_allclose(got, want, atol=2e-4, err_msg=f"{token} {layer} {unit} {stage}")
                     skew = views.unit_stat(snaps, token, layer, stage, "skew", unit)
                     np.testing.assert_allclose(skew, 0, atol=2e-4)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_npconvs_shape_normalize_is_the_modules_in_both_views(kind):
+    from bnviz.measure import npconv
+
+    z = _skewed((5, 3, 4, 4), seed=7)
+    norm = _norm(kind, 3)
+    with torch.no_grad():
+        norm.running_quantiles.copy_(torch.sort(torch.randn(3, 64, generator=torch.Generator().manual_seed(8),
+                                                            dtype=torch.float64), dim=1).values)
+        running = norm.running_quantiles.numpy().copy()
+        want_eval = norm.eval()(z).numpy()
+        want_train = norm.train()(z).numpy()
+    gamma, beta = norm.weight.detach().numpy(), norm.bias.detach().numpy()
+    _, y, _, _ = npconv.shape_normalize(kind, z.numpy(), gamma, beta)
+    np.testing.assert_allclose(y, want_train, rtol=1e-12, atol=1e-12)
+    _, y, _, _ = npconv.shape_normalize(kind, z.numpy(), gamma, beta, running)
+    np.testing.assert_allclose(y, want_eval, rtol=1e-12, atol=1e-12)
