@@ -57,6 +57,12 @@ VARIANTS = {
     "bn_noisy": "batch normalization followed by a random per-unit scale and shift redrawn every step "
     "(Santurkar et al., 2018)",
     "ln": "layer normalization: statistics over the units of one example instead of over the batch",
+    "bn_gauss": "batch normalization that also makes each unit's x_hat exactly Gaussian over the batch: each "
+    "value's rank picks that quantile of the standard normal",
+    "bn_uniform": "batch normalization that also makes each unit's x_hat exactly uniform over the batch "
+    "(rank to quantile, on [-sqrt(3), sqrt(3)])",
+    "bn_laplace": "batch normalization that also makes each unit's x_hat exactly Laplace over the batch "
+    "(rank to quantile: heavy tails, a sharp peak)",
 }
 
 ARCHITECTURES = {

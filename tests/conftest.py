@@ -3,7 +3,7 @@ trained once per test session."""
 
 import pytest
 
-from .helpers import DIVERGES, OTHERS, SMALL, finished_run
+from .helpers import DIVERGES, OTHERS, SHAPES, SMALL, finished_run
 
 
 @pytest.fixture(scope="session")
@@ -14,6 +14,11 @@ def small_run():
 @pytest.fixture(scope="session")
 def others_run():
     return finished_run(OTHERS)
+
+
+@pytest.fixture(scope="session")
+def shapes_run():
+    return finished_run(SHAPES)
 
 
 @pytest.fixture(scope="session")

@@ -10,13 +10,16 @@ SMALL = ExperimentConfig(widths=(16, 12), steps=60, snapshot_every=10, probe_siz
 # The other variants, with ReLU: its zeros are a point mass, so the KL of stage a reads +inf.
 OTHERS = SMALL.replace(variants=("bn_noaffine", "bn_noisy", "ln", "bn@after"), activation="relu", steps=30,
                        ics_every=10)
+# BN beside the three shape variants (one of them after the activation): what the shape tests run.
+SHAPES = SMALL.replace(variants=("none", "bn", "bn_gauss", "bn_uniform", "bn_laplace@after"))
 # Identity activation and a large learning rate: the plain network diverges within 40 steps.
 DIVERGES = ExperimentConfig(widths=(32, 32), activation="identity", variants=("none", "bn"), lr=3.0, steps=40,
                             snapshot_every=10, probe_size=64)
 # SMALL with noisy BN too and a learning rate that moves it: the training tests' run.
 TINY = SMALL.replace(variants=("none", "bn", "bn_noisy"), lr=0.3)
 # Every variant, each normalization on both sides of the activation: the twins of the model and probe tests.
-TOKENS = ["none", "bn", "bn_noaffine", "bn_noisy", "ln", "bn@after", "ln@after"]
+TOKENS = ["none", "bn", "bn_noaffine", "bn_noisy", "ln", "bn@after", "ln@after", "bn_gauss", "bn_uniform",
+          "bn_laplace@after"]
 TWINS = ExperimentConfig(widths=(12, 9), variants=tuple(TOKENS), steps=20, snapshot_every=5, probe_size=64)
 
 
@@ -87,4 +90,8 @@ def randomize(net, seed=3):
             if isinstance(norm, nn.BatchNorm1d):
                 norm.running_mean.copy_(torch.randn(norm.running_mean.shape, generator=g))
                 norm.running_var.copy_(torch.rand(norm.running_var.shape, generator=g) + 0.5)
+            if norm is not None and hasattr(norm, "running_quantiles"):  # a shape variant's: ascending per unit
+                q = norm.running_quantiles
+                q.copy_(torch.sort(torch.randn(q.shape, generator=g) * 1.5 + torch.randn(q.shape[0], 1, generator=g),
+                                   dim=1).values)
     net.resample_noise(torch.Generator().manual_seed(seed + 1))

@@ -55,6 +55,18 @@ def test_a_link_without_init_keeps_its_presets_initialization():
     assert urlstate.decode({"preset": "ioffe"}).config.init == "pytorch"
 
 
+def test_the_shape_variants_decode_from_a_hand_written_link_and_round_trip():
+    back = urlstate.decode({"preset": "ioffe", "variants": "none,bn_uniform"})
+    assert back.warnings == [] and back.config.variants == ("none", "bn_uniform")
+    cfg = C.PRESETS["ioffe"].config.replace(variants=("bn", "bn_gauss", "bn_uniform@after", "bn_laplace"))
+    params = urlstate.encode("ioffe", cfg)
+    assert params["variants"] == "bn,bn_gauss,bn_uniform@after,bn_laplace"
+    assert urlstate.decode(params).config == cfg
+    bad = urlstate.decode({"preset": "ioffe", "variants": "none,bn_cauchy"})
+    assert bad.config.variants == C.PRESETS["ioffe"].config.variants
+    assert any("bn_cauchy" in w for w in bad.warnings)
+
+
 def test_bad_values_are_ignored_with_a_warning_naming_them():
     back = urlstate.decode({"preset": "ioffe", "seed": "abc", "lr": "nan", "batch": "-3", "widths": "100,x",
                             "variants": "bn,frob", "steps": "99999999999", "colour": "red", "activation": "swish"})
@@ -197,7 +209,8 @@ def test_decode_never_raises_and_always_gives_a_valid_config(params):
        lr=st.floats(*C.LIMITS["lr"], allow_nan=False), batch=st.integers(*C.LIMITS["batch"]),
        widths=st.lists(st.integers(*C.LIMITS["width"]), min_size=1, max_size=C.LIMITS["depth"][1]).filter(
            lambda w: sum(w) <= C.LIMITS["hidden_units"][1]),
-       variants=st.lists(st.sampled_from(["none", "bn", "bn_noaffine", "bn_noisy", "ln", "bn@after"]),
+       variants=st.lists(st.sampled_from(["none", "bn", "bn_noaffine", "bn_noisy", "ln", "bn@after", "bn_gauss",
+                                          "bn_uniform", "bn_laplace@after"]),
                          min_size=1, max_size=4, unique=True))
 def test_round_trip_property(seed, steps, lr, batch, widths, variants):
     cfg = ExperimentConfig(seed=seed, steps=steps, lr=lr, batch=batch, widths=tuple(widths),

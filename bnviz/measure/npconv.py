@@ -16,7 +16,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from bnviz.config import BN_EPS, ExperimentConfig
-from bnviz.measure import objective
+from bnviz.measure import objective, shapes
 from bnviz.measure.npnet import NumpyNet
 from bnviz.stats.activations import activation, activation_grad
 
@@ -81,15 +81,35 @@ def conv3x3_backward(u: np.ndarray, weight: np.ndarray, g: np.ndarray) -> tuple[
 
 
 def normalize_backward(g_y: np.ndarray, x_hat: np.ndarray, inv_std: np.ndarray, axes: tuple[int, ...],
-                       gamma: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       gamma: np.ndarray | None = None, x_std: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients through :func:`normalize` in training (the statistics differentiated through, Ioffe & Szegedy
-    2015, Section 3): (d input, d gamma (C,), d beta (C,)) from the gradient ``g_y`` with respect to y."""
+    2015, Section 3): (d input, d gamma (C,), d beta (C,)) from the gradient ``g_y`` with respect to y.
+    With ``x_std`` (a shape variant: x_hat is its rank map), the input's gradient is straight-through, as if
+    x_hat were x_std; gamma's still uses x_hat."""
     g_y = np.asarray(g_y, dtype=np.float64)
     d_gamma = (g_y * x_hat).sum(axis=(0, 2, 3))
     d_beta = g_y.sum(axis=(0, 2, 3))
     g = g_y * np.asarray(gamma, dtype=np.float64).reshape(1, -1, 1, 1) if gamma is not None else g_y
-    d_in = inv_std * (g - g.mean(axis=axes, keepdims=True) - x_hat * (g * x_hat).mean(axis=axes, keepdims=True))
+    xs = x_hat if x_std is None else x_std
+    d_in = inv_std * (g - g.mean(axis=axes, keepdims=True) - xs * (g * xs).mean(axis=axes, keepdims=True))
     return d_in, d_gamma, d_beta
+
+
+def shape_normalize(kind: str, z: np.ndarray, gamma: np.ndarray, beta: np.ndarray,
+                    running: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """x_hat, y, 1 / sqrt(var + eps) and x_std of a shape variant on (B, C, H, W): each channel standardized
+    over examples and positions as BatchNorm2d, then x_hat its rank map (measure.shapes); with ``running``
+    (C, K), the running quantiles, the eval view's map instead."""
+    z = np.asarray(z, dtype=np.float64)
+    x_std, _, inv_std = normalize(z, BATCH_AXES)
+    series = channel_series(z)
+    flat = shapes.rank_map(kind, series) if running is None else shapes.eval_map(kind, series, running)
+    x_hat = np.moveaxis(flat.reshape(z.shape[1], z.shape[0], *z.shape[2:]), 0, 1)
+    per_channel = (1, -1, 1, 1)
+    y = x_hat * np.asarray(gamma, dtype=np.float64).reshape(per_channel) + np.asarray(
+        beta, dtype=np.float64).reshape(per_channel)
+    return x_hat, y, inv_std, x_std
 
 
 class NumpyConvNet(NumpyNet):
@@ -103,14 +123,19 @@ class NumpyConvNet(NumpyNet):
         super().__init__(cfg, token, state)
         self.axes = EXAMPLE_AXES if self.kind == "ln" else BATCH_AXES
 
-    def _normalize(self, i: int, z: np.ndarray, view: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _normalize(self, i: int, z: np.ndarray, view: str
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+        """x_hat, y, 1 / std and (a shape variant's) x_std of layer ``i``'s normalization on ``z``."""
+        if shapes.is_shape(self.kind):
+            return shape_normalize(self.kind, z, self._need(i, "norm.weight"), self._need(i, "norm.bias"),
+                                   self._need(i, "norm.running_quantiles") if view == "eval" else None)
         running = view == "eval" and self.kind != "ln"
         x_hat, y, inv_std = normalize(z, self.axes, self._p(i, "norm.weight"), self._p(i, "norm.bias"),
                                       self._p(i, "norm.running_mean") if running else None,
                                       self._p(i, "norm.running_var") if running else None)
         if self.kind == "bn_noisy" and view == "train":
             y = y * self._need(i, "norm.scale")[None, :, None, None] + self._need(i, "norm.shift")[None, :, None, None]
-        return x_hat, y, inv_std
+        return x_hat, y, inv_std, None
 
     def forward(self, u: np.ndarray, view: str = "train") -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
         """Every conv layer's stages (each (N, C, H, W)) on flat inputs ``u`` (N, side * side), and the logits."""
@@ -125,7 +150,8 @@ class NumpyConvNet(NumpyNet):
         side = math.isqrt(u.shape[1])
         h = np.asarray(u, dtype=np.float64).reshape(-1, 1, side, side)
         stages: list[dict[str, np.ndarray]] = []
-        cache: list[tuple[np.ndarray, np.ndarray | None]] = []  # each layer's input, and its 1 / std if normalized
+        # each layer's input, and its 1 / std and x_std (None but for a shape variant) if normalized
+        cache: list[tuple[np.ndarray, tuple[np.ndarray, np.ndarray | None] | None]] = []
         for i in range(self.depth):
             x = conv3x3(h, self._need(i, "conv.weight"), self._p(i, "conv.bias"))
             if self.kind == "none":
@@ -134,16 +160,16 @@ class NumpyConvNet(NumpyNet):
                 cache.append((h, None))
                 h = a
             elif self.placement == "before":
-                x_hat, y, inv_std = self._normalize(i, x, view)
+                x_hat, y, inv_std, x_std = self._normalize(i, x, view)
                 a = activation(self.act, y)
                 stages.append({"x": x, "x_hat": x_hat, "y": y, "a": a})
-                cache.append((h, inv_std))
+                cache.append((h, (inv_std, x_std)))
                 h = a
             else:
                 a = activation(self.act, x)
-                x_hat, y, inv_std = self._normalize(i, a, view)
+                x_hat, y, inv_std, x_std = self._normalize(i, a, view)
                 stages.append({"x": x, "x_hat": x_hat, "y": y, "a": a})
-                cache.append((h, inv_std))
+                cache.append((h, (inv_std, x_std)))
                 h = y
         pooled = h.mean(axis=(2, 3))  # (N, C)
         logits = pooled @ self.state["head.weight"].T.astype(np.float64) + self.state["head.bias"]
@@ -157,25 +183,26 @@ class NumpyConvNet(NumpyNet):
         g_pooled = g_out @ self.state["head.weight"].astype(np.float64)  # (N, C)
         g = np.broadcast_to(g_pooled[:, :, None, None] / (h.shape[2] * h.shape[3]), h.shape)
         for i in reversed(range(self.depth)):
-            h_in, inv_std = cache[i]
+            h_in, norm = cache[i]
             st = stages[i]
-            if inv_std is None:
+            if norm is None:
                 gx = g * activation_grad(self.act, st["x"], st["a"])
             elif self.placement == "before":
                 gy = g * activation_grad(self.act, st["y"], st["a"])
-                gx = self._norm_backward(i, st["x_hat"], inv_std, gy, grads)
+                gx = self._norm_backward(i, st["x_hat"], norm, gy, grads)
             else:
-                ga = self._norm_backward(i, st["x_hat"], inv_std, g, grads)
+                ga = self._norm_backward(i, st["x_hat"], norm, g, grads)
                 gx = ga * activation_grad(self.act, st["x"], st["a"])
             g, grads[f"layers.{i}.conv.weight"], grads[f"layers.{i}.conv.bias"] = conv3x3_backward(
                 h_in, self._need(i, "conv.weight"), gx)
         return grads
 
-    def _norm_backward(self, i: int, x_hat, inv_std, gy, grads: dict) -> np.ndarray:
+    def _norm_backward(self, i: int, x_hat, norm, gy, grads: dict) -> np.ndarray:
+        inv_std, x_std = norm
         if self.kind == "bn_noisy":
             gy = gy * self._need(i, "norm.scale")[None, :, None, None]  # the shift adds a constant
         gamma = self._p(i, "norm.weight")
-        d_in, d_gamma, d_beta = normalize_backward(gy, x_hat, inv_std, self.axes, gamma)
+        d_in, d_gamma, d_beta = normalize_backward(gy, x_hat, inv_std, self.axes, gamma, x_std)
         if gamma is not None:
             grads[f"layers.{i}.norm.weight"], grads[f"layers.{i}.norm.bias"] = d_gamma, d_beta
         return d_in

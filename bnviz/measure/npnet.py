@@ -8,7 +8,7 @@ The tests check every formula against PyTorch's own modules and autograd.
 
 A network is described by its variant token, the config and a ``state_dict`` turned into numpy arrays
 (keys as in model.MLP: ``layers.{i}.linear.weight`` (out, in), ``layers.{i}.norm.{weight, bias,
-running_mean, running_var, scale, shift}``, ``head.weight``, ``head.bias``).
+running_mean, running_var, scale, shift, running_quantiles}``, ``head.weight``, ``head.bias``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from bnviz.config import BN_EPS, ExperimentConfig, split_variant
-from bnviz.measure import objective
+from bnviz.measure import objective, shapes
 from bnviz.stats.activations import activation, activation_grad  # one definition, shared with saturation
 
 
@@ -31,6 +31,7 @@ class _Norm:
     y: np.ndarray
     inv_std: np.ndarray  # 1 / sqrt(var + eps), per unit (BN) or per example (LN), broadcastable
     axis: int  # 0: statistics over the batch (BN); 1: over the units of one example (LN)
+    x_std: np.ndarray  # what the backward pass differentiates: x_hat, or a shape variant's standardized input
 
 
 class NumpyNet:
@@ -73,10 +74,13 @@ class NumpyMLP(NumpyNet):
         BatchNorm (Ioffe & Szegedy 2015, Algorithm 1): x_hat = (z - mu_B) / sqrt(var_B + eps) with the
         batch's biased variance in the train view, the running estimates in the eval view; y = gamma * x_hat
         + beta; noisy BN then maps y to scale * y + shift (its latest draw, train view only). LayerNorm (Ba
-        et al. 2016) uses the statistics of each example over its units in both views.
+        et al. 2016) uses the statistics of each example over its units in both views. A shape variant
+        replaces BN's x_hat by its rank map (train view) or the map through its running quantiles (eval view).
         """
         axis = 1 if self.kind == "ln" else 0
         z = z.astype(np.float64)
+        if shapes.is_shape(self.kind):
+            return self._shape(i, z, view)
         if axis == 0 and view == "eval":
             mean, var = self._need(i, "norm.running_mean"), self._need(i, "norm.running_var")
         else:
@@ -88,7 +92,21 @@ class NumpyMLP(NumpyNet):
         y = x_hat * gamma + beta if gamma is not None else x_hat
         if self.kind == "bn_noisy" and view == "train":
             y = y * self._need(i, "norm.scale") + self._need(i, "norm.shift")
-        return _Norm(self._round(x_hat), self._round(y), inv_std, axis)
+        x_hat = self._round(x_hat)
+        return _Norm(x_hat, self._round(y), inv_std, axis, x_hat)
+
+    def _shape(self, i: int, z: np.ndarray, view: str) -> _Norm:
+        """A shape variant's normalization of ``z`` (B, U): x_std as BN, x_hat from measure.shapes."""
+        if view == "eval":
+            x_hat = shapes.eval_map(self.kind, z.T, self._need(i, "norm.running_quantiles")).T
+            x_std, inv_std = x_hat, np.ones((1, z.shape[1]))
+        else:
+            mean = z.mean(axis=0, keepdims=True)
+            inv_std = 1 / np.sqrt(np.square(z - mean).mean(axis=0, keepdims=True) + BN_EPS)
+            x_std = (z - mean) * inv_std
+            x_hat = shapes.rank_map(self.kind, z.T).T
+        y = x_hat * self._need(i, "norm.weight") + self._need(i, "norm.bias")
+        return _Norm(self._round(x_hat), self._round(y), inv_std, 0, x_std)
 
     def _round(self, a: np.ndarray) -> np.ndarray:
         """``a`` in the network's own precision (float32 for a trained network's weights)."""
@@ -150,7 +168,8 @@ class NumpyMLP(NumpyNet):
         """Gradients of the loss (objective.loss) on the batch (u, targets), in training mode, by parameter name.
 
         Backpropagation by hand; the BN formula is Ioffe & Szegedy (2015), Sec. 3 (the batch statistics are
-        differentiated through). Keys as in the state dict, for the parameters that train.
+        differentiated through); a shape variant's gradient is straight-through (BN's, with its x_std).
+        Keys as in the state dict, for the parameters that train.
         """
         stages, cache, logits = self._forward(u, "train")
         g_out = objective.loss_grad(self.task, logits, targets)
@@ -183,11 +202,11 @@ class NumpyMLP(NumpyNet):
             grads[f"layers.{i}.norm.weight"] = (gy * n.x_hat).sum(axis=0)
             grads[f"layers.{i}.norm.bias"] = gy.sum(axis=0)
             gy = gy * gamma
-        # x_hat = (z - mean) * inv_std with mean and var over ``axis`` (m values):
-        # dz = inv_std * (g - mean(g) - x_hat * mean(g * x_hat)), means over the same axis.
+        # x_std = (z - mean) * inv_std with mean and var over ``axis`` (m values):
+        # dz = inv_std * (g - mean(g) - x_std * mean(g * x_std)), means over the same axis.
         ax = n.axis
         return n.inv_std * (gy - gy.mean(axis=ax, keepdims=True)
-                            - n.x_hat * (gy * n.x_hat).mean(axis=ax, keepdims=True))
+                            - n.x_std * (gy * n.x_std).mean(axis=ax, keepdims=True))
 
 
 def layer_params(state: Mapping[str, np.ndarray], i: int, weight: str = "linear") -> list[str]:

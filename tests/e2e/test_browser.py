@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import pytest
@@ -123,3 +124,26 @@ def test_the_first_chart_is_drawn_before_the_rest_of_the_page(page, server):
     seen = page.evaluate("window.__seen")
     assert seen["chart"] < seen["widget"], seen
     assert wait_until(lambda: status_step(page) > 0)  # the training held during the first frame goes on
+
+
+def test_inside_a_layer_draws_the_shape_variants_x_hat_in_their_shapes(page, server, out_dir):
+    """BN beside the three shape variants: the x̂ histograms the browser draws have the targets' densities at
+    their peaks (standard normal 1/sqrt(2 pi), uniform 1/(2 sqrt 3) and flat, Laplace with b = 1/sqrt 2:
+    1/(2b), a bin's average near the cusp a little less)."""
+    variants = ("bn", "bn_gauss", "bn_uniform", "bn_laplace")
+    open_app(page, f"{server}/?preset=ioffe&variants={','.join(variants)}&steps=300&seed=23&panel=layer&layer=1")
+    assert wait_until(lambda: status_step(page) == 300, timeout=120)
+    page.wait_for_timeout(1500)  # the last refresh lands
+    bars = page.locator(CHART).first.evaluate(
+        "el => el.querySelector('.js-plotly-plot')._fullData.filter(t => t.type === 'bar')"
+        ".map(t => ({name: t.name, axis: t.xaxis, y: Array.from(t.y)}))")
+    x_hat = {b["name"]: [v for v in b["y"] if v > 0] for b in bars if b["axis"] in ("x2", "x6", "x10", "x14")}
+    assert set(x_hat) == {"BN", "BN→Gauss", "BN→uniform", "BN→Laplace"}
+    assert abs(max(x_hat["BN→Gauss"]) - 1 / (2 * math.pi) ** 0.5) < 0.06
+    inner = x_hat["BN→uniform"][1:-1]  # the two edge bins cover the support only in part
+    assert max(inner) < 0.36 and min(inner) > 0.7 * max(inner)  # flat over [-sqrt 3, sqrt 3]
+    assert max(x_hat["BN→Laplace"]) > 0.55  # peaked: the Gaussian's peak is 0.40
+    page.locator(CHART).first.evaluate("el => el.scrollIntoView({block: 'end'})")
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(out_dir / "screenshots" / "layer-shape-variants.png"))
+    assert page.locator("[data-testid=stException]").count() == 0

@@ -91,7 +91,8 @@ def test_normalize_backward_is_autograds(axes, module):
         np.testing.assert_allclose(mine, theirs.numpy(), rtol=1e-9, atol=1e-10)
 
 
-VARIANTS = ["none", "bn", "bn_noaffine", "bn_noisy", "ln", "bn@after", "ln@after"]
+VARIANTS = ["none", "bn", "bn_noaffine", "bn_noisy", "ln", "bn@after", "ln@after", "bn_gauss", "bn_uniform@after",
+            "bn_laplace"]
 
 
 def conv_twin(token: str, activation: str = "tanh"):
@@ -185,7 +186,7 @@ def test_a_conv_network_probes_at_most_64_examples_all_their_positions():
     assert len(probe_indices(conv, 1000)) * 64 == 4096 and len(probe_indices(mlp, 1000)) == 512
 
 
-@pytest.mark.parametrize("token", ["none", "bn", "bn_noisy", "ln@after"])
+@pytest.mark.parametrize("token", ["none", "bn", "bn_noisy", "ln@after", "bn_gauss"])
 def test_the_conv_gradient_shift_matches_a_pytorch_sgd_step_of_the_earlier_layers(token):
     from bnviz.config import ExperimentConfig
     from bnviz.measure import npnet

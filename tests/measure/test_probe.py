@@ -73,7 +73,7 @@ def test_train_view_stages_match_pytorch_modules(token, activation):
         assert probe.activation_input(g, layer.placement) == ("y" if layer.placement == "before" else "x")
 
 
-@pytest.mark.parametrize("token", ["bn", "bn_noisy", "ln", "bn@after"])
+@pytest.mark.parametrize("token", ["bn", "bn_noisy", "ln", "bn@after", "bn_gauss", "bn_laplace@after"])
 def test_eval_view_and_test_logits_match_module_eval(token):
     ds, nets = _nets()
     net = nets[token]
@@ -131,7 +131,7 @@ def test_gradients_match_autograd(token, activation):
         np.testing.assert_allclose(got[name], g, rtol=1e-8, atol=1e-10, err_msg=name)
 
 
-@pytest.mark.parametrize("token", ["none", "bn", "bn_noisy", "ln@after"])
+@pytest.mark.parametrize("token", ["none", "bn", "bn_noisy", "ln@after", "bn_uniform"])
 def test_gradient_ics_matches_a_pytorch_sgd_step_of_the_earlier_layers(token):
     cfg = SMALL.replace(widths=(12, 9, 7), variants=(token,))
     ds, nets = _nets(cfg)

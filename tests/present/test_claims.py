@@ -383,3 +383,22 @@ def test_c8_at_the_ceiling_is_decided_by_how_fast_not_where_both_end(santurkar):
     assert v.numbers.acc_gap == 0 and v.numbers.area_gap == pytest.approx(first_gap - 350 / 600, rel=1e-9)
     assert v.numbers.reach_bn == (20, 20) and v.numbers.reach_noisy == (460, 480)
     assert "clearly worse" in v.detail and "90% first at bn step 20, bn_noisy step 460" in v.figure
+
+
+@pytest.mark.slow
+def test_no_claim_takes_a_shape_variant_for_bn(shapes_run):
+    """The shape variants' x̂ is no affine map of x: every verdict is the one the run gives without them."""
+    cfg, snaps = shapes_run.config, shapes_run.history.snapshots()
+    plain = ("none", "bn")
+    without = tuple(dataclasses.replace(s, variants={t: v for t, v in s.variants.items() if t in plain})
+                    for s in snaps)
+    full = claims.evidence(snaps, cfg)
+    alone = claims.evidence(without, cfg.replace(variants=plain))
+    assert [(v.claim, v.verdict, v.figure, v.detail) for v in full] == [
+        (v.claim, v.verdict, v.figure, v.detail) for v in alone]
+    only_shapes = ("none", "bn_gauss", "bn_uniform", "bn_laplace@after")
+    board = claims.evidence(tuple(dataclasses.replace(s, variants={t: s.variants[t] for t in only_shapes})
+                                  for s in snaps), cfg.replace(variants=only_shapes))
+    bare = claims.evidence(tuple(dataclasses.replace(s, variants={"none": s.variants["none"]}) for s in snaps),
+                           cfg.replace(variants=("none",)))
+    assert [(v.claim, v.verdict, v.detail) for v in board] == [(v.claim, v.verdict, v.detail) for v in bare]

@@ -91,6 +91,14 @@ def test_every_builder_builds_for_every_variant_layer_stage_and_unit(small, othe
             fig.to_json()  # serializable as sent to the browser
 
 
+@pytest.mark.slow
+def test_every_builder_builds_for_the_shape_variants(shapes_run):
+    snaps, cfg = shapes_run.history.snapshots(), shapes_run.config
+    for name, fig in every_figure(snaps, cfg.variants, range(len(cfg.widths)), units=(POOLED, 0)):
+        assert isinstance(fig, go.Figure) and fig.layout.title.text, name
+        fig.to_json()
+
+
 def test_empty_history_waits_for_the_first_snapshot():
     for name, fig in every_figure((), ("none", "bn"), (0,)):
         assert isinstance(fig, go.Figure), name
@@ -360,7 +368,9 @@ def test_variant_colors_and_labels():
     assert figures.variant_color("bn@after") == "#56B4E9" and figures.variant_color("bn@before") == "#0072B2"
     assert figures.variant_label("bn_noaffine") == "BN, γ=1 β=0"
     assert figures.variant_label("bn@after") == "BN (after act.)"
-    assert len(set(KIND_COLORS.values()) | {figures.variant_color("bn@after")}) == 6
+    assert figures.variant_label("bn_gauss") == "BN→Gauss" and figures.variant_label("bn_laplace@after") == \
+        "BN→Laplace (after act.)"
+    assert len(set(KIND_COLORS.values()) | {figures.variant_color("bn@after")}) == 9
 
 
 def test_a_variant_has_the_same_color_in_every_figure(others):

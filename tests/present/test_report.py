@@ -415,3 +415,17 @@ def test_titles_are_wrapped_for_paper_and_the_cells_keep_their_size(small):
         assert 0 < fitted.title.y < 1 and 0 < fitted.legend.y < fitted.title.y
     plain = go.Figure(layout=dict(title=dict(text="a figure of its own"), height=300))
     assert fit_title(plain, 300).layout == plain.layout  # not built by style.figure: left as it is
+
+
+@pytest.mark.slow
+def test_a_report_with_the_shape_variants_names_them_and_draws_every_panel(shapes_run):
+    snaps, cfg = shapes_run.history.snapshots(), shapes_run.config
+    text = dict(report.describe_config(cfg))["Variants"]
+    for words in ("BN→Gauss (bn_gauss, before the activation)", "BN→uniform (bn_uniform, before",
+                  "BN→Laplace (after act.) (bn_laplace@after, after the activation)"):
+        assert words in text, words
+    for panel in PANELS:
+        figs = plots(parse(render(snaps, cfg, panel=panel)))
+        assert figs and all(fig["data"] for fig in figs.values()), panel
+    layer = plots(parse(render(snaps, cfg, panel="layer")))["fig_layer"]
+    assert {t["name"] for t in layer["data"] if t.get("name")} >= {"BN→Gauss", "BN→uniform"}

@@ -67,15 +67,17 @@ def test_writers_agree_and_parquet_carries_the_share_link(ioffe, files, kind, tm
 # ----------------------------------------------------------------------------- recorded where the statistics are made
 
 @pytest.mark.slow
-@pytest.mark.parametrize("stats_in", ["inline", "process"])
-def test_a_table_recorded_where_the_statistics_are_made_is_the_historys_table(stats_in, tmp_path):
+@pytest.mark.parametrize("stats_in, variants", [("inline", TINY.variants), ("process", TINY.variants),
+                                                 ("process", ("none", "bn_gauss", "bn_laplace@after"))],
+                         ids=["inline", "process", "process-shapes"])
+def test_a_table_recorded_where_the_statistics_are_made_is_the_historys_table(stats_in, variants, tmp_path):
     """The record command's path: snapshots encoded one by one where they are made (thinned to the cap as a
     History thins them, the final step kept) and written when training ends, with nothing sent back. The file
     must hold exactly the table a History of the same run gives, and the share link as metadata."""
     import pandas as pd
     import pyarrow.parquet as pq
 
-    cfg = TINY.replace(steps=95, snapshot_every=5)
+    cfg = TINY.replace(steps=95, snapshot_every=5, variants=variants)
     ref = finished(cfg, stats_in="inline", history_cap=4)
     assert ref.history.steps() == [0, 40, 80, 95]  # thinned to every 8th snapshot, plus the final step
     out = tmp_path / "t.parquet"

@@ -113,6 +113,26 @@ def test_other_variants_relu_and_divergence_round_trip(others_run, diverged_run)
     assert views.diverged_at(diverged_run.history.snapshots(), "none") is not None
 
 
+@pytest.mark.slow
+def test_a_run_with_the_shape_variants_replays_with_its_config_numbers_figures_and_board(shapes_run):
+    live, cfg = shapes_run.history.snapshots(), shapes_run.config
+    data = record.table_to_bytes(record.to_arrow(live, quantiles=True), "parquet", query=query_of("ioffe", cfg))
+    rep = replay.load(data, "shapes.parquet")
+    assert rep.config.variants == cfg.variants and rep.config.widths == cfg.widths  # from the share link
+    assert not any("inferred" in n for n in rep.notes)
+    inferred = replay.load(record.table_to_bytes(record.to_table(live, quantiles=True), "csv"), "shapes.csv")
+    assert inferred.config.variants == cfg.variants
+    for v in cfg.variants:
+        for layer in range(len(cfg.widths)):
+            for stage in STAGES:
+                for stat in ("mean", "std", "kurtosis", "shapiro_w"):
+                    _close(views.unit_stat(live, v, layer, stage, stat),
+                           views.unit_stat(rep.snapshots, v, layer, stage, stat))
+    assert all(f.layout.title.text for f in every_panel_figure(rep.snapshots, rep.config))
+    assert [(v.claim, v.verdict, v.value) for v in claims.evidence(rep.snapshots, rep.config)] == [
+        (v.claim, v.verdict, v.value) for v in claims.evidence(live, cfg)]
+
+
 # --------------------------------------------------------------------------------------------------------- histograms
 
 def _hist_cdf(h, x):

@@ -72,17 +72,22 @@ def test_different_seed_different_run():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("base", [TINY, TINY.replace(architecture="conv", widths=(4, 3), steps=30, probe_size=16)],
-                         ids=["mlp", "conv"])
+@pytest.mark.parametrize("base", [
+    TINY, TINY.replace(architecture="conv", widths=(4, 3), steps=30, probe_size=16),
+    TINY.replace(variants=("bn_gauss", "bn_uniform@after", "bn_laplace")),
+    TINY.replace(variants=("bn_gauss", "bn_laplace@after"), architecture="conv", widths=(4, 3), steps=30,
+                 probe_size=16)], ids=["mlp", "conv", "mlp-shapes", "conv-shapes"])
 def test_snapshot_cadence_does_not_change_training(base):
     every_step = finished(base.replace(snapshot_every=1, ics_every=1))
     once = finished(base.replace(snapshot_every=base.steps, ics_every=0))
     assert len(every_step.history) == base.steps + 1 and len(once.history) == 2
     assert_same_weights(weights(every_step), weights(once))
-    for t in once.nets:  # BN running statistics are state too
+    for t in once.nets:  # running statistics (BN's moments, a shape variant's quantiles) are state too
         for la, lb in zip(every_step.nets[t].layers, once.nets[t].layers):
             if la.norm is not None:
-                assert torch.equal(la.norm.running_mean, lb.norm.running_mean)
+                buffers = dict(lb.norm.named_buffers())
+                for name, buf in la.norm.named_buffers():
+                    assert torch.equal(buf, buffers[name]), (t, name)
 
 
 def test_first_and_final_steps_recorded():

@@ -108,6 +108,21 @@ def test_every_panel_renders_for_every_preset(preset):
             assert all(f"**C{i}**" in text for i in range(1, 9))
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_every_panel_renders_with_the_shape_variants(arch):
+    at = open_page({"preset": "ioffe", "arch": arch, "variants": "bn,bn_gauss,bn_uniform,bn_laplace", **SHORT})
+    assert not at.exception, at.exception
+    assert the_run().config.variants == ("bn", "bn_gauss", "bn_uniform", "bn_laplace")
+    assert the_run().config.architecture == arch
+    for panel in C.PANELS:
+        at.session_state["panel"] = panel
+        at.run()
+        assert not at.exception, (panel, at.exception)
+        assert len(at.get("plotly_chart")) >= 1 or panel == "evidence", panel
+        assert not [w.value for w in at.warning if "variant" in str(w.value)], panel
+
+
 def test_malformed_link_shows_warning_and_still_works():
     at = open_page({"preset": "nope", "seed": "abc", "widths": "1,2,x", "colour": "red", **SHORT})
     assert not at.exception
