@@ -91,6 +91,9 @@ BAD = {
     "unit": ["-2", "1024", "x"],
     "lesson": ["0", "x", "100"],
     "present": ["maybe", "2"],
+    "data": ["xyz", "0123456789abcdeg", "../../etc/passwd", ""],
+    "target": ["", "=CMD|' /C calc'!A0", "x" * 41, "a\tb"],
+    "dataname": ["", "@SUM(1+1)", "y" * 121],
 }
 
 
@@ -118,6 +121,8 @@ ALLOWED = {
     "layer": ["0", number(C.LIMITS["depth"][1] - 1), "first hidden layer"],
     "unit": ["-1", number(C.LIMITS["width"][1] - 1), "all units pooled"],
     "lesson": ["1", "99"], "present": ["1", "0", "on", "off"],
+    "data": [str(C.DATA_HASH_LEN), "hex digits", "CSV file"], "target": ["column name", "1 to 40"],
+    "dataname": ["file name", "1 to 120"],
 }
 
 
