@@ -92,7 +92,7 @@ BAD = {
     "lesson": ["0", "x", "100"],
     "present": ["maybe", "2"],
     "data": ["xyz", "0123456789abcdeg", "../../etc/passwd", ""],
-    "target": ["", "=CMD|' /C calc'!A0", "x" * 41, "a\tb"],
+    "target": ["", "=CMD|' /C calc'!A0", "x" * 41, "+1"],
     "dataname": ["", "@SUM(1+1)", "y" * 121],
 }
 
