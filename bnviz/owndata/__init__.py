@@ -6,7 +6,7 @@ codec can say whether this server has a link's data.
 """
 
 from bnviz.owndata.csvfile import CsvError, DataInfo, Frame, prepare, read
-from bnviz.owndata.store import Known, MissingData, Store, config_changes, default_store
+from bnviz.owndata.store import Known, MissingData, Store, config_changes, default_store, metadata
 
 __all__ = ["CsvError", "DataInfo", "Frame", "Known", "MissingData", "Store", "config_changes", "default_store",
-           "prepare", "read"]
+           "metadata", "prepare", "read"]

@@ -26,21 +26,43 @@ class MissingData(LookupError):
     """This server does not have a link's data; the message names the file to upload."""
 
 
-class Known:
-    """A catalog of data descriptions without their files (a recorded table's metadata): answers as Store does."""
+def metadata(cfg) -> str | None:
+    """What a recorded table says of its data (JSON, Parquet metadata ``bnviz.data``): the file's hash and name,
+    the target column ("" for the file's default), the task and the number of inputs; None for other datasets."""
+    if cfg.dataset != OWN_DATA:
+        return None
+    return json.dumps({"data": cfg.data, "name": cfg.data_name, "target": cfg.target, "task": cfg.data_task,
+                       "inputs": cfg.data_inputs})
 
-    def __init__(self, infos: dict[str, DataInfo]) -> None:
-        self.infos = infos
+
+class Known:
+    """The one data file a recorded table describes (its ``bnviz.data`` metadata), answering as Store does, so
+    that a replay restores its config on a server that does not have the file."""
+
+    def __init__(self, text: str | bytes) -> None:
+        try:
+            d = json.loads(text)
+            self.h, self.target = str(d["data"]), str(d["target"])
+            self._info = DataInfo(str(d["name"])[:200], (), self.target, "", str(d["task"]), int(d["inputs"]),
+                                  0, (), 0)
+        except (ValueError, KeyError, TypeError):
+            raise CsvError("its description of the data is damaged") from None
+
+    @property
+    def name(self) -> str:
+        return self._info.name
+
+    @property
+    def task(self) -> str:
+        return self._info.task
 
     def info(self, h: str, target: str = "") -> DataInfo:
-        info = self.infos.get(h)
-        if info is None or (target or info.default_target) != info.target:
+        if h != self.h or target != self.target:
             raise MissingData(f"the description of data file {h[:40]} is not at hand")
-        return info
+        return self._info
 
     def name_of(self, h: str) -> str | None:
-        info = self.infos.get(h)
-        return info.name if info else None
+        return self._info.name if h == self.h else None
 
 
 def config_changes(h: str, target: str, info: DataInfo) -> dict:
