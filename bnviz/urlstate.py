@@ -282,22 +282,22 @@ def _own_data(changes: dict[str, Any], base: ExperimentConfig, preset: str, cata
     """Resolve a link's own data into the config's data fields (task, inputs, name), or drop it with one warning
     that says why and, for data this server lacks, which file to upload."""
     own = ("dataset", "data", "target", "data_name")
-    given = [f for f in ("data", "target", "data_name") if f in changes]
+    given = [k for k in ("data", "target", "data_name") if k in changes]
     if changes.get("dataset", base.dataset) != C.OWN_DATA:
         if given:
             names = _or(f.name for f in FIELDS if f.target in given)
             warnings.append(f"{names} ignored: {'they name' if len(given) > 1 else 'it names'} your own data, "
                             f"used only with dataset={C.OWN_DATA}")
-            for f in given:
-                changes.pop(f)
+            for k in given:
+                changes.pop(k)
         return
     meanwhile = f"the {preset} preset's own data ({base.dataset}) is used meanwhile"
     h = changes.get("data")
     if h is None:
         warnings.append(f"dataset={C.OWN_DATA} ignored: the link does not say which file (data=…); upload a CSV "
                         f"file under Your own data in the sidebar; {meanwhile}")
-        for f in own:
-            changes.pop(f, None)
+        for k in own:
+            changes.pop(k, None)
         return
     catalog = catalog if catalog is not None else owndata.default_store()
     name = changes.get("data_name") or catalog.name_of(h)
@@ -307,13 +307,13 @@ def _own_data(changes: dict[str, Any], base: ExperimentConfig, preset: str, cata
         upload = f"upload {_typed(name)}" if name else "upload the CSV file the link was made with"
         warnings.append(f"data={h} ignored: this server does not have that data file; {upload} under Your own "
                         f"data in the sidebar to train on it; {meanwhile}")
-        for f in own:
-            changes.pop(f, None)
+        for k in own:
+            changes.pop(k, None)
         return
     except owndata.CsvError as exc:
         warnings.append(f"data={h} ignored: {exc}; {meanwhile}")
-        for f in own:
-            changes.pop(f, None)
+        for k in own:
+            changes.pop(k, None)
         return
     changes.update(owndata.config_changes(h, changes.get("target", ""), info))
     if name:

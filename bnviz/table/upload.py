@@ -205,7 +205,8 @@ def _check_columns(names, shown: str) -> None:
 
 
 def _read_parquet(data: bytes, shown: str):
-    """(DataFrame, query string or None, data description or None) from Parquet bytes; the footer is checked before any data is read."""
+    """(DataFrame, query string or None, data description or None) from Parquet bytes; the footer is checked
+    before any data is read."""
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
