@@ -281,15 +281,15 @@ def decode(params: dict, catalog=None) -> Decoded:
 def _own_data(changes: dict[str, Any], base: ExperimentConfig, preset: str, catalog, warnings: list[str]) -> None:
     """Resolve a link's own data into the config's data fields (task, inputs, name), or drop it with one warning
     that says why and, for data this server lacks, which file to upload."""
-    own = ("dataset", "data", "target", "data_name")
-    given = [k for k in ("data", "target", "data_name") if k in changes]
+    own: tuple[str, ...] = ("dataset", "data", "target", "data_name")
+    given = [name for name in ("data", "target", "data_name") if name in changes]
     if changes.get("dataset", base.dataset) != C.OWN_DATA:
         if given:
             names = _or(f.name for f in FIELDS if f.target in given)
             warnings.append(f"{names} ignored: {'they name' if len(given) > 1 else 'it names'} your own data, "
                             f"used only with dataset={C.OWN_DATA}")
-            for k in given:
-                changes.pop(k)
+            for name in given:
+                changes.pop(name)
         return
     meanwhile = f"the {preset} preset's own data ({base.dataset}) is used meanwhile"
     h = changes.get("data")
