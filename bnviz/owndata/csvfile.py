@@ -113,6 +113,10 @@ def show(text: str, limit: int = SHOWN) -> str:
     return repr(clean if len(clean) <= limit else clean[:limit] + "…")
 
 
+_CONTROL = np.zeros(256, dtype=bool)  # bytes that never occur in text: ASCII controls but tab, line feed, return
+_CONTROL[[*range(0, 9), 11, 12, *range(14, 32), 127]] = True
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -159,9 +163,11 @@ def read(data: bytes, name: str) -> Frame:
     for magic, what in MAGIC.items():
         if data.startswith(magic):
             raise CsvError(f"{shown} is {what}, not a CSV file")
+    utf16 = data.startswith((b"\xff\xfe", b"\xfe\xff"))
+    if not utf16 and _CONTROL[np.frombuffer(data, dtype=np.uint8)].any():  # UTF-16 is checked once decoded
+        raise CsvError(f"{shown} holds binary data (control characters), not a CSV file")
     text = _decode(data, shown)
-    if any(c in text for c in "\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0b\x0c\x0e\x0f\x10\x11\x12\x13\x14\x15\x16"
-           "\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f"):
+    if utf16 and any(ord(c) < 32 and c not in "\t\n\r" or c == "\x7f" for c in text):
         raise CsvError(f"{shown} holds binary data (control characters), not a CSV file")
     if text.lstrip().startswith("<"):
         raise CsvError(f"{shown} is an HTML or XML page, not a CSV file")
@@ -177,6 +183,8 @@ def read(data: bytes, name: str) -> Frame:
         raise CsvError(f"{shown} holds only blank lines")
     delimiter = max(",;\t", key=header_line.count)
     rows = _rows(text, delimiter, shown)
+    if not rows:
+        raise CsvError(f"{shown} holds no values, only separators and blank lines")
     header, body = rows[0], rows[1:]
     names = _header(header, shown)
     if not body:
