@@ -12,7 +12,6 @@ from bnviz.config import PRESETS
 from bnviz.stats import UNIT_STATS
 from bnviz.table.schema import TABLE_COLUMNS
 
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
