@@ -219,7 +219,7 @@ def config_from_widgets() -> tuple[ExperimentConfig, list[str]]:
             widths=widths, variants=tuple(s["variants"]), placement=s["placement"], batch=int(s["batch"]),
             lr=float(s["lr"]), optimizer=s["optimizer"], steps=int(s["steps"]), seed=int(s["seed"]),
             view=extra.get("view", base.view), snapshot_every=extra.get("snapshot_every", base.snapshot_every),
-            **data)
+            **{k: v for k, v in data.items() if k != "dataset"})
     except (ValueError, TypeError) as exc:
         problems.append(str(exc).removeprefix("invalid experiment config: "))  # config's own words follow
         cfg = s["last_config"]
