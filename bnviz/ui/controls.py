@@ -67,6 +67,7 @@ def own_data() -> None:
     s = st.session_state
     n = s.get("_csv_n", 0)
     st.file_uploader("Your own data (CSV)", type=["csv"], key=f"csv_{n}", on_change=_load_csv, args=(f"csv_{n}",),
+                     max_upload_size=owndata.csvfile.MAX_BYTES >> 20,
                      help=f"Numeric feature columns and one target column (by default one named label or target, "
                      f"else the last): at most {owndata.csvfile.MAX_BYTES >> 20} MB, "
                      f"{owndata.csvfile.MAX_ROWS:,} rows and {owndata.csvfile.MAX_COLUMNS} columns. At most "
