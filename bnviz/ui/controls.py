@@ -12,6 +12,7 @@ from bnviz import config as C
 from bnviz import owndata, urlstate
 from bnviz.table import replay as replay_mod
 from bnviz.table import upload
+from bnviz.table.schema import TABLE_COLUMNS
 from bnviz.training.registry import Lease
 from bnviz.training.run import Run
 
@@ -106,7 +107,11 @@ def _load_csv(key: str) -> None:
     s.pop("csv_error", None)
     data, name = file.getvalue(), file.name
     try:
-        prepared = owndata.prepare(owndata.read(data, name))
+        frame = owndata.read(data, name)
+        if frame.columns == TABLE_COLUMNS:
+            raise owndata.CsvError(f"{owndata.csvfile.show(name, 40)} is a table recorded by bnviz, not data to "
+                                   "train on: load it under Replay a recorded run")
+        prepared = owndata.prepare(frame)
         h = owndata.default_store().put(data, name)
     except owndata.CsvError as exc:
         s["csv_error"] = f"Data file not loaded: {exc}"

@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from bnviz import config as C
 from bnviz import owndata
 from bnviz.table import replay as replay_mod
 from bnviz.ui import controls
@@ -45,6 +46,7 @@ def test_an_uploaded_csv_trains_shares_by_link_and_replays():
     assert runs, "no run of the uploaded file's config"
     run = runs[0]
     assert run.join(timeout=120) and run.state == "finished", run.error
+    every_panel_draws(other)
     # its Parquet export replays with the same config, naming the data
     query = "&".join(f"{k}={v}" for k, v in link.items())
     rep = replay_mod.load(controls.table_bytes(run, "parquet", query), "mine.parquet")
@@ -67,6 +69,8 @@ BAD_FILES = [
     ("dups.csv", b"a,a,label\n" + b"1,2,0\n" * 12, "appears twice"),
     ("formula.csv", b"a,b,label\n" + b"1,=CMD|' /C calc'!A0,0\n" * 12, "spreadsheet formula"),
     ("script.csv", b"a,b,label\n" + b"1,<img src=x onerror=alert(1)>,0\n" * 12, "holds text"),
+    ("run.csv", b"variant,step,layer,stage,unit,stat,value\n" + b"bn,0,0,x,-1,mean,1\n" * 12,
+     "a table recorded by bnviz, not data to train on: load it under Replay a recorded run"),
 ]
 
 
@@ -98,3 +102,20 @@ def test_a_link_to_data_the_server_lacks_names_the_file_and_trains_the_preset():
     data_uploader(at).set_value(("prices.csv", linear(), "text/csv"))
     at.run()
     assert not at.error and at.session_state["last_config"].task == "regression"
+    assert the_run_of(at.session_state["last_config"]).join(timeout=120)
+    every_panel_draws(at)
+
+
+def the_run_of(cfg):
+    from bnviz.ui.runtime import registry
+
+    (run,) = [e.run for e in registry()._entries.values() if e.run.config == cfg]
+    return run
+
+
+def every_panel_draws(at):
+    for panel in C.PANELS:
+        at.session_state["panel"] = panel
+        at.run()
+        assert not at.exception, (panel, at.exception)
+        assert panel in ("evidence", "why-gaussian") or len(at.get("plotly_chart")) >= 1, panel
