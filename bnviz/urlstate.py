@@ -181,7 +181,8 @@ FIELDS: tuple[Field, ...] = (
     Field("features", "n_features", _int(*_L["n_features"]), "the number of input features"),
     Field("data", "data", _hash(), "your own data (data)"),
     Field("target", "target", _name("a column name", owndata.csvfile.MAX_NAME), "the target column"),
-    Field("dataname", "data_name", _name("a file name", 120), "the data file's name (dataname)"),
+    Field("dataname", "data_name", _name("a file name", owndata.csvfile.MAX_FILE_NAME),
+          "the data file's name (dataname)"),
     Field("view", "view", _choice(C.VIEWS), "the view of the statistics"),
     Field("every", "snapshot_every", _int(*_L["snapshot_every"]), "the number of steps between snapshots"),
     Field("panel", "view:panel", _choice(C.PANELS), "the panel"),
@@ -304,7 +305,8 @@ def _own_data(changes: dict[str, Any], base: ExperimentConfig, preset: str, cata
     try:
         info = catalog.info(h, changes.get("target", ""))
     except owndata.MissingData:
-        upload = f"upload {_typed(name)}" if name else "upload the CSV file the link was made with"
+        # the whole name (printable and short by the dataname rule, or as the store keeps it): the file to look for
+        upload = f"upload {name}" if name else "upload the CSV file the link was made with"
         warnings.append(f"data={h} ignored: this server does not have that data file; {upload} under Your own "
                         f"data in the sidebar to train on it; {meanwhile}")
         for k in own:

@@ -21,6 +21,7 @@ MAX_ROWS = 50_000
 MAX_COLUMNS = LIMITS["n_features"][1] + 1  # 256 feature columns and the target
 MAX_LINE = 16_384  # characters of one line: 257 columns of long numbers fit
 MAX_NAME = 40  # characters of a column name
+MAX_FILE_NAME = 120  # characters of a file's name kept and put in a link
 MAX_CLASSES = 20  # a target with at most this many distinct whole numbers or texts is a classification
 MIN_ROWS = 10  # the fixed 80/20 split leaves 8 to train on and 2 to test
 SHOWN = 20  # characters of a cell quoted in a message
@@ -117,6 +118,13 @@ _CONTROL = np.zeros(256, dtype=bool)  # bytes that never occur in text: ASCII co
 _CONTROL[[*range(0, 9), 11, 12, *range(14, 32), 127]] = True
 
 
+def file_name(name: str) -> str:
+    """A file's name as a link's ``dataname`` may carry it: printable, at most MAX_FILE_NAME characters, not
+    starting like a formula."""
+    clean = "".join(c for c in str(name) if c.isprintable())[:MAX_FILE_NAME].lstrip("=+-@ ")
+    return clean or "data.csv"
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -199,7 +207,7 @@ def read(data: bytes, name: str) -> Frame:
     for j, col in enumerate(names):
         cells = [row[j].strip() for row in body]
         _column(col, cells, numbers, texts, shown)
-    return Frame(str(name)[:200], names, numbers, texts)
+    return Frame(file_name(name), names, numbers, texts)
 
 
 def _rows(text: str, delimiter: str, shown: str) -> list[list[str]]:

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 
 from bnviz.config import DATA_HASH_LEN, OWN_DATA
-from bnviz.owndata.csvfile import MAX_BYTES, CsvError, DataInfo, Prepared, prepare, read
+from bnviz.owndata.csvfile import MAX_BYTES, CsvError, DataInfo, Prepared, file_name, prepare, read
 
 MAX_TOTAL = 200 << 20  # bytes of data files kept on one server (40 files at the 5 MB cap)
 
@@ -114,7 +114,7 @@ class Store:
             return h
         self.folder.mkdir(parents=True, exist_ok=True)
         self._evict(len(data))
-        _write(path.with_suffix(".json"), json.dumps({"name": str(name)[:200], "bytes": len(data)}).encode())
+        _write(path.with_suffix(".json"), json.dumps({"name": file_name(name), "bytes": len(data)}).encode())
         _write(path, data)
         return h
 
@@ -133,7 +133,7 @@ class Store:
     def name_of(self, h: str) -> str | None:
         """The name file ``h`` was uploaded under, when the store has its sidecar."""
         try:
-            return str(json.loads(self._path(h, "json").read_text())["name"])[:200]
+            return file_name(json.loads(self._path(h, "json").read_text())["name"])
         except (OSError, ValueError, KeyError, TypeError, MissingData):
             return None
 

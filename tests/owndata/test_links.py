@@ -36,6 +36,17 @@ def test_a_link_to_a_file_the_server_has_round_trips(tmp_path):
     assert named_default.config == cfg
 
 
+def test_any_uploaded_name_makes_a_link_that_decodes_without_a_warning(tmp_path):
+    store = Store(tmp_path)
+    for name in ("=cmd|calc.csv", "a\x07b.csv", "x" * 300 + ".csv", "<b>bold</b>.csv", "   "):
+        h = store.put(blobs(seed=len(name)), name)
+        cfg = urlstate.decode({"preset": "ioffe", "dataset": "csv", "data": h}, store).config
+        params = urlstate.encode("ioffe", cfg)
+        back = urlstate.decode(params, Store(tmp_path / "elsewhere"))  # the name travels in the link alone
+        assert len(back.warnings) == 1 and f"upload {params['dataname']} under" in back.warnings[0], back.warnings
+        assert not params["dataname"].startswith(("=", "+", "-", "@")) and len(params["dataname"]) <= 120
+
+
 def test_a_link_to_data_this_server_lacks_names_the_file_and_opens_the_preset(tmp_path):
     h = Store(tmp_path / "elsewhere").put(blobs(), "iris.csv")
     here = Store(tmp_path / "here")
