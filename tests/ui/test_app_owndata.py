@@ -49,8 +49,16 @@ def test_an_uploaded_csv_trains_shares_by_link_and_replays():
     every_panel_draws(other)
     # its Parquet export replays with the same config, naming the data
     query = "&".join(f"{k}={v}" for k, v in link.items())
-    rep = replay_mod.load(controls.table_bytes(run, "parquet", query), "mine.parquet")
+    exported = controls.table_bytes(run, "parquet", query)
+    rep = replay_mod.load(exported, "mine.parquet")
     assert rep.config == cfg and any(f"data={h}" in n for n in rep.notes)
+    (replay_uploader,) = [w for w in other.get("file_uploader") if w.label == "Replay a recorded run"]
+    replay_uploader.set_value(("mine.parquet", exported, "application/octet-stream"))
+    other.run()
+    assert not other.exception and not other.error
+    assert other.session_state["replay"].config == cfg
+    notes = " ".join(c.value for c in other.caption).replace("\\", "")
+    assert f"Trained on your own data: my blobs.csv (data={h})" in notes, notes
     # another target column from the picker: the others are the inputs; the text labels cannot be one
     at.selectbox(key="target").set_value("f1").run()
     assert not at.exception
