@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bnviz.config import LIMITS, TASKS
+from bnviz.config import LIMITS
 
 MAX_BYTES = 5 << 20  # a data file; the digits as CSV are 0.5 MB
 MAX_ROWS = 50_000
@@ -77,33 +77,15 @@ class Prepared:
 class DataInfo:
     """What a run needs to know of its file without reading it: names, task and sizes."""
 
-    name: str  # the file's name as uploaded
+    name: str  # the file's name as uploaded (file_name: printable, short, not like a formula)
     columns: tuple[str, ...]
-    target: str  # the target column (resolved: never empty)
+    target: str  # the target column, resolved (owndata.Known: as a recorded config names it, "" for the default)
     default_target: str
     task: str  # "classification" or "regression" (config.TASKS)
     n_inputs: int
     n_outputs: int  # classes, or 1 for a regression
     classes: tuple[str, ...]  # the class labels in the order of their indices (empty for a regression)
     rows: int
-
-    def as_dict(self) -> dict:
-        return {"name": self.name, "columns": list(self.columns), "target": self.target,
-                "default_target": self.default_target, "task": self.task, "n_inputs": self.n_inputs,
-                "n_outputs": self.n_outputs, "classes": list(self.classes), "rows": self.rows}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> DataInfo:
-        """The inverse of as_dict; raises CsvError for anything that is not one."""
-        try:
-            info = cls(str(d["name"])[:200], tuple(str(c) for c in d["columns"]), str(d["target"]),
-                       str(d["default_target"]), str(d["task"]), int(d["n_inputs"]), int(d["n_outputs"]),
-                       tuple(str(c) for c in d["classes"]), int(d["rows"]))
-        except (KeyError, TypeError, ValueError):
-            raise CsvError("the data description is damaged") from None
-        if info.task not in TASKS or not 1 <= info.n_inputs <= LIMITS["n_features"][1]:
-            raise CsvError("the data description is damaged")
-        return info
 
 
 def show(text: str, limit: int = SHOWN) -> str:
