@@ -16,6 +16,7 @@ import numpy as np
 from bnviz import config as C
 from bnviz.config import TABLE_CAP, split_variant
 from bnviz.measure.snapshot import POOLED
+from bnviz.owndata.csvfile import MAGIC as _MAGIC  # file formats told apart by their first bytes: one list
 from bnviz.table.schema import DATA_KEY, KNOWN_STATS, LAYER_STAGES, QUERY_KEY, STAGE_NAMES, STAGE_OF_STAT, TABLE_COLUMNS
 
 if TYPE_CHECKING:
@@ -48,12 +49,6 @@ MAX_DECODED = 512 << 20  # Parquet: uncompressed size of the column data, per th
 MAX_ROW_GROUPS = 10_000
 
 MAX_QUERY = 4000  # characters of the bnviz.query metadata
-
-_MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
-          b"%PDF": "a PDF document", b"PK\x03\x04": "a ZIP archive (an .xlsx workbook?)",
-          b"\x1f\x8b": "a gzip archive", b"\x80": "a Python pickle", b"BZh": "a bzip2 archive",
-          b"\xfd7zXZ": "an xz archive", b"\x93NUMPY": "a NumPy array", b"\x89HDF": "an HDF5 file",
-          b"SQLite format": "an SQLite database", b"\xd0\xcf\x11\xe0": "an old Office document"}
 
 _NUMERIC_NA = ["", "nan", "NaN", "NAN", "-nan", "NA", "N/A", "null", "NULL", "None"]
 
