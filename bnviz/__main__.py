@@ -1,7 +1,8 @@
 """Command line: ``python -m bnviz presets`` and ``python -m bnviz record --preset NAME --out FILE``.
 
 ``record`` trains headless through the same Run the app uses and writes the tidy table (columns
-variant, step, layer, stage, unit, stat, value) as CSV or Parquet by the file's suffix; ``--quantiles``
+variant, step, layer, stage, unit, stat, value) as CSV or Parquet by the file's suffix; ``--data FILE.csv
+[--target COLUMN]`` trains the preset's network on your own data instead of the preset's; ``--quantiles``
 adds 64 quantiles per series (stats q00..q63) so that the app can replay the distributions too. A
 Parquet file also carries the run's share-link query string as metadata (``bnviz.query``). Bad arguments
 exit with status 2 and one line on stderr, in plain words, ending with the help command as it is typed,
@@ -65,6 +66,10 @@ def _parser() -> _Parser:
     rec.add_argument("--seed", type=_setting("seed"), help="random seed (default: the preset's)")
     rec.add_argument("--snapshot-every", type=_setting("every"),
                      help="steps between snapshots (default: the preset's)")
+    rec.add_argument("--data", help="train on your own data: a CSV file of numeric feature columns and a target "
+                     "column (kept in the data store under its content hash, which the table's link names)")
+    rec.add_argument("--target", help="with --data: the column to predict (default: one named label or target, "
+                     "else the last)")
     rec.add_argument("--out", required=True, help="output file, .csv or .parquet")
     rec.add_argument("--quantiles", action="store_true", help="also write the 64 quantiles of every series "
                      "(stats q00..q63), so the app's replay can draw histograms and Q-Q plots; about 5x "
@@ -82,6 +87,21 @@ def _presets() -> int:
     return 0
 
 
+def _own_data(path: str, target: str) -> dict:
+    """The config fields that train on the CSV file at ``path`` (kept in the data store); raises ValueError in
+    words."""
+    from bnviz import owndata
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ValueError(f"--data: cannot read {path!r} ({exc.strerror or type(exc).__name__})") from None
+    name = Path(path).name
+    prepared = owndata.prepare(owndata.read(data, name), target)
+    h = owndata.default_store().put(data, name)
+    return owndata.config_changes(h, target, prepared.info)
+
+
 def _record(args: argparse.Namespace) -> int:
     if args.preset not in PRESETS:
         return _fail(f"unknown preset {args.preset!r}; choose one of: {', '.join(PRESETS)}")
@@ -94,6 +114,13 @@ def _record(args: argparse.Namespace) -> int:
         return _fail(f"--out: the folder {str(out.parent)!r} does not exist")
     changes = {k: v for k, v in (("steps", args.steps), ("seed", args.seed),
                                  ("snapshot_every", args.snapshot_every)) if v is not None}
+    if args.target is not None and args.data is None:
+        return _fail("--target names a column of --data FILE.csv; give --data too")
+    if args.data is not None:
+        try:
+            changes.update(_own_data(args.data, args.target or ""))
+        except ValueError as exc:  # owndata.CsvError: one line naming the file and the column or row
+            return _fail(str(exc))
     try:
         config = PRESETS[args.preset].config.replace(**changes)
     except ValueError as exc:  # settings valid one by one but not together; config says why in words
@@ -103,13 +130,14 @@ def _record(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
+    from bnviz.owndata import metadata
     from bnviz.table.record import TableFile
     from bnviz.training.run import Run
     from bnviz.urlstate import encode
 
     # The table is encoded where the statistics are made (the worker process) and written there at the end.
     table = TableFile(args.out, query=urlencode(encode(args.preset, config), safe=","), quantiles=args.quantiles,
-                      cap=RECORD_HISTORY_CAP)
+                      cap=RECORD_HISTORY_CAP, data=metadata(config))
     run = Run(config, stats_in="inline" if args.inline else "process", quick_first=False,
               backlog=RECORD_BACKLOG,  # no page waits for a first chart
               distributions=args.quantiles,  # histograms and quantiles only where the table holds them

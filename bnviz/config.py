@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # --- registries: name -> one-line description (the code that implements each lives beside its use) ---
 
@@ -27,10 +27,15 @@ DATASETS = {
     "regression": "synthetic inputs as 'features', and 10 real-valued targets: a fixed random linear map of the "
     "inputs plus noise of std 0.1 (a regression: squared-error loss, scored by R², the fraction of variance "
     "explained)",
+    "csv": "your own data: a CSV file of numeric feature columns and one target column, uploaded in the sidebar "
+    "(or record --data); a classification when the target has at most 20 distinct whole-number or text values, "
+    "else a regression",
 }
 REGRESSION_TARGETS, REGRESSION_NOISE = 10, 0.1  # the regression's targets and their noise std (best R² ~0.99)
 SYNTHETIC_INPUTS = ("features", "regression")  # datasets whose inputs follow input_dist, n_features wide
 REGRESSION_DATASETS = ("regression",)  # the rest are classifications (cross-entropy loss, scored by accuracy)
+OWN_DATA = "csv"  # the dataset read from an uploaded file; its task and width come from the file (data_task)
+TASKS = ("classification", "regression")
 
 INPUT_DISTS = {
     "gaussian": "standard normal features",
@@ -122,6 +127,7 @@ LIMITS = {
 CONV_PROBE_EXAMPLES = 64  # see ExperimentConfig.probe_examples
 HISTORY_CAP = 256  # snapshots a page keeps of a run (evenly thinned beyond, + the latest): bounded memory
 TABLE_CAP = 4096  # snapshots the record command keeps (evenly thinned beyond, + the final step)
+DATA_HASH_LEN = 16  # hex digits of a CSV file's sha256 kept in links and the data store (64 bits)
 BN_EPS = 1e-5  # PyTorch's default eps of BatchNorm1d and LayerNorm: the model, the numpy probe and clt use it
 
 
@@ -156,6 +162,13 @@ class ExperimentConfig:
     ics_every: int = 250  # gradient-based covariate shift costs L extra passes: a rarer cadence
     noise_shift: float = 0.5  # bn_noisy: per-unit shift ~ U(-noise_shift, noise_shift), every step
     noise_scale: float = 1.5  # bn_noisy: per-unit scale log-uniform in [1/noise_scale, noise_scale]
+    # dataset "csv" only: the file's content hash in the data store and its target column ("" = the default one).
+    data: str = ""
+    target: str = ""
+    # Resolved from the file when the config is made (the link does not carry them): its task and input width.
+    data_task: str = ""
+    data_inputs: int = 0
+    data_name: str = field(default="", compare=False)  # the uploaded file's name, for messages and links
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -177,11 +190,13 @@ class ExperimentConfig:
 
         choice("dataset", self.dataset, DATASETS)
         choice("architecture", self.architecture, ARCHITECTURES)
+        self._own_data_problems(out)
+        width = self.data_inputs if self.dataset == OWN_DATA else self.n_features
         if self.architecture == "conv" and not (self.dataset == "digits" or (
-                self.dataset in SYNTHETIC_INPUTS and isinstance(self.n_features, int)
-                and math.isqrt(max(self.n_features, 0)) ** 2 == self.n_features)):
-            out.append(f"architecture conv needs square images: the digits, or synthetic inputs with a square "
-                       f"n_features (not {self.dataset} with {self.n_features})")
+                self.dataset in (*SYNTHETIC_INPUTS, OWN_DATA) and isinstance(width, int)
+                and math.isqrt(max(width, 0)) ** 2 == width)):
+            out.append(f"architecture conv needs square images: the digits, or synthetic inputs or a CSV with a "
+                       f"square number of inputs (not {self.dataset} with {width})")
         choice("input_dist", self.input_dist, INPUT_DISTS)
         choice("activation", self.activation, ACTIVATIONS)
         choice("placement", self.placement, PLACEMENTS)
@@ -221,6 +236,22 @@ class ExperimentConfig:
             out.append("bn_noisy needs noise_shift >= 0 and noise_scale >= 1")
         return out
 
+    def _own_data_problems(self, out: list[str]) -> None:
+        """The data fields belong to dataset csv alone, which needs them resolved from its file."""
+        fields = {"data": self.data, "target": self.target, "data_task": self.data_task,
+                  "data_inputs": self.data_inputs, "data_name": self.data_name}
+        if self.dataset != OWN_DATA:
+            if any(fields.values()):
+                out.append(f"data, target and data_* are set only for dataset {OWN_DATA}, not {self.dataset}")
+            return
+        if not (isinstance(self.data, str) and len(self.data) == DATA_HASH_LEN
+                and all(c in "0123456789abcdef" for c in self.data)):
+            out.append(f"dataset {OWN_DATA} needs a file: data must be its {DATA_HASH_LEN} hex-digit content hash "
+                       f"(upload a CSV file)")
+        if self.data_task not in TASKS or not isinstance(self.data_inputs, int) or not (
+                LIMITS["n_features"][0] <= self.data_inputs <= LIMITS["n_features"][1]):
+            out.append(f"dataset {OWN_DATA} needs its file read first (its task and number of inputs)")
+
     def replace(self, **changes) -> ExperimentConfig:
         """A copy with some fields changed (validated like any config)."""
         return dataclasses.replace(self, **changes)
@@ -232,11 +263,15 @@ class ExperimentConfig:
     @property
     def task(self) -> str:
         """``regression`` (squared error, scored by R²) or ``classification`` (cross-entropy, accuracy)."""
+        if self.dataset == OWN_DATA:
+            return self.data_task
         return "regression" if self.dataset in REGRESSION_DATASETS else "classification"
 
     @property
     def n_inputs(self) -> int:
         """Input width: the digits' 64 pixels, n_features synthetic inputs, or the 2-D sets' 2 coordinates."""
+        if self.dataset == OWN_DATA:
+            return self.data_inputs
         return 64 if self.dataset == "digits" else self.n_features if self.dataset in SYNTHETIC_INPUTS else 2
 
     @property

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bnviz import config as C
+from bnviz import owndata
 from bnviz.config import ExperimentConfig
 
 MAX_VALUE_LEN = 200  # longer values are refused before parsing: nothing huge is ever parsed
@@ -140,6 +141,24 @@ def _flag() -> Rule:
     return Rule(read, "1 (on) or 0 (off)")
 
 
+def _hash() -> Rule:
+    def read(text: str) -> str:
+        value = text.strip().lower()
+        if len(value) != C.DATA_HASH_LEN or any(c not in "0123456789abcdef" for c in value):
+            raise ValueError("not a hash")
+        return value
+    return Rule(read, f"the {C.DATA_HASH_LEN} hex digits that name an uploaded CSV file, such as 3f2a9c0e5b7d1146")
+
+
+def _name(what: str, most: int) -> Rule:
+    def read(text: str) -> str:
+        value = text.strip()
+        if not value or len(value) > most or not value.isprintable() or value.startswith(owndata.csvfile.FORMULA):
+            raise ValueError("not a name")
+        return value
+    return Rule(read, f"{what} of 1 to {most} printable characters, not starting with =, +, - or @")
+
+
 def _join(values) -> str:
     return ",".join(str(v) for v in values)
 
@@ -161,6 +180,10 @@ FIELDS: tuple[Field, ...] = (
     Field("dataset", "dataset", _choice(C.DATASETS), "the dataset"),
     Field("dist", "input_dist", _choice(C.INPUT_DISTS), "the input distribution"),
     Field("features", "n_features", _int(*_L["n_features"]), "the number of input features"),
+    Field("data", "data", _hash(), "your own data (data)"),
+    Field("target", "target", _name("a column name", owndata.csvfile.MAX_NAME), "the target column"),
+    Field("dataname", "data_name", _name("a file name", owndata.csvfile.MAX_FILE_NAME),
+          "the data file's name (dataname)"),
     Field("view", "view", _choice(C.VIEWS), "the view of the statistics"),
     Field("every", "snapshot_every", _int(*_L["snapshot_every"]), "the number of steps between snapshots"),
     Field("panel", "view:panel", _choice(C.PANELS), "the panel"),
@@ -170,6 +193,7 @@ FIELDS: tuple[Field, ...] = (
     Field("present", "view:present", _flag(), "presenter mode", lambda v: "1" if v else "0"),
 )
 BY_NAME = {f.name: f for f in FIELDS}
+OWN_DATA_FIELDS = ("data", "target", "dataname")  # in a link only when set (dataset=csv)
 CONFIG_FIELDS = tuple(f for f in FIELDS if not f.target.startswith("view:"))
 SHOWN_LEN = 40  # characters of a typed value or name quoted in a warning
 
@@ -207,9 +231,13 @@ def _first(value) -> str:
     return str(value)
 
 
-def decode(params: dict) -> Decoded:
+def decode(params: dict, catalog=None) -> Decoded:
     """Parse query parameters (name -> str or list of str) into a config; never raises. Every warning names
-    the field as typed and says in plain words which values it allows."""
+    the field as typed and says in plain words which values it allows.
+
+    A link to your own data (``dataset=csv&data=HASH``) is resolved in ``catalog`` (the server's data store by
+    default, see owndata.Store.info); data it does not have is dropped with a warning naming the file to upload.
+    """
     warnings: list[str] = []
     preset = _first(params.get("preset", C.DEFAULT_PRESET))
     if preset not in C.PRESETS:
@@ -241,6 +269,7 @@ def decode(params: dict) -> Decoded:
         else:
             changes[f.target] = value
     base = C.PRESETS[preset].config
+    _own_data(changes, base, preset, catalog, warnings)
     try:
         config = base.replace(**changes)
     except ValueError as exc:  # fields valid one by one but not together; config says why in words
@@ -249,6 +278,49 @@ def decode(params: dict) -> Decoded:
         config = base
     _fit_view(view, config, warnings)
     return Decoded(preset, config, view, warnings)
+
+
+def _own_data(changes: dict[str, Any], base: ExperimentConfig, preset: str, catalog, warnings: list[str]) -> None:
+    """Resolve a link's own data into the config's data fields (task, inputs, name), or drop it with one warning
+    that says why and, for data this server lacks, which file to upload."""
+    own: tuple[str, ...] = ("dataset", "data", "target", "data_name")
+    given = [name for name in ("data", "target", "data_name") if name in changes]
+    if changes.get("dataset", base.dataset) != C.OWN_DATA:
+        if given:
+            names = _or(f.name for f in FIELDS if f.target in given)
+            warnings.append(f"{names} ignored: {'they name' if len(given) > 1 else 'it names'} your own data, "
+                            f"used only with dataset={C.OWN_DATA}")
+            for name in given:
+                changes.pop(name)
+        return
+    meanwhile = f"the {preset} preset's own data ({base.dataset}) is used meanwhile"
+    h = changes.get("data")
+    if h is None:
+        warnings.append(f"dataset={C.OWN_DATA} ignored: the link does not say which file (data=…); upload a CSV "
+                        f"file under Your own data in the sidebar; {meanwhile}")
+        for k in own:
+            changes.pop(k, None)
+        return
+    catalog = catalog if catalog is not None else owndata.default_store()
+    name = changes.get("data_name") or catalog.name_of(h)
+    try:
+        info = catalog.info(h, changes.get("target", ""))
+    except owndata.MissingData:
+        # the whole name (printable and short by the dataname rule, or as the store keeps it): the file to look for
+        upload = f"upload {name}" if name else "upload the CSV file the link was made with"
+        warnings.append(f"data={h} ignored: this server does not have that data file; {upload} under Your own "
+                        f"data in the sidebar to train on it; {meanwhile}")
+        for k in own:
+            changes.pop(k, None)
+        return
+    except owndata.CsvError as exc:
+        warnings.append(f"data={h} ignored: {exc}; {meanwhile}")
+        for k in own:
+            changes.pop(k, None)
+        return
+    changes.update(owndata.config_changes(h, changes.get("target", ""), info))
+    if name:
+        changes["data_name"] = name
 
 
 def _fit_view(view: dict[str, Any], config: ExperimentConfig, warnings: list[str]) -> None:
@@ -272,7 +344,9 @@ def encode(preset: str, config: ExperimentConfig, view: dict | None = None) -> d
     """The query parameters of a state: preset, every config field of FIELDS, and the view settings."""
     out = {"preset": preset}
     for f in CONFIG_FIELDS:
-        out[f.name] = f.show(getattr(config, f.target))
+        value = getattr(config, f.target)
+        if f.name not in OWN_DATA_FIELDS or value:
+            out[f.name] = f.show(value)
     for key, value in (view or {}).items():
         known = BY_NAME.get(key)
         if known is not None and value is not None:

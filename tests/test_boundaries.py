@@ -17,19 +17,21 @@ TORCH_ALLOWED = ("bnviz.training", "bnviz.__main__", "bnviz.ui")
 # The page alone speaks Streamlit.
 STREAMLIT_ALLOWED = ("bnviz.ui",)
 # Each package (or top-level module) of bnviz and the ones it may import: the pipeline training -> measure ->
-# table -> present -> ui, with config, stats and urlstate serving them. A snapshot's producer (training) hands
+# table -> present -> ui, with config, stats and urlstate serving them (owndata, your own CSV data, serves
+# urlstate). A snapshot's producer (training) hands
 # its work to measure and keeps a table.History; measure never reaches back to table or training (a worker's
 # Recorder is handed to it). Every package must be declared here, so a new one states its edges.
 EDGES: dict[str, set[str]] = {
     "config": set(),
     "stats": set(),
-    "urlstate": {"config"},
+    "owndata": {"config"},
+    "urlstate": {"config", "owndata"},
     "measure": {"config", "stats"},
-    "table": {"config", "stats", "measure", "urlstate"},
-    "training": {"config", "stats", "measure", "table"},
-    "present": {"config", "stats", "measure", "table", "urlstate"},
-    "ui": {"config", "stats", "measure", "table", "training", "present", "urlstate"},
-    "__main__": {"config", "stats", "measure", "table", "training", "present", "urlstate"},
+    "table": {"config", "stats", "measure", "urlstate", "owndata"},
+    "training": {"config", "stats", "measure", "table", "owndata"},
+    "present": {"config", "stats", "measure", "table", "urlstate", "owndata"},
+    "ui": {"config", "stats", "measure", "table", "training", "present", "urlstate", "owndata"},
+    "__main__": {"config", "stats", "measure", "table", "training", "present", "urlstate", "owndata"},
 }
 
 

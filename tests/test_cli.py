@@ -1,7 +1,9 @@
 """The record command's contract (docs/design.md, contract 3) and the streamlit-free core."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -10,10 +12,14 @@ from bnviz.config import PRESETS
 from bnviz.stats import UNIT_STATS
 from bnviz.table.schema import TABLE_COLUMNS
 
+ROOT = Path(__file__).resolve().parents[1]
+
 
 def cli(*args, timeout=300, cwd=None):
+    """``python -m bnviz ARGS`` in ``cwd``, importing this checkout's bnviz whatever the folder."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run([sys.executable, "-m", "bnviz", *args], capture_output=True, text=True, timeout=timeout,
-                          cwd=cwd)
+                          cwd=cwd, env=env)
 
 
 def test_presets_lists_every_preset_one_line_each():
@@ -139,3 +145,53 @@ def test_record_to_parquet_never_imports_pandas(tmp_path, inline):
     df = pd.read_parquet(out)
     assert tuple(df.columns) == TABLE_COLUMNS and sorted(set(df.step)) == [0, 15, 30]
     assert set(df.variant) == {"none", "bn"} and {"gamma", "beta", "w1_prev", "loss"} <= set(df.stat)
+
+
+@pytest.mark.slow
+def test_record_data_round_trip(tmp_path):
+    """record --data trains the preset's network on the file; the table's link and bnviz.data name it, and a
+    replay restores the same config."""
+    import hashlib
+
+    import pyarrow.parquet as pq
+
+    from bnviz import owndata
+    from bnviz.table import replay
+
+    from .owndata.files import blobs
+
+    raw = blobs(n=150)
+    (tmp_path / "mine.csv").write_bytes(raw)
+    out = tmp_path / "run.parquet"
+    res = cli("record", "--preset", "ioffe", "--data", "mine.csv", "--target", "label", "--steps", "30",
+              "--snapshot-every", "15", "--quiet", "--out", str(out), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    h = hashlib.sha256(raw).hexdigest()[:16]
+    meta = pq.read_schema(out).metadata
+    assert b"dataset=csv" in meta[b"bnviz.query"] and f"data={h}".encode() in meta[b"bnviz.query"]
+    assert b"target=" not in meta[b"bnviz.query"]  # label is the default target
+    assert owndata.Known(meta[b"bnviz.data"]).name == "mine.csv"
+    assert owndata.default_store().get(h) == raw  # kept in the store ($BNVIZ_DATA of this test session)
+    rep = replay.load(out.read_bytes(), out.name)
+    assert rep.config.dataset == "csv" and rep.config.data == h and rep.config.n_inputs == 4
+    assert rep.config.task == "classification" and [s.step for s in rep.snapshots] == [0, 15, 30]
+    df = pd.read_parquet(out)
+    assert {"test_accuracy", "loss"} <= set(df.stat)
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--data", "nope.csv"], "--data: cannot read 'nope.csv'"),
+    (["--target", "label"], "--target names a column of --data FILE.csv; give --data too"),
+    (["--data", "bad.csv"], "'bad.csv': column 'b' holds text ('high' in row 1)"),
+    (["--data", "good.csv", "--target", "zz"], "'good.csv' has no column 'zz' to predict"),
+])
+def test_bad_data_arguments_exit_2_with_one_line(tmp_path, args, needle):
+    from .owndata.files import blobs
+
+    (tmp_path / "good.csv").write_bytes(blobs(n=30))
+    (tmp_path / "bad.csv").write_bytes(b"a,b,label\n" + b"1,high,0\n" * 12)
+    res = cli("record", "--preset", "ioffe", *args, "--out", "x.csv", cwd=tmp_path, timeout=60)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and lines[0].endswith(RECORD_HELP), res.stderr
+    assert not (tmp_path / "x.csv").exists()

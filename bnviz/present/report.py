@@ -136,6 +136,11 @@ def describe_config(cfg: ExperimentConfig) -> list[tuple[str, str]]:
                    else "labels from a fixed random teacher network")
         data = (f"{cfg.dataset}: {cfg.n_features} synthetic inputs, each {C.INPUT_DISTS[cfg.input_dist]} "
                 f"({cfg.input_dist}); {targets}")
+    elif cfg.dataset == C.OWN_DATA:
+        target = f"column {cfg.target}" if cfg.target else "its default target column"
+        score = "squared-error loss, scored by R²" if cfg.task == "regression" else "cross-entropy, scored by accuracy"
+        data = (f"your own data: {cfg.data_name or 'a CSV file'} (data={cfg.data}), {cfg.n_inputs} inputs standardized "
+                f"with the training split's mean and std, predicting {target}: a {cfg.task} ({score})")
     else:
         data = f"{cfg.dataset}: {C.DATASETS[cfg.dataset]}"
     rows.append(("Data", data))

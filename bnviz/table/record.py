@@ -15,7 +15,7 @@ from bnviz import stats
 from bnviz.config import TABLE_CAP
 from bnviz.measure.snapshot import POOLED, Snapshot
 from bnviz.table.history import History
-from bnviz.table.schema import QUANTILE_STATS, QUERY_KEY, TABLE_COLUMNS, TRAIN_STATS
+from bnviz.table.schema import DATA_KEY, QUANTILE_STATS, QUERY_KEY, TABLE_COLUMNS, TRAIN_STATS
 
 if TYPE_CHECKING:
     import pandas
@@ -154,6 +154,7 @@ class TableFile:
     path: str
     query: str | None = None
     quantiles: bool = False
+    data: str | None = None  # owndata.metadata of a run on your own data
     cap: int = TABLE_CAP
 
 
@@ -216,7 +217,8 @@ class TableRecorder:
         folder, name = os.path.split(os.path.abspath(self.target.path))
         part = os.path.join(folder, f".{name}.{os.getpid()}.part.{kind}")  # the suffix tells write_table the kind
         try:
-            write_table(_arrow_of(cols) if kind == "parquet" else _frame_of(cols), part, query=self.target.query)
+            write_table(_arrow_of(cols) if kind == "parquet" else _frame_of(cols), part, query=self.target.query,
+                        data=self.target.data)
             os.replace(part, self.target.path)
         finally:
             if os.path.exists(part):
@@ -276,15 +278,17 @@ def _arrow_of(cols: dict[str, Column]):
     return pa.table({k: column(v) for k, v in cols.items()})
 
 
-def _arrow(table, query: str | None):
+def _arrow(table, query: str | None, data: str | None = None):
     """``table`` (a DataFrame or a pyarrow Table) as a pyarrow Table with the share-link query string in
-    the key-value metadata (QUERY_KEY)."""
+    the key-value metadata (QUERY_KEY), and the description of your own data (DATA_KEY) when given."""
     import pyarrow as pa
 
     if not isinstance(table, pa.Table):
         table = pa.Table.from_pandas(table, preserve_index=False)
     if query is not None:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), QUERY_KEY: str(query).encode()})
+    if data is not None:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), DATA_KEY: str(data).encode()})
     return table
 
 
@@ -301,22 +305,23 @@ def _kind(path_or_kind: str) -> str:
     raise ValueError(f"output file must end in .csv or .parquet, got {str(path_or_kind)[:80]!r}")
 
 
-def write_table(df, path: str, query: str | None = None) -> None:
+def write_table(df, path: str, query: str | None = None, data: str | None = None) -> None:
     """Write the tidy table (a DataFrame, or to_arrow's Table) as CSV or Parquet, chosen by the file's suffix.
 
     Parquet is written with zstd compression and, when ``query`` is given (the run's share-link query
     string, ``preset=ioffe&seed=0&...``), carries it as key-value metadata ``bnviz.query``, from which
-    bnviz.table.replay restores the exact configuration. CSV has no place for metadata: ``query`` is ignored.
+    bnviz.table.replay restores the exact configuration; ``data`` (owndata.metadata) says which file of your own
+    data the run trained on (``bnviz.data``). CSV has no place for metadata: ``query`` and ``data`` are ignored.
     """
     if _kind(path) == "parquet":
         import pyarrow.parquet as pq
 
-        pq.write_table(_arrow(df, query), path, compression="zstd")
+        pq.write_table(_arrow(df, query, data), path, compression="zstd")
     else:
         _frame(df).to_csv(path, index=False)
 
 
-def table_to_bytes(df, kind: str, query: str | None = None) -> bytes:
+def table_to_bytes(df, kind: str, query: str | None = None, data: str | None = None) -> bytes:
     """The bytes of :func:`write_table`'s file, for a download button: ``kind`` is "csv" or "parquet"."""
     if _kind(kind) == "parquet":
         import io
@@ -324,6 +329,6 @@ def table_to_bytes(df, kind: str, query: str | None = None) -> bytes:
         import pyarrow.parquet as pq
 
         buf = io.BytesIO()
-        pq.write_table(_arrow(df, query), buf, compression="zstd")
+        pq.write_table(_arrow(df, query, data), buf, compression="zstd")
         return buf.getvalue()
     return _frame(df).to_csv(index=False).encode("utf-8")

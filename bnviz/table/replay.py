@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 import numpy as np
 
 from bnviz import config as C
-from bnviz import stats, urlstate
+from bnviz import owndata, stats, urlstate
 from bnviz.config import HISTORY_CAP, ExperimentConfig, split_variant
 from bnviz.measure.snapshot import (
     POOL_N,
@@ -69,8 +69,15 @@ def _config(df) -> tuple[ExperimentConfig, list[str]]:
     units = tuple(sorted({u for t in tracked for u in t}))
     notes: list[str] = []
     query = df.attrs.get("bnviz.query")
+    catalog = None
+    if df.attrs.get("bnviz.data"):
+        try:
+            catalog = owndata.Known(df.attrs["bnviz.data"])
+            notes.append(_data_note(catalog))
+        except owndata.CsvError as exc:
+            notes.append(f"The file's description of its data is not used: {exc}.")
     if query:
-        cfg, why = _from_query(query, variants, n_layers, tracked, units, last)
+        cfg, why = _from_query(query, variants, n_layers, tracked, units, last, catalog)
         if cfg is not None:
             return cfg, notes
         notes.append(f"The file's share link does not match its table ({why}); settings inferred from the table.")
@@ -96,13 +103,25 @@ def _config(df) -> tuple[ExperimentConfig, list[str]]:
     return cfg, notes
 
 
-def _from_query(query: str, variants, n_layers: int, tracked, units, last: int):
+def _data_note(known) -> str:
+    """What a replayed run trained on, when it was your own data, and whether this server could train it again."""
+    try:
+        owndata.default_store().info(known.h, known.target)
+        here = "this server has that file, so the run's link trains it again"
+    except (owndata.MissingData, owndata.CsvError):
+        here = f"this server does not have that file: upload {known.name} to train the run again"
+    target = f"column {known.target}" if known.target else "its default target column"
+    return (f"Trained on your own data: {known.name} (data={known.h}), predicting {target} "
+            f"({known.task}); {here}.")
+
+
+def _from_query(query: str, variants, n_layers: int, tracked, units, last: int, catalog=None):
     """(config, "") from a share-link query string when it matches the table, else (None, why)."""
     try:
         params = parse_qs(query[:MAX_QUERY], keep_blank_values=True, max_num_fields=100)
     except ValueError:
         return None, "it cannot be parsed"
-    decoded = urlstate.decode(params)
+    decoded = urlstate.decode(params, catalog)
     cfg = decoded.config
     if decoded.warnings:
         return None, decoded.warnings[0][:120]

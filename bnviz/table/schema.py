@@ -22,6 +22,7 @@ TRAIN_STATS = ("loss", "accuracy", "test_accuracy")
 QUANTILE_STATS = tuple(f"q{i:0{len(str(QQ_POINTS - 1))}d}" for i in range(QQ_POINTS))
 
 QUERY_KEY = b"bnviz.query"  # Parquet key-value metadata: the share-link query string of the run
+DATA_KEY = b"bnviz.data"  # ... and, for your own data, what it was trained on (owndata.metadata)
 UNIT_STAGES = tuple(C.STAGES)  # x, x_hat, y, a: one row per unit
 
 LAYER_STAGES = ("params", "grad")  # one row per layer (unit -1)

@@ -16,7 +16,8 @@ import numpy as np
 from bnviz import config as C
 from bnviz.config import TABLE_CAP, split_variant
 from bnviz.measure.snapshot import POOLED
-from bnviz.table.schema import KNOWN_STATS, LAYER_STAGES, QUERY_KEY, STAGE_NAMES, STAGE_OF_STAT, TABLE_COLUMNS
+from bnviz.owndata.csvfile import MAGIC as _MAGIC  # file formats told apart by their first bytes: one list
+from bnviz.table.schema import DATA_KEY, KNOWN_STATS, LAYER_STAGES, QUERY_KEY, STAGE_NAMES, STAGE_OF_STAT, TABLE_COLUMNS
 
 if TYPE_CHECKING:
     import pandas
@@ -49,12 +50,6 @@ MAX_ROW_GROUPS = 10_000
 
 MAX_QUERY = 4000  # characters of the bnviz.query metadata
 
-_MAGIC = {b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image",
-          b"%PDF": "a PDF document", b"PK\x03\x04": "a ZIP archive (an .xlsx workbook?)",
-          b"\x1f\x8b": "a gzip archive", b"\x80": "a Python pickle", b"BZh": "a bzip2 archive",
-          b"\xfd7zXZ": "an xz archive", b"\x93NUMPY": "a NumPy array", b"\x89HDF": "an HDF5 file",
-          b"SQLite format": "an SQLite database", b"\xd0\xcf\x11\xe0": "an old Office document"}
-
 _NUMERIC_NA = ["", "nan", "NaN", "NAN", "-nan", "NA", "N/A", "null", "NULL", "None"]
 
 
@@ -81,7 +76,8 @@ def read_table(data: bytes, name: str, max_bytes: int = MAX_BYTES) -> pandas.Dat
     when it has one (.csv, .parquet or .pq). The result has the columns of history.TABLE_COLUMNS with
     variant/stage/stat categorical, step/layer/unit int64 and value float64 (NaN values dropped, as
     record.to_table does); ``df.attrs`` holds ``bnviz.kind``, ``bnviz.name`` and, for Parquet files that
-    carry it, ``bnviz.query`` (the run's share-link query string).
+    carry it, ``bnviz.query`` (the run's share-link query string) and ``bnviz.data`` (what a run on your own
+    data trained on: owndata.metadata).
 
     Raises :class:`ReplayError` (a ValueError) with a one-line message for anything else: an empty or
     oversized file (checked before any parsing), binary content, missing or extra columns, non-numeric
@@ -100,16 +96,17 @@ def read_table(data: bytes, name: str, max_bytes: int = MAX_BYTES) -> pandas.Dat
     if suffix not in ("", "csv", "parquet", "pq"):
         raise ReplayError(f"{shown}: expected a .csv or .parquet file")
     if data.startswith(b"PAR1"):
-        (df, query), kind = _read_parquet(data, shown), "parquet"
+        (df, query, described), kind = _read_parquet(data, shown), "parquet"
     else:
         if suffix in ("parquet", "pq"):
             raise ReplayError(f"{shown} is not a Parquet file (it does not start with the PAR1 marker)")
         for magic, what in _MAGIC.items():
             if data.startswith(magic):
                 raise ReplayError(f"{shown} is {what}, not a CSV or Parquet table")
-        df, query, kind = _read_csv(data, shown), None, "csv"
+        df, query, described, kind = _read_csv(data, shown), None, None, "csv"
     df = validate(df)
-    df.attrs.update({"bnviz.kind": kind, "bnviz.name": str(name)[:200], "bnviz.query": query})
+    df.attrs.update({"bnviz.kind": kind, "bnviz.name": str(name)[:200], "bnviz.query": query,
+                     "bnviz.data": described})
     return df
 
 
@@ -203,7 +200,8 @@ def _check_columns(names, shown: str) -> None:
 
 
 def _read_parquet(data: bytes, shown: str):
-    """(DataFrame, query string or None) from Parquet bytes; the footer is checked before any data is read."""
+    """(DataFrame, query string or None, data description or None) from Parquet bytes; the footer is checked
+    before any data is read."""
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -241,6 +239,9 @@ def _read_parquet(data: bytes, shown: str):
     query = meta.get(QUERY_KEY)
     if query is not None:
         query = query.decode("utf-8", "replace") if len(query) <= MAX_QUERY else None
+    described = meta.get(DATA_KEY)
+    if described is not None:
+        described = described.decode("utf-8", "replace") if len(described) <= MAX_QUERY else None
     try:
         table = pf.read(columns=list(TABLE_COLUMNS), use_threads=False)
     except Exception as exc:  # noqa: BLE001
@@ -256,7 +257,7 @@ def _read_parquet(data: bytes, shown: str):
             except Exception as exc:  # noqa: BLE001
                 raise ReplayError(f"{shown}: column {name!r} cannot be read as numbers ({type(exc).__name__})") \
                     from None
-    return pd.DataFrame(cols), query
+    return pd.DataFrame(cols), query, described
 
 
 def _categorical(col, name: str, shown: str):

@@ -1,5 +1,5 @@
-"""Datasets that need no download: scikit-learn's digits, 2-D toy sets, chosen feature distributions, and
-a linear regression on them.
+"""Datasets that need no download: scikit-learn's digits, 2-D toy sets, chosen feature distributions, a linear
+regression on them, and your own CSV file from the data store.
 
 Every dataset is a pure function of (config, seed): the same seed gives the same examples and the same
 80/20 train/test split, so a shared link regenerates exactly the same data.
@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bnviz.config import DATASETS, REGRESSION_NOISE, REGRESSION_TARGETS, ExperimentConfig
+from bnviz import owndata
+from bnviz.config import DATASETS, OWN_DATA, REGRESSION_NOISE, REGRESSION_TARGETS, ExperimentConfig
 from bnviz.measure.clt import feature_sample
 
 N_SYNTHETIC = 2000  # examples in each generated dataset (1,600 train / 400 test)
@@ -119,6 +120,9 @@ def _raw(cfg: ExperimentConfig, rng: np.random.Generator) -> tuple[np.ndarray, n
         return _features(cfg, rng, n)
     if cfg.dataset == "regression":
         return _regression(cfg, rng, n)
+    if cfg.dataset == OWN_DATA:
+        prepared = owndata.default_store().prepared(cfg.data, cfg.target)
+        return prepared.x, prepared.y
     raise ValueError(f"unknown dataset {cfg.dataset!r}; known: {', '.join(DATASETS)}")
 
 
@@ -130,6 +134,10 @@ def load(cfg: ExperimentConfig) -> Dataset:
     n_test = int(round(TEST_FRACTION * len(x)))
     test, train = order[:n_test], order[n_test:]
     regression = cfg.task == "regression"
+    if cfg.dataset == OWN_DATA:  # your own data: standardized with the training split's mean and std
+        x = owndata.csvfile.standardize(np.asarray(x, dtype=np.float64), train)
+        if regression:  # R² is scale-free: a standardized target leaves it unchanged and keeps lr meaningful
+            y = owndata.csvfile.standardize(np.asarray(y, dtype=np.float64)[:, None], train)
     as_x = lambda idx: torch.as_tensor(np.asarray(x)[idx], dtype=torch.float32)  # noqa: E731
     as_y = lambda idx: torch.as_tensor(np.asarray(y)[idx], dtype=torch.float32 if regression else torch.int64)  # noqa: E731
     n_outputs = y.shape[1] if regression else int(np.max(y)) + 1

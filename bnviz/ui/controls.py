@@ -9,9 +9,10 @@ from urllib.parse import urlencode
 import streamlit as st
 
 from bnviz import config as C
-from bnviz import urlstate
+from bnviz import owndata, urlstate
 from bnviz.table import replay as replay_mod
 from bnviz.table import upload
+from bnviz.table.schema import TABLE_COLUMNS
 from bnviz.training.registry import Lease
 from bnviz.training.run import Run
 
@@ -29,6 +30,7 @@ def sidebar() -> None:
         if not state.answer_hidden():  # what the preset shows is a lesson's answer
             st.caption(C.PRESETS[st.session_state["preset"]].shows)
         st.selectbox("Dataset", list(C.DATASETS), key="dataset", help=C.DATASETS[st.session_state["dataset"]])
+        own_data()
         st.segmented_control("Network", list(C.ARCHITECTURES), key="arch", required=True,
                              format_func={"mlp": "fully connected", "conv": "convolutional"}.__getitem__,
                              help=" / ".join(f"{k}: {v}" for k, v in C.ARCHITECTURES.items()))
@@ -62,6 +64,63 @@ def sidebar() -> None:
         st.number_input("Seed", *_L["seed"], key="seed", step=1,
                         help="Initial weights, data, batch order and noise all follow the seed: the same link "
                         "gives the same run.")
+
+
+def own_data() -> None:
+    """Your own data: the CSV uploader, what the file holds, and the target column picker."""
+    s = st.session_state
+    n = s.get("_csv_n", 0)
+    st.file_uploader("Your own data (CSV)", type=["csv"], key=f"csv_{n}", on_change=_load_csv, args=(f"csv_{n}",),
+                     max_upload_size=owndata.csvfile.MAX_BYTES >> 20,
+                     help=f"Numeric feature columns and one target column (by default one named label or target, "
+                     f"else the last): at most {owndata.csvfile.MAX_BYTES >> 20} MB, "
+                     f"{owndata.csvfile.MAX_ROWS:,} rows and {owndata.csvfile.MAX_COLUMNS} columns. At most "
+                     f"{owndata.csvfile.MAX_CLASSES} different whole numbers or texts in the target make a "
+                     "classification, other numbers a regression. It is kept on this server under its content hash, "
+                     "which the link names.")
+    if "csv_error" in s:
+        st.error(state.as_text(s["csv_error"]), icon="🚫")
+    if s.get("dataset") != C.OWN_DATA or not s.get("data"):
+        return
+    try:
+        info = owndata.default_store().info(s["data"], "")
+    except (owndata.CsvError, owndata.MissingData):
+        return  # config_from_widgets says why
+    if s.get("target") not in info.columns:
+        s["target"] = info.default_target
+    st.selectbox("Target column", info.columns, key="target",
+                 help="The column to predict; the others are the inputs (standardized with the training split's "
+                      "mean and std)")
+    try:
+        chosen = owndata.default_store().info(s["data"], s["target"])
+    except owndata.CsvError:
+        return  # the page's error says why this column cannot be the target
+    what = (f"a classification of {chosen.n_outputs} classes" if chosen.task == "classification"
+            else "a regression (the target standardized; scored by R²)")
+    st.caption(state.as_text(f"{chosen.name}: {chosen.rows:,} rows, {chosen.n_inputs} inputs, {what}."))
+
+
+def _load_csv(key: str) -> None:
+    """on_change of the data uploader: check the file (as data only), keep it, and train on it; a bad file gets
+    one message and changes nothing else."""
+    s = st.session_state
+    file = s.get(key)
+    if file is None:
+        return
+    s.pop("csv_error", None)
+    data, name = file.getvalue(), file.name
+    try:
+        frame = owndata.read(data, name)
+        if frame.columns == TABLE_COLUMNS:
+            raise owndata.CsvError(f"{owndata.csvfile.show(name, 40)} is a table recorded by bnviz, not data to "
+                                   "train on: load it under Replay a recorded run")
+        prepared = owndata.prepare(frame)
+        h = owndata.default_store().put(data, name)
+    except owndata.CsvError as exc:
+        s["csv_error"] = f"Data file not loaded: {exc}"
+        s["_csv_n"] = s.get("_csv_n", 0) + 1  # an empty uploader for the next try
+        return
+    s.update({"dataset": C.OWN_DATA, "data": h, "target": prepared.info.default_target})
 
 
 def _owner_action(lease: Lease, action) -> None:
@@ -125,7 +184,7 @@ def table_bytes(run: Run, kind: str, query: str | None = None) -> bytes:
 
     history = run.history
     table = to_arrow(history.snapshots(), quantiles=True) if kind == "parquet" else to_table(history.snapshots())
-    return table_to_bytes(table, kind, query=query)
+    return table_to_bytes(table, kind, query=query, data=owndata.metadata(run.config))
 
 
 def report_bytes(run: Run, view: dict) -> bytes:

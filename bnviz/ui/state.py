@@ -12,7 +12,7 @@ import string
 import streamlit as st
 
 from bnviz import config as C
-from bnviz import urlstate
+from bnviz import owndata, urlstate
 from bnviz.config import ExperimentConfig
 from bnviz.present import lessons
 
@@ -64,6 +64,8 @@ def widget_values(cfg: ExperimentConfig) -> dict:
         "activation": cfg.activation, "widths": ",".join(str(w) for w in cfg.widths),
         "variants": list(cfg.variants), "placement": cfg.placement, "batch": cfg.batch,
         "lr": float(cfg.lr), "optimizer": cfg.optimizer, "steps": cfg.steps, "seed": cfg.seed, "init": cfg.init,
+        # your own data: kept when a config trains on something else, so that dataset csv finds the file again
+        **({"data": cfg.data, "target": cfg.target} if cfg.dataset == C.OWN_DATA else {}),
     }
 
 
@@ -203,6 +205,13 @@ def config_from_widgets() -> tuple[ExperimentConfig, list[str]]:
         problems.append(urlstate.refusal(urlstate.BY_NAME["widths"], str(s["widths"]), exc))
         widths = s["last_config"].widths
     extra = s.get("_extra", {})
+    data: dict = {}
+    if s["dataset"] == C.OWN_DATA:
+        try:
+            data = own_data_changes()
+        except (owndata.CsvError, owndata.MissingData) as exc:
+            problems.append(str(exc))
+            return s["last_config"], problems
     try:
         cfg = base.replace(
             architecture=s["arch"], dataset=s["dataset"], input_dist=s["dist"], n_features=int(s["features"]),
@@ -210,13 +219,26 @@ def config_from_widgets() -> tuple[ExperimentConfig, list[str]]:
             widths=widths, variants=tuple(s["variants"]), placement=s["placement"], batch=int(s["batch"]),
             lr=float(s["lr"]), optimizer=s["optimizer"], steps=int(s["steps"]), seed=int(s["seed"]),
             init=s["init"], view=extra.get("view", base.view),
-            snapshot_every=extra.get("snapshot_every", base.snapshot_every))
+            snapshot_every=extra.get("snapshot_every", base.snapshot_every),
+            **{k: v for k, v in data.items() if k != "dataset"})
     except (ValueError, TypeError) as exc:
         problems.append(str(exc).removeprefix("invalid experiment config: "))  # config's own words follow
         cfg = s["last_config"]
     if not problems:
         s["last_config"] = cfg
     return cfg, problems
+
+
+def own_data_changes() -> dict:
+    """The config fields of the uploaded file and target column the sidebar holds; raises owndata.CsvError or
+    MissingData in words."""
+    s = st.session_state
+    h = s.get("data") or ""
+    if not h:
+        raise owndata.MissingData(f"dataset {C.OWN_DATA} trains on your own file: upload a CSV file under Your own "
+                                  "data in the sidebar")
+    target = s.get("target") or ""
+    return owndata.config_changes(h, target, owndata.default_store().info(h, target))
 
 
 def show_panel() -> None:

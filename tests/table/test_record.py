@@ -99,7 +99,7 @@ def test_a_failed_write_leaves_an_earlier_file_whole_and_no_partial_file(tmp_pat
     out = tmp_path / "t.parquet"
     out.write_bytes(b"yesterday's table")
 
-    def disk_full(table, path, query=None):
+    def disk_full(table, path, query=None, data=None):
         with open(path, "wb") as f:
             f.write(b"PAR1 half a file")
         raise OSError(28, "No space left on device")

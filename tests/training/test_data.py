@@ -6,9 +6,11 @@ import scipy.stats
 import torch
 from sklearn.datasets import load_digits
 
-from bnviz.config import DATASETS, INPUT_DISTS, REGRESSION_NOISE, ExperimentConfig
+from bnviz import owndata
+from bnviz.config import DATASETS, INPUT_DISTS, OWN_DATA, REGRESSION_NOISE, ExperimentConfig
 from bnviz.measure import clt
 from bnviz.training import data
+from tests.owndata.files import blobs
 
 
 def test_digits_is_scikit_learns_digits_scaled_with_an_80_20_split():
@@ -39,9 +41,18 @@ def test_digits_table_is_load_digits_read_without_importing_scikit_learn():
     assert out.stdout.strip() == "[]", out.stderr
 
 
+def config_of(name: str) -> ExperimentConfig:
+    """The default config on dataset ``name``; for your own data, on a CSV file kept in the test session's store."""
+    if name != OWN_DATA:
+        return ExperimentConfig(dataset=name)
+    raw = blobs()
+    info = owndata.prepare(owndata.read(raw, "blobs.csv")).info
+    return ExperimentConfig(**owndata.config_changes(owndata.default_store().put(raw, "blobs.csv"), "", info))
+
+
 @pytest.mark.parametrize("name", list(DATASETS))
 def test_same_seed_same_data_other_seed_other_split(name):
-    cfg = ExperimentConfig(dataset=name)
+    cfg = config_of(name)
     a, b, c = data.load(cfg), data.load(cfg), data.load(cfg.replace(seed=1))
     assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
     assert not torch.equal(a.x_train, c.x_train)

@@ -33,7 +33,7 @@ def exported():
 
 
 def uploader(at):
-    (u,) = [w for w in at.get("file_uploader")]
+    (u,) = [w for w in at.get("file_uploader") if w.label == "Replay a recorded run"]
     return u
 
 
