@@ -11,9 +11,8 @@ from torch.nn import functional as F
 
 from bnviz.measure import npconv, npnet, smooth
 
-from ..helpers import TOKENS
+from ..helpers import TOKENS, randomize, twins
 from ..helpers import TWINS as MLP
-from ..helpers import randomize, twins
 from .test_npconv import conv_twin, tensors
 
 LR = 0.3
