@@ -165,8 +165,9 @@ def normality(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
 
 
 def stability(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
-    """Drift, gradient covariate shift, saturation."""
+    """Drift, gradient covariate shift, saturation; the smoothness of the loss along the gradient."""
     chart(shared(figures.stability, snaps, cfg.variants, layer_idx, **classroom.sized("fig_stab")), "fig_stab")
+    chart(shared(figures.smoothness, snaps, cfg.variants, **classroom.sized("fig_smooth")), "fig_smooth")
 
 
 def why_gaussian(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
