@@ -534,19 +534,26 @@ def smoothness(snaps: tuple[Snapshot, ...], variants, height: int = 360) -> go.F
     if not measured:
         return message("measured with the gradient shift, on the mini-batch of its steps: none yet",
                        describe, height)
-    axes, cells = grid(1, 3, [title for title, _, _ in _SMOOTH], hgap=0.08)
-    traces = []
+    axes, cells = grid(1, 3, [title for title, _, _ in _SMOOTH], hgap=0.1)
+    traces, drawn = [], [[], [], []]
     for token in measured:
         color, label = variant_color(token), variant_label(token)
         at, *series = views.smoothness(snaps, token)
         for k, y in enumerate(series, 1):
+            drawn[k - 1].append(y)
             xa, ya = axis(k)
             traces.append(dict(type="scatter", x=f32(at), y=f32(y, positive=True), mode="lines+markers",
                                name=label, legendgroup=label, showlegend=k == 1, xaxis=xa, yaxis=ya,
                                line=dict(color=color, width=2), marker=dict(color=color, size=7),
                                hovertemplate=f"step %{{x}}: %{{y:.3g}}<extra>{label}</extra>"))
     for k, (_, unit, _) in enumerate(_SMOOTH, 1):
-        axes["yaxis" + ("" if k == 1 else str(k))].update(type="log", title=f"{unit} (log)", exponentformat="power")
+        y = np.concatenate(drawn[k - 1])
+        y = y[np.isfinite(y) & (y > 0)]
+        # Over a decade or more, ticks at the powers of 10 only: plotly's 2s and 5s between them read as a
+        # jumbled scale ("10, 5, 2, 1" beside "2").
+        decades = dict(dtick=1) if y.size and y.max() >= 10 * y.min() else {}
+        axes["yaxis" + ("" if k == 1 else str(k))].update(type="log", title=f"{unit} (log)", exponentformat="power",
+                                                          **decades)
     _x_steps(axes, (1, 2, 3), views.steps(snaps))
     medians = {t: summary.smoothness(snaps, t) for t in measured}
     parts = [f"{name}: " + ", ".join(f"{variant_label(t)} {fmt(getattr(m, field))}" for t, m in medians.items()
