@@ -535,7 +535,8 @@ def smoothness(snaps: tuple[Snapshot, ...], variants, height: int = 360) -> go.F
         return message("measured with the gradient shift, on the mini-batch of its steps: none yet",
                        describe, height)
     axes, cells = grid(1, 3, [title for title, _, _ in _SMOOTH], hgap=0.1)
-    traces, drawn = [], [[], [], []]
+    traces: list[dict] = []
+    drawn: list[list[np.ndarray]] = [[], [], []]  # per cell, each variant's values: the axis's span
     for token in measured:
         color, label = variant_color(token), variant_label(token)
         at, *series = views.smoothness(snaps, token)
