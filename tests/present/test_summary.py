@@ -25,7 +25,11 @@ def test_smoothness_is_the_median_of_each_quantity_where_it_was_measured():
     assert dataclasses.astuple(got) == (2.5, 6.0, 1.0)
 
 
-@pytest.mark.parametrize("values", [[], [None, None], [Smoothness(1.0, 1.0, 1.0), None]])
+NAN = Smoothness(math.nan, math.nan, math.nan)  # measured where the network was no longer finite
+
+
+@pytest.mark.parametrize("values", [[], [None, None], [Smoothness(1.0, 1.0, 1.0), None],
+                                    [Smoothness(1.0, 1.0, 1.0), NAN, NAN]])
 def test_smoothness_needs_two_measurements(values):
     assert summary.smoothness(_snaps(values), "bn") is None
     assert summary.smoothness(_snaps([Smoothness(1.0, 1.0, 1.0)] * 2), "none") is None  # a variant not there
