@@ -1,4 +1,5 @@
-"""Look inside the network without changing it: stages of every hidden layer, accuracy, gradient shift.
+"""Look inside the network without changing it: stages of every hidden layer, accuracy, gradient shift and
+smoothness.
 
 Probing must leave training exactly as it would be without it. The training thread only copies each
 variant's weights (``WeightSnapshot``); the ``Prober`` computes everything from those copies with the numpy
@@ -19,7 +20,7 @@ import numpy as np
 
 from bnviz import stats
 from bnviz.config import ExperimentConfig
-from bnviz.measure import npconv, npnet, objective
+from bnviz.measure import npconv, npnet, objective, smooth
 from bnviz.measure.snapshot import RawSnapshot, RawVariant
 
 VIEWS = ("train", "eval")  # probe-set batch statistics, or BN's running statistics
@@ -154,10 +155,10 @@ class Prober:
         self._prev[token] = now
         gamma = [c.get("gamma") for c in now]
         beta = [c.get("beta") for c in now]
-        ics = None
-        if wv.ics_batch is not None:  # Santurkar et al.'s measure on the batch the next step will use
-            idx = wv.ics_batch
-            pairs = npnet.gradient_ics(cfg, token, wv.state, data.x_train[idx], data.y_train[idx], cfg.lr,
-                                       net_class)
+        ics = landscape = None
+        if wv.ics_batch is not None:  # Santurkar et al.'s measures on the batch the next step will use
+            xb, yb = data.x_train[wv.ics_batch], data.y_train[wv.ics_batch]
+            pairs = npnet.gradient_ics(cfg, token, wv.state, xb, yb, cfg.lr, net_class)
             ics = [stats.gradient_shift(g, g2) for g, g2 in pairs]
-        return RawVariant(loss, acc, test_acc, None, layers, act_stage, gamma, beta, change, ics)
+            landscape = smooth.smoothness(cfg, token, wv.state, xb, yb, cfg.lr, net_class)
+        return RawVariant(loss, acc, test_acc, None, layers, act_stage, gamma, beta, change, ics, landscape)

@@ -29,6 +29,16 @@ class VariantStatus:
     message: str = ""
 
 
+@dataclass(frozen=True)
+class Smoothness:
+    """Santurkar et al.'s (2018, Sec. 3.1, Fig. 4) view of the loss landscape along the gradient at one step
+    (measure/smooth.py: the step sizes and the definitions)."""
+
+    loss_range: float  # max - min of the loss over the points w - eta * g (eta = 0 included)
+    grad_change: float  # max over eta of ||g - g(w - eta * g)||: how far the gradient turns ("predictiveness")
+    beta: float  # max over eta of ||g - g(w - eta * g)|| / ||eta * g||: the effective beta-smoothness
+
+
 @dataclass
 class RawVariant:
     """One variant at one snapshot, as probed on the training thread."""
@@ -43,6 +53,7 @@ class RawVariant:
     beta: list[np.ndarray | None]
     change: list[dict[str, float]]  # per layer: relative change of weight/gamma/beta since previous snapshot
     ics: list[tuple[float, float]] | None  # per layer: (||G - G'||, cos(G, G')) when measured at this step
+    smooth: Smoothness | None = None  # the whole network's, measured with ics on the same mini-batch
 
 
 @dataclass
@@ -91,6 +102,7 @@ class VariantSnapshot:
     test_accuracy: float
     diverged_at: int | None
     layers: tuple[LayerStats, ...]  # empty once diverged
+    smooth: Smoothness | None = None  # measured every ics_every steps, as the gradient shift
 
 
 @dataclass(frozen=True)
@@ -172,7 +184,8 @@ class Summarizer:
         variants = {}
         for token, rv in raw.variants.items():
             layers = tuple(self._layer(token, li, rv, stage_stats) for li in range(len(rv.layers)))
-            variants[token] = VariantSnapshot(rv.loss, rv.accuracy, rv.test_accuracy, rv.diverged_at, layers)
+            variants[token] = VariantSnapshot(rv.loss, rv.accuracy, rv.test_accuracy, rv.diverged_at, layers,
+                                              rv.smooth)
         return Snapshot(raw.step, variants, sum(_nbytes(v.layers) for v in variants.values()))
 
     @staticmethod

@@ -19,6 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from bnviz import stats
+from bnviz.measure.smooth import STEPS
 from bnviz.measure.snapshot import POOLED, Snapshot
 from bnviz.present import summary, views
 from bnviz.present.claims import benefit, drift
@@ -48,7 +49,7 @@ from bnviz.present.style import (
 )
 
 __all__ = ["variant_color", "variant_label", "training", "layer_histograms", "percentile_bands",
-           "histogram_heatmap", "gamma_beta", "whatif", "normality_over_time", "qq_plot", "stability",
+           "histogram_heatmap", "gamma_beta", "whatif", "normality_over_time", "qq_plot", "stability", "smoothness",
            "clt_curves", "bimodal_demo"]
 
 MAX_VALUE_BINS = 120  # heatmap rows: finer than a projector shows, and it bounds the payload
@@ -515,3 +516,51 @@ def _shift(snaps, variants) -> summary.GradientShift | None:
         return None
     n_layers = max((len(v.layers) for s in snaps for t, v in s.variants.items() if t in pair), default=0)
     return summary.gradient_shift(snaps, pair, n_layers)
+
+
+_SMOOTH = (("loss range along the gradient", "max − min of L", "loss_range"),
+           ("gradient change ‖g − g′‖", "‖g − g′‖", "grad_change"),
+           ("effective β-smoothness", "‖g − g′‖ / ‖ηg‖", "beta"))
+
+
+def smoothness(snaps: tuple[Snapshot, ...], variants, height: int = 360) -> go.Figure:
+    """Santurkar et al.'s smoothness along the gradient (their Figure 4) per variant over training: the loss's
+    range, the gradient's change and the effective β-smoothness, each on a log scale; the subtitle quotes each
+    variant's median over the run (summary.smoothness)."""
+    describe = "Smoothness of the loss along the gradient (Santurkar et al., Figure 4)"
+    if not snaps:
+        return message(title=describe, height=height)
+    measured = [t for t in variants if len(views.smoothness(snaps, t)[0])]
+    if not measured:
+        return message("measured with the gradient shift, on the mini-batch of its steps: none yet",
+                       describe, height)
+    axes, cells = grid(1, 3, [title for title, _, _ in _SMOOTH], hgap=0.1)
+    traces: list[dict] = []
+    drawn: list[list[np.ndarray]] = [[], [], []]  # per cell, each variant's values: the axis's span
+    for token in measured:
+        color, label = variant_color(token), variant_label(token)
+        at, *series = views.smoothness(snaps, token)
+        for k, y in enumerate(series, 1):
+            drawn[k - 1].append(y)
+            xa, ya = axis(k)
+            traces.append(dict(type="scatter", x=f32(at), y=f32(y, positive=True), mode="lines+markers",
+                               name=label, legendgroup=label, showlegend=k == 1, xaxis=xa, yaxis=ya,
+                               line=dict(color=color, width=2), marker=dict(color=color, size=7),
+                               hovertemplate=f"step %{{x}}: %{{y:.3g}}<extra>{label}</extra>"))
+    for k, (_, unit, _) in enumerate(_SMOOTH, 1):
+        y = np.concatenate(drawn[k - 1])
+        y = y[np.isfinite(y) & (y > 0)]
+        # Over a decade or more, ticks at the powers of 10 only: plotly's 2s and 5s between them read as a
+        # jumbled scale ("10, 5, 2, 1" beside "2").
+        decades = dict(dtick=1) if y.size and y.max() >= 10 * y.min() else {}
+        axes["yaxis" + ("" if k == 1 else str(k))].update(type="log", title=f"{unit} (log)", exponentformat="power",
+                                                          **decades)
+    _x_steps(axes, (1, 2, 3), views.steps(snaps))
+    medians = {t: summary.smoothness(snaps, t) for t in measured}
+    parts = [f"{name}: " + ", ".join(f"{variant_label(t)} {fmt(getattr(m, field))}" for t, m in medians.items()
+                                     if m is not None)
+             for name, _, field in _SMOOTH if any(m is not None for m in medians.values())]
+    grid_text = ", ".join(f"{s:g}" for s in STEPS)
+    note = (f"steps η = learning rate × {{{grid_text}}} along the gradient g of one mini-batch, lower is smoother"
+            + ("; median over the run: " + "; ".join(parts) if parts else ""))
+    return figure(traces, axes, describe, note, height, cells, cell_titles=True, describe=describe)

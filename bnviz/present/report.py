@@ -238,6 +238,10 @@ def _panel_figures(snaps, shown: Snapshot | None, cfg: ExperimentConfig, panel: 
                            figures.stability(snaps, cfg.variants, layer),
                            f"Drift per snapshot, gradient-based covariate shift and saturation of layer "
                            f"{layer + 1}'s activation input."))
+        out.append(_Figure("fig_smooth", "Smoothness of the loss along the gradient",
+                           figures.smoothness(snaps, cfg.variants),
+                           "Santurkar et al.'s loss range, gradient change and effective β-smoothness along the "
+                           "gradient of one mini-batch, per variant, wherever the gradient shift was measured."))
     elif panel == "why-gaussian":
         results = [clt.clt_experiment(d, seed=cfg.seed) for d in CLT_DISTS]
         out.append(_Figure("fig_clt", "The central limit theorem at work", figures.clt_curves(results),

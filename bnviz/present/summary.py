@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bnviz.measure.snapshot import POOLED
+from bnviz.measure.snapshot import POOLED, Smoothness
 from bnviz.present import views
 from bnviz.present.numbers import steps_span
 
@@ -126,6 +126,15 @@ def gradient_shift(snaps, tokens, n_layers: int) -> GradientShift | None:
 
     return GradientShift({t: mean_at(t, 1) for t in tokens}, {t: mean_at(t, 2) for t in tokens},
                          tuple(sorted(common)))
+
+
+def smoothness(snaps, token: str) -> Smoothness | None:
+    """Santurkar et al.'s smoothness of ``token`` over the run: the median of each quantity (loss range, gradient
+    change, effective beta) over the snapshots where it was measured; None with fewer than 2 of them."""
+    at, *series = views.smoothness(snaps, token)
+    if len(at) < 2:
+        return None
+    return Smoothness(*(nanmedian(s) for s in series))
 
 
 def layer_normality(snap, token: str, layer: int, stage: str = "x") -> tuple[float, float]:

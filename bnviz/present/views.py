@@ -119,6 +119,19 @@ def ics(snaps, variant: str, layer: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2]
 
 
+def smoothness(snaps, variant: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(steps, loss range, gradient change, effective beta) at the snapshots where the smoothness along the
+    gradient was measured (measure/smooth.py) with some finite value: a network that was no longer finite
+    there measured nothing, as its replay (whose table leaves NaN out) says too."""
+    pts = [(s.step, v.smooth.loss_range, v.smooth.grad_change, v.smooth.beta) for s in snaps
+           if (v := s.variants.get(variant)) is not None and v.smooth is not None]
+    pts = [p for p in pts if np.isfinite(p[1:]).any()]
+    if not pts:
+        return np.empty(0, np.int64), np.empty(0), np.empty(0), np.empty(0)
+    arr = np.array(pts, dtype=np.float64)
+    return arr[:, 0].astype(np.int64), arr[:, 1], arr[:, 2], arr[:, 3]
+
+
 def saturation(snaps, variant: str, layer: int, unit: int = POOLED) -> np.ndarray:
     """Fraction of saturated activation inputs over the snapshots."""
     out = np.full(len(snaps), np.nan)

@@ -6,7 +6,7 @@ the page's export encodes a History's snapshots; both go through the same encode
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import TYPE_CHECKING, TypeAlias
 
 import numpy as np
@@ -15,7 +15,7 @@ from bnviz import stats
 from bnviz.config import TABLE_CAP
 from bnviz.measure.snapshot import POOLED, Snapshot
 from bnviz.table.history import History
-from bnviz.table.schema import DATA_KEY, QUANTILE_STATS, QUERY_KEY, TABLE_COLUMNS, TRAIN_STATS
+from bnviz.table.schema import DATA_KEY, QUANTILE_STATS, QUERY_KEY, SMOOTH_STATS, TABLE_COLUMNS, TRAIN_STATS
 
 if TYPE_CHECKING:
     import pandas
@@ -31,6 +31,8 @@ def _rows(snap: Snapshot, quantiles: bool = False):
             train = np.array([[v.loss, v.accuracy, v.test_accuracy, float(v.diverged_at)]])
         names = TRAIN_STATS + (("diverged_at",) if v.diverged_at is not None else ())
         yield token, -1, "train", np.array([POOLED]), names, train
+        if v.smooth is not None:
+            yield token, -1, "train", np.array([POOLED]), SMOOTH_STATS, np.array([astuple(v.smooth)])
         for li, layer in enumerate(v.layers):
             for stage, s in layer.stages.items():
                 units = np.array(s.units)

@@ -30,12 +30,22 @@ from bnviz.measure.snapshot import (
     POOLED,
     QQ_POINTS,
     LayerStats,
+    Smoothness,
     Snapshot,
     StageStats,
     VariantSnapshot,
     VariantStatus,
 )
-from bnviz.table.schema import CHANGE_STATS, ICS_STATS, QQ_PROBS, QUANTILE_STATS, RUN_STATS, SERIES_STATS, UNIT_STAGES
+from bnviz.table.schema import (
+    CHANGE_STATS,
+    ICS_STATS,
+    QQ_PROBS,
+    QUANTILE_STATS,
+    RUN_STATS,
+    SERIES_STATS,
+    SMOOTH_STATS,
+    UNIT_STAGES,
+)
 from bnviz.table.upload import MAX_BYTES, MAX_QUERY, ReplayError, read_table, validate
 
 MAX_SNAPSHOTS = HISTORY_CAP + 1  # rebuilt snapshots (evenly thinned beyond), as the page's History keeps them
@@ -324,8 +334,8 @@ def snapshots_from_table(df, config: ExperimentConfig | None = None,
 
     present = np.zeros((V, S), dtype=bool)
     present[v_i, s_i] = True
-    run = np.full((V, S, len(RUN_STATS)), np.nan)
-    col = _lookup(stat_cats, RUN_STATS)[k_code]
+    run = np.full((V, S, len(RUN_STATS) + len(SMOOTH_STATS)), np.nan)
+    col = _lookup(stat_cats, (*RUN_STATS, *SMOOTH_STATS))[k_code]
     sel = col >= 0
     run[v_i[sel], s_i[sel], col[sel]] = value[sel]
     per_layer = (*CHANGE_STATS, *ICS_STATS)
@@ -380,10 +390,13 @@ def snapshots_from_table(df, config: ExperimentConfig | None = None,
                 gap = next(i for i in range(len(by_layer) + 1) if i not in by_layer)
                 raise ReplayError(f"variant {token!r} at step {int(step)} has layers {sorted(by_layer)[:8]} but no "
                                   f"layer {gap}: layers must be numbered 0, 1, 2, ...")
-            loss, acc, test_acc, div = run[v, s]
+            loss, acc, test_acc, div = run[v, s, :len(RUN_STATS)]
+            landscape = run[v, s, len(RUN_STATS):]
             snap_variants[token] = VariantSnapshot(float(loss), float(acc), float(test_acc),
                                                    int(div) if math.isfinite(div) else None,
-                                                   tuple(by_layer[i] for i in range(len(by_layer))))
+                                                   tuple(by_layer[i] for i in range(len(by_layer))),
+                                                   Smoothness(*map(float, landscape))
+                                                   if np.isfinite(landscape).any() else None)
         out.append(Snapshot(int(step), snap_variants, _nbytes(snap_variants)))
     return tuple(out)
 

@@ -37,10 +37,14 @@ ICS_STATS = ("ics_l2", "ics_cos")
 
 RUN_STATS = (*TRAIN_STATS, "diverged_at")
 
-KNOWN_STATS = (*SERIES_STATS, *QUANTILE_STATS, *CHANGE_STATS, *ICS_STATS, *RUN_STATS)
+# Santurkar et al.'s smoothness along the gradient (measure.snapshot.Smoothness's fields, in order): layer -1,
+# stage train, at the steps where it was measured.
+SMOOTH_STATS = ("smooth_loss_range", "smooth_grad_change", "smooth_beta")
+
+KNOWN_STATS = (*SERIES_STATS, *QUANTILE_STATS, *CHANGE_STATS, *ICS_STATS, *RUN_STATS, *SMOOTH_STATS)
 
 STAGE_OF_STAT = {**{s: UNIT_STAGES for s in (*SERIES_STATS, *QUANTILE_STATS)}, "gamma": ("y",), "beta": ("y",),
                   **{s: ("params",) for s in CHANGE_STATS}, **{s: ("grad",) for s in ICS_STATS},
-                  **{s: ("train",) for s in RUN_STATS}}
+                  **{s: ("train",) for s in (*RUN_STATS, *SMOOTH_STATS)}}
 
 QQ_PROBS = (np.arange(QQ_POINTS) + 0.5) / QQ_POINTS

@@ -308,7 +308,7 @@ def validate(df) -> pandas.DataFrame:
             if known is not None and c not in known:
                 hint = (f"known stages: {', '.join(STAGE_NAMES)}" if col == "stage"
                         else "known stats: those of the record command, gamma, beta, *_change, ics_l2, ics_cos, "
-                        "q00..q63")
+                        "smooth_*, q00..q63")
                 raise ReplayError(f"unknown {col} {_show(c)} ({hint})")
             if col == "variant":
                 kind, placement = split_variant(c)

@@ -164,9 +164,15 @@ def normality(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     chart(shared(figures.qq_plot, shown, variant, layer_idx, stage, unit, noun=views.unit_noun(cfg)), "fig_qq")
 
 
-def stability(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
+def stability_lead(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """Drift, gradient covariate shift, saturation."""
     chart(shared(figures.stability, snaps, cfg.variants, layer_idx, **classroom.sized("fig_stab")), "fig_stab")
+
+
+def stability(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
+    """The leading chart, then the smoothness of the loss along the gradient."""
+    stability_lead(snaps, shown, cfg, layer_idx, unit)
+    chart(shared(figures.smoothness, snaps, cfg.variants, **classroom.sized("fig_smooth")), "fig_smooth")
 
 
 def why_gaussian(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
@@ -230,7 +236,7 @@ RENDER = {
 }
 # A panel's leading chart, where it has one that needs no widget: what a tab's first frame draws of the panel,
 # and, empty, what the panel shows before its run's first snapshot (no snapshots, ``shown`` None).
-LEAD = {"training": RENDER["training"], "layer": layer, "over-time": figure_1, "stability": stability}
+LEAD = {"training": RENDER["training"], "layer": layer, "over-time": figure_1, "stability": stability_lead}
 
 
 def lead(panel: str, snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:

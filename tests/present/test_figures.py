@@ -37,6 +37,7 @@ def every_figure(snaps, variants, layers, units=(POOLED,)):
     """(name, figure) for every builder and every variant, layer, stage and unit of a history."""
     last = snaps[-1] if snaps else None
     yield "training", figures.training(snaps, variants)
+    yield "smoothness", figures.smoothness(snaps, variants)
     for layer in layers:
         yield "stability", figures.stability(snaps, variants, layer)
         for unit in units:
@@ -270,6 +271,24 @@ def test_gamma_lines_are_the_layers_gamma(small):
         change = np.array([s.variants["bn"].layers[0].change.get(p, np.nan) for s in small])
         np.testing.assert_array_equal(named(cell(fig, 3), f"change of {sym}")[0].y,
                                       f32(np.where(change > 0, change, np.nan)))
+
+
+def test_smoothness_draws_each_measurement_on_log_axes_and_quotes_the_medians(small):
+    fig = figures.smoothness(small, SMALL.variants)
+    for v in SMALL.variants:
+        label = figures.variant_label(v)
+        measured = [(s.step, s.variants[v].smooth) for s in small if s.variants[v].smooth is not None]
+        assert [m[0] for m in measured] == [0, 20, 40]  # every ics_every steps before the last
+        for k, field in enumerate(("loss_range", "grad_change", "beta"), 1):
+            line = named(cell(fig, k), label)[0]
+            np.testing.assert_array_equal(line.x, f32([m[0] for m in measured]))
+            np.testing.assert_array_equal(line.y, f32([getattr(m[1], field) for m in measured]))
+            median = float(np.median([getattr(m[1], field) for m in measured]))
+            assert f"{label} {figures.fmt(median)}" in fig.layout.title.text
+    assert [fig.layout[f"yaxis{k}"].type for k in ("", 2, 3)] == ["log"] * 3
+    assert "0.25, 0.5, 1, 2, 4" in fig.layout.title.text
+    empty = figures.smoothness(small, ("ln",))  # a variant the run did not train
+    assert not empty.data and "none yet" in texts(empty)
 
 
 def test_training_normality_qq_and_stability_draw_the_snapshots(small):

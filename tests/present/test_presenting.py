@@ -38,6 +38,7 @@ def some_figures(small):
             "histograms": figures.layer_histograms(small[-1], SMALL.variants, 0),
             "heatmap": figures.histogram_heatmap(small, "bn", 0, "x", POOLED, 10),
             "stability": figures.stability(small, SMALL.variants, 1),
+            "smoothness": figures.smoothness(small, SMALL.variants),
             "waiting": figures.training((), SMALL.variants)}
 
 
@@ -50,7 +51,7 @@ def near(a, b) -> bool:
 
 
 @pytest.mark.parametrize("name", ["gamma_beta", "normality", "bands", "histograms", "heatmap", "stability",
-                                  "waiting"])
+                                  "smoothness", "waiting"])
 def test_presented_enlarges_every_font_line_and_marker_by_the_scale(small, name):
     fig = some_figures(small)[name]
     big = presented(fig)

@@ -32,7 +32,7 @@ EXPECTED = {
     "over-time": ["fig_bands", "fig_heat", "fig_training"],
     "gamma-beta": ["fig_gb", "fig_whatif", "fig_training", "fig_bands"],
     "normality": ["fig_norm", "fig_qq", "fig_training", "fig_bands"],
-    "stability": ["fig_stab", "fig_training", "fig_bands"],
+    "stability": ["fig_stab", "fig_smooth", "fig_training", "fig_bands"],
     "why-gaussian": ["fig_clt", "fig_bimodal", "fig_training", "fig_bands"],
     "evidence": ["fig_training", "fig_bands"],
 }

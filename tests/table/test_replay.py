@@ -44,6 +44,9 @@ def test_every_series_reads_back_as_the_live_run_measured_it(ioffe, files, kind)
         for name in ("loss", "accuracy", "test_accuracy"):
             _close(views.train_stat(live, v, name), views.train_stat(snaps, v, name))
         assert views.diverged_at(snaps, v) == views.diverged_at(live, v)
+        for a, b in zip(views.smoothness(live, v), views.smoothness(snaps, v)):
+            _close(a, b)
+        assert views.smoothness(snaps, v)[0].tolist() == [0]  # with the gradient shift, at step 0 only
         for layer in range(3):
             assert views.act_stage(snaps, v, layer) == views.act_stage(live, v, layer)
             _close(views.saturation(live, v, layer), views.saturation(snaps, v, layer))
@@ -103,6 +106,10 @@ def test_other_variants_relu_and_divergence_round_trip(others_run, diverged_run)
         for v in cfg.variants:
             assert views.diverged_at(snaps, v) == views.diverged_at(live, v)
             _close(views.train_stat(live, v, "loss"), views.train_stat(snaps, v, "loss"))
+            measured = views.smoothness(live, v)
+            for a, b in zip(measured, views.smoothness(snaps, v)):
+                _close(a, b)
+            assert cfg is DIVERGES or len(measured[0]) == cfg.steps // cfg.ics_every  # steps 0, 10, 20
             for layer in range(len(cfg.widths)):
                 assert views.act_stage(snaps, v, layer) == views.act_stage(live, v, layer)
                 _close(views.saturation(live, v, layer), views.saturation(snaps, v, layer))

@@ -81,6 +81,8 @@ def test_snapshot_cadence_does_not_change_training(base):
     every_step = finished(base.replace(snapshot_every=1, ics_every=1))
     once = finished(base.replace(snapshot_every=base.steps, ics_every=0))
     assert len(every_step.history) == base.steps + 1 and len(once.history) == 2
+    # every step but the last probed the gradient shift and the smoothness along the gradient too
+    assert all(v.smooth is not None for s in every_step.history.snapshots()[:-1] for v in s.variants.values())
     assert_same_weights(weights(every_step), weights(once))
     for t in once.nets:  # running statistics (BN's moments, a shape variant's quantiles) are state too
         for la, lb in zip(every_step.nets[t].layers, once.nets[t].layers):
