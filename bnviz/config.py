@@ -363,6 +363,20 @@ def _presets() -> dict[str, Preset]:
             "Santurkar et al.'s deep linear network: 25 linear layers of 16 units from orthogonal weights (the "
             "plain network learns too), targets a noisy linear map of Gaussian inputs; no norm, BN, noisy BN.",
         ),
+        Preset(
+            "shapes",
+            base.replace(dataset="features", input_dist="bimodal", n_features=8, widths=(32, 32, 32),
+                         activation="relu", lr=0.1, steps=3000,
+                         variants=("bn", "bn_gauss", "bn_uniform", "bn_laplace")),
+            "Would another shape serve better? On bimodal inputs, BN (which keeps its input's shape) beside three "
+            "normalizations that force each unit into a Gaussian, a uniform or a Laplace shape, from the same start.",
+        ),
+        Preset(
+            "shapes-digits",
+            base.replace(steps=3000, variants=("bn", "bn_gauss", "bn_uniform", "bn_laplace")),
+            "The same four normalizations in Figure 1's network on the digits: BN, and BN's standardization "
+            "forced into a Gaussian, a uniform or a Laplace shape.",
+        ),
     ]
     return {p.name: p for p in items}
 

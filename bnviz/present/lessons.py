@@ -112,6 +112,22 @@ STEPS: tuple[Step, ...] = (
         "about the paper's explanation of why BN helps?",
         chart="fig_stab",
     ),
+    Step(
+        9, "C9", "Would another shape serve better?", "shapes", "training", None, POOLED,
+        "Four networks differ only in the shape their normalization gives each unit: BN keeps the shape it "
+        "receives; the other three standardize as BN does and then force the values into a Gaussian, a uniform "
+        "or a heavy-tailed (Laplace) shape. The chart shows their test score over training.",
+        "Which shape trains best on this data? Is the Gaussian the best choice, or only the usual one?",
+        chart="fig_training",
+    ),
+    Step(
+        10, "C10", "What BN does instead: a smoother landscape (Santurkar)", "santurkar", "stability", None, POOLED,
+        "Stand at the current weights and step along the gradient by a few multiples of the learning rate. "
+        "The smoothness chart shows how much the loss varies along those steps, how much the gradient changes "
+        "and the ratio of the two (the effective β-smoothness), with and without BN.",
+        "If BN does not fix the distributions, what does it change? Is the loss landscape smoother with BN?",
+        chart="fig_smooth",
+    ),
 )
 
 _BY_NUMBER = {s.number: s for s in STEPS}
@@ -307,8 +323,27 @@ def _c8(v, n: claims.C8Numbers, cfg, **_) -> list[str]:
     return out
 
 
+def _c9(v, n: claims.C9Numbers, cfg, **_) -> list[str]:
+    def _pct(x) -> str:  # the test score as the Training chart writes it
+        return numbers.score(x, "R²" in n.score)
+
+    areas = ", ".join(f"{variant_label(t)} {_pct(a)}" for t, a in n.areas.items())
+    gaps = " and ".join(f"{abs(g) * 100:.1f} points {'above' if g > 0 else 'below'} {variant_label(ref)}"
+                        for ref, g in n.gaps.items())
+    out = [f"the {n.score} averaged over training is {areas}{'' if n.finished else ' so far'}."]
+    out.append(f"The best non-Gaussian shape, {variant_label(n.best)}, is {gaps}.")
+    return out
+
+
+def _c10(v, n: claims.C10Numbers, cfg, **_) -> list[str]:
+    bn, none = (variant_label(t) for t in n.tokens)
+    words = dict(claims.SMOOTHNESS)
+    return [f"along the gradient, the medians over the measured steps are, {bn} against {none}: "
+            + "; ".join(f"{words[q]} {_fmt(n.bn[q])} vs {_fmt(n.none[q])}" for q in n.ratios) + "."]
+
+
 _COMPOSE: dict[str, Callable[..., list[str]]] = {"C1": _c1, "C2": _c2, "C3": _c3, "C4": _c4, "C5": _c5, "C6": _c6,
-                                                  "C7": _c7, "C8": _c8}
+                                                  "C7": _c7, "C8": _c8, "C9": _c9, "C10": _c10}
 
 
 def _meaning(v: claims.Verdict) -> str:

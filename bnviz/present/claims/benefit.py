@@ -167,3 +167,72 @@ C8 = Claim(
     },
     judge=_c8,
 )
+
+
+C10_FACTOR = 1.5  # smoother: BN's median is below 1 / 1.5 of none's
+SMOOTHNESS = (("loss_range", "the loss's variation along the gradient"),
+              ("grad_change", "the gradient's change along it (gradient predictiveness)"),
+              ("beta", "the effective β-smoothness"))
+
+
+@dataclass(frozen=True)
+class C10Numbers:
+    bn: dict[str, float]  # quantity -> BN's median over the snapshots where it was measured
+    none: dict[str, float]
+    ratios: dict[str, float]  # quantity -> BN's / none's
+    smoother: tuple[str, ...]  # the quantities on which BN is smoother by more than C10_FACTOR
+    tokens: tuple[str, str]  # (BN's token, none's)
+
+
+def _c10(r: RunView) -> Judged:
+    bn, none = r.find(("bn",), "before") or r.find(("bn",)), r.find(("none",))
+    if bn is None or none is None:
+        return not_measured(C10.needs_why)
+    measured = {t: summary.smoothness(r.snaps, t) for t in (bn, none)}
+    if any(m is None for m in measured.values()):
+        return not_measured(f"needs Santurkar's smoothness at 2 or more steps (measured every {r.cfg.ics_every} "
+                            "steps, with the gradient shift): let the run go on")
+    m_bn, m_none = measured[bn], measured[none]
+    assert m_bn is not None and m_none is not None
+    values = {t: {q: float(getattr(m, q)) for q, _ in SMOOTHNESS} for t, m in ((bn, m_bn), (none, m_none))}
+    ratios = {q: summary.ratio(values[bn][q], values[none][q]) for q, _ in SMOOTHNESS}
+    if any(math.isnan(v) for v in ratios.values()):
+        return not_measured(f"no finite smoothness: {r.why_missing(bn)}; {r.why_missing(none)}")
+    smoother = tuple(q for q, _ in SMOOTHNESS if ratios[q] < 1 / C10_FACTOR)
+    verdict = "supported" if len(smoother) == len(SMOOTHNESS) else "refuted" if not smoother else "mixed"
+    figure = "medians over the measured steps, BN vs none: " + "; ".join(
+        f"{words} {fmt(values[bn][q])} vs {fmt(values[none][q])} (ratio {fmt(ratios[q])})" for q, words in SMOOTHNESS)
+    names = dict(SMOOTHNESS)
+    if verdict == "supported":
+        detail = (f"Along the gradient, BN's loss varied {times(ratios['loss_range'])} as much as without "
+                  f"normalization, its gradient changed {times(ratios['grad_change'])} as much, and its effective "
+                  f"β-smoothness was {times(ratios['beta'])} none's: a smoother landscape.")
+    elif verdict == "refuted":
+        detail = ("Along the gradient, BN's landscape was not smoother on any of the three measures: "
+                  + ", ".join(f"{names[q]} {times(ratios[q])} none's" for q, _ in SMOOTHNESS) + ".")
+    else:
+        detail = ("BN was smoother on " + ", ".join(names[q] for q in smoother) + " only: "
+                  + ", ".join(f"{names[q]} {times(ratios[q])} none's" for q, _ in SMOOTHNESS) + ".")
+    return Judged(verdict, figure, detail, ratios["beta"],
+                  C10Numbers(values[bn], values[none], ratios, smoother, (bn, none)))
+
+
+C10 = Claim(
+    "C10", "BN makes the loss landscape smoother (Santurkar)", "santurkar", "stability",
+    needs=lambda c: configured(c, ("bn",)) and configured(c, ("none",)),
+    needs_why="needs bn and none trained side by side: open the santurkar preset",
+    thresholds={"factor": C10_FACTOR},
+    rule=f"at the steps where the gradient shift is measured, step from the weights along the gradient (sizes "
+         f"a multiple of the learning rate) and take the loss's variation, the gradient's change and the "
+         f"effective β-smoothness; supported if BN's median of all three is below 1/{C10_FACTOR} of none's; "
+         "refuted if none of them is; mixed otherwise",
+    meaning={
+        "supported": ("So this is what BN does instead of fixing a distribution: along the direction training "
+                      "moves, the loss and its gradient change less, so the gradient predicts the next step "
+                      "better and larger steps are safe (Santurkar et al.)."),
+        "refuted": ("In this run BN's loss landscape was not smoother along the gradient than without "
+                    "normalization: Santurkar's explanation does not show here."),
+        "mixed": "The landscape was smoother with BN on some measures only: the evidence is split in this run.",
+    },
+    judge=_c10,
+)

@@ -12,12 +12,13 @@ import logging
 
 from bnviz.config import ExperimentConfig
 from bnviz.measure.snapshot import Snapshot
-from bnviz.present.claims import benefit, drift, shape, sums
+from bnviz.present.claims import alternatives, benefit, drift, shape, sums
 from bnviz.present.claims.record import Claim, Judged, RunView, Verdict, not_measured
 
 log = logging.getLogger(__name__)
 
-CLAIMS: tuple[Claim, ...] = (drift.C1, drift.C2, shape.C3, shape.C4, sums.C5, shape.C6, drift.C7, benefit.C8)
+CLAIMS: tuple[Claim, ...] = (drift.C1, drift.C2, shape.C3, shape.C4, sums.C5, shape.C6, drift.C7, benefit.C8,
+                             alternatives.C9, benefit.C10)
 BY_ID = {c.id: c for c in CLAIMS}
 
 
