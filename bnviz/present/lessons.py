@@ -33,7 +33,7 @@ class Step:
     """One step of the walkthrough."""
 
     number: int  # 1-based, as in ?lesson=N
-    claim: str  # "C1".."C8"
+    claim: str  # "C1".."C10"
     title: str  # short, shown as the step heading
     preset: str  # key of config.PRESETS the step opens
     panel: str  # key of config.PANELS to open and highlight

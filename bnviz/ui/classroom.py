@@ -71,7 +71,7 @@ def sidebar() -> None:
         st.radio("Guided lesson", options, key="lesson_pick",
                  format_func=lambda n: "none" if n == 0 else f"{n}. {lessons.step(n).claim} {lessons.step(n).title}",
                  on_change=lambda: open_step(st.session_state["lesson_pick"]) if st.session_state["lesson_pick"]
-                 else close_lesson(), help="A walkthrough of the claims C1-C8; each step has its own link")
+                 else close_lesson(), help="A walkthrough of the claims C1-C10; each step has its own link")
         st.toggle("Presenter mode", key="present", help="Hides the controls and enlarges the text and the charts "
                   "for a projector (the link keeps it: present=1)")
 

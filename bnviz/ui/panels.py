@@ -164,15 +164,27 @@ def normality(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     chart(shared(figures.qq_plot, shown, variant, layer_idx, stage, unit, noun=views.unit_noun(cfg)), "fig_qq")
 
 
+def _stability_charts(snaps, cfg, layer_idx: int) -> list:
+    """The panel's two charts in the order drawn: drift, gradient shift and saturation, then the smoothness of
+    the loss along the gradient; the smoothness first when a lesson asks about it, so that it sits under the
+    question."""
+    drift = lambda: chart(shared(figures.stability, snaps, cfg.variants, layer_idx,  # noqa: E731
+                                 **classroom.sized("fig_stab")), "fig_stab")
+    smooth = lambda: chart(shared(figures.smoothness, snaps, cfg.variants,  # noqa: E731
+                                  **classroom.sized("fig_smooth")), "fig_smooth")
+    return [smooth, drift] if classroom.focus() == "fig_smooth" else [drift, smooth]
+
+
 def stability_lead(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
-    """Drift, gradient covariate shift, saturation."""
-    chart(shared(figures.stability, snaps, cfg.variants, layer_idx, **classroom.sized("fig_stab")), "fig_stab")
+    """The panel's leading chart (see _stability_charts)."""
+    _stability_charts(snaps, cfg, layer_idx)[0]()
 
 
 def stability(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
-    """The leading chart, then the smoothness of the loss along the gradient."""
-    stability_lead(snaps, shown, cfg, layer_idx, unit)
-    chart(shared(figures.smoothness, snaps, cfg.variants, **classroom.sized("fig_smooth")), "fig_smooth")
+    """The leading chart, then the other."""
+    lead, rest = _stability_charts(snaps, cfg, layer_idx)
+    lead()
+    rest()
 
 
 def why_gaussian(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:

@@ -15,7 +15,7 @@ from bnviz.present import claims, views
 from bnviz.training.run import Run
 
 SHORT = dict(widths=(32, 32, 32), steps=600, snapshot_every=20, ics_every=100)
-IDS = [f"C{i}" for i in range(1, 9)]
+IDS = [f"C{i}" for i in range(1, 11)]
 
 
 def train(preset):
@@ -402,3 +402,67 @@ def test_no_claim_takes_a_shape_variant_for_bn(shapes_run):
     bare = claims.evidence(tuple(dataclasses.replace(s, variants={"none": s.variants["none"]}) for s in snaps),
                            cfg.replace(variants=("none",)))
     assert [(v.claim, v.verdict, v.detail) for v in board] == [(v.claim, v.verdict, v.detail) for v in bare]
+
+
+# ------------------------------------------------------------------------------ C9 and C10
+
+@pytest.fixture(scope="module")
+def shapes():
+    return train("shapes")
+
+
+def mean_over_training(snaps, token):
+    """The test score's mean over training, by numpy's trapezoid rule, scores below 0 counted as 0."""
+    s = views.steps(snaps).astype(float)
+    y = np.clip(views.train_stat(snaps, token, "test_accuracy"), 0, None)
+    return float(np.trapezoid(y, s) / (s[-1] - s[0]))
+
+
+@pytest.mark.slow
+def test_c9_compares_every_shape_by_its_mean_score_over_training(shapes):
+    snaps, cfg, board = shapes
+    v = board["C9"]
+    n = v.numbers
+    assert v.verdict in {"supported", "refuted", "mixed"} and set(n.areas) == set(cfg.variants)
+    areas = {t: mean_over_training(snaps, t) for t in cfg.variants}
+    for t in cfg.variants:
+        assert n.areas[t] == pytest.approx(areas[t], rel=1e-9)
+    best = max(("bn_uniform", "bn_laplace"), key=areas.get)
+    gaps = {ref: areas[best] - areas[ref] for ref in ("bn_gauss", "bn")}
+    beats = sum(g > claims.C9_GAP for g in gaps.values())
+    assert v.verdict == {2: "supported", 0: "refuted", 1: "mixed"}[beats]
+    assert n.best == best and v.value == pytest.approx(max(gaps.values()), rel=1e-9)
+
+
+def test_c9_is_not_measured_without_a_non_gaussian_shape(ioffe):
+    snaps, cfg, board = ioffe
+    assert board["C9"].verdict == "not measured" and "shapes preset" in board["C9"].detail
+
+
+@pytest.mark.slow
+def test_c10_compares_bn_and_none_by_the_medians_of_their_smoothness(santurkar):
+    import statistics
+
+    snaps, cfg, board = santurkar
+    v = board["C10"]
+    assert v.verdict in {"supported", "refuted", "mixed"}, v.detail
+    medians = {}
+    for token in ("bn", "none"):
+        measured = [s.variants[token].smooth for s in snaps if s.variants[token].smooth is not None]
+        assert len(measured) >= 2
+        medians[token] = {q: statistics.median(getattr(m, q) for m in measured)
+                          for q in ("loss_range", "grad_change", "beta")}
+    ratios = {q: medians["bn"][q] / medians["none"][q] for q in medians["bn"]}
+    for q, r in ratios.items():
+        assert v.numbers.ratios[q] == pytest.approx(r, rel=1e-9)
+        shown(medians["bn"][q], v.figure)
+    smoother = sum(r < 1 / claims.C10_FACTOR for r in ratios.values())
+    assert v.verdict == {3: "supported", 0: "refuted"}.get(smoother, "mixed")
+
+
+def test_c10_waits_for_two_measurements(santurkar):
+    snaps, cfg, _ = santurkar
+    early = tuple(s for s in snaps if s.step < cfg.ics_every)  # step 0's measurement only
+    assert sum(s.variants["bn"].smooth is not None for s in early) == 1
+    (v,) = [x for x in claims.evidence(early, cfg) if x.claim == "C10"]
+    assert v.verdict == "not measured" and "2 or more" in v.detail

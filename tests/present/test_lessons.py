@@ -10,7 +10,7 @@ from bnviz.measure.snapshot import POOLED
 from bnviz.present import claims, lessons, views
 from bnviz.training.run import Run
 
-IDS = [f"C{i}" for i in range(1, 9)]
+IDS = [f"C{i}" for i in range(1, 11)]
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[+-]\d+)?%?")
 
 
@@ -46,7 +46,7 @@ def test_steps_are_numbered_links_that_cover_every_claim_in_order():
     assert [s.number for s in lessons.STEPS] == list(range(1, len(lessons.STEPS) + 1))
     named = [s.claim for s in lessons.STEPS if s.claim]
     assert set(named) == set(IDS) and all(c in IDS for c in named)
-    assert named == sorted(named, key=IDS.index), "steps follow C1..C8 in order"
+    assert named == sorted(named, key=IDS.index), "steps follow C1..C10 in order"
 
 
 @pytest.mark.parametrize("step", lessons.STEPS, ids=lambda s: f"step{s.number}")

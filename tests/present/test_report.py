@@ -24,7 +24,7 @@ from ..helpers import SMALL, finished
 
 PLAIN = SMALL.replace(variants=("none",), steps=20)  # nothing learns γ and β
 LAYER = 1
-IDS = [f"C{i}" for i in range(1, 9)]
+IDS = [f"C{i}" for i in range(1, 11)]
 # The figures each panel must hold, in order: its own, then Training and Figure 1 unless it is one of them.
 EXPECTED = {
     "training": ["fig_training", "fig_bands"],

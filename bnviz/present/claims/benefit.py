@@ -169,7 +169,9 @@ C8 = Claim(
 )
 
 
-C10_FACTOR = 1.5  # smoother: BN's median is below 1 / 1.5 of none's
+# Smoother: BN's median below half of none's. BN's β-smoothness relative to none's varies by a factor of about 1.7
+# (one standard deviation) between seeds on santurkar.
+C10_FACTOR = 2.0
 SMOOTHNESS = (("loss_range", "the loss's variation along the gradient"),
               ("grad_change", "the gradient's change along it (gradient predictiveness)"),
               ("beta", "the effective β-smoothness"))
@@ -224,7 +226,7 @@ C10 = Claim(
     thresholds={"factor": C10_FACTOR},
     rule=f"at the steps where the gradient shift is measured, step from the weights along the gradient (sizes "
          f"a multiple of the learning rate) and take the loss's variation, the gradient's change and the "
-         f"effective β-smoothness; supported if BN's median of all three is below 1/{C10_FACTOR} of none's; "
+         f"effective β-smoothness; supported if BN's median of all three is below 1/{C10_FACTOR:g} of none's; "
          "refuted if none of them is; mixed otherwise",
     meaning={
         "supported": ("So this is what BN does instead of fixing a distribution: along the direction training "

@@ -37,7 +37,7 @@ class Claim:
     """One claim of docs/claims.md, declared once: the board, the lessons, the chart titles and the report
     read it from here."""
 
-    id: str  # "C1".."C8"
+    id: str  # "C1".."C10"
     title: str  # the claim in a few words, as the board's heading (its verdict is about this sentence)
     preset: str  # key of config.PRESETS that measures it
     panel: str  # key of config.PANELS where the evidence is shown
@@ -53,7 +53,7 @@ class Claim:
 class Verdict:
     """One claim judged on one run."""
 
-    claim: str  # "C1".."C8"
+    claim: str  # "C1".."C10"
     title: str  # the claim in a few words (docs/claims.md)
     verdict: str  # one of VERDICTS
     figure: str  # the measured figure(s), with numbers
