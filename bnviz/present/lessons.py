@@ -121,7 +121,7 @@ STEPS: tuple[Step, ...] = (
         chart="fig_training",
     ),
     Step(
-        10, "C10", "What BN does instead: a smoother landscape (Santurkar)", "santurkar", "stability", None, POOLED,
+        10, "C10", "What BN does instead: a smoother landscape", "santurkar", "stability", None, POOLED,
         "Stand at the current weights and step along the gradient by a few multiples of the learning rate. "
         "The smoothness chart shows how much the loss varies along those steps, how much the gradient changes "
         "and the ratio of the two (the effective β-smoothness), with and without BN.",
@@ -360,6 +360,8 @@ def _meaning(v: claims.Verdict) -> str:
 def _not_measured(step_: Step, v: claims.Verdict | None, snaps, cfg: ExperimentConfig | None) -> str:
     detail = "" if v is None else v.detail
     if not snaps or any(s in detail for s in _YET):
+        if len(snaps) >= claims.MIN_SNAPS:  # enough snapshots: the claim says what it still waits for
+            return f"Not measured yet: it {detail.rstrip('.')}. This step uses the {step_.preset} preset."
         more = f" (this claim needs at least {claims.MIN_SNAPS} snapshots; there are {len(snaps)})" if snaps else ""
         return (f"Not measured yet: let the run train a little longer{more}. This step uses the {step_.preset} "
                 "preset.")

@@ -297,7 +297,7 @@ def test_empty_and_garbage_never_raise():
     out = claims.evidence((), PRESETS["ioffe"].config)
     assert {v.claim: v for v in out}["C8"].detail.endswith("open the santurkar preset")
     out = claims.evidence(("not a snapshot", 3), PRESETS["ioffe"].config)
-    assert len(out) == 8 and all(v.verdict == "not measured" for v in out)
+    assert len(out) == len(IDS) and all(v.verdict == "not measured" for v in out)
 
 
 def test_helpers_handle_nan_and_inf():
@@ -387,20 +387,21 @@ def test_c8_at_the_ceiling_is_decided_by_how_fast_not_where_both_end(santurkar):
 
 @pytest.mark.slow
 def test_no_claim_takes_a_shape_variant_for_bn(shapes_run):
-    """The shape variants' x̂ is no affine map of x: every verdict is the one the run gives without them."""
+    """The shape variants' x̂ is no affine map of x: every verdict but C9's (which compares the shapes) is the one
+    the run gives without them."""
     cfg, snaps = shapes_run.config, shapes_run.history.snapshots()
     plain = ("none", "bn")
     without = tuple(dataclasses.replace(s, variants={t: v for t, v in s.variants.items() if t in plain})
                     for s in snaps)
-    full = claims.evidence(snaps, cfg)
-    alone = claims.evidence(without, cfg.replace(variants=plain))
+    full = [v for v in claims.evidence(snaps, cfg) if v.claim != "C9"]
+    alone = [v for v in claims.evidence(without, cfg.replace(variants=plain)) if v.claim != "C9"]
     assert [(v.claim, v.verdict, v.figure, v.detail) for v in full] == [
         (v.claim, v.verdict, v.figure, v.detail) for v in alone]
     only_shapes = ("none", "bn_gauss", "bn_uniform", "bn_laplace@after")
-    board = claims.evidence(tuple(dataclasses.replace(s, variants={t: s.variants[t] for t in only_shapes})
-                                  for s in snaps), cfg.replace(variants=only_shapes))
-    bare = claims.evidence(tuple(dataclasses.replace(s, variants={"none": s.variants["none"]}) for s in snaps),
-                           cfg.replace(variants=("none",)))
+    board = [v for v in claims.evidence(tuple(dataclasses.replace(s, variants={t: s.variants[t] for t in only_shapes})
+                                              for s in snaps), cfg.replace(variants=only_shapes)) if v.claim != "C9"]
+    bare = [v for v in claims.evidence(tuple(dataclasses.replace(s, variants={"none": s.variants["none"]})
+                                             for s in snaps), cfg.replace(variants=("none",))) if v.claim != "C9"]
     assert [(v.claim, v.verdict, v.detail) for v in board] == [(v.claim, v.verdict, v.detail) for v in bare]
 
 

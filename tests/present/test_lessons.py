@@ -21,7 +21,8 @@ def runs():
 
     def get(preset, seed=0):
         if (preset, seed) not in cache:
-            cfg = PRESETS[preset].config.replace(steps=400, snapshot_every=20, seed=seed)
+            # the gradient shift and the smoothness every 100 steps: measured 5 times
+            cfg = PRESETS[preset].config.replace(steps=400, snapshot_every=20, ics_every=100, seed=seed)
             run = Run(cfg, stats_in="inline").start()
             assert run.join(timeout=120) and run.state == "finished", run.error
             cache[preset, seed] = (run.history.snapshots(), cfg)
@@ -97,13 +98,19 @@ QUOTED = {
     "C7": {},
     "C8": {"drift_noisy": claims.fmt, "drift_bn": claims.fmt, "area_noisy": _pct, "area_bn": _pct,
            "acc_noisy": _pct, "acc_bn": _pct},
+    "C9": {"areas.bn": _pct, "areas.bn_gauss": _pct, "areas.bn_uniform": _pct, "areas.bn_laplace": _pct},
+    "C10": {"bn.loss_range": claims.fmt, "none.loss_range": claims.fmt, "bn.beta": claims.fmt,
+            "none.beta": claims.fmt},
 }
 
 
 def field_at(record, path: str):
     """``record.a.b`` for path "a.b"; a number in the path indexes a tuple ("layers.0.w")."""
     for part in path.split("."):
-        record = record[int(part)] if part.isdigit() else getattr(record, part)
+        if isinstance(record, dict):
+            record = record[part]
+        else:
+            record = record[int(part)] if part.isdigit() else getattr(record, part)
     return record
 
 
