@@ -523,6 +523,16 @@ _SMOOTH = (("loss range along the gradient", "max − min of L", "loss_range"),
            ("effective β-smoothness", "‖g − g′‖ / ‖ηg‖", "beta"))
 
 
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _power_ticks(y: np.ndarray) -> dict:
+    """Tick values and labels at every power of 10 that the positive values ``y`` span, as 10⁻³ … 10²."""
+    lo, hi = int(np.floor(np.log10(y.min()))), int(np.ceil(np.log10(y.max())))
+    exps = range(lo, hi + 1)
+    return dict(tickvals=[10.0 ** e for e in exps], ticktext=["10" + str(e).translate(_SUPERSCRIPT) for e in exps])
+
+
 def smoothness(snaps: tuple[Snapshot, ...], variants, height: int = 360) -> go.Figure:
     """Santurkar et al.'s smoothness along the gradient (their Figure 4) per variant over training: the loss's
     range, the gradient's change and the effective β-smoothness, each on a log scale; the subtitle quotes each
@@ -551,10 +561,10 @@ def smoothness(snaps: tuple[Snapshot, ...], variants, height: int = 360) -> go.F
         y = np.concatenate(drawn[k - 1])
         y = y[np.isfinite(y) & (y > 0)]
         # Over a decade or more, ticks at the powers of 10 only: plotly's 2s and 5s between them read as a
-        # jumbled scale ("10, 5, 2, 1" beside "2").
-        decades = dict(dtick=1) if y.size and y.max() >= 10 * y.min() else {}
-        axes["yaxis" + ("" if k == 1 else str(k))].update(type="log", title=f"{unit} (log)", exponentformat="power",
-                                                          **decades)
+        # jumbled scale ("10, 5, 2, 1" beside "2"). Written 10⁻³ in the theme's own tick font (plotly's
+        # exponentformat="power" draws them larger than every other chart's ticks).
+        decades = _power_ticks(y) if y.size and y.max() >= 10 * y.min() else {}
+        axes["yaxis" + ("" if k == 1 else str(k))].update(type="log", title=f"{unit} (log)", **decades)
     _x_steps(axes, (1, 2, 3), views.steps(snaps))
     medians = {t: summary.smoothness(snaps, t) for t in measured}
     parts = [f"{name}: " + ", ".join(f"{variant_label(t)} {fmt(getattr(m, field))}" for t, m in medians.items()
