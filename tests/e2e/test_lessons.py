@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from bnviz.config import PRESETS
 from bnviz.present import lessons
 
 from ..helpers import wait_for
@@ -60,8 +61,11 @@ def test_each_lesson_question_and_its_chart_share_the_screen_at_1280x800(browser
         name = f"lesson-{step.number}{'-present' if present else ''}"
         open_app(page, f"{server}/?lesson={step.number}" + ("&present=1" if present else ""))
         page.wait_for_selector(".st-key-status", timeout=30_000)  # the whole page, after its first frame
-        # A few snapshots in, enough for every claim's verdict (claims.MIN_SNAPS, one every 25 steps).
-        assert wait_for(lambda page=page: status_step(page) >= 150
+        # A few snapshots in, enough for every claim's verdict (claims.MIN_SNAPS, one every 25 steps); C10 also
+        # needs its second smoothness measurement, at the gradient shift's cadence.
+        cfg = PRESETS[step.preset].config
+        needed = max(150, cfg.ics_every + cfg.snapshot_every) if step.claim == "C10" else 150
+        assert wait_for(lambda page=page, needed=needed: status_step(page) >= needed
                         or "finished" in page.locator(".st-key-status").inner_text(), timeout=120)
         key = step.chart
         chart = drawn(page, key)

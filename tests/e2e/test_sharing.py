@@ -57,7 +57,7 @@ def test_downloads_the_table_and_a_self_contained_report(page, server):
     open_app(page, server + "/?preset=ioffe&seed=42&steps=100&every=25")
     assert wait_until(lambda: finished(page), timeout=60)
     with page.expect_download() as dl:
-        page.get_by_role("button", name="CSV").click()
+        page.get_by_role("button", name="CSV", exact=True).click()
     rows = list(csv.reader(io.StringIO(open(dl.value.path()).read())))
     assert rows[0] == ["variant", "step", "layer", "stage", "unit", "stat", "value"]
     assert {r[1] for r in rows[1:]} >= {"0", "100"}
