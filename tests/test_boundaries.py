@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import bnviz
 
 ROOT = Path(bnviz.__file__).resolve().parent
@@ -50,6 +52,7 @@ def import_blocked(blocked: str, names: list[str]) -> subprocess.CompletedProces
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 def test_every_module_outside_training_imports_with_torch_blocked():
     torch_free = [m for m in modules() if not m.startswith(TORCH_ALLOWED)]
     assert {"bnviz.measure.clt", "bnviz.table.replay", "bnviz.present.claims.board"} <= set(torch_free)
@@ -57,6 +60,7 @@ def test_every_module_outside_training_imports_with_torch_blocked():
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_every_module_outside_ui_imports_with_streamlit_blocked():
     names = [m for m in modules() if not m.startswith(STREAMLIT_ALLOWED)]
     assert {"bnviz.present.report", "bnviz.table.replay", "bnviz.training.run"} <= set(names)
@@ -64,6 +68,7 @@ def test_every_module_outside_ui_imports_with_streamlit_blocked():
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
 
 
+@pytest.mark.slow
 def test_blocking_a_library_makes_a_module_that_imports_it_fail():
     """The two checks above can fail: blocking streamlit breaks the page's modules."""
     result = import_blocked("streamlit", ["bnviz.ui.live"])

@@ -151,6 +151,7 @@ def test_the_numpy_conv_net_gradients_are_autograds(token):
 
 
 @pytest.mark.parametrize("stats_in", ["inline", "process"])
+@pytest.mark.slow
 def test_a_conv_runs_snapshots_describe_each_channel_over_examples_and_positions(stats_in):
     from bnviz.config import ExperimentConfig
     from bnviz.measure.probe import probe_indices

@@ -435,6 +435,7 @@ def test_c9_compares_every_shape_by_its_mean_score_over_training(shapes):
     assert n.best == best and v.value == pytest.approx(max(gaps.values()), rel=1e-9)
 
 
+@pytest.mark.slow
 def test_c9_is_not_measured_without_a_non_gaussian_shape(ioffe):
     snaps, cfg, board = ioffe
     assert board["C9"].verdict == "not measured" and "shapes preset" in board["C9"].detail
@@ -461,6 +462,7 @@ def test_c10_compares_bn_and_none_by_the_medians_of_their_smoothness(santurkar):
     assert v.verdict == {3: "supported", 0: "refuted"}.get(smoother, "mixed")
 
 
+@pytest.mark.slow
 def test_c10_waits_for_two_measurements(santurkar):
     snaps, cfg, _ = santurkar
     early = tuple(s for s in snaps if s.step < cfg.ics_every)  # step 0's measurement only

@@ -153,6 +153,7 @@ def test_widgets_change_the_config_and_the_link():
     assert at.selectbox(key="init").value == "pytorch"
 
 
+@pytest.mark.slow
 def test_a_link_sets_the_initialization_and_a_bad_one_is_named():
     at = open_page({"init": "orthogonal", **SHORT})
     assert not at.exception and at.selectbox(key="init").value == "orthogonal"
