@@ -164,27 +164,30 @@ def normality(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     chart(shared(figures.qq_plot, shown, variant, layer_idx, stage, unit, noun=views.unit_noun(cfg)), "fig_qq")
 
 
-def _stability_charts(snaps, cfg, layer_idx: int) -> list:
-    """The panel's two charts in the order drawn: drift, gradient shift and saturation, then the smoothness of
-    the loss along the gradient; the smoothness first when a lesson asks about it, so that it sits under the
-    question."""
-    drift = lambda: chart(shared(figures.stability, snaps, cfg.variants, layer_idx,  # noqa: E731
-                                 **classroom.sized("fig_stab")), "fig_stab")
-    smooth = lambda: chart(shared(figures.smoothness, snaps, cfg.variants,  # noqa: E731
-                                  **classroom.sized("fig_smooth")), "fig_smooth")
-    return [smooth, drift] if classroom.focus() == "fig_smooth" else [drift, smooth]
+def _stability_chart(key: str, snaps, cfg, layer_idx: int) -> None:
+    """One of the panel's charts: drift, gradient shift and saturation (fig_stab), or the smoothness of the loss
+    along the gradient (fig_smooth)."""
+    if key == "fig_stab":
+        chart(shared(figures.stability, snaps, cfg.variants, layer_idx, **classroom.sized(key)), key)
+    else:
+        chart(shared(figures.smoothness, snaps, cfg.variants, **classroom.sized(key)), key)
+
+
+def _stability_order() -> tuple[str, str]:
+    """The panel's charts in the order drawn: the smoothness first when a lesson asks about it, so that it sits
+    under the question."""
+    return ("fig_smooth", "fig_stab") if classroom.focus() == "fig_smooth" else ("fig_stab", "fig_smooth")
 
 
 def stability_lead(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
-    """The panel's leading chart (see _stability_charts)."""
-    _stability_charts(snaps, cfg, layer_idx)[0]()
+    """The panel's leading chart."""
+    _stability_chart(_stability_order()[0], snaps, cfg, layer_idx)
 
 
 def stability(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """The leading chart, then the other."""
-    lead, rest = _stability_charts(snaps, cfg, layer_idx)
-    lead()
-    rest()
+    for key in _stability_order():
+        _stability_chart(key, snaps, cfg, layer_idx)
 
 
 def why_gaussian(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
