@@ -10,6 +10,7 @@ entry.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -131,6 +132,33 @@ DATA_HASH_LEN = 16  # hex digits of a CSV file's sha256 kept in links and the da
 BN_EPS = 1e-5  # PyTorch's default eps of BatchNorm1d and LayerNorm: the model, the numpy probe and clt use it
 
 
+@dataclass(frozen=True)
+class WatchedModel:
+    """A PyTorch model that bnviz watched (``bnviz.watch``) rather than built: its normalization layers, in the
+    order the model runs them. Each layer is one entry of every tuple."""
+
+    model: str  # the model's class name, e.g. "ResNet"
+    names: tuple[str, ...]  # each layer's module path, e.g. "layer1.0.bn1"
+    kinds: tuple[str, ...]  # its module's class: "BatchNorm2d", "SyncBatchNorm", "LayerNorm", "GroupNorm", ...
+    fan_ins: tuple[int, ...]  # inputs one unit of the module feeding it sums (0: not known)
+    values: tuple[int, ...]  # values per unit and snapshot (examples x positions, at most WATCH_VALUES)
+    activations: tuple[str, ...]  # class of the activation module right after it ("" where none follows)
+
+    def __post_init__(self) -> None:
+        n = len(self.names)
+        if n == 0 or any(len(t) != n for t in (self.kinds, self.fan_ins, self.values, self.activations)):
+            raise ValueError("invalid watched model: names, kinds, fan_ins, values and activations must be "
+                             "non-empty and equally long")
+
+    @property
+    def noun(self) -> str:
+        """What a unit is called: a channel when every layer normalizes channels of images, else a unit."""
+        return "channel" if all(k.endswith(("2d", "3d")) or k == "GroupNorm" for k in self.kinds) else "unit"
+
+
+WATCH_VALUES = 4096  # values per unit a watched layer keeps per snapshot (Shapiro-Wilk's range; a fixed sample)
+
+
 def split_variant(token: str) -> tuple[str, str | None]:
     """Split a variant token such as ``bn`` or ``bn@after`` into (kind, placement or None)."""
     kind, _, placement = token.partition("@")
@@ -169,6 +197,8 @@ class ExperimentConfig:
     data_task: str = ""
     data_inputs: int = 0
     data_name: str = field(default="", compare=False)  # the uploaded file's name, for messages and links
+    # A model bnviz watched instead of trained (bnviz.watch): its layers; widths are their units.
+    watched: WatchedModel | None = None
 
     def __post_init__(self) -> None:
         problems = self.problems()
@@ -213,13 +243,12 @@ class ExperimentConfig:
             out.append(f"lr={self.lr!r} is not a number")
         else:
             bounded("lr", self.lr)
-        if not 1 <= len(self.widths) <= LIMITS["depth"][1]:
-            out.append(f"widths has {len(self.widths)} layers; 1 to {LIMITS['depth'][1]} allowed")
-        for w in self.widths:
-            if not isinstance(w, int) or not LIMITS["width"][0] <= w <= LIMITS["width"][1]:
-                out.append(f"width {w!r} is outside [1, {LIMITS['width'][1]}]")
-        if all(isinstance(w, int) for w in self.widths) and sum(self.widths) > LIMITS["hidden_units"][1]:
-            out.append(f"widths add up to {sum(self.widths)} units; at most {LIMITS['hidden_units'][1]} in all")
+        if self.watched is not None:  # nothing trains here, so the training limits do not apply
+            if len(self.widths) != len(self.watched.names) or any(
+                    not isinstance(w, int) or w < 1 for w in self.widths):
+                out.append(f"a watched model needs one positive width per layer ({len(self.watched.names)})")
+        else:
+            self._size_problems(out)
         if not self.variants:
             out.append("variants is empty; name at least one of " + ", ".join(VARIANTS))
         if len(set(self.variants)) != len(self.variants):
@@ -235,6 +264,15 @@ class ExperimentConfig:
         if not self.noise_shift >= 0 or not self.noise_scale >= 1:
             out.append("bn_noisy needs noise_shift >= 0 and noise_scale >= 1")
         return out
+
+    def _size_problems(self, out: list[str]) -> None:
+        if not 1 <= len(self.widths) <= LIMITS["depth"][1]:
+            out.append(f"widths has {len(self.widths)} layers; 1 to {LIMITS['depth'][1]} allowed")
+        for w in self.widths:
+            if not isinstance(w, int) or not LIMITS["width"][0] <= w <= LIMITS["width"][1]:
+                out.append(f"width {w!r} is outside [1, {LIMITS['width'][1]}]")
+        if all(isinstance(w, int) for w in self.widths) and sum(self.widths) > LIMITS["hidden_units"][1]:
+            out.append(f"widths add up to {sum(self.widths)} units; at most {LIMITS['hidden_units'][1]} in all")
 
     def _own_data_problems(self, out: list[str]) -> None:
         """The data fields belong to dataset csv alone, which needs them resolved from its file."""
@@ -287,9 +325,40 @@ class ExperimentConfig:
         most a tracked unit's series may hold)."""
         return min(self.probe_size, CONV_PROBE_EXAMPLES) if self.architecture == "conv" else self.probe_size
 
+    def series_values(self, layer: int) -> int:
+        """Values in one unit's series of hidden layer ``layer`` at a snapshot (a watched layer's own count)."""
+        return self.watched.values[layer] if self.watched is not None else self.series_length
+
+    def layer_name(self, layer: int) -> str:
+        """How the page names hidden layer ``layer`` (0-based): "layer 2", or a watched module's path."""
+        return self.watched.names[layer] if self.watched is not None else f"layer {layer + 1}"
+
     def tracked_units(self, layer: int) -> tuple[int, ...]:
         """The units followed one by one in hidden layer ``layer`` (those that exist in it)."""
         return tuple(u for u in self.units if u < self.widths[layer])
+
+
+def config_to_json(cfg: ExperimentConfig) -> str:
+    """The config as JSON: what a run folder of a watched model carries (it has no share link)."""
+    return json.dumps(dataclasses.asdict(cfg), sort_keys=True)
+
+
+def config_from_json(text: str) -> ExperimentConfig:
+    """The config that ``config_to_json`` wrote; raises ValueError (with the reason) for anything else."""
+    try:
+        fields = json.loads(text)
+        names = {f.name for f in dataclasses.fields(ExperimentConfig)}
+        if not isinstance(fields, dict) or not set(fields) <= names:
+            raise ValueError(f"unknown fields {sorted(set(fields) - names)[:5] if isinstance(fields, dict) else ''}")
+        w = fields.get("watched")
+        fields["watched"] = None if w is None else WatchedModel(**{k: tuple(v) if isinstance(v, list) else v
+                                                                  for k, v in w.items()})
+        for k, v in fields.items():
+            if isinstance(v, list):
+                fields[k] = tuple(v)
+        return ExperimentConfig(**fields)
+    except (TypeError, AttributeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not a bnviz config: {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,9 @@ import pytest
 import bnviz
 
 ROOT = Path(bnviz.__file__).resolve().parent
-# Where training happens: the training package, the record command, and the page that starts runs.
-TORCH_ALLOWED = ("bnviz.training", "bnviz.__main__", "bnviz.ui")
+# Where training happens: the training package, the record command, the page that starts runs, and the watcher
+# that rides along in someone else's training loop.
+TORCH_ALLOWED = ("bnviz.training", "bnviz.__main__", "bnviz.ui", "bnviz.watching", "bnviz.lightning")
 # The page alone speaks Streamlit.
 STREAMLIT_ALLOWED = ("bnviz.ui",)
 # Each package (or top-level module) of bnviz and the ones it may import: the pipeline training -> measure ->
@@ -32,6 +33,8 @@ EDGES: dict[str, set[str]] = {
     "table": {"config", "stats", "measure", "urlstate", "owndata"},
     "training": {"config", "stats", "measure", "table", "owndata"},
     "present": {"config", "stats", "measure", "table", "urlstate", "owndata"},
+    "watching": {"config", "stats", "measure", "table"},
+    "lightning": {"config", "watching"},
     "ui": {"config", "stats", "measure", "table", "training", "present", "urlstate", "owndata"},
     "__main__": {"config", "stats", "measure", "table", "training", "present", "urlstate", "owndata"},
 }

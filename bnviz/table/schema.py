@@ -23,6 +23,7 @@ QUANTILE_STATS = tuple(f"q{i:0{len(str(QQ_POINTS - 1))}d}" for i in range(QQ_POI
 
 QUERY_KEY = b"bnviz.query"  # Parquet key-value metadata: the share-link query string of the run
 DATA_KEY = b"bnviz.data"  # ... and, for your own data, what it was trained on (owndata.metadata)
+CONFIG_KEY = b"bnviz.config"  # ... and, for a watched model (no share link), its config as JSON (config_to_json)
 UNIT_STAGES = tuple(C.STAGES)  # x, x_hat, y, a: one row per unit
 
 LAYER_STAGES = ("params", "grad")  # one row per layer (unit -1)
