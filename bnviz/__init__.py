@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from bnviz.watching import watch
+    from bnviz.watching import watch as watch
 
 
 def __getattr__(name: str):
     # bnviz.watch imports PyTorch: only when asked for, so that the torch-free statistics worker stays so.
     if name == "watch":
-        from bnviz.watching import watch
+        from bnviz.watching import watch as watch
 
         return watch
     raise AttributeError(f"module 'bnviz' has no attribute {name!r}")
