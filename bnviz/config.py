@@ -13,6 +13,7 @@ import dataclasses
 import json
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 # --- registries: name -> one-line description (the code that implements each lives beside its use) ---
 
@@ -351,8 +352,8 @@ def config_from_json(text: str) -> ExperimentConfig:
         if not isinstance(fields, dict) or not set(fields) <= names:
             raise ValueError(f"unknown fields {sorted(set(fields) - names)[:5] if isinstance(fields, dict) else ''}")
         w = fields.get("watched")
-        fields["watched"] = None if w is None else WatchedModel(**{k: tuple(v) if isinstance(v, list) else v
-                                                                  for k, v in w.items()})
+        watched: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in (w or {}).items()}
+        fields["watched"] = None if w is None else WatchedModel(**watched)
         for k, v in fields.items():
             if isinstance(v, list):
                 fields[k] = tuple(v)
