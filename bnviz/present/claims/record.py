@@ -47,6 +47,7 @@ class Claim:
     rule: str  # the rule, in words, with its thresholds
     judge: Callable[[RunView], Judged] = field(repr=False)
     meaning: Mapping[str, str] = field(default_factory=dict)  # verdict -> what it means for the student's question
+    twins: str = ""  # what the judge compares across twin networks ("" for a claim one network can show)
 
 
 @dataclass(frozen=True)
