@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -202,10 +201,9 @@ def _view(args: argparse.Namespace) -> int:
                      "a source checkout of bnviz", "view")
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
                *(["--server.port", str(args.port)] if args.port else []), "--", "--run", os.path.abspath(args.folder)]
-    try:
-        return subprocess.call(command)
-    except KeyboardInterrupt:  # Ctrl-C reaches Streamlit too, which stops on its own
-        return 0
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)  # this process becomes the server: Ctrl-C and signals reach it directly
 
 
 def main(argv: list[str] | None = None) -> int:

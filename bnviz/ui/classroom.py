@@ -60,7 +60,8 @@ def sidebar(lessons_shown: bool = True) -> None:
     Without ``lessons_shown`` (a followed run: no preset, so no link or lesson reproduces it) presenter mode
     only."""
     with st.sidebar:
-        st.divider()
+        if lessons_shown:  # below the settings; a followed run has none, so nothing to set it apart from
+            st.divider()
         st.markdown("**Classroom**")
         if not lessons_shown:
             st.toggle("Presenter mode", key="present", help="Hides the controls and enlarges the text and the "

@@ -16,9 +16,10 @@ import streamlit as st
 
 from bnviz import config as C
 from bnviz.present import views
-from bnviz.table.upload import ReplayError
+from bnviz.table.follow import follow
+from bnviz.table.parts import NoRun
 
-from . import classroom, panels, runtime, state
+from . import classroom, panels, state
 from .runtime import lease, registry
 
 # The first frame's timed reruns, in seconds of the browser's clock: about what an idle browser needs, after the
@@ -193,8 +194,8 @@ def followed_run(folder: str):
     """The FollowedRun of ``folder``. While the folder holds no run: its message in words, a look again every
     AWAIT_FOLDER_SECONDS, and the script run ends here."""
     try:
-        return runtime.followed(folder)
-    except ReplayError as exc:
+        return follow(folder)  # one per folder, shared by every session
+    except NoRun as exc:
         st.error(state.as_text(str(exc)), icon="🚫")
         await_folder(folder)
         st.stop()
@@ -204,8 +205,8 @@ def followed_run(folder: str):
 def await_folder(folder: str) -> None:
     """While the followed folder holds no run: look again every few seconds, and show the page once it does."""
     try:
-        runtime.followed(folder)
-    except ReplayError:
+        follow(folder)
+    except NoRun:
         return
     st.rerun(scope="app")
 
@@ -218,6 +219,7 @@ def live_view(run, cfg, replaying: bool, report_view: dict, refresh: float) -> N
     opening = first_frame()
     if following():
         run.refresh()  # the parts written since (FollowedRun reads the folder at most once a second)
+        cfg = run.config  # its steps: the last step written
     elif not opening:
         lease().touch()
         registry().tick()

@@ -115,12 +115,3 @@ def followed_folder(argv: list[str] | None = None) -> str | None:
             return arg.removeprefix("--run=")
     return os.environ.get(RUN_ENV) or None
 
-
-@st.cache_resource(max_entries=8, show_spinner=False)
-def followed(folder: str):
-    """The one FollowedRun of ``folder`` that every session of the server reads (bnviz.table.follow). Raises
-    table.parts.NoRun (a ReplayError, in words) when the folder holds no run: not cached, so a later rerun
-    finds a run that has started writing since."""
-    from bnviz.table.follow import FollowedRun
-
-    return FollowedRun(os.path.abspath(folder))

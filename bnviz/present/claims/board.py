@@ -36,7 +36,7 @@ def watched_why(claim: Claim, cfg: ExperimentConfig) -> str | None:
     if claim.twins:
         return (f"compares twins ({claim.twins}): copies of one network trained from the same start on the same "
                 f"batches. A watched training is one network; bnviz trains such twins side by side in its "
-                f"{claim.preset} preset (the page without --run)")
+                f"{claim.preset} preset, on a page that follows no run folder")
     if not claim.needs(cfg):
         kinds = ", ".join(dict.fromkeys(w.kinds))
         return (f"needs batch norm, which standardizes each {w.noun} over the batch: this model's normalization "
