@@ -15,7 +15,7 @@ from bnviz import stats
 from bnviz.config import TABLE_CAP
 from bnviz.measure.snapshot import POOLED, Snapshot
 from bnviz.table.history import History
-from bnviz.table.schema import DATA_KEY, QUANTILE_STATS, QUERY_KEY, SMOOTH_STATS, TABLE_COLUMNS, TRAIN_STATS
+from bnviz.table.schema import CONFIG_KEY, DATA_KEY, QUANTILE_STATS, QUERY_KEY, SMOOTH_STATS, TABLE_COLUMNS, TRAIN_STATS
 
 if TYPE_CHECKING:
     import pandas
@@ -280,17 +280,17 @@ def _arrow_of(cols: dict[str, Column]):
     return pa.table({k: column(v) for k, v in cols.items()})
 
 
-def _arrow(table, query: str | None, data: str | None = None):
+def _arrow(table, query: str | None, data: str | None = None, config: str | None = None):
     """``table`` (a DataFrame or a pyarrow Table) as a pyarrow Table with the share-link query string in
-    the key-value metadata (QUERY_KEY), and the description of your own data (DATA_KEY) when given."""
+    the key-value metadata (QUERY_KEY), the description of your own data (DATA_KEY) and a watched model's
+    config JSON (CONFIG_KEY) when given."""
     import pyarrow as pa
 
     if not isinstance(table, pa.Table):
         table = pa.Table.from_pandas(table, preserve_index=False)
-    if query is not None:
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), QUERY_KEY: str(query).encode()})
-    if data is not None:
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), DATA_KEY: str(data).encode()})
+    for key, value in ((QUERY_KEY, query), (DATA_KEY, data), (CONFIG_KEY, config)):
+        if value is not None:
+            table = table.replace_schema_metadata({**(table.schema.metadata or {}), key: str(value).encode()})
     return table
 
 
