@@ -26,10 +26,10 @@ from urllib.parse import parse_qs
 import numpy as np
 
 from bnviz import urlstate
-from bnviz.config import ExperimentConfig, config_from_json, config_to_json
+from bnviz.config import ExperimentConfig, config_from_json
 from bnviz.measure.snapshot import POOLED, Snapshot
 from bnviz.table import replay
-from bnviz.table.record import TableEncoder, _arrow, _arrow_of
+from bnviz.table.record import TableEncoder, _arrow, _arrow_of, _watched_json
 from bnviz.table.upload import MAX_BYTES, MAX_QUERY, ReplayError, read_table
 
 RUN_FILE = "run.json"
@@ -80,7 +80,7 @@ class PartRecorder:
         self.quantiles = quantiles
         self.query = query
         self.data = data
-        self.config_json = config_to_json(config) if config.watched is not None else None
+        self.config_json = _watched_json(config)
         self._encoder: TableEncoder | None = None  # made by prepare(), where the snapshots are made
         self._pending: list[int] = []  # steps encoded but not yet written
         self._parts = 0

@@ -53,7 +53,8 @@ MAX_SNAPSHOTS = HISTORY_CAP + 1  # rebuilt snapshots (evenly thinned beyond), as
 
 
 def config_for(df) -> ExperimentConfig:
-    """The closest ExperimentConfig for a table: from its share link if it has one, else inferred."""
+    """The closest ExperimentConfig for a table: a watched model's config or the run's share link when the
+    table carries one that fits it, else inferred."""
     return _config(validate(df))[0]
 
 
