@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -19,7 +18,7 @@ from bnviz.table.follow import FollowedRun
 from bnviz.table.parts import NoRun, PartRecorder, open_run, part_name
 from bnviz.table.upload import ReplayError
 
-from .tables import IOFFE, query_of
+from .tables import IOFFE, assert_same_snapshot, query_of
 from .watched import CONFIG, EVERY, WATCHED, watched_snapshots
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,36 +32,6 @@ def write_run(folder, snaps, per_part=3, config=CONFIG, finish=True, **kw):
     if finish:
         rec.write()
     return rec
-
-
-def assert_same_snapshot(got, want, hists=True):
-    """Every number of ``got`` equals ``want``'s (NaN where both are undefined)."""
-    assert got.step == want.step and list(got.variants) == list(want.variants)
-    for token, gv in got.variants.items():
-        wv = want.variants[token]
-        np.testing.assert_array_equal([gv.loss, gv.accuracy, gv.test_accuracy], [wv.loss, wv.accuracy,
-                                                                               wv.test_accuracy])
-        assert gv.diverged_at == wv.diverged_at and len(gv.layers) == len(wv.layers)
-        for gl, wl in zip(gv.layers, wv.layers):
-            assert list(gl.stages) == list(wl.stages) and gl.act_stage == wl.act_stage
-            assert gl.change == {k: v for k, v in wl.change.items() if np.isfinite(v)}  # the table leaves NaN out
-            assert gl.ics == wl.ics
-            np.testing.assert_array_equal(gl.saturation, wl.saturation)
-            for name, gs in gl.stages.items():
-                ws = wl.stages[name]
-                assert gs.units == ws.units
-                for field in ("table", "drift_prev", "drift_first", "quantiles"):
-                    np.testing.assert_array_equal(getattr(gs, field), getattr(ws, field), err_msg=field)
-                if hists:
-                    assert len(gs.hists) == len(ws.hists) > 0
-                    for gh, wh in zip(gs.hists, ws.hists):
-                        assert (gh.width, gh.start) == (wh.width, wh.start)
-                        np.testing.assert_array_equal(gh.counts, wh.counts)
-            assert (gl.gamma is None) == (wl.gamma is None)
-            if gl.gamma is not None:  # the table holds γ and β of the tracked units only
-                tracked = list(gl.stages["y"].units[1:])
-                for g, w in ((gl.gamma, wl.gamma), (gl.beta, wl.beta)):
-                    np.testing.assert_array_equal(g[tracked], w[tracked])
 
 
 def test_parts_read_back_equal_one_whole_table_of_the_same_snapshots(tmp_path):
