@@ -43,6 +43,8 @@ CASES = {
                     lambda x: _channels_last(_standardize(x, (0, 2, 3)))),
     "BatchNorm3d": (lambda: nn.Conv3d(1, 3, 2), lambda: nn.BatchNorm3d(3), (4, 1, 4, 4, 4),
                     lambda x: _channels_last(_standardize(x, (0, 2, 3, 4)))),
+    "SyncBatchNorm": (lambda: nn.Conv2d(1, 4, 3), lambda: nn.SyncBatchNorm(4), (8, 1, 6, 6),
+                      lambda x: _channels_last(_standardize(x, (0, 2, 3)))),
     "LayerNorm": (lambda: nn.Linear(5, 6), lambda: nn.LayerNorm(6), (10, 7, 5),
                   lambda x: _standardize(x, (2,)).reshape(-1, 6)),
     "GroupNorm": (lambda: nn.Conv2d(1, 4, 3), lambda: nn.GroupNorm(2, 4), (6, 1, 6, 6),
@@ -97,7 +99,7 @@ def test_train_view_stages_match_a_manual_forward_and_the_module_itself(case):
     assert stages["x"].dtype == np.float32 and stages["x"].shape == (x_rows.shape[0], gamma.shape[0])
 
 
-@pytest.mark.parametrize("case", ["BatchNorm1d-2d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm2d"])
+@pytest.mark.parametrize("case", ["BatchNorm1d-2d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm", "InstanceNorm2d"])
 def test_eval_view_normalizes_with_the_running_statistics(case):
     model, probe, _ = _model(case)
     if case == "InstanceNorm2d":
