@@ -27,10 +27,16 @@ ACTIVATION_NAMES = {"ReLU": "relu", "GELU": "gelu", "Sigmoid": "sigmoid", "Tanh"
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The model inside a DistributedDataParallel or DataParallel wrapper (its layers named without "module.")."""
-    while isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
-        model = model.module
-    return model
+    """The model inside DistributedDataParallel, DataParallel and torch.compile wrappers (its layers named without
+    "module." or "_orig_mod."): probing it runs none of the wrappers' machinery (collectives, compiled graphs)."""
+    while True:
+        inner = getattr(model, "_orig_mod", None) if type(model).__name__ == "OptimizedModule" else None
+        if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)):
+            model = model.module
+        elif isinstance(inner, nn.Module):
+            model = inner
+        else:
+            return model
 
 
 def find_norms(model: nn.Module, layers: Sequence[nn.Module | str] | None = None) -> list[tuple[str, nn.Module]]:

@@ -117,12 +117,14 @@ class Prober:
         modules = list(self.model.modules())
         flags = [m.training for m in modules]
         handles = []
-        devices = [self.device] if self.device.type == "cuda" else []
+        on = self.device.type  # the accelerator's random state is forked too, where there is one
+        rng = torch.random.fork_rng(devices=[self.device] if on != "cpu" else [],
+                                    device_type=on if on != "cpu" else "cuda")
         try:
             for module, when, fn in hooks:
                 register = module.register_forward_pre_hook if when == "pre" else module.register_forward_hook
                 handles.append(register(fn))
-            with torch.random.fork_rng(devices=devices), torch.no_grad():
+            with rng, torch.no_grad():
                 self.model.eval()
                 self._call()
         finally:

@@ -138,8 +138,9 @@ def test_batch_norm_without_running_statistics_uses_the_batch_in_both_views():
 
 def test_layers_are_named_by_module_path_in_the_order_they_run_inside_wrappers():
     model = TinyResNet()
-    prober, _ = _probe(nn.DataParallel(model), torch.randn(4, 1, 8, 8))
-    assert [layer.norm.name for layer in prober.layers] == ["bn", "layer1.0.bn1", "layer1.0.bn2"]
+    for wrapped in (nn.DataParallel(model), torch.compile(model), nn.DataParallel(torch.compile(model))):
+        prober, _ = _probe(wrapped, torch.randn(4, 1, 8, 8))
+        assert [layer.norm.name for layer in prober.layers] == ["bn", "layer1.0.bn1", "layer1.0.bn2"]
 
     class Reversed(nn.Module):  # registered in one order, run in the other
         def __init__(self):
