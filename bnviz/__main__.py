@@ -5,7 +5,9 @@
 variant, step, layer, stage, unit, stat, value) as CSV or Parquet by the file's suffix; ``--data FILE.csv
 [--target COLUMN]`` trains the preset's network on your own data instead of the preset's; ``--quantiles``
 adds 64 quantiles per series (stats q00..q63) so that the app can replay the distributions too. A
-Parquet file also carries the run's share-link query string as metadata (``bnviz.query``). Bad arguments
+Parquet file also carries the run's share-link query string as metadata (``bnviz.query``). An ``--out`` with
+no suffix (or ending in /) names a run folder instead, written in parts as the run goes (bnviz.table.parts),
+which the page can follow while it is written. Bad arguments
 exit with status 2 and one line on stderr, in plain words, ending with the help command as it is typed,
 e.g. ``(see python -m bnviz record --help)``.
 
@@ -76,7 +78,8 @@ def _parser() -> _Parser:
                      "column (kept in the data store under its content hash, which the table's link names)")
     rec.add_argument("--target", help="with --data: the column to predict (default: one named label or target, "
                      "else the last)")
-    rec.add_argument("--out", required=True, help="output file, .csv or .parquet")
+    rec.add_argument("--out", required=True, help="output file, .csv or .parquet; or a run folder (a name with no "
+                     "suffix, or ending in /), written in parts as the run goes, so that the page can follow it")
     rec.add_argument("--quantiles", action="store_true", help="also write the 64 quantiles of every series "
                      "(stats q00..q63), so the app's replay can draw histograms and Q-Q plots; about 5x "
                      "the rows (the full ioffe run: ~9 MB as Parquet, ~67 MB as CSV)")
@@ -122,16 +125,48 @@ def _own_data(path: str, target: str) -> dict:
     return owndata.config_changes(h, target, prepared.info)
 
 
+def _names_folder(out: str) -> bool:
+    """Whether ``--out`` names a run folder: it ends in a slash, is a folder, or has no suffix at all (a name
+    ending in .csv or .parquet is always a file)."""
+    if out.lower().endswith((".csv", ".parquet")):
+        return False
+    return out.endswith(("/", os.sep)) or Path(out).is_dir() or not Path(out).suffix
+
+
+def _file_problem(out: str) -> str:
+    """Why ``--out`` cannot take the table file (found now, not after minutes of training); "" when it can."""
+    if not out.lower().endswith((".csv", ".parquet")):
+        return f"--out must end in .csv or .parquet, or name a folder, got {out!r}"
+    if Path(out).is_dir():
+        return f"--out {out!r} is a directory; give a file name ending in .csv or .parquet"
+    if not Path(out).resolve().parent.is_dir():
+        return f"--out: the folder {str(Path(out).parent)!r} does not exist"
+    return ""
+
+
+def _folder_problem(out: str) -> str:
+    """Why ``--out`` cannot take a run folder; "" when it can (the folder is then made, parents and all)."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        return f"--out {out!r} is a file, not a folder"
+    try:
+        if path.is_dir() and not (path / "run.json").exists() and any(path.iterdir()):
+            return f"--out {out!r} holds files but no bnviz run; give a new or empty folder"
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".bnviz-write-test.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        return f"--out: cannot write to the folder {out!r} ({exc.strerror or type(exc).__name__})"
+    return ""
+
+
 def _record(args: argparse.Namespace) -> int:
     if args.preset not in PRESETS:
         return _fail(f"unknown preset {args.preset!r}; choose one of: {', '.join(PRESETS)}")
-    if not args.out.lower().endswith((".csv", ".parquet")):
-        return _fail(f"--out must end in .csv or .parquet, got {args.out!r}")
-    out = Path(args.out)
-    if out.is_dir():
-        return _fail(f"--out {args.out!r} is a directory; give a file name ending in .csv or .parquet")
-    if not out.resolve().parent.is_dir():  # found now, not after minutes of training
-        return _fail(f"--out: the folder {str(out.parent)!r} does not exist")
+    folder = _names_folder(args.out)
+    if not folder and (problem := _file_problem(args.out)):
+        return _fail(problem)
     changes = {k: v for k, v in (("steps", args.steps), ("seed", args.seed),
                                  ("snapshot_every", args.snapshot_every)) if v is not None}
     if args.target is not None and args.data is None:
@@ -145,22 +180,28 @@ def _record(args: argparse.Namespace) -> int:
         config = PRESETS[args.preset].config.replace(**changes)
     except ValueError as exc:  # settings valid one by one but not together; config says why in words
         return _fail(str(exc).removeprefix("invalid experiment config: "))
+    if folder and (problem := _folder_problem(args.out)):  # last: it makes the folder
+        return _fail(problem)
 
     from urllib.parse import urlencode
 
     from tqdm import tqdm
 
     from bnviz.owndata import metadata
+    from bnviz.table.parts import PartRecorder
     from bnviz.table.record import TableFile
     from bnviz.training.run import Run
     from bnviz.urlstate import encode
 
-    # The table is encoded where the statistics are made (the worker process) and written there at the end.
-    table = TableFile(args.out, query=urlencode(encode(args.preset, config), safe=","), quantiles=args.quantiles,
-                      cap=RECORD_HISTORY_CAP, data=metadata(config))
+    # The table is encoded where the statistics are made (the worker process) and written there: a file at the
+    # end, a run folder in parts as the snapshots come (always with the quantiles, so that every panel draws).
+    query = urlencode(encode(args.preset, config), safe=",")
+    table = (PartRecorder(args.out, config, query=query, data=metadata(config)) if folder
+             else TableFile(args.out, query=query, quantiles=args.quantiles, cap=RECORD_HISTORY_CAP,
+                            data=metadata(config)))
     run = Run(config, stats_in="inline" if args.inline else "process", quick_first=False,
               backlog=RECORD_BACKLOG,  # no page waits for a first chart
-              distributions=args.quantiles,  # histograms and quantiles only where the table holds them
+              distributions=args.quantiles or folder,  # histograms and quantiles only where the table holds them
               table=table)
     t0 = time.perf_counter()
     run.start()

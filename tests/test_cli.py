@@ -1,8 +1,10 @@
 """The record command's contract (docs/design.md, contract 3) and the streamlit-free core."""
 
+import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -11,6 +13,8 @@ import pytest
 from bnviz.config import PRESETS
 from bnviz.stats import UNIT_STATS
 from bnviz.table.schema import TABLE_COLUMNS
+
+from .table.tables import assert_same_snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -252,3 +256,90 @@ def test_view_serves_the_page_on_a_run_folder(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def _assert_usage_error(res, needle):
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and lines[0].endswith(RECORD_HELP), res.stderr
+
+
+@pytest.mark.slow
+def test_record_to_a_run_folder_holds_the_same_run_as_the_single_file(tmp_path):
+    """--out DIR writes the run in parts; read back, it is the run the single Parquet file of the same
+    settings holds, every statistic and histogram alike."""
+    from bnviz.table import replay
+    from bnviz.table.parts import open_run
+
+    settings = ("record", "--preset", "ioffe", "--steps", "100", "--snapshot-every", "15", "--seed", "3", "--quiet")
+    folder = tmp_path / "runs" / "ioffe"  # no suffix; its parent is made too
+    res = cli(*settings, "--out", str(folder))
+    assert res.returncode == 0, res.stderr
+    assert json.loads((folder / "done.json").read_text()) == {"parts": 3, "snapshots": 8, "last_step": 100}
+    assert json.loads((folder / "run.json").read_text())["config"] is None
+    follower = open_run(folder)
+    got = follower.poll()
+    assert follower.finished and follower.skipped == [] and follower.notes == []
+    want_cfg = PRESETS["ioffe"].config.replace(steps=100, seed=3, snapshot_every=15)
+    assert follower.config == want_cfg
+    single = tmp_path / "run.parquet"
+    assert cli(*settings, "--quantiles", "--out", str(single)).returncode == 0
+    rep = replay.load(single.read_bytes(), single.name)
+    assert [s.step for s in got] == [s.step for s in rep.snapshots] == [0, 15, 30, 45, 60, 75, 90, 100]
+    for g, w in zip(got, rep.snapshots):
+        assert_same_snapshot(g, w)
+
+
+@pytest.mark.slow
+def test_a_record_in_progress_can_be_followed(tmp_path):
+    from bnviz.table.parts import open_run
+
+    folder = tmp_path / "live/"
+    proc = subprocess.Popen([sys.executable, "-m", "bnviz", "record", "--preset", "ioffe", "--steps", "3000",
+                             "--snapshot-every", "20", "--quiet", "--out", f"{folder}/"], cwd=ROOT,
+                            stderr=subprocess.PIPE, text=True)
+    steps, early = [], False
+    try:
+        deadline = time.monotonic() + 240
+        while not (folder / "run.json").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "record wrote no run.json"
+            time.sleep(0.01)
+        follower = open_run(folder)
+        while not follower.finished:
+            assert time.monotonic() < deadline, "the record never finished"
+            new = follower.poll()
+            early |= bool(new) and proc.poll() is None
+            steps += [s.step for s in new]
+            time.sleep(0.05)
+    finally:
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert early  # snapshots were read while the record was still training
+    assert steps == list(range(0, 3001, 20)) and follower.skipped == []
+
+
+def test_record_folder_names(tmp_path):
+    from bnviz.__main__ import _names_folder
+
+    (tmp_path / "existing.d").mkdir()
+    assert _names_folder("runs/ioffe") and _names_folder("out.d/") and _names_folder(str(tmp_path / "existing.d"))
+    assert not _names_folder("x.csv") and not _names_folder("x.PARQUET") and not _names_folder("x.txt")
+
+
+def test_a_run_folder_that_cannot_be_written_is_refused_before_training(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    _assert_usage_error(cli("record", "--preset", "ioffe", "--out", "afile/run", cwd=tmp_path, timeout=60),
+                        "cannot write to the folder 'afile/run' (Not a directory)")
+    _assert_usage_error(cli("record", "--preset", "ioffe", "--out", "afile", cwd=tmp_path, timeout=60),
+                        "'afile' is a file, not a folder")
+    (tmp_path / "busy").mkdir()
+    (tmp_path / "busy" / "notes.md").write_text("mine")
+    _assert_usage_error(cli("record", "--preset", "ioffe", "--out", "busy", cwd=tmp_path, timeout=60),
+                        "holds files but no bnviz run")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["afile", "busy", "notes.md"]
+
+
+def test_an_argument_error_makes_no_run_folder(tmp_path):
+    _assert_usage_error(cli("record", "--preset", "ioffe", "--target", "y", "--out", "runs/x", cwd=tmp_path,
+                            timeout=60), "--target")
+    assert list(tmp_path.iterdir()) == []

@@ -9,6 +9,9 @@ process uses the second core instead, so recording costs little more than traini
 Given a ``recorder`` (a Recorder, made by whoever starts the sink: the record command's table), a sink delivers
 nothing: the recorder takes each snapshot where it was made and writes its file when the sink closes, so nothing
 travels back to the training process (see benchmarks/README.md for what recording costs).
+
+``bnviz.watch`` probes someone else's model with that model's own forward pass, so its snapshots arrive as
+RawSnapshots: ``raw_process_sink`` (a ProcessSink serving ``_serve_raw``) and ``InlineRawSink`` only summarize them.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import numpy as np
 
 from bnviz.config import ExperimentConfig
 from bnviz.measure.probe import Arrays, FlatState, Layout, Prober, WeightSnapshot
-from bnviz.measure.snapshot import Snapshot, Summarizer
+from bnviz.measure.snapshot import RawSnapshot, Snapshot, Summarizer
 
 _STOP = None  # sentinel on the queues
 log = logging.getLogger(__name__)
@@ -183,6 +186,75 @@ def _serve(config: ExperimentConfig, inbox, outbox, distributions: bool, recorde
             outbox.send(RuntimeError(f"statistics failed at step {ws.step}: {exc!r}"))
 
 
+def _serve_raw(config: ExperimentConfig, inbox, outbox, distributions: bool, recorder: Recorder) -> None:
+    """Worker process main loop for snapshots probed already (``bnviz.watch``: the model's own forward pass made
+    them, on the training side): summarize each RawSnapshot into ``recorder`` until the sentinel arrives, then
+    have it write the rest. Failures are reported as in ``_serve``."""
+    summarizer = Summarizer(config.activation, config.units, distributions)
+    failed = False
+    try:
+        recorder.prepare()
+    except Exception as exc:  # noqa: BLE001
+        failed = True
+        outbox.send(RuntimeError(_write_failed(recorder, exc)))
+    while True:
+        raw = _next(inbox)
+        if raw is _STOP:
+            if not failed:
+                try:
+                    outbox.send(_Written(recorder.write()))
+                except Exception as exc:  # noqa: BLE001
+                    outbox.send(RuntimeError(_write_failed(recorder, exc)))
+            outbox.send(_STOP)
+            return
+        if failed:
+            continue
+        try:
+            recorder.append(summarizer.summarize(raw))
+        except Exception as exc:  # noqa: BLE001 - reported to the watcher, which warns
+            failed = True
+            outbox.send(RuntimeError(f"statistics failed at step {raw.step}: {exc!r}"))
+
+
+class InlineRawSink:
+    """Summarize RawSnapshots on the caller's thread into a recorder: ``_serve_raw`` without the process (tests,
+    and a caller that has no second core to spare)."""
+
+    def __init__(self, config: ExperimentConfig, recorder: Recorder, distributions: bool = True) -> None:
+        self._summarizer = Summarizer(config.activation, config.units, distributions)
+        self._recorder = recorder
+        self.error: str | None = None
+        self.written: int | None = None
+        try:
+            recorder.prepare()
+        except Exception as exc:  # noqa: BLE001
+            self.error = _write_failed(recorder, exc)
+
+    def submit(self, raw: RawSnapshot) -> None:
+        if self.error is None:
+            try:
+                self._recorder.append(self._summarizer.summarize(raw))
+            except Exception as exc:  # noqa: BLE001
+                self.error = f"statistics failed at step {raw.step}: {exc!r}"
+
+    def close(self, wait: bool = True) -> None:
+        if wait and self.written is None and self.error is None:
+            try:
+                self.written = self._recorder.write()
+            except Exception as exc:  # noqa: BLE001
+                self.error = _write_failed(self._recorder, exc)
+
+
+def raw_process_sink(config: ExperimentConfig, recorder: Recorder, backlog: int = 2) -> ProcessSink:
+    """A ProcessSink whose worker takes RawSnapshots (``submit``) and summarizes them into ``recorder``.
+    ``backlog`` is small: a raw snapshot holds every layer's stage values (megabytes)."""
+    return ProcessSink(config, _nothing, backlog=backlog, recorder=recorder, serve=_serve_raw)
+
+
+def _nothing(snap: Snapshot) -> None:
+    """A recorder's sink delivers nothing back."""
+
+
 def lower_priority(nice: int, tid: int | None = None) -> None:
     """Raise the nice value of thread ``tid`` (default: the calling thread) by ``nice`` (Linux; elsewhere
     nothing happens).
@@ -246,16 +318,17 @@ class ProcessSink:
     down instead of letting memory grow), and the worker answers the collector thread. Whichever side
     ends, even mid-message, the other gets an EOF or a broken pipe instead of a read or write that waits
     forever, so a stop leaves no thread or descriptor behind. With a ``recorder``, the worker answers only once,
-    when closed: with the number of snapshots it wrote (``written``), or with why it could not.
+    when closed: with the number of snapshots it wrote (``written``), or with why it could not. ``serve`` is the
+    worker's main loop (``_serve``, or ``_serve_raw`` for RawSnapshots).
     """
 
     def __init__(self, config: ExperimentConfig, deliver: Callable[[Snapshot], None], backlog: int = 32,
                  quick_first: bool = True, distributions: bool = True, nice: int = 0,
-                 recorder: Recorder | None = None) -> None:
+                 recorder: Recorder | None = None, serve: Callable = _serve) -> None:
         ctx = mp.get_context("spawn")  # fork would copy torch's threads and locks
         worker_in, self._inbox = ctx.Pipe(duplex=False)
         self._outbox, worker_out = ctx.Pipe(duplex=False)
-        self._proc = ctx.Process(target=_serve, args=(config, worker_in, worker_out, distributions, recorder),
+        self._proc = ctx.Process(target=serve, args=(config, worker_in, worker_out, distributions, recorder),
                                  daemon=True, name="bnviz-stats")
         _start_without_main(self._proc)
         lower_priority(nice, self._proc.pid)  # its one thread: the threads it starts later inherit the value

@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, TypeAlias
 import numpy as np
 
 from bnviz import stats
-from bnviz.config import TABLE_CAP
+from bnviz.config import TABLE_CAP, ExperimentConfig, config_to_json
 from bnviz.measure.snapshot import POOLED, Snapshot
 from bnviz.table.history import History
-from bnviz.table.schema import DATA_KEY, QUANTILE_STATS, QUERY_KEY, SMOOTH_STATS, TABLE_COLUMNS, TRAIN_STATS
+from bnviz.table.schema import CONFIG_KEY, DATA_KEY, QUANTILE_STATS, QUERY_KEY, SMOOTH_STATS, TABLE_COLUMNS, TRAIN_STATS
 
 if TYPE_CHECKING:
     import pandas
@@ -280,18 +280,23 @@ def _arrow_of(cols: dict[str, Column]):
     return pa.table({k: column(v) for k, v in cols.items()})
 
 
-def _arrow(table, query: str | None, data: str | None = None):
+def _arrow(table, query: str | None, data: str | None = None, config: str | None = None):
     """``table`` (a DataFrame or a pyarrow Table) as a pyarrow Table with the share-link query string in
-    the key-value metadata (QUERY_KEY), and the description of your own data (DATA_KEY) when given."""
+    the key-value metadata (QUERY_KEY), the description of your own data (DATA_KEY) and a watched model's
+    config JSON (CONFIG_KEY) when given."""
     import pyarrow as pa
 
     if not isinstance(table, pa.Table):
         table = pa.Table.from_pandas(table, preserve_index=False)
-    if query is not None:
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), QUERY_KEY: str(query).encode()})
-    if data is not None:
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), DATA_KEY: str(data).encode()})
+    for key, value in ((QUERY_KEY, query), (DATA_KEY, data), (CONFIG_KEY, config)):
+        if value is not None:
+            table = table.replace_schema_metadata({**(table.schema.metadata or {}), key: str(value).encode()})
     return table
+
+
+def _watched_json(config: ExperimentConfig | None) -> str | None:
+    """The CONFIG_KEY metadata of a run's table: a watched model's config JSON (None for bnviz's own runs)."""
+    return config_to_json(config) if config is not None and config.watched is not None else None
 
 
 def _frame(table):
@@ -307,23 +312,27 @@ def _kind(path_or_kind: str) -> str:
     raise ValueError(f"output file must end in .csv or .parquet, got {str(path_or_kind)[:80]!r}")
 
 
-def write_table(df, path: str, query: str | None = None, data: str | None = None) -> None:
+def write_table(df, path: str, query: str | None = None, data: str | None = None,
+                config: ExperimentConfig | None = None) -> None:
     """Write the tidy table (a DataFrame, or to_arrow's Table) as CSV or Parquet, chosen by the file's suffix.
 
     Parquet is written with zstd compression and, when ``query`` is given (the run's share-link query
     string, ``preset=ioffe&seed=0&...``), carries it as key-value metadata ``bnviz.query``, from which
     bnviz.table.replay restores the exact configuration; ``data`` (owndata.metadata) says which file of your own
-    data the run trained on (``bnviz.data``). CSV has no place for metadata: ``query`` and ``data`` are ignored.
+    data the run trained on (``bnviz.data``); a ``config`` of a watched model is written whole (``bnviz.config``,
+    config_to_json: its layer names and all), and the config of bnviz's own runs, which the query holds, not at
+    all. CSV has no place for metadata: ``query``, ``data`` and ``config`` are ignored.
     """
     if _kind(path) == "parquet":
         import pyarrow.parquet as pq
 
-        pq.write_table(_arrow(df, query, data), path, compression="zstd")
+        pq.write_table(_arrow(df, query, data, _watched_json(config)), path, compression="zstd")
     else:
         _frame(df).to_csv(path, index=False)
 
 
-def table_to_bytes(df, kind: str, query: str | None = None, data: str | None = None) -> bytes:
+def table_to_bytes(df, kind: str, query: str | None = None, data: str | None = None,
+                   config: ExperimentConfig | None = None) -> bytes:
     """The bytes of :func:`write_table`'s file, for a download button: ``kind`` is "csv" or "parquet"."""
     if _kind(kind) == "parquet":
         import io
@@ -331,6 +340,6 @@ def table_to_bytes(df, kind: str, query: str | None = None, data: str | None = N
         import pyarrow.parquet as pq
 
         buf = io.BytesIO()
-        pq.write_table(_arrow(df, query, data), buf, compression="zstd")
+        pq.write_table(_arrow(df, query, data, _watched_json(config)), buf, compression="zstd")
         return buf.getvalue()
     return _frame(df).to_csv(index=False).encode("utf-8")

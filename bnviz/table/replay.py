@@ -1,8 +1,9 @@
 """Replay a recorded run: a tidy table (CSV or Parquet), read and checked by :mod:`bnviz.table.upload`,
 turned back into the Snapshots every panel draws.
 
-- :func:`config_for` gives the closest :class:`ExperimentConfig`: exact when a Parquet file carries the
-  run's share link (key-value metadata ``bnviz.query``), inferred from the table otherwise (and it says so).
+- :func:`config_for` gives the closest :class:`ExperimentConfig`: exact when a Parquet file carries a watched
+  model's config (key-value metadata ``bnviz.config``: layer names and all) or the run's share link
+  (``bnviz.query``), inferred from the table otherwise (and it says so).
 - :func:`snapshots_from_table` rebuilds real Snapshot / VariantSnapshot / LayerStats / StageStats objects,
   so figures, views and the evidence board run on them unchanged.
 - :func:`load` reads, checks and rebuilds, and returns a :class:`Replay` with the notes to show;
@@ -52,7 +53,8 @@ MAX_SNAPSHOTS = HISTORY_CAP + 1  # rebuilt snapshots (evenly thinned beyond), as
 
 
 def config_for(df) -> ExperimentConfig:
-    """The closest ExperimentConfig for a table: from its share link if it has one, else inferred."""
+    """The closest ExperimentConfig for a table: a watched model's config or the run's share link when the
+    table carries one that fits it, else inferred."""
     return _config(validate(df))[0]
 
 
@@ -86,6 +88,13 @@ def _config(df) -> tuple[ExperimentConfig, list[str]]:
             notes.append(_data_note(catalog))
         except owndata.CsvError as exc:
             notes.append(f"The file's description of its data is not used: {exc}.")
+    watched = df.attrs.get("bnviz.config")
+    if watched:
+        cfg, why = _from_config_json(watched, variants, n_layers, tracked, last)
+        if cfg is not None:
+            return cfg, notes
+        notes.append(f"The file's description of its model does not match its table ({why}); settings inferred "
+                     "from the table.")
     if query:
         cfg, why = _from_query(query, variants, n_layers, tracked, units, last, catalog)
         if cfg is not None:
@@ -123,6 +132,22 @@ def _data_note(known) -> str:
     target = f"column {known.target}" if known.target else "its default target column"
     return (f"Trained on your own data: {known.name} (data={known.h}), predicting {target} "
             f"({known.task}); {here}.")
+
+
+def _from_config_json(text: str, variants, n_layers: int, tracked, last: int):
+    """(config, "") from a watched model's config JSON (CONFIG_KEY) when it matches the table, else (None, why)."""
+    try:
+        cfg = C.config_from_json(text)
+    except ValueError as exc:
+        return None, str(exc)[:120]
+    if set(cfg.variants) != set(variants):
+        return None, f"it names variants {', '.join(cfg.variants)[:80]}"
+    if len(cfg.widths) != n_layers or any(t and t[-1] >= w for t, w in zip(tracked, cfg.widths)):
+        return None, "its layers differ"
+    try:
+        return (cfg.replace(steps=last) if cfg.steps != last else cfg), ""
+    except ValueError as exc:
+        return None, str(exc)[:120]
 
 
 def _from_query(query: str, variants, n_layers: int, tracked, units, last: int, catalog=None):
@@ -197,8 +222,8 @@ def _placement(df, variants) -> str:
     return "after" if stages == {"x"} else "before"
 
 
-def histograms_from_quantiles(q, series, total, target_bins: int = 40,
-                              max_bins: int = 400) -> list[stats.Histogram | None]:
+def histograms_from_quantiles(q, series, total, target_bins: int = 40, max_bins: int = 400,
+                              bins: dict[int, tuple[float, int]] | None = None) -> list[stats.Histogram | None]:
     """Histograms implied by quantiles: one per row of ``q``, on stable bins per series.
 
     Parameters
@@ -210,6 +235,10 @@ def histograms_from_quantiles(q, series, total, target_bins: int = 40,
         Which series (variant, layer, stage, unit) each row belongs to.
     total : array_like of int, shape (P,)
         The count each histogram sums to (the number of values the live histogram counted).
+    bins : dict, optional
+        Series -> (its first bin width, the doublings of it so far), for a series whose earlier rows were
+        rebuilt by an earlier call (a run read in parts): read for the series it holds, and updated for every
+        series of this call, so that the bins are those one call on all the rows would choose.
 
     Returns
     -------
@@ -245,7 +274,12 @@ def histograms_from_quantiles(q, series, total, target_bins: int = 40,
     sid = series[rows]
     starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]])
     seg = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(rows)]))
-    w0 = np.array([stats.nice_width(q[rows[s]], target_bins) for s in starts])[seg]
+    w0 = np.array([stats.nice_width(q[rows[s]], target_bins) for s in starts])
+    m0 = np.zeros(len(starts), dtype=np.int64)
+    for k, s in enumerate(starts):
+        if bins is not None and int(sid[s]) in bins:
+            w0[k], m0[k] = bins[int(sid[s])]
+    w0 = w0[seg]
     lo_r, hi_r = lo[rows], hi[rows]
     # Fewest doublings of the series' first width that fit each row, then never fewer than before
     # (StableBins keeps a doubled width): a running maximum within each series.
@@ -261,7 +295,10 @@ def histograms_from_quantiles(q, series, total, target_bins: int = 40,
         if todo.size == 0:
             break
         m[todo] += 1
-    m = np.maximum.accumulate(m + seg * 4096) - seg * 4096
+    m = np.maximum.accumulate(np.maximum(m, m0[seg]) + seg * 4096) - seg * 4096
+    if bins is not None:
+        ends = np.r_[starts[1:], len(rows)] - 1
+        bins.update({int(sid[s]): (float(w0[e]), int(m[e])) for s, e in zip(starts, ends)})
     w = np.ldexp(w0, m)
     k_lo, k_hi = stats.bin_index(lo_r, w), stats.bin_index(hi_r, w)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -307,17 +344,19 @@ def _lookup(cats, names) -> np.ndarray:
     return np.array([pos.get(str(c), -1) for c in cats], dtype=np.int64)
 
 
-def snapshots_from_table(df, config: ExperimentConfig | None = None,
-                         max_snapshots: int | None = MAX_SNAPSHOTS) -> tuple[Snapshot, ...]:
+def snapshots_from_table(df, config: ExperimentConfig | None = None, max_snapshots: int | None = MAX_SNAPSHOTS,
+                         bins: dict[tuple, tuple[float, int]] | None = None) -> tuple[Snapshot, ...]:
     """Rebuild the run's snapshots from a table (read_table's or record.to_table's), oldest first.
 
     Every value the table holds lands where the live run kept it, so views.*, figures.* and
     claims.evidence read the same numbers; what it does not hold is NaN: per-unit drift at the first
     snapshot, γ/β of untracked units (vectors as long as the config's width, or the largest tracked unit
     + 1), and, without the quantile block, the distributions (``hists == ()``, NaN quantiles). With the
-    block, histograms are rebuilt by :func:`histograms_from_quantiles` with ``config.series_length`` counts per
-    unit (pooled: min(series_length x width, POOL_N), as the live pooled histograms). ``config`` defaults to
-    :func:`config_for`. More than ``max_snapshots`` steps are thinned evenly (first and last kept).
+    block, histograms are rebuilt by :func:`histograms_from_quantiles` with ``config.series_values(layer)``
+    counts per unit (pooled: min(that x width, POOL_N), as the live pooled histograms). ``config`` defaults to
+    :func:`config_for`. More than ``max_snapshots`` steps are thinned evenly (first and last kept). ``bins``
+    carries each series' histogram bins from one table to the next of the same run (its parts, read in order):
+    (variant, layer, stage, unit) -> histograms_from_quantiles' state.
     """
     df = validate(df)
     cfg = config if config is not None else config_for(df)
@@ -368,10 +407,18 @@ def snapshots_from_table(df, config: ExperimentConfig | None = None,
     if has_q:
         widths = np.array([cfg.widths[li] if li < len(cfg.widths) else 0 for li in range(L)])
         widths = np.maximum(widths, int(all_units.max()) + 1)
-        n = cfg.series_length  # values one unit's live histogram counted (a conv channel: every position)
-        total = np.where(p_u == POOLED, np.minimum(n * widths[p_l], POOL_N), n)
+        # values one unit's live histogram counted (a conv channel: every position; a watched layer: its own)
+        n = np.array([cfg.series_values(li) if li < len(cfg.widths) else cfg.series_length for li in range(L)])
+        total = np.where(p_u == POOLED, np.minimum(n[p_l] * widths[p_l], POOL_N), n[p_l])
         series = ((p_vsl // (L * S)) * L + p_l) * G * NU + p_g * NU + points % NU  # (variant, layer, stage, unit)
-        hists = histograms_from_quantiles(quant, series, total)
+        local = None
+        if bins is not None:
+            keys = {int(i): (variants[int(i) // (L * G * NU)], int(i) // (G * NU) % L, UNIT_STAGES[int(i) // NU % G],
+                             int(all_units[int(i) % NU])) for i in np.unique(series)}
+            local = {i: bins[k] for i, k in keys.items() if k in bins}
+        hists = histograms_from_quantiles(quant, series, total, bins=local)
+        if bins is not None and local is not None:
+            bins.update({keys[i]: state for i, state in local.items()})
     bounds = np.flatnonzero(np.r_[True, p_vsl[1:] != p_vsl[:-1], True]) if len(points) else np.zeros(1, np.int64)
     layers: dict[tuple[int, int], dict[int, LayerStats]] = {}
     for a, b in zip(bounds[:-1], bounds[1:]):

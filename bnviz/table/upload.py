@@ -17,7 +17,16 @@ from bnviz import config as C
 from bnviz.config import TABLE_CAP, split_variant
 from bnviz.measure.snapshot import POOLED
 from bnviz.owndata.csvfile import MAGIC as _MAGIC  # file formats told apart by their first bytes: one list
-from bnviz.table.schema import DATA_KEY, KNOWN_STATS, LAYER_STAGES, QUERY_KEY, STAGE_NAMES, STAGE_OF_STAT, TABLE_COLUMNS
+from bnviz.table.schema import (
+    CONFIG_KEY,
+    DATA_KEY,
+    KNOWN_STATS,
+    LAYER_STAGES,
+    QUERY_KEY,
+    STAGE_NAMES,
+    STAGE_OF_STAT,
+    TABLE_COLUMNS,
+)
 
 if TYPE_CHECKING:
     import pandas
@@ -36,6 +45,8 @@ MAX_VARIANTS = 3 * len(C.VARIANTS)  # every kind, each at most as itself, @befor
 
 MAX_LAYERS = C.LIMITS["depth"][1]
 
+MAX_WATCHED_LAYERS = 512  # layers of a table that carries a watched model's config (a ResNet-152 has 155 BNs)
+
 MAX_UNIT = C.LIMITS["width"][1] - 1
 
 MAX_TRACKED = 64  # distinct tracked units (the default config tracks 5)
@@ -49,6 +60,8 @@ MAX_DECODED = 512 << 20  # Parquet: uncompressed size of the column data, per th
 MAX_ROW_GROUPS = 10_000
 
 MAX_QUERY = 4000  # characters of the bnviz.query metadata
+
+MAX_CONFIG = 200_000  # characters of the bnviz.config metadata (a watched model's layer names)
 
 _NUMERIC_NA = ["", "nan", "NaN", "NAN", "-nan", "NA", "N/A", "null", "NULL", "None"]
 
@@ -76,8 +89,8 @@ def read_table(data: bytes, name: str, max_bytes: int = MAX_BYTES) -> pandas.Dat
     when it has one (.csv, .parquet or .pq). The result has the columns of history.TABLE_COLUMNS with
     variant/stage/stat categorical, step/layer/unit int64 and value float64 (NaN values dropped, as
     record.to_table does); ``df.attrs`` holds ``bnviz.kind``, ``bnviz.name`` and, for Parquet files that
-    carry it, ``bnviz.query`` (the run's share-link query string) and ``bnviz.data`` (what a run on your own
-    data trained on: owndata.metadata).
+    carry it, ``bnviz.query`` (the run's share-link query string), ``bnviz.data`` (what a run on your own
+    data trained on: owndata.metadata) and ``bnviz.config`` (a watched model's config JSON).
 
     Raises :class:`ReplayError` (a ValueError) with a one-line message for anything else: an empty or
     oversized file (checked before any parsing), binary content, missing or extra columns, non-numeric
@@ -96,14 +109,15 @@ def read_table(data: bytes, name: str, max_bytes: int = MAX_BYTES) -> pandas.Dat
     if suffix not in ("", "csv", "parquet", "pq"):
         raise ReplayError(f"{shown}: expected a .csv or .parquet file")
     if data.startswith(b"PAR1"):
-        (df, query, described), kind = _read_parquet(data, shown), "parquet"
+        (df, query, described, config), kind = _read_parquet(data, shown), "parquet"
     else:
         if suffix in ("parquet", "pq"):
             raise ReplayError(f"{shown} is not a Parquet file (it does not start with the PAR1 marker)")
         for magic, what in _MAGIC.items():
             if data.startswith(magic):
                 raise ReplayError(f"{shown} is {what}, not a CSV or Parquet table")
-        df, query, described, kind = _read_csv(data, shown), None, None, "csv"
+        df, query, described, config, kind = _read_csv(data, shown), None, None, None, "csv"
+    df.attrs["bnviz.config"] = config  # validate's layer limit depends on it
     df = validate(df)
     df.attrs.update({"bnviz.kind": kind, "bnviz.name": str(name)[:200], "bnviz.query": query,
                      "bnviz.data": described})
@@ -200,8 +214,8 @@ def _check_columns(names, shown: str) -> None:
 
 
 def _read_parquet(data: bytes, shown: str):
-    """(DataFrame, query string or None, data description or None) from Parquet bytes; the footer is checked
-    before any data is read."""
+    """(DataFrame, query string or None, data description or None, config JSON or None) from Parquet bytes; the
+    footer is checked before any data is read."""
     import pandas as pd
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -242,6 +256,9 @@ def _read_parquet(data: bytes, shown: str):
     described = meta.get(DATA_KEY)
     if described is not None:
         described = described.decode("utf-8", "replace") if len(described) <= MAX_QUERY else None
+    config = meta.get(CONFIG_KEY)
+    if config is not None:
+        config = config.decode("utf-8", "replace") if len(config) <= MAX_CONFIG else None
     try:
         table = pf.read(columns=list(TABLE_COLUMNS), use_threads=False)
     except Exception as exc:  # noqa: BLE001
@@ -257,7 +274,7 @@ def _read_parquet(data: bytes, shown: str):
             except Exception as exc:  # noqa: BLE001
                 raise ReplayError(f"{shown}: column {name!r} cannot be read as numbers ({type(exc).__name__})") \
                     from None
-    return pd.DataFrame(cols), query, described
+    return pd.DataFrame(cols), query, described, config
 
 
 def _categorical(col, name: str, shown: str):
@@ -277,7 +294,8 @@ def validate(df) -> pandas.DataFrame:
     """Check a table's columns, types, names, keys and sizes; returns a normalized copy (see read_table).
 
     Accepts what read_table parsed or what record.to_table built; raises ReplayError. Idempotent: a
-    validated frame is marked in ``df.attrs`` and returned as is.
+    validated frame is marked in ``df.attrs`` and returned as is. A table that carries a watched model's
+    config (``df.attrs["bnviz.config"]``) may have up to MAX_WATCHED_LAYERS layers, one per normalization module.
     """
     import pandas as pd
 
@@ -328,13 +346,14 @@ def validate(df) -> pandas.DataFrame:
                 raise ReplayError(f"column {col!r} must hold numbers; row {i + 1} has {_show(s.iloc[i])}")
             s = num
         out[col] = s.to_numpy(dtype=np.float64, na_value=np.nan)
+    max_layers = MAX_WATCHED_LAYERS if df.attrs.get("bnviz.config") else int(MAX_LAYERS)
     keep = ~np.isnan(out["value"])  # an undefined value is a left-out row, as record.to_table writes it
     for col in ("step", "layer", "unit"):
         v = out[col]
         where = np.flatnonzero(np.isnan(v))
         if where.size:
             raise ReplayError(f"column {col!r} is empty in row {int(where[0]) + 1}")
-        lo, hi = {"step": (0, C.LIMITS["steps"][1]), "layer": (-1, MAX_LAYERS - 1), "unit": (-1, MAX_UNIT)}[col]
+        lo, hi = {"step": (0, C.LIMITS["steps"][1]), "layer": (-1, max_layers - 1), "unit": (-1, MAX_UNIT)}[col]
         bad = np.flatnonzero((v != np.round(v)) | (v < lo) | (v > hi))
         if bad.size:
             i = int(bad[0])
@@ -344,7 +363,7 @@ def validate(df) -> pandas.DataFrame:
     frame = pd.DataFrame({"variant": out["variant"], "step": out["step"].astype(np.int64),
                           "layer": out["layer"].astype(np.int64), "stage": out["stage"],
                           "unit": out["unit"].astype(np.int64), "stat": out["stat"], "value": out["value"]})
-    _check_structure(frame)
+    _check_structure(frame, max_layers)
     frame = frame[keep].reset_index(drop=True)
     if frame.empty:
         raise ReplayError("the table has no defined values (every value is empty or NaN)")
@@ -352,7 +371,7 @@ def validate(df) -> pandas.DataFrame:
     return frame
 
 
-def _check_structure(df) -> None:
+def _check_structure(df, max_layers: int) -> None:
     """Stats at their stages, layers and units; limits on distinct steps and units; no duplicate rows."""
     stat_cats = [str(c) for c in df["stat"].cat.categories]
     stage_cats = [str(c) for c in df["stage"].cat.categories]
@@ -383,7 +402,7 @@ def _check_structure(df) -> None:
         raise ReplayError(f"the table tracks {int((units >= 0).sum())} distinct units, over the limit of {MAX_TRACKED}")
     # One key per row; equal keys are the same measurement written twice.
     key = df["variant"].cat.codes.to_numpy().astype(np.int64)
-    for v, size in ((df["step"].to_numpy(), C.LIMITS["steps"][1] + 1), (layer + 1, MAX_LAYERS + 1),
+    for v, size in ((df["step"].to_numpy(), C.LIMITS["steps"][1] + 1), (layer + 1, max_layers + 1),
                     (gc, len(stage_cats)), (unit + 1, MAX_UNIT + 2), (sc, len(stat_cats))):
         key = key * size + v
     key = np.sort(key)

@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from bnviz.config import HISTORY_CAP, ExperimentConfig
 from bnviz.measure import probe
 from bnviz.measure.snapshot import Snapshot, VariantStatus
-from bnviz.measure.worker import InlineSink, ProcessSink, lower_priority
+from bnviz.measure.worker import InlineSink, ProcessSink, Recorder, lower_priority
 from bnviz.table.history import History
 from bnviz.table.record import TableFile, TableRecorder
 from bnviz.training import data as data_mod
@@ -69,7 +69,7 @@ class Run:
 
     def __init__(self, config: ExperimentConfig, *, stats_in: str = "process", history_cap: int = HISTORY_CAP,
                  steps_per_second: float | None = None, quick_first: bool = True, backlog: int = 32,
-                 distributions: bool = True, nice: int = 0, table: TableFile | None = None) -> None:
+                 distributions: bool = True, nice: int = 0, table: TableFile | Recorder | None = None) -> None:
         self.config = config
         self.history: History[Snapshot] = History(config.snapshot_every, history_cap)
         self.status = {token: VariantStatus() for token in config.variants}
@@ -83,7 +83,7 @@ class Run:
         self._nice = nice  # added to the training thread's (and its worker's) nice value: see lower_priority
         # With a table (the record command), the snapshots are encoded into it where they are made (a TableRecorder
         # the sink takes) and the file is written when training ends; self.history stays empty and self.written
-        # counts the file's snapshots.
+        # counts the file's snapshots. Any other Recorder (a run folder's PartRecorder) is used as it is.
         self._table = table
         self.written: int | None = None
         self._state = "ready"
@@ -165,7 +165,8 @@ class Run:
         torch.set_num_threads(1)  # small matrices: one thread is fastest and leaves cores to others
         sink: ProcessSink | InlineSink | None = None
         try:
-            recorder = TableRecorder(self.config.snapshot_every, self._table) if self._table is not None else None
+            recorder = (TableRecorder(self.config.snapshot_every, self._table) if isinstance(self._table, TableFile)
+                        else self._table)
             # The worker process starts first: its imports overlap with loading the data and the models.
             if self._stats_mode == "process":
                 sink = ProcessSink(self.config, self.history.append, backlog=self._backlog,

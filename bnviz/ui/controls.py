@@ -184,9 +184,7 @@ def table_bytes(run: Run, kind: str, query: str | None = None) -> bytes:
 
     history = run.history
     table = to_arrow(history.snapshots(), quantiles=True) if kind == "parquet" else to_table(history.snapshots())
-    if run.config.watched is not None:
-        return table_to_bytes(table, kind, config=C.config_to_json(run.config))
-    return table_to_bytes(table, kind, query=query, data=owndata.metadata(run.config))
+    return table_to_bytes(table, kind, query=query, data=owndata.metadata(run.config), config=run.config)
 
 
 def report_bytes(run: Run, view: dict) -> bytes:

@@ -1,6 +1,9 @@
-"""What the table tests share: the recorded ioffe configuration, its share link, and hand-written CSV tables."""
+"""What the table tests share: the recorded ioffe configuration, its share link, hand-written CSV tables, and
+the comparison of two snapshots number by number."""
 
 from urllib.parse import urlencode
+
+import numpy as np
 
 from bnviz import urlstate
 from bnviz.config import PRESETS
@@ -18,3 +21,33 @@ def query_of(preset, cfg):
 def csv_of(*rows):
     """A CSV table: the header, then ``rows`` (each a line ending in a newline), as bytes."""
     return (HEADER + "".join(rows)).encode()
+
+
+def assert_same_snapshot(got, want, hists=True):
+    """Every number of ``got`` equals ``want``'s (NaN where both are undefined)."""
+    assert got.step == want.step and list(got.variants) == list(want.variants)
+    for token, gv in got.variants.items():
+        wv = want.variants[token]
+        np.testing.assert_array_equal([gv.loss, gv.accuracy, gv.test_accuracy], [wv.loss, wv.accuracy,
+                                                                               wv.test_accuracy])
+        assert gv.diverged_at == wv.diverged_at and len(gv.layers) == len(wv.layers)
+        for gl, wl in zip(gv.layers, wv.layers):
+            assert list(gl.stages) == list(wl.stages) and gl.act_stage == wl.act_stage
+            assert gl.change == {k: v for k, v in wl.change.items() if np.isfinite(v)}  # the table leaves NaN out
+            assert gl.ics == wl.ics
+            np.testing.assert_array_equal(gl.saturation, wl.saturation)
+            for name, gs in gl.stages.items():
+                ws = wl.stages[name]
+                assert gs.units == ws.units
+                for field in ("table", "drift_prev", "drift_first", "quantiles"):
+                    np.testing.assert_array_equal(getattr(gs, field), getattr(ws, field), err_msg=field)
+                if hists:
+                    assert len(gs.hists) == len(ws.hists) > 0
+                    for gh, wh in zip(gs.hists, ws.hists):
+                        assert (gh.width, gh.start) == (wh.width, wh.start)
+                        np.testing.assert_array_equal(gh.counts, wh.counts)
+            assert (gl.gamma is None) == (wl.gamma is None)
+            if gl.gamma is not None:  # the table holds γ and β of the tracked units only
+                tracked = list(gl.stages["y"].units[1:])
+                for g, w in ((gl.gamma, wl.gamma), (gl.beta, wl.beta)):
+                    np.testing.assert_array_equal(g[tracked], w[tracked])
