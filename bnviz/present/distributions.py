@@ -73,7 +73,8 @@ def layer_histograms(snap: Snapshot | None, variants, layer: int, unit: int = PO
                 continue
             st = views.stage_of(snap, token, layer, stage)
             if st is None:
-                notes.append(cell_note(axes, k, "no normalization" if stage in ("x_hat", "y") else "no such layer"))
+                missing = {"x_hat": "no normalization", "y": "no normalization", "a": "no activation follows"}
+                notes.append(cell_note(axes, k, missing.get(stage, "no such layer")))
                 continue
             if unit not in st.units:
                 notes.append(cell_note(axes, k, f"{noun} {unit} not tracked"))
