@@ -180,3 +180,15 @@ def test_a_watched_board_renders_in_the_report(watched):
     snaps, _ = watched
     html = report.html_report(snaps, CONFIG, panel="evidence", layer=1, unit=-1, step=snaps[-1].step)
     assert html.count("not measured") >= len(TWINS)
+
+
+def test_runs_of_watched_layers_are_named_by_their_first_and_last_module():
+    rows = [sums.C5Layer(1, 0.97, 0.11, 9, "bn1"),
+            *(sums.C5Layer(i, 0.99, 0.01, f, f"layer1.{i}.bn") for i, f in ((2, 576), (3, 576), (4, 576))),
+            *(sums.C5Layer(i, 0.9, 0.2, f, f"layer4.{i}.bn") for i, f in ((5, 128), (6, 2304), (7, 4608), (8, 0)))]
+    text = sums.layers_text(rows)
+    assert text.startswith("bn1 (fan-in 9): not near-Gaussian, median W 0.970, KL 0.110; "
+                           "layer1.2.bn to layer1.4.bn (3 layers, fan-in 576): near-Gaussian"), text
+    assert "layer4.5.bn to layer4.8.bn (4 layers, fan-in 128–4,608, some not known): not near-Gaussian" in text
+    five = [sums.C5Layer(i, 0.9, 0.2, 64 * i, f"m{i}") for i in range(1, 6)]
+    assert "(5 layers, fan-in 64–320)" in sums.layers_text(five)

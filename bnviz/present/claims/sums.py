@@ -105,11 +105,16 @@ def layers_text(layers: list[C5Layer]) -> str:
         said = "near-Gaussian" if g[0].gaussian else "not near-Gaussian"
         fans = list(dict.fromkeys(_fan_text(row.fan_in) for row in g))  # in layer order
         known = [row.fan_in for row in g if row.fan_in > 0]
-        fans_text = ", ".join(fans) if len(fans) <= 3 else _range(known) if len(known) == len(g) else "various"
+        if len(fans) <= 3:
+            fans_text = ", ".join(fans)
+        elif not g[0].name:
+            fans_text = _range(known)
+        else:  # a watched model's: whole numbers, some perhaps not known
+            fans_text = f"{min(known):,}–{max(known):,}" + ("" if len(known) == len(g) else ", some not known")
         if len(g) == 1:
             head = f"{g[0].label} (fan-in {fans[0]})"
         elif g[0].name:  # a watched model's layers: named by their module paths
-            head = f"{len(g)} layers {g[0].name} to {g[-1].name} (fan-in {fans_text})"
+            head = f"{g[0].name} to {g[-1].name} ({len(g)} layers, fan-in {fans_text})"
         else:
             head = f"layers {g[0].layer}–{g[-1].layer} (fan-in {fans_text})"
             if len(layers) == len(g):  # one verdict for the whole network
