@@ -335,9 +335,10 @@ def gamma_beta(snaps: tuple[Snapshot, ...], variant: str, layer: int, units=None
     axes, cells = grid(1, 3, (f"γ per {noun}", f"β per {noun}", "relative change per snapshot"), hgap=0.1)
     traces, faint = [], rgba(color, 0.25)
     shown = min(gamma.shape[1], 100)
+    bundle = f"all {shown} {noun}s" if shown == gamma.shape[1] else f"the first {shown} of {gamma.shape[1]} {noun}s"
     for k, m, sym in ((1, gamma, "γ"), (2, beta, "β")):
         x, y = _bundle(steps, m[:, :shown])
-        traces.append(_line(x, y, k, faint, f"all {shown} {noun}s", show=k == 1, width=1, group="faint",
+        traces.append(_line(x, y, k, faint, bundle, show=k == 1, width=1, group="faint",
                             hoverinfo="skip"))
         for j, u in enumerate(units):
             hover = f"{noun} {u}, step %{{x}}: {sym} %{{y:.3f}}<extra></extra>"
