@@ -217,6 +217,24 @@ def test_followed_run_refreshes_at_most_once_a_second(tmp_path):
     assert run.history.steps() == [0, 10]
 
 
+def test_a_run_recorded_again_into_the_folder_is_followed_from_its_start(tmp_path, monkeypatch):
+    monkeypatch.setattr(follow, "REFRESH_SECONDS", 0.0)
+    write_run(tmp_path, watched_snapshots(8))
+    run = FollowedRun(tmp_path)
+    assert run.history.steps()[-1] == 70 and run.state == "finished"
+    second = watched_snapshots(5, seed=1)
+    rec = write_run(tmp_path, second[:2], per_part=1, finish=False)
+    run.refresh()
+    assert run.history.steps() == [0, 10] and run.state == "running" and run.notes == []
+    for g, w in zip(run.history.snapshots(), second):
+        assert_same_snapshot(g, w, hists=False)
+    for snap in second[2:]:
+        rec.append(snap)
+    rec.write()
+    run.refresh()
+    assert run.history.steps() == [0, 10, 20, 30, 40] and run.state == "finished"
+
+
 def test_follow_shares_one_followed_run_per_folder(tmp_path):
     write_run(tmp_path / "a", watched_snapshots(2))
     assert follow.follow(tmp_path / "a") is follow.follow(str(tmp_path / "a") + "/")
