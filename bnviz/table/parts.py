@@ -278,11 +278,11 @@ class Follower:
         for n in range(1, self._parts_done() + 1):
             if n not in self._handled:
                 self._handled.add(n)
-                self.skipped.append(f"Part {part_name(n)} is missing from {self.folder}.")
+                self._skip(n, f"it is missing from {self.folder}.")
         return tuple(out)
 
     def _skip(self, n: int, why: str) -> tuple[Snapshot, ...]:
-        self.skipped.append(f"Part {part_name(n)} was skipped: {why}")
+        self.skipped.append(f"Skipped {part_name(n)}: {why}")
         return ()
 
     def _read_part(self, n: int) -> tuple[Snapshot, ...]:
@@ -294,7 +294,11 @@ class Follower:
         except OSError as exc:
             return self._skip(n, f"it cannot be opened ({exc.strerror or type(exc).__name__}).")
         except ReplayError as exc:
-            return self._skip(n, f"{str(exc).removeprefix(repr(name)).strip()}.")
+            text = str(exc)  # "'part-000002.parquet' is ..." or "'part-000002.parquet': what is wrong"
+            if text.startswith(f"{name!r}: "):
+                return self._skip(n, f"{text.removeprefix(f'{name!r}: ')}.")
+            return self._skip(n, f"it {text.removeprefix(repr(name)).lstrip()}." if text.startswith(repr(name))
+                              else f"{text}.")
         why = self._foreign(df)
         if why:
             return self._skip(n, f"it belongs to another run ({why}).")

@@ -109,14 +109,19 @@ def test_a_corrupt_or_foreign_part_is_skipped_and_named_and_the_others_shown(tmp
     assert follower.finished
 
 
-def test_skipped_part_sentences_say_why(tmp_path):
+@pytest.mark.parametrize("how, why", [
+    ("truncated", "it is a truncated Parquet file (it does not end with the PAR1 marker)."),
+    ("text", "it is not a Parquet file (it does not start with the PAR1 marker)."),
+    ("no bnviz columns", "missing column(s) variant, step, layer, stage, unit, stat, value; unexpected column(s) "),
+    ("another model", "it belongs to another run (its model differs from the one in run.json)."),
+])
+def test_skipped_part_sentences_say_why(tmp_path, how, why):
     write_run(tmp_path, watched_snapshots(5))
-    corrupt(tmp_path / part_name(2), "truncated")
+    corrupt(tmp_path / part_name(2), how)
     follower = open_run(tmp_path)
     follower.poll()
     (sentence,) = follower.skipped
-    assert sentence.startswith(f"Part {part_name(2)} was skipped: ") and "truncated" in sentence
-    assert sentence.endswith(".")
+    assert sentence.startswith(f"Skipped {part_name(2)}: {why}") and sentence.endswith(".")
 
 
 def test_a_part_missing_from_a_finished_run_is_named(tmp_path):
@@ -124,7 +129,7 @@ def test_a_part_missing_from_a_finished_run_is_named(tmp_path):
     (tmp_path / part_name(3)).unlink()
     follower = open_run(tmp_path)
     assert [s.step for s in follower.poll()] == [0, 10, 20, 30, 70]
-    assert follower.skipped == [f"Part {part_name(3)} is missing from {tmp_path}."]
+    assert follower.skipped == [f"Skipped {part_name(3)}: it is missing from {tmp_path}."]
     assert follower.finished
 
 
