@@ -18,7 +18,7 @@ from bnviz.table.follow import FollowedRun
 from bnviz.table.parts import NoRun, PartRecorder, open_run, part_name
 from bnviz.table.upload import ReplayError
 
-from .tables import IOFFE, assert_same_snapshot, query_of
+from .tables import IOFFE, assert_same_snapshot, every_panel_figure, query_of
 from .watched import CONFIG, EVERY, WATCHED, watched_snapshots
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -245,3 +245,16 @@ def test_follow_shares_one_followed_run_per_folder(tmp_path):
     assert follow.follow(tmp_path / "a") is follow.follow(str(tmp_path / "a") + "/")
     with pytest.raises(NoRun):
         follow.follow(tmp_path / "absent")
+
+
+def test_every_panel_and_the_board_work_on_a_followed_watched_run(tmp_path):
+    from bnviz.present import claims
+
+    snaps = watched_snapshots(9)
+    write_run(tmp_path, snaps)
+    run = FollowedRun(tmp_path)
+    figs = list(every_panel_figure(run.history.snapshots(), run.config))
+    assert len(figs) > 50 and all(f.layout.title.text for f in figs)
+    live = claims.evidence(snaps, CONFIG.replace(steps=snaps[-1].step))
+    followed = claims.evidence(run.history.snapshots(), run.config)
+    assert [(e.claim, e.verdict, e.value) for e in followed] == [(e.claim, e.verdict, e.value) for e in live]
