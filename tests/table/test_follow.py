@@ -258,3 +258,15 @@ def test_every_panel_and_the_board_work_on_a_followed_watched_run(tmp_path):
     live = claims.evidence(snaps, CONFIG.replace(steps=snaps[-1].step))
     followed = claims.evidence(run.history.snapshots(), run.config)
     assert [(e.claim, e.verdict, e.value) for e in followed] == [(e.claim, e.verdict, e.value) for e in live]
+
+
+def test_a_followed_folder_that_is_removed_says_so(tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(follow, "REFRESH_SECONDS", 0.0)
+    write_run(tmp_path / "run", watched_snapshots(3), per_part=1, finish=False)
+    run = FollowedRun(tmp_path / "run")
+    shutil.rmtree(tmp_path / "run")
+    run.refresh()
+    assert run.error == f"the folder {tmp_path / 'run'} is gone" and not run.alive
+    assert run.history.steps() == [0, 10, 20]  # what was read stays
