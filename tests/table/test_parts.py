@@ -89,15 +89,19 @@ def test_append_before_prepare_and_a_bad_per_part_are_refused(tmp_path):
         PartRecorder(tmp_path, CONFIG).append(watched_snapshots(1)[0])
 
 
-def test_prepare_clears_an_earlier_run_in_the_folder(tmp_path):
+def test_prepare_clears_an_earlier_run_in_the_folder_and_only_that(tmp_path):
     first = PartRecorder(tmp_path, CONFIG, per_part=1)
     first.prepare()
     for snap in watched_snapshots(3):
         first.append(snap)
     first.write()
+    left = [".part-000004.parquet.4242.tmp", ".done.json.17.tmp"]  # what a killed writer leaves
+    mine = [".hidden", "notes.txt", "part-1.parquet"]
+    for name in left + mine:
+        (tmp_path / name).write_text("x")
     second = PartRecorder(tmp_path, CONFIG)
     second.prepare()
-    assert sorted(os.listdir(tmp_path)) == ["run.json"]
+    assert sorted(os.listdir(tmp_path)) == sorted(["run.json", *mine])
 
 
 def test_a_part_that_fails_to_write_leaves_no_file_of_its_name(tmp_path, monkeypatch):
