@@ -71,6 +71,7 @@ def test_a_trainer_with_the_callback_writes_the_run(tmp_path):
     assert callback.watcher is None  # closed at the end of training
 
 
+@pytest.mark.slow  # importing Lightning takes seconds
 def test_every_below_one_fails_when_the_callback_is_made():
     _lightning()
     from bnviz.lightning import BnvizCallback
