@@ -95,8 +95,8 @@ class Watcher:
             raise ValueError(f"the model rejects the probe batch: {type(exc).__name__}: {exc}") from exc
         if not self._prober.layers:
             raise ValueError("the probe batch reaches none of the model's normalization layers")
+        self.config = watched_config(inner, self._prober, every, units, view)  # ValueError for bad units
         _check_folder(self.folder)
-        self.config = watched_config(inner, self._prober, every, units, view)
         make = recorder or _part_recorder
         rec = make(str(self.folder), self.config)
         self._sink: worker.InlineRawSink | worker.ProcessSink = (
