@@ -3,6 +3,7 @@ statistics worker and written to a run folder in parts as they come."""
 
 from __future__ import annotations
 
+import atexit
 import collections
 import math
 import warnings
@@ -106,6 +107,7 @@ class Watcher:
         self._prev: list[dict[str, np.ndarray]] | None = None
         self._taken = -1  # the step of the last snapshot
         self._warned = False
+        atexit.register(self.close)  # a script that never closes it still gets its last snapshots written
         self._snapshot()  # step 0: the model as it enters
 
     # --- the loop's side --------------------------------------------------------------------------------------
@@ -126,10 +128,12 @@ class Watcher:
 
     def close(self, final: bool = True) -> None:
         """Take the final snapshot (``final``, if the last step has none), let the worker write everything, and end
-        it. Called on leaving the ``with`` block (without the final probe when the block raised)."""
+        it. Called on leaving the ``with`` block (without the final probe when the block raised), else when the
+        interpreter exits."""
         if not self.active or self.closed:
             return
         self.closed = True
+        atexit.unregister(self.close)
         if final and self._taken != self.steps and self._sink.error is None:
             self._snapshot()
         self._sink.close(wait=True)
