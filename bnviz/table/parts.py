@@ -4,7 +4,8 @@ Layout (docs/design.md, *Run folders*)::
 
     run.json                 {"config": config JSON of a watched model or null, "query": share link or null}
     part-000001.parquet      the first snapshot, written at once
-    part-000002.parquet      the next ``per_part`` snapshots, and so on: each a tidy table with the quantile block
+    part-000002.parquet      the snapshots since, once ``per_part`` of them wait or a second has passed since the
+                             last part (a slow training's every snapshot at once): a tidy table with the quantile block
     done.json                {"parts": n, "snapshots": k, "last_step": s}, once the run has ended
 
 Each file is written whole: under a temporary name starting with "." in the same folder, flushed to disk,
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from urllib.parse import parse_qs
 
 import numpy as np
@@ -71,13 +73,15 @@ class PartRecorder:
     data (DATA_KEY), as the record command's single table does.
     """
 
-    def __init__(self, folder, config: ExperimentConfig, per_part: int = 4, quantiles: bool = True, *,
-                 query: str | None = None, data: str | None = None) -> None:
+    def __init__(self, folder, config: ExperimentConfig, per_part: int = 16, quantiles: bool = True, *,
+                 query: str | None = None, data: str | None = None, seconds: float | None = 1.0) -> None:
         if per_part < 1:
             raise ValueError(f"a part holds at least one snapshot, got per_part={per_part}")
         self.folder = os.fspath(folder)
         self.where = self.folder
         self.per_part = per_part
+        self.seconds = seconds  # a part at least this often while snapshots come (None: by per_part alone)
+        self._written_at = 0.0
         self.quantiles = quantiles
         self.query = query
         self.data = data
@@ -109,8 +113,10 @@ class PartRecorder:
         return self._encoder
 
     def append(self, snap: Snapshot) -> None:
-        """Encode the newest snapshot (steps must increase); write a part when one is full (the first snapshot
-        is a part of its own, so a reader has something to show at once)."""
+        """Encode the newest snapshot (steps must increase); write a part when ``per_part`` snapshots wait or
+        ``seconds`` have passed since the last part (the first snapshot is a part of its own, so a reader has
+        something to show at once): a page following the run sees each snapshot within about ``seconds`` of the
+        next one, and a fast run still makes few parts."""
         encoder = self._encoder_ready()
         if self._last_step is not None and snap.step <= self._last_step:
             raise ValueError(f"snapshot step {snap.step} is not after {self._last_step}")
@@ -118,7 +124,8 @@ class PartRecorder:
         self._pending.append(snap.step)
         self._snapshots += 1
         self._last_step = snap.step
-        if self._parts == 0 or len(self._pending) >= self.per_part:
+        due = self.seconds is not None and time.monotonic() - self._written_at >= self.seconds
+        if self._parts == 0 or len(self._pending) >= self.per_part or due:
             self._flush()
 
     def __len__(self) -> int:
@@ -135,6 +142,7 @@ class PartRecorder:
         _write_whole(self.folder, part_name(self._parts + 1),
                      lambda f: pq.write_table(table, f, compression="zstd"))
         self._parts += 1
+        self._written_at = time.monotonic()
         encoder.keep_only(())
         self._pending = []
 

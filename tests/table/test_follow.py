@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_run(folder, snaps, per_part=3, config=CONFIG, finish=True, **kw):
-    rec = PartRecorder(folder, config, per_part=per_part, **kw)
+    rec = PartRecorder(folder, config, per_part=per_part, seconds=None, **kw)
     rec.prepare()
     for snap in snaps:
         rec.append(snap)
@@ -156,7 +156,7 @@ READER_WRITER = """
 import sys, time
 from bnviz.table.parts import PartRecorder
 from tests.table.watched import CONFIG, watched_snapshots
-rec = PartRecorder(sys.argv[1], CONFIG, per_part=2)
+rec = PartRecorder(sys.argv[1], CONFIG, per_part=2, seconds=None)
 rec.prepare()
 for snap in watched_snapshots(int(sys.argv[2])):
     rec.append(snap)
