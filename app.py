@@ -3,6 +3,10 @@
 The page reads the state (link or widgets), asks the shared registry for the run of that configuration,
 and draws the selected panel from the run's history in a fragment that refreshes while it trains. A tab's
 first run draws the leading chart alone, then the whole page (bnviz.ui.live).
+
+`streamlit run app.py -- --run DIR` (or env BNVIZ_RUN=DIR; `python -m bnviz view DIR` starts it) follows a run
+folder that another process writes, a model watched with bnviz.watch: the page then shows that run only, with
+no training, preset or lesson of its own.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import streamlit as st
 
 from bnviz import config as C
-from bnviz.ui import classroom, controls, live, panels, state
+from bnviz.ui import classroom, controls, live, panels, runtime, state
 from bnviz.ui.runtime import lease, registry
 
 HEARTBEAT_SECONDS = 30  # a paused page still says it is open (registry.HEARTBEAT_TIMEOUT is 300 s)
@@ -21,26 +25,34 @@ st.set_page_config(page_title="bnviz — batch norm, live", page_icon="📊", la
 
 panels.preload_charts()  # first: the browser fetches and compiles plotly.js while the rest arrives
 state.init_from_query()
+folder = runtime.followed_folder()
+st.session_state["_following"] = folder is not None
+if folder is not None:
+    st.session_state["lesson"] = None  # lessons walk through bnviz's presets, which a followed page does not train
 st.session_state.setdefault("speed", state.DEFAULT_SPEED)
 st.session_state.setdefault("view_paused", False)
 opening = live.first_frame()
 
-if not opening:
+if not opening and folder is None:
     controls.sidebar()
 classroom.styles(st.session_state.get("present"))
 cfg, problems = state.config_from_widgets()
 replaying = st.session_state.get("replay")  # a ReplayedRun: a file loaded by this tab, shown instead
+if folder is not None:
+    replaying = live.followed_run(folder)  # a FollowedRun: shown like a replay that grows
+    problems = []
 if replaying is None:
     run = lease().view(cfg)
     state.sync_query(cfg)
 else:
-    lease().close()  # this tab no longer watches a live training: let it go (or on, for other viewers)
+    if folder is None:
+        lease().close()  # this tab no longer watches a live training: let it go (or on, for other viewers)
     run, cfg = replaying, replaying.config
 
 if not classroom.lesson_open():  # a lesson's heading takes the title's place
     st.markdown("##### bnviz · Does batch norm fix the distribution of a layer's inputs — if γ and β change it "
                 "again?")
-for w in st.session_state.get("warnings", []):
+for w in st.session_state.get("warnings", []) if folder is None else []:  # the link's preset is not shown
     st.warning(f"Link: {state.as_text(w)}", icon="⚠️")  # they quote what the visitor typed: shown as text
 for p in problems:
     st.error(f"Setting not applied: {state.as_text(p)}", icon="🚫")  # may quote what the visitor typed
@@ -59,10 +71,12 @@ if opening:
     live.end_first_frame(run, held)
 live.release_training()
 
-classroom.sidebar()
-controls.export(run, report_view)
+classroom.sidebar(lessons_shown=folder is None)
+controls.export(run, report_view, replays=folder is None)
 with bar:
-    if replaying is not None:
+    if folder is not None:
+        controls.follow_bar(run, folder)
+    elif replaying is not None:
         controls.replay_bar(run)
     else:
         status_slot = controls.transport(run, lease())
@@ -82,7 +96,8 @@ def heartbeat() -> None:
     lease().touch()
 
 
-heartbeat()
+if folder is None:
+    heartbeat()
 is_live = run.state in ("running", "ready") and not st.session_state["view_paused"]
 st.session_state["_live"] = is_live
 with body:

@@ -1,4 +1,5 @@
-"""Command line: ``python -m bnviz presets`` and ``python -m bnviz record --preset NAME --out FILE``.
+"""Command line: ``python -m bnviz presets``, ``python -m bnviz record --preset NAME --out FILE`` and
+``python -m bnviz view DIR``.
 
 ``record`` trains headless through the same Run the app uses and writes the tidy table (columns
 variant, step, layer, stage, unit, stat, value) as CSV or Parquet by the file's suffix; ``--data FILE.csv
@@ -9,6 +10,10 @@ no suffix (or ending in /) names a run folder instead, written in parts as the r
 which the page can follow while it is written. Bad arguments
 exit with status 2 and one line on stderr, in plain words, ending with the help command as it is typed,
 e.g. ``(see python -m bnviz record --help)``.
+
+``view DIR [--port N]`` opens the page on a run folder that another process writes (``bnviz.watch(...,
+out=DIR)``): it checks that DIR holds a run, then runs ``streamlit run app.py -- --run DIR`` (app.py beside the
+package, in a source checkout), and the page follows the folder live.
 """
 
 from __future__ import annotations
@@ -41,8 +46,8 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def _fail(message: str) -> int:
-    sys.stderr.write(f"bnviz: error: {message} (see {PROG} record --help)\n")
+def _fail(message: str, command: str = "record") -> int:
+    sys.stderr.write(f"bnviz: error: {message} (see {PROG} {command} --help)\n")
     return EXIT_USAGE
 
 
@@ -81,7 +86,21 @@ def _parser() -> _Parser:
     rec.add_argument("--inline", action="store_true", help="compute statistics on the training thread "
                      "instead of a worker process (slower; for debugging)")
     rec.add_argument("--quiet", action="store_true", help="no progress bar")
+    view = sub.add_parser("view", help="open the page on a run folder that a training writes (bnviz.watch's out=)")
+    parser.commands["view"] = view
+    view.add_argument("folder", metavar="DIR", help="the run folder, e.g. runs/resnet")
+    view.add_argument("--port", type=_port, help="the page's port (default: Streamlit's, 8501 or the next free)")
     return parser
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text.strip() or 'an empty value'} is not a port number (1 to 65535)")
+    return port
 
 
 def _presets() -> int:
@@ -207,6 +226,29 @@ def _record(args: argparse.Namespace) -> int:
     return 0
 
 
+def app_path() -> Path:
+    """The page's script: app.py beside the bnviz package (a source checkout)."""
+    return Path(__file__).resolve().parent.parent / "app.py"
+
+
+def _view(args: argparse.Namespace) -> int:
+    from bnviz.table.parts import NoRun, open_run
+
+    try:
+        open_run(args.folder)  # found now, not by a page that opens on nothing
+    except NoRun as exc:
+        return _fail(str(exc), "view")
+    app = app_path()
+    if not app.is_file():
+        return _fail(f"the page's script app.py is not beside the bnviz package (looked for {app}); view runs from "
+                     "a source checkout of bnviz", "view")
+    command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
+               *(["--server.port", str(args.port)] if args.port else []), "--", "--run", os.path.abspath(args.folder)]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)  # this process becomes the server: Ctrl-C and signals reach it directly
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     parser = _parser()
@@ -215,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.commands[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command == "presets":
         return _presets()
+    if args.command == "view":
+        return _view(args)
     return _record(args)
 
 

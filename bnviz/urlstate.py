@@ -336,6 +336,7 @@ def _fit_view(view: dict[str, Any], config: ExperimentConfig, warnings: list[str
     tracked = config.tracked_units(layer)
     if view.get("unit", -1) not in (-1, *tracked):
         noun = "channel" if config.architecture == "conv" else "unit"
+        noun = config.watched.noun if config.watched is not None else noun
         warnings.append(f"unit={view.pop('unit')} ignored: the page follows {noun}s {', '.join(map(str, tracked))} "
                         f"of layer={layer} one by one, or all of them pooled (unit=-1)")
 

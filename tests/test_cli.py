@@ -201,6 +201,63 @@ def test_bad_data_arguments_exit_2_with_one_line(tmp_path, args, needle):
     assert not (tmp_path / "x.csv").exists()
 
 
+def test_view_refuses_a_missing_folder_with_one_line(tmp_path):
+    res = cli("view", str(tmp_path / "nowhere"), timeout=60)
+    assert res.returncode == 2
+    assert res.stderr.count("\n") == 1
+    assert f"the folder {tmp_path / 'nowhere'} does not exist" in res.stderr
+    assert res.stderr.rstrip().endswith("(see python -m bnviz view --help)")
+
+
+def test_view_refuses_a_folder_that_holds_no_run(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a run")
+    res = cli("view", str(tmp_path), timeout=60)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1
+    assert "holds no bnviz run" in res.stderr and str(tmp_path) in res.stderr
+
+
+@pytest.mark.parametrize("port", ["0", "70000", "http"])
+def test_view_refuses_a_bad_port(tmp_path, port):
+    res = cli("view", str(tmp_path), "--port", port, timeout=60)
+    assert res.returncode == 2 and res.stderr.count("\n") == 1
+    assert "is not a port number" in res.stderr
+
+
+@pytest.mark.slow
+def test_view_serves_the_page_on_a_run_folder(tmp_path):
+    """`view DIR --port N` starts Streamlit on app.py with --run DIR: the page answers on that port."""
+    import socket
+    import time
+    import urllib.request
+
+    from bnviz.table.parts import PartRecorder
+    from tests.present.watched import CONFIG, snapshots
+
+    rec = PartRecorder(tmp_path / "run", CONFIG)
+    rec.prepare()
+    for snap in snapshots(n=2)[0]:
+        rec.append(snap)
+    rec.write()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-m", "bnviz", "view", str(tmp_path / "run"), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        deadline, healthy = time.time() + 60, False
+        while time.time() < deadline and not healthy and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
+                    healthy = r.read().decode().strip() == "ok"
+            except OSError:
+                time.sleep(0.3)
+        assert healthy, proc.stdout.read() if proc.poll() is not None else "no answer"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
 def _assert_usage_error(res, needle):
     assert res.returncode == 2, res.stderr
     lines = res.stderr.strip().splitlines()

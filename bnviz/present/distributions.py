@@ -35,6 +35,7 @@ from bnviz.present.style import (
     fmt_wpk,
     gauss_trace,
     grid,
+    layer_text,
     message,
     no_distributions,
     rgba,
@@ -45,7 +46,7 @@ from bnviz.present.style import (
 
 
 def layer_histograms(snap: Snapshot | None, variants, layer: int, unit: int = POOLED,
-                     height: int | None = None, noun: str = "unit") -> go.Figure:
+                     height: int | None = None, noun: str = "unit", layer_name: str | None = None) -> go.Figure:
     """Histograms of x, x̂, y and a of one layer (rows: variants) with the fitted Gaussian and W/p/KL."""
     if snap is None:
         return message(title="Histograms of x, x̂, y and a in one layer", height=height or 400)
@@ -72,7 +73,8 @@ def layer_histograms(snap: Snapshot | None, variants, layer: int, unit: int = PO
                 continue
             st = views.stage_of(snap, token, layer, stage)
             if st is None:
-                notes.append(cell_note(axes, k, "no normalization" if stage in ("x_hat", "y") else "no such layer"))
+                missing = {"x_hat": "no normalization", "y": "no normalization", "a": "no activation follows"}
+                notes.append(cell_note(axes, k, missing.get(stage, "no such layer")))
                 continue
             if unit not in st.units:
                 notes.append(cell_note(axes, k, f"{noun} {unit} not tracked"))
@@ -102,7 +104,7 @@ def layer_histograms(snap: Snapshot | None, variants, layer: int, unit: int = PO
             notes.append(cell_note(axes, k, text, x=0.98, y=0.99, size=FONT - 1, xanchor="right", yanchor="top",
                                    align="right"))
     title, note = _same_shape_title(w_rows, unit, noun)
-    head = f"layer {layer + 1}, {unit_text(unit, noun)}, step {snap.step}"
+    head = f"{layer_text(layer, layer_name)}, {unit_text(unit, noun)}, step {snap.step}"
     note = head + (f" · {note}" if note else "")
     return figure(traces, axes, title, note, height or 190 * rows + 150, notes, cell_titles=True, legend=True,
                   describe="What each stage of the layer looks like, with the Gaussian of equal mean and std",
@@ -129,13 +131,13 @@ def _same_shape_title(w_rows: dict, unit: int, noun: str = "unit") -> tuple[str,
 
 
 def qq_plot(snap: Snapshot | None, variant: str, layer: int, stage: str, unit: int = POOLED,
-            height: int = 380, noun: str = "unit") -> go.Figure:
+            height: int = 380, noun: str = "unit", layer_name: str | None = None) -> go.Figure:
     """Q-Q plot of the stored quantiles (standardized with the table's mean/std) against N(0, 1)."""
     if snap is None:
         return message(title="Q-Q plot against the Gaussian", height=height)
     st = views.stage_of(snap, variant, layer, stage)
     sym = STAGE_SYMBOLS.get(stage, stage)
-    head = f"Q-Q plot of {sym}, layer {layer + 1}, {unit_text(unit, noun)}, {variant_label(variant)}"
+    head = f"Q-Q plot of {sym}, {layer_text(layer, layer_name)}, {unit_text(unit, noun)}, {variant_label(variant)}"
     if st is None or unit not in st.units:
         vs = snap.variants.get(variant)
         why = (f"diverged at step {vs.diverged_at}" if vs is not None and vs.diverged_at is not None
@@ -255,21 +257,23 @@ def clt_curves(results: list, height: int = 400, run_layers=()) -> go.Figure:
             traces.append(dict(type="scatter", x=f32(res.fan_ins), y=f32(values), mode="lines+markers",
                                name=name, legendgroup=name, showlegend=k == 1, xaxis=xa, yaxis=ya,
                                line=dict(color=color, dash=dash, width=2), marker=dict(symbol=symbol, size=7)))
+    placed = [row for row in run_layers if row.fan_in > 0]  # a layer of unknown fan-in has no place on the axis
     for k, stat in ((1, "w"), (2, "kl")):
-        if not run_layers:
+        if not placed:
             break
         xa, ya = axis(k)
-        traces.append(dict(type="scatter", x=f32([row.fan_in for row in run_layers]),
-                           y=f32([getattr(row, stat) for row in run_layers]), mode="markers+text",
-                           text=[f"L{row.layer}" for row in run_layers], textposition="top center",
+        traces.append(dict(type="scatter", x=f32([row.fan_in for row in placed]),
+                           y=f32([getattr(row, stat) for row in placed]), mode="markers+text",
+                           text=[f"L{row.layer}" for row in placed], textposition="top center",
+                           hovertext=[row.label for row in placed],
                            name="this run's layers (x = Wu + b)", legendgroup="run", showlegend=k == 1,
                            marker=dict(symbol="hexagon", size=12, color=GREY, line=dict(width=1.5)),
-                           xaxis=xa, yaxis=ya, hovertemplate="fan-in %{x}: %{y:.3g}<extra>%{text}</extra>"))
+                           xaxis=xa, yaxis=ya, hovertemplate="fan-in %{x}: %{y:.3g}<extra>%{hovertext}</extra>"))
     shapes = [dict(type="line", xref="x domain", x0=0, x1=1, yref="y", y0=1, y1=1,
                    line=dict(color=GREY, dash="dot", width=2)),
               dict(type="line", xref="x2 domain", x0=0, x1=1, yref="y2", y0=0, y1=0,
                    line=dict(color=GREY, dash="dot", width=2))]
-    ticks = sorted({int(f) for res in results for f in res.fan_ins} | {row.fan_in for row in run_layers})
+    ticks = sorted({int(f) for res in results for f in res.fan_ins} | {row.fan_in for row in placed})
     for key in ("xaxis", "xaxis2"):  # ticks at the measured fan-ins, not at log-axis minor digits
         axes[key].update(type="log", title="fan-in (inputs per unit, log scale)", tickvals=ticks)
     axes["yaxis"]["title"] = "W of standardized Wu+b"

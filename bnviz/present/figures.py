@@ -40,6 +40,7 @@ from bnviz.present.style import (
     f32,
     figure,
     grid,
+    layer_text,
     message,
     no_distributions,
     rgba,
@@ -191,7 +192,8 @@ def training(snaps: tuple[Snapshot, ...], variants, height: int = 360, task: str
 # ------------------------------------------------------------------------------- Ioffe & Szegedy, Fig 1
 
 def percentile_bands(snaps: tuple[Snapshot, ...], variants, layer: int, unit: int = POOLED,
-                     scrub_step: int | None = None, height: int = 380, noun: str = "unit") -> go.Figure:
+                     scrub_step: int | None = None, height: int = 380, noun: str = "unit",
+                     layer_name: str | None = None) -> go.Figure:
     """p15/p50/p85 lines and the p2-p98 band of the activation input over training, a cell per variant."""
     if not snaps:
         return message(title="Percentiles of the activation input over training", height=height)
@@ -229,7 +231,7 @@ def percentile_bands(snaps: tuple[Snapshot, ...], variants, layer: int, unit: in
     axes["yaxis"]["title"] = "activation input"
     _x_steps(axes, range(1, n + 1), steps)
     describe = "Percentiles of the activation input over training"
-    head = f"layer {layer + 1}, {unit_text(unit, noun)}"
+    head = f"{layer_text(layer, layer_name)}, {unit_text(unit, noun)}"
     gone = [f"{variant_label(t)} diverged at step {views.diverged_at(snaps, t)}" for t in variants
             if views.diverged_at(snaps, t) is not None]
     c = drift.compare_drift(snaps, variants, layer)  # C1's rule on this layer: the board's words and numbers
@@ -252,13 +254,14 @@ def _aligned(hists: list[stats.Histogram]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def histogram_heatmap(snaps: tuple[Snapshot, ...], variant: str, layer: int, stage: str, unit: int = POOLED,
-                      scrub_step: int | None = None, height: int = 360, noun: str = "unit") -> go.Figure:
+                      scrub_step: int | None = None, height: int = 360, noun: str = "unit",
+                      layer_name: str | None = None) -> go.Figure:
     """The distribution of one series over training as a heatmap: step x value, color = density."""
     if not snaps:
         return message(title=f"How {STAGE_SYMBOLS.get(stage, stage)} is distributed over training",
                        height=height)
     sym, label = STAGE_SYMBOLS.get(stage, stage), variant_label(variant)
-    head = f"{sym} of layer {layer + 1}, {unit_text(unit, noun)}, {label}"
+    head = f"{sym} of {layer_text(layer, layer_name)}, {unit_text(unit, noun)}, {label}"
     picked, undistributed = [], False
     for snap in snaps:
         st = views.stage_of(snap, variant, layer, stage)
@@ -314,7 +317,7 @@ def _bundle(steps: np.ndarray, m: np.ndarray, budget: int = FAINT_POINTS) -> tup
 
 
 def gamma_beta(snaps: tuple[Snapshot, ...], variant: str, layer: int, units=None, height: int = 380,
-               noun: str = "unit") -> go.Figure:
+               noun: str = "unit", layer_name: str | None = None) -> go.Figure:
     """γ and β of every unit over training (tracked units emphasized) and how fast W, γ, β change."""
     if not snaps:
         return message(title=f"γ and β per {noun} over training", height=height)
@@ -323,7 +326,7 @@ def gamma_beta(snaps: tuple[Snapshot, ...], variant: str, layer: int, units=None
     if gamma.shape[1] == 0:
         why = "this variant has no learned γ and β" if views.diverged_at(snaps, variant) is None else (
             f"diverged at step {views.diverged_at(snaps, variant)} before any γ, β was recorded")
-        return message(why, f"γ and β of layer {layer + 1}, {label}", height)
+        return message(why, f"γ and β of {layer_text(layer, layer_name)}, {label}", height)
     steps = views.steps(snaps)
     if units is None:
         units = next((st.units for s in reversed(snaps)
@@ -355,7 +358,7 @@ def gamma_beta(snaps: tuple[Snapshot, ...], variant: str, layer: int, units=None
     axes["yaxis3"].update(type="log", title="‖Δp‖/‖p‖ (log)", exponentformat="power")
     _x_steps(axes, (1, 2, 3), steps)
     med = drift.change_rates(snaps, variant, layer)  # C2's rates: the numbers the board and lesson 2 quote
-    head = f"layer {layer + 1}, {label}"
+    head = f"{layer_text(layer, layer_name)}, {label}"
     note = (f"{head} · median relative change per snapshot: W {fmt(med['weight'])}, γ {fmt(med['gamma'])}, "
             f"β {fmt(med['beta'])}; γ now {fmt(summary.nanmean(gamma[-1]))}, β {fmt(summary.nanmean(beta[-1]))} "
             f"(mean over {noun}s)")
@@ -391,7 +394,7 @@ def _infinite_kl(kls: dict) -> str:
 
 
 def normality_over_time(snaps: tuple[Snapshot, ...], variant: str, layer: int, unit: int = POOLED,
-                        height: int = 380, noun: str = "unit") -> go.Figure:
+                        height: int = 380, noun: str = "unit", layer_name: str | None = None) -> go.Figure:
     """Shapiro W and KL of each stage (x, x̂, y, a) over training, a dash and a marker per stage; where a KL is
     infinite (a point mass), the KL cell says so in words."""
     if not snaps:
@@ -430,11 +433,11 @@ def normality_over_time(snaps: tuple[Snapshot, ...], variant: str, layer: int, u
             notes += n
     if not w:
         return message(f"diverged at step {d}" if d is not None else "no statistics for this series",
-                       f"normality of layer {layer + 1}, {label}", height)
+                       f"normality of {layer_text(layer, layer_name)}, {label}", height)
     axes["yaxis"]["title"] = "W"
     axes["yaxis2"]["title"] = "KL (nats)"
     _x_steps(axes, (1, 2), steps)
-    head = f"layer {layer + 1}, {unit_text(unit, noun)}, {label}"
+    head = f"{layer_text(layer, layer_name)}, {unit_text(unit, noun)}, {label}"
     latest = [(STAGE_SYMBOLS[st], summary.final(ws)) for st, ws in w.items()]
     note = head + " · latest W: " + ", ".join(f"{sym} {fmt(x)}" for sym, x in latest if math.isfinite(x))
     if {"x", "x_hat", "y"} <= w.keys():
@@ -457,12 +460,13 @@ def normality_over_time(snaps: tuple[Snapshot, ...], variant: str, layer: int, u
 
 # ----------------------------------------------------------------------------------------- stability
 
-def stability(snaps: tuple[Snapshot, ...], variants, layer: int, height: int = 360) -> go.Figure:
+def stability(snaps: tuple[Snapshot, ...], variants, layer: int, height: int = 360,
+              layer_name: str | None = None) -> go.Figure:
     """Drift per snapshot, gradient covariate shift ‖G−G′‖ and saturation of the activation input, per variant.
 
     The drift is the board's (summary.relative_drift: W1 / std); the title states C1's verdict on this layer and
     the subtitle quotes the numbers C1 and C8 judge by."""
-    describe = f"Stability of layer {layer + 1}'s activation input"
+    describe = f"Stability of {layer_text(layer, layer_name)}'s activation input"
     if not snaps:
         return message(title=describe, height=height)
     steps = views.steps(snaps)
@@ -495,7 +499,7 @@ def stability(snaps: tuple[Snapshot, ...], variants, layer: int, height: int = 3
     _x_steps(axes, (1, 2, 3), steps)
     c = drift.compare_drift(snaps, variants, layer)  # C1's rule on this layer
     title = drift.drift_headline(c) if c is not None else describe
-    parts = [f"layer {layer + 1}'s drift per snapshot / std, mean over {summary.window_text(snaps)}: "
+    parts = [f"{layer_text(layer, layer_name)}'s drift per snapshot / std, mean over {summary.window_text(snaps)}: "
              + ", ".join(drifts) + (f" (ratio {variant_label(c.bn)} / {variant_label(c.none)} {fmt(c.ratio)}); "
                                     f"from the first snapshot / first std: {variant_label(c.bn)} {fmt(c.f_bn)}, "
                                     f"{variant_label(c.none)} {fmt(c.f_none)}" if c is not None else "")

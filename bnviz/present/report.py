@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -128,6 +129,8 @@ def _variant_text(cfg: ExperimentConfig, token: str) -> str:
 
 def describe_config(cfg: ExperimentConfig) -> list[tuple[str, str]]:
     """The run's configuration in words: (label, sentence) pairs, plain text (not yet escaped)."""
+    if cfg.watched is not None:
+        return _describe_watched(cfg)
     preset = _preset_of(cfg)
     rows = [("Preset", f"{preset}: {C.PRESETS[preset].shows}" if preset else "custom settings (no preset)")]
     if cfg.dataset in C.SYNTHETIC_INPUTS:
@@ -165,6 +168,29 @@ def describe_config(cfg: ExperimentConfig) -> list[tuple[str, str]]:
     return rows
 
 
+def _describe_watched(cfg: ExperimentConfig) -> list[tuple[str, str]]:
+    """A watched model in words: bnviz did not build or train it, so no dataset, learning rate or batch of its
+    own describes it; its normalization layers and how they were probed do."""
+    w = cfg.watched
+    assert w is not None
+    kinds = ", ".join(f"{n} {k}" for k, n in Counter(w.kinds).items())
+    noun = views.unit_noun(cfg)
+    sizes = str(min(cfg.widths)) if min(cfg.widths) == max(cfg.widths) else f"{min(cfg.widths)} to {max(cfg.widths)}"
+    values = sorted(set(w.values))
+    per_unit = f"{values[0]:,}" if len(values) == 1 else f"{values[0]:,} to {values[-1]:,}"
+    view = "the probe's own batch statistics" if cfg.view == "train" else "the layers' running statistics"
+    return [
+        ("Model", f"{w.model}, watched with bnviz.watch in its own training loop (bnviz neither built nor trained it)"),
+        ("Layers", f"{len(w.names)} normalization layers ({kinds}), {w.names[0]} to {w.names[-1]}, {sizes} "
+                   f"{noun}s each"),
+        ("Measured", f"a snapshot every {cfg.snapshot_every} steps, last step {cfg.steps:,}, on a fixed probe batch "
+                     f"of {cfg.probe_size} examples ({per_unit} values per {noun}: examples x positions), "
+                     f"normalized with {view}"),
+        ("Compared", "one network: no twin trained without normalization from the same start, so the claims that "
+                     "compare twins are not measured"),
+    ]
+
+
 def _safe_link(link: str) -> str | None:
     """``link`` if it is an absolute http(s) URL without spaces or control characters, else None."""
     text = link.strip()
@@ -183,8 +209,8 @@ def _panel_figures(snaps, shown: Snapshot | None, cfg: ExperimentConfig, panel: 
                    unit: int) -> tuple[list[_Figure], list[str]]:
     """The figures of one panel, built as bnviz/ui/panels.py builds them, and notes shown instead of figures."""
     out, notes = [], []
-    noun = views.unit_noun(cfg)
-    at = f"layer {layer + 1}, {unit_text(unit, noun)}"
+    noun, name = views.unit_noun(cfg), cfg.layer_name(layer)
+    at = f"{name}, {unit_text(unit, noun)}"
     scrub = shown.step if shown is not None else None
     if panel == "training":
         score = views.score_name(cfg.task)
@@ -192,7 +218,7 @@ def _panel_figures(snaps, shown: Snapshot | None, cfg: ExperimentConfig, panel: 
                            f"Training loss (log scale) and {score} of every variant."))
     elif panel == "layer":
         out.append(_Figure("fig_layer", f"Histograms of x, x̂, y and a at step {scrub}",
-                           figures.layer_histograms(shown, cfg.variants, layer, unit, noun=noun),
+                           figures.layer_histograms(shown, cfg.variants, layer, unit, noun=noun, layer_name=name),
                            f"Histograms of x, x̂, y and a at step {scrub}, {at}, with the Gaussian of equal "
                            "mean and standard deviation."))
     elif panel == "over-time":
@@ -202,7 +228,8 @@ def _panel_figures(snaps, shown: Snapshot | None, cfg: ExperimentConfig, panel: 
                   if shown is not None else []) or ["x"]
         stage = stages[0]
         out.append(_Figure("fig_heat", "The whole distribution over training",
-                           figures.histogram_heatmap(snaps, variant, layer, stage, unit, scrub, noun=noun),
+                           figures.histogram_heatmap(snaps, variant, layer, stage, unit, scrub, noun=noun,
+                                                    layer_name=name),
                            f"Variant {variant}, stage {stage} ({C.STAGES[stage]}), {at}; the dotted line marks "
                            f"step {scrub}. (The page's default choice of variant and stage.)"))
     elif panel == "gamma-beta":
@@ -213,8 +240,9 @@ def _panel_figures(snaps, shown: Snapshot | None, cfg: ExperimentConfig, panel: 
         else:
             assert shown is not None  # affine is empty without a shown snapshot
             variant = affine[0]
-            out.append(_Figure("fig_gb", f"γ and β per {noun}", figures.gamma_beta(snaps, variant, layer, noun=noun),
-                               f"γ and β of every {noun} of layer {layer + 1}, variant {variant} (the first variant "
+            out.append(_Figure("fig_gb", f"γ and β per {noun}",
+                               figures.gamma_beta(snaps, variant, layer, noun=noun, layer_name=name),
+                               f"γ and β of every {noun} of {name}, variant {variant} (the first variant "
                                "that learns them), and how fast they change compared with the weights."))
             lab = _whatif(shown, variant, layer, cfg)
             if isinstance(lab, str):
@@ -224,20 +252,20 @@ def _panel_figures(snaps, shown: Snapshot | None, cfg: ExperimentConfig, panel: 
     elif panel == "normality":
         variant = cfg.variants[-1]
         out.append(_Figure("fig_norm", "Shapiro–Wilk W and KL over training",
-                           figures.normality_over_time(snaps, variant, layer, unit, noun=noun),
+                           figures.normality_over_time(snaps, variant, layer, unit, noun=noun, layer_name=name),
                            f"Shapiro–Wilk W and KL to the Gaussian of x, x̂, y and a over training, variant "
                            f"{variant} (the page's default: the run's last variant), {at}."))
         stages = ([s for s in C.STAGES if views.stage_of(shown, variant, layer, s) is not None]
                   if shown is not None else []) or ["x"]
         out.append(_Figure("fig_qq", "Q-Q plot against the Gaussian",
-                           figures.qq_plot(shown, variant, layer, stages[0], unit, noun=noun),
+                           figures.qq_plot(shown, variant, layer, stages[0], unit, noun=noun, layer_name=name),
                            f"Q-Q plot of stage {stages[0]} against the Gaussian at step {scrub}, variant {variant}, "
                            f"{at}."))
     elif panel == "stability":
         out.append(_Figure("fig_stab", "Drift, gradient shift and saturation",
-                           figures.stability(snaps, cfg.variants, layer),
-                           f"Drift per snapshot, gradient-based covariate shift and saturation of layer "
-                           f"{layer + 1}'s activation input."))
+                           figures.stability(snaps, cfg.variants, layer, layer_name=name),
+                           f"Drift per snapshot, gradient-based covariate shift and saturation of {name}'s "
+                           "activation input."))
         out.append(_Figure("fig_smooth", "Smoothness of the loss along the gradient",
                            figures.smoothness(snaps, cfg.variants),
                            "Santurkar et al.'s loss range, gradient change and effective β-smoothness along the "
@@ -255,10 +283,11 @@ def _panel_figures(snaps, shown: Snapshot | None, cfg: ExperimentConfig, panel: 
 
 def _bands(snaps, cfg, layer: int, unit: int, scrub: int | None) -> _Figure:
     return _Figure("fig_bands", "Figure 1 of Ioffe & Szegedy: percentiles of the activation input",
-                   figures.percentile_bands(snaps, cfg.variants, layer, unit, scrub, noun=views.unit_noun(cfg)),
-                   f"15th, 50th and 85th percentiles and the 2–98% band of the activation input of layer "
-                   f"{layer + 1}, {unit_text(unit, views.unit_noun(cfg))}, over training; the dotted line marks "
-                   f"step {scrub}.")
+                   figures.percentile_bands(snaps, cfg.variants, layer, unit, scrub, noun=views.unit_noun(cfg),
+                                            layer_name=cfg.layer_name(layer)),
+                   f"15th, 50th and 85th percentiles and the 2–98% band of the activation input of "
+                   f"{cfg.layer_name(layer)}, {unit_text(unit, views.unit_noun(cfg))}, over training; the dotted "
+                   f"line marks step {scrub}.")
 
 
 def _whatif(shown: Snapshot, variant: str, layer: int, cfg: ExperimentConfig) -> _Figure | str:
@@ -332,8 +361,8 @@ def html_report(snaps: tuple[Snapshot, ...], cfg: ExperimentConfig, *, panel: st
     shown = _shown(snaps, int(step))
     shown_step = shown.step if shown is not None else int(step)
     preset = _preset_of(cfg)
-    title = title if title is not None else (
-        f"bnviz report: {preset or 'custom run'}, step {shown_step:,}")
+    run_name = cfg.watched.model if cfg.watched is not None else preset or "custom run"
+    title = title if title is not None else f"bnviz report: {run_name}, step {shown_step:,}"
 
     figs, notes = _panel_figures(snaps, shown, cfg, panel, layer, unit)
     extra = []
@@ -354,7 +383,9 @@ def html_report(snaps: tuple[Snapshot, ...], cfg: ExperimentConfig, *, panel: st
         link_html = f"<dt>Share link</dt><dd>{_e(link)} <span class=\"meta\">(not an http(s) link)</span></dd>"
     view = (f"step {shown_step:,} of {cfg.steps:,}"
             + (" (no snapshot yet)" if shown is None else "")
-            + f"; layer {layer + 1} of {len(cfg.widths)}; {unit_text(unit, views.unit_noun(cfg))}; "
+            + (f"; {cfg.layer_name(layer)}, normalization layer {layer + 1} of {len(cfg.widths)}"
+               if cfg.watched is not None else f"; layer {layer + 1} of {len(cfg.widths)}")
+            + f"; {unit_text(unit, views.unit_noun(cfg))}; "
               f"panel {C.PANELS[panel]}")
     cfg_rows = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in describe_config(cfg))
     parts = [

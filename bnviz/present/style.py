@@ -369,3 +369,9 @@ def unit_text(unit: int, noun: str = "unit") -> str:
     """How a unit is named in titles: ``unit 3``, or ``all units pooled`` for POOLED. ``noun``: what a unit is
     (views.unit_noun: ``channel`` in a conv network)."""
     return f"all {noun}s pooled" if unit == POOLED else f"{noun} {unit}"
+
+
+def layer_text(layer: int, layer_name: str | None = None) -> str:
+    """How a hidden layer is named in titles: ``layer_name`` (the caller's ``cfg.layer_name(layer)``: a watched
+    module's path), else ``layer 2`` for the 0-based ``layer``."""
+    return layer_name or f"layer {layer + 1}"

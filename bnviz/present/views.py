@@ -165,6 +165,8 @@ def score_name(task: str) -> str:
 
 
 def unit_noun(cfg) -> str:
-    """What one unit of a hidden layer is called on the page: a neuron's ``unit``, or a conv layer's
-    ``channel``."""
+    """What one unit of a hidden layer is called on the page: a neuron's ``unit``, a conv layer's ``channel``, or
+    what a watched model's layers normalize (config.WatchedModel.noun)."""
+    if cfg.watched is not None:
+        return cfg.watched.noun
     return "channel" if cfg.architecture == "conv" else "unit"

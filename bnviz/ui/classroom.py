@@ -55,11 +55,18 @@ def share_link() -> str:
     return f"{base}?{query}" if query else base
 
 
-def sidebar() -> None:
-    """The classroom controls: share link, the walkthrough from any step, presenter mode for a projector."""
+def sidebar(lessons_shown: bool = True) -> None:
+    """The classroom controls: share link, the walkthrough from any step, presenter mode for a projector.
+    Without ``lessons_shown`` (a followed run: no preset, so no link or lesson reproduces it) presenter mode
+    only."""
     with st.sidebar:
-        st.divider()
+        if lessons_shown:  # below the settings; a followed run has none, so nothing to set it apart from
+            st.divider()
         st.markdown("**Classroom**")
+        if not lessons_shown:
+            st.toggle("Presenter mode", key="present", help="Hides the controls and enlarges the text and the "
+                      "charts for a projector")
+            return
         # In a popover: the code block's highlighter (1.5 MB of JavaScript) loads only when it is opened.
         with st.popover("Share this run", icon=":material/link:", width="stretch"):
             st.caption("The link reproduces this run exactly (copy icon at the right):")

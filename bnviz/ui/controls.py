@@ -176,15 +176,15 @@ def transport(run: Run, lease: Lease):
 def table_bytes(run: Run, kind: str, query: str | None = None) -> bytes:
     """The run's tidy table (the record command's) as CSV or Parquet bytes.
 
-    Parquet also holds the 64 quantiles of every series and the share link (``query``), so that loading
-    it back replays every panel with the exact settings; CSV keeps the plain table (with the quantiles it
-    would be 5x larger, over the upload cap for a full run).
+    Parquet also holds the 64 quantiles of every series and the share link (``query``), or a watched model's
+    config, so that loading it back replays every panel with the exact settings; CSV keeps the plain table
+    (with the quantiles it would be 5x larger, over the upload cap for a full run).
     """
     from bnviz.table.record import table_to_bytes, to_arrow, to_table
 
     history = run.history
     table = to_arrow(history.snapshots(), quantiles=True) if kind == "parquet" else to_table(history.snapshots())
-    return table_to_bytes(table, kind, query=query, data=owndata.metadata(run.config))
+    return table_to_bytes(table, kind, query=query, data=owndata.metadata(run.config), config=run.config)
 
 
 def report_bytes(run: Run, view: dict) -> bytes:
@@ -200,16 +200,22 @@ def report_bytes(run: Run, view: dict) -> bytes:
                        unit=view.get("unit", -1), step=step, link=view.get("link")).encode()
 
 
-def export(run: Run, view: dict) -> None:
-    """Download the current run as the record command's tidy table, or the current view as an HTML report.
+def export(run: Run, view: dict, replays: bool = True) -> None:
+    """Download the current run as the record command's tidy table, or the current view as an HTML report;
+    and, with ``replays``, load a recorded run to replay (a followed run is the page's only run).
 
     Everything is built only when clicked, on Streamlit's download thread: ``view`` is a plain dict the
     page keeps up to date on every refresh (the download thread cannot read session state).
     """
     with st.sidebar:
         st.markdown("**Export**")
-        name = f"bnviz-{st.session_state['preset']}-seed{run.config.seed}-step{run.step}"
-        query = urlencode(urlstate.encode(st.session_state["preset"], run.config), safe=",")
+        watched = run.config.watched
+        if watched is not None:  # no preset, seed or link: the model's name says what it is
+            name = f"bnviz-{watched.model}-step{run.step}"
+            query = None
+        else:
+            name = f"bnviz-{st.session_state['preset']}-seed{run.config.seed}-step{run.step}"
+            query = urlencode(urlstate.encode(st.session_state["preset"], run.config), safe=",")
         c1, c2 = st.columns(2)
         c1.download_button("CSV", lambda: table_bytes(run, "csv", query), f"{name}.csv", "text/csv", key="dl_csv",
                            icon=":material/download:", width="stretch", on_click="ignore",
@@ -217,12 +223,13 @@ def export(run: Run, view: dict) -> None:
         c2.download_button("Parquet", lambda: table_bytes(run, "parquet", query), f"{name}.parquet",
                            "application/octet-stream", key="dl_parquet", icon=":material/download:",
                            width="stretch", on_click="ignore", help="The same table plus 64 quantiles of every "
-                           "series and this run's link: load it below to replay every panel")
+                           "series and this run's settings: load it in bnviz to replay every panel")
         st.download_button("Report for a handout (HTML)", lambda: report_bytes(run, view), f"{name}.html",
                            "text/html", key="dl_report", icon=":material/description:", width="stretch",
                            on_click="ignore", help="One file that opens offline: the charts of the shown panel "
                            "and step, the training curves, Figure 1 and the evidence board")
-        replay_upload()
+        if replays:
+            replay_upload()
 
 
 def replay_upload() -> None:
@@ -252,6 +259,17 @@ def leave_replay() -> None:
     """Button callback: back to the live run (and an empty uploader)."""
     st.session_state.pop("replay", None)
     st.session_state["_upload_n"] = st.session_state.get("_upload_n", 0) + 1
+
+
+def follow_bar(run, folder: str) -> None:
+    """In place of the transport buttons while the page follows a run folder: what it follows, and that nothing
+    trains here (the step and whether the writer goes on are in the live status line below)."""
+    w = run.config.watched
+    what = (f"{w.model}, {len(w.names)} normalization layers ({', '.join(dict.fromkeys(w.kinds))}), a snapshot "
+            f"every {run.config.snapshot_every} steps on {run.config.probe_size} probe examples"
+            if w is not None else "a bnviz run")
+    st.markdown(f"**Following** {state.as_text(folder)} — {state.as_text(what)}. Nothing trains here: the page "
+                "shows each snapshot as the training writes it.")
 
 
 def replay_bar(run) -> None:

@@ -15,6 +15,9 @@ import time
 import streamlit as st
 
 from bnviz import config as C
+from bnviz.present import views
+from bnviz.table.follow import follow
+from bnviz.table.parts import NoRun
 
 from . import classroom, panels, state
 from .runtime import lease, registry
@@ -24,6 +27,7 @@ from .runtime import lease, registry
 # once (AppTest: no browser). A rerun more than LATE_SECONDS behind its time found the browser busy.
 FIRST_FRAME_SECONDS = 1.0
 LATE_SECONDS = 0.15
+AWAIT_FOLDER_SECONDS = 2.0  # how often a page pointed at a folder that holds no run yet looks again
 
 
 def first_frame() -> bool:
@@ -131,17 +135,31 @@ def _selection(cfg, steps: list[int]) -> tuple[bool, int, int, int]:
     return follow, scrub, layer, unit
 
 
+def _status_line(run, cfg) -> str:
+    """Where the run is: its step and state, or its place in the training queue; a followed run's step and
+    whether its writer is still at it."""
+    if following():
+        return f"step **{run.step:,}** · {'live' if run.state == 'running' else run.state}"
+    queued = registry().queue_position(cfg)
+    if queued:
+        return f"**queued** (position {queued}): trainings are capped at {registry().max_running} at once"
+    return f"step **{run.step:,}** / {cfg.steps:,} · {run.state}"
+
+
+def _layer_label(cfg, layer: int) -> str:
+    """The layer picker's label: "layer 2/3", or a watched module's path."""
+    return cfg.layer_name(layer) if cfg.watched is not None else f"layer {layer + 1}/{len(cfg.widths)}"
+
+
 def _status_row(run, cfg, steps: list[int], selection) -> None:
     """Status line, Live switch, step slider, layer and unit pickers."""
     follow, scrub, layer, unit = selection
     status = {tok: s for tok, s in run.status.items() if s.state != "training"}
-    queued = registry().queue_position(cfg)
-    line = f"step **{run.step:,}** / {cfg.steps:,} · {run.state}"
-    if queued:
-        line = f"**queued** (position {queued}): trainings are capped at {registry().max_running} at once"
-    wide = len(cfg.widths) >= 10  # "layer 12/25" needs more room than "layer 2/3"
-    c_status, c_live, c_scrub, c_layer, c_unit = st.columns([2.5, 1.0, 2.8 if wide else 3.1, 1.7 if wide else 1.4, 1.8],
-                                                            vertical_alignment="center")
+    line = _status_line(run, cfg)
+    # "layer 12/25" needs more room than "layer 2/3", a module path ("layer3.1.downsample.1") more still
+    widths = ([2.0, 1.0, 2.2, 2.6, 1.6] if cfg.watched is not None else
+              [2.5, 1.0, 2.8, 1.7, 1.8] if len(cfg.widths) >= 10 else [2.5, 1.0, 3.1, 1.4, 1.8])
+    c_status, c_live, c_scrub, c_layer, c_unit = st.columns(widths, vertical_alignment="center")
     with c_status.container(key="status"):
         st.markdown(line + "".join(f" · ⚠️ {s.message}" for s in status.values()) +
                     (f" · ❌ {run.error}" if run.error else ""))
@@ -157,27 +175,60 @@ def _status_row(run, cfg, steps: list[int], selection) -> None:
     layers = list(range(len(cfg.widths)))
     keep("layer", layer)
     c_layer.selectbox("Layer", layers, key="layer", on_change=remember, args=("layer",),
-                      format_func=lambda i: f"layer {i + 1}/{len(layers)}", label_visibility="collapsed",
-                      help="Hidden layer, or conv layer (1 = closest to the input)")
+                      format_func=lambda i: _layer_label(cfg, i), label_visibility="collapsed",
+                      help="Normalization layer of the watched model, in the order it runs them"
+                      if cfg.watched is not None else "Hidden layer, or conv layer (1 = closest to the input)")
     keep("unit", unit)
-    unit_name = "channel" if cfg.architecture == "conv" else "unit"  # a conv layer's unit is a channel
+    unit_name = views.unit_noun(cfg)  # a conv layer's unit is a channel
     c_unit.selectbox("Unit", [-1, *cfg.tracked_units(layer)], key="unit", on_change=remember, args=("unit",),
                      format_func=lambda u: f"all {unit_name}s" if u == -1 else f"{unit_name} {u}",
                      label_visibility="collapsed", help=f"One {unit_name}, or all {unit_name}s of the layer pooled")
 
 
+def following() -> bool:
+    """This page follows a run folder that another process writes (app.py's ``--run DIR``): no training here."""
+    return bool(st.session_state.get("_following"))
+
+
+def followed_run(folder: str):
+    """The FollowedRun of ``folder``. While the folder holds no run: its message in words, a look again every
+    AWAIT_FOLDER_SECONDS, and the script run ends here."""
+    try:
+        return follow(folder)  # one per folder, shared by every session
+    except NoRun as exc:
+        st.error(state.as_text(str(exc)), icon="🚫")
+        await_folder(folder)
+        st.stop()
+
+
+@st.fragment(run_every=AWAIT_FOLDER_SECONDS)
+def await_folder(folder: str) -> None:
+    """While the followed folder holds no run: look again every few seconds, and show the page once it does."""
+    try:
+        follow(folder)
+    except NoRun:
+        return
+    st.rerun(scope="app")
+
+
 def live_view(run, cfg, replaying: bool, report_view: dict, refresh: float) -> None:
-    """Status, step scrubber, layer and unit, and the selected panel, drawn from the run's snapshots."""
+    """Status, step scrubber, layer and unit, and the selected panel, drawn from the run's snapshots.
+    ``replaying``: the run is not trained by this page (a replayed file, or a followed folder)."""
     if st.session_state.pop("_goto", False) or rest_of_page_due():
         st.rerun(scope="app")
     opening = first_frame()
-    if not opening:
-        st.session_state["_refreshes"] = st.session_state.get("_refreshes", 0) + 1
+    if following():
+        run.refresh()  # the parts written since (FollowedRun reads the folder at most once a second)
+        cfg = run.config  # its steps: the last step written
+    elif not opening:
         lease().touch()
         registry().tick()
-        if st.session_state["_live"] and refresh_interval(run, registry().viewers(cfg)) != refresh:
+    if not opening:
+        st.session_state["_refreshes"] = st.session_state.get("_refreshes", 0) + 1
+        viewers = 1 if following() else registry().viewers(cfg)
+        if st.session_state["_live"] and refresh_interval(run, viewers) != refresh:
             st.rerun(scope="app")  # the audience changed enough, or the queued run started: a new refresh timer
-    if st.session_state.get("_awaited") != cfg:  # once per configuration shown
+    if st.session_state.get("_awaited") != cfg and not following():  # once per configuration trained here
         st.session_state["_awaited"] = cfg
         panels.await_first_snapshot(run)  # so that its first chart already shows the run
     snaps = run.history.snapshots()

@@ -86,14 +86,16 @@ def layer(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """Histograms of x, x_hat, y, a for each variant at the shown step (in a lesson about them: the normalized
     variants' rows, the ones its question compares, so that they fit under the question)."""
     variants = (classroom.focus() == "fig_layer" and tuple(_normalized(cfg.variants))) or cfg.variants
-    chart(shared(figures.layer_histograms, shown, variants, layer_idx, unit, noun=views.unit_noun(cfg)),
+    chart(shared(figures.layer_histograms, shown, variants, layer_idx, unit, noun=views.unit_noun(cfg),
+                 layer_name=cfg.layer_name(layer_idx)),
           "fig_layer")
 
 
 def figure_1(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """Figure 1 of the paper: percentile bands of the layer's input over training."""
     chart(shared(figures.percentile_bands, snaps, cfg.variants, layer_idx, unit, shown and shown.step,
-                 noun=views.unit_noun(cfg), **classroom.sized("fig_bands")), "fig_bands")
+                 noun=views.unit_noun(cfg), layer_name=cfg.layer_name(layer_idx), **classroom.sized("fig_bands")),
+          "fig_bands")
 
 
 def over_time(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
@@ -104,7 +106,7 @@ def over_time(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     stages = [s for s in C.STAGES if views.stage_of(shown, variant, layer_idx, s) is not None] or ["x"]
     stage = c2.selectbox("Stage", stages, key="heat_stage", format_func=STAGE_TITLES.__getitem__, help=STAGES_HELP)
     chart(shared(figures.histogram_heatmap, snaps, variant, layer_idx, stage, unit, shown.step,
-                 noun=views.unit_noun(cfg)), "fig_heat")
+                 noun=views.unit_noun(cfg), layer_name=cfg.layer_name(layer_idx)), "fig_heat")
 
 
 def gamma_beta(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
@@ -119,10 +121,12 @@ def gamma_beta(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
         c0, *cols = st.columns(4)
         variant = c0.selectbox("Variant", affine, key="gb_variant")
         whatif_lab(shown, cfg, variant, layer_idx, noun, cols)
-        chart(shared(figures.gamma_beta, snaps, variant, layer_idx, noun=noun), "fig_gb")
+        chart(shared(figures.gamma_beta, snaps, variant, layer_idx, noun=noun, layer_name=cfg.layer_name(layer_idx)),
+              "fig_gb")
         return
     variant = _select("Variant", affine, key="gb_variant")
-    chart(shared(figures.gamma_beta, snaps, variant, layer_idx, noun=noun, **classroom.sized("fig_gb")), "fig_gb")
+    chart(shared(figures.gamma_beta, snaps, variant, layer_idx, noun=noun, layer_name=cfg.layer_name(layer_idx),
+                 **classroom.sized("fig_gb")), "fig_gb")
     st.markdown(f"**What-if lab** — apply your own γ and β to x̂ of one {noun} and watch its histogram, W and KL.")
     whatif_lab(shown, cfg, variant, layer_idx, noun, st.columns(3))
 
@@ -150,7 +154,7 @@ def whatif_lab(shown: Snapshot, cfg, variant: str, layer_idx: int, noun: str, co
         return
     chart(figures.whatif(sample, g, b, before, after, noun=noun, **classroom.sized("fig_whatif")), "fig_whatif")
     st.caption(f"Sample: the {len(sample)} quantiles of {noun} {lab_unit}'s x̂ at step {shown.step} (a sketch of "
-               f"its {cfg.series_length:,} probe values; on all of them the engine measured "
+               f"its {cfg.series_values(layer_idx):,} probe values; on all of them the engine measured "
                f"W = {st_x.stat('shapiro_w', lab_unit):.4f}, KL = {st_x.stat('kl_gaussian', lab_unit):.4f}).")
 
 
@@ -158,17 +162,19 @@ def normality(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """W and KL over training per stage; a Q-Q plot."""
     variant = _select("Variant", cfg.variants, key="norm_variant", index=len(cfg.variants) - 1)
     chart(shared(figures.normality_over_time, snaps, variant, layer_idx, unit, noun=views.unit_noun(cfg),
-                 **classroom.sized("fig_norm")), "fig_norm")
+                 layer_name=cfg.layer_name(layer_idx), **classroom.sized("fig_norm")), "fig_norm")
     stages = [s for s in C.STAGES if views.stage_of(shown, variant, layer_idx, s) is not None] or ["x"]
     stage = _select("Q-Q plot of stage", stages, key="qq_stage", format_func=STAGE_TITLES.__getitem__, help=STAGES_HELP)
-    chart(shared(figures.qq_plot, shown, variant, layer_idx, stage, unit, noun=views.unit_noun(cfg)), "fig_qq")
+    chart(shared(figures.qq_plot, shown, variant, layer_idx, stage, unit, noun=views.unit_noun(cfg),
+                 layer_name=cfg.layer_name(layer_idx)), "fig_qq")
 
 
 def _stability_chart(key: str, snaps, cfg, layer_idx: int) -> None:
     """One of the panel's charts: drift, gradient shift and saturation (fig_stab), or the smoothness of the loss
     along the gradient (fig_smooth)."""
     if key == "fig_stab":
-        chart(shared(figures.stability, snaps, cfg.variants, layer_idx, **classroom.sized(key)), key)
+        chart(shared(figures.stability, snaps, cfg.variants, layer_idx, layer_name=cfg.layer_name(layer_idx),
+                     **classroom.sized(key)), key)
     else:
         chart(shared(figures.smoothness, snaps, cfg.variants, **classroom.sized(key)), key)
 
@@ -220,7 +226,9 @@ def evidence(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
                     st.markdown(f"**{v.claim}** {VERDICT_BADGE.get(v.verdict, v.verdict)} {v.title}")
                     st.text(v.detail)  # text, not markdown: the numbers are shown as measured
                 claim = claims.BY_ID.get(v.claim)
-                if v.verdict == "not measured" and claim is not None and not claim.needs(cfg):
+                if v.verdict == "not measured" and cfg.watched is not None:
+                    pass  # a followed run is the page's only run: no preset to open here (the reason says where)
+                elif v.verdict == "not measured" and claim is not None and not claim.needs(cfg):
                     st.button(f"Open {v.preset}", key=f"preset_{v.claim}", on_click=state.open_preset,
                               args=(v.preset, v.panel), icon=":material/open_in_new:", width="content",
                               help=f"Open the {v.preset} preset, which trains what this claim needs")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from collections import OrderedDict
 
@@ -98,3 +99,19 @@ def registry() -> Registry:
 def lease():
     """This browser session's hold on the run it watches; released within a second of the tab closing."""
     return registry().lease()
+
+
+RUN_ENV = "BNVIZ_RUN"  # the run folder to follow, when app.py is not given --run DIR
+
+
+def followed_folder(argv: list[str] | None = None) -> str | None:
+    """The run folder this server follows: ``--run DIR`` among the script's arguments (``streamlit run app.py --
+    --run DIR``), else the environment's BNVIZ_RUN; None when the page trains bnviz's own runs."""
+    args = sys.argv[1:] if argv is None else argv
+    for i, arg in enumerate(args):
+        if arg == "--run" and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith("--run="):
+            return arg.removeprefix("--run=")
+    return os.environ.get(RUN_ENV) or None
+

@@ -98,5 +98,6 @@ C9 = Claim(
         "mixed": ("So the evidence is split: another shape beat one of the Gaussian variants but not the other. On "
                   "this data the choice of shape matters little."),
     },
+    twins="normalizations that impose different shapes",
     judge=_c9,
 )

@@ -165,6 +165,7 @@ C8 = Claim(
         "refuted": "In this run the evidence points the other way: stability and BN's benefit go together here.",
         "mixed": "The evidence is split in this run: one test says stability is not what helps, the other does not.",
     },
+    twins="BN against noisy BN and against no normalization",
     judge=_c8,
 )
 
@@ -236,5 +237,6 @@ C10 = Claim(
                     "normalization: Santurkar's explanation does not show here."),
         "mixed": "The landscape was smoother with BN on some measures only: the evidence is split in this run.",
     },
+    twins="BN against no normalization",
     judge=_c10,
 )

@@ -28,9 +28,28 @@ def verdict(claim: Claim, judged: Judged) -> Verdict:
                    judged.value, judged.numbers, claim.preset)
 
 
+def watched_why(claim: Claim, cfg: ExperimentConfig) -> str | None:
+    """Why a watched model's run cannot measure ``claim``, or None when it can."""
+    w = cfg.watched
+    if w is None:
+        return None
+    if claim.twins:
+        return (f"compares twins ({claim.twins}): copies of one network trained from the same start on the same "
+                f"batches. A watched training is one network; bnviz trains such twins side by side in its "
+                f"{claim.preset} preset, on a page that follows no run folder")
+    if not claim.needs(cfg):
+        kinds = ", ".join(dict.fromkeys(w.kinds))
+        return (f"needs batch norm, which standardizes each {w.noun} over the batch: this model's normalization "
+                f"layers ({kinds}) standardize each example by its own statistics")
+    return None
+
+
 def judge(claim: Claim, run: RunView) -> Verdict:
     """``claim`` judged on ``run``; 'not measured' where the config lacks what it needs. Never raises."""
     try:
+        why = watched_why(claim, run.cfg)
+        if why is not None:
+            return verdict(claim, not_measured(why))
         if not claim.needs(run.cfg):
             return verdict(claim, not_measured(claim.needs_why))
         if not run.snaps:

@@ -156,6 +156,7 @@ C1 = Claim(
         "refuted": "In this run BN did not hold this layer's input still, so the paper's picture does not hold here.",
         "mixed": "BN made the input steadier, but not by the factor of 2 the board asks for: steadier, not fixed.",
     },
+    twins="BN against no normalization",
     judge=_c1,
 )
 
@@ -204,7 +205,8 @@ def _c2(r: RunView) -> Judged:
     g, b = views.affine(r.snaps, bn, L, "gamma"), views.affine(r.snaps, bn, L, "beta")
     g_end, b_end = (g[-1], b[-1]) if g.size and b.size else (np.full(1, np.nan), np.full(1, np.nan))
     step = int(r.steps[-1])
-    figure = (f"last hidden layer of {bn}, W1 from the first snapshot at step {step:,} / first std: y {fmt(c_y)} "
+    where = "last hidden layer" if r.cfg.watched is None else f"last normalization layer ({r.cfg.layer_name(L)})"
+    figure = (f"{where} of {bn}, W1 from the first snapshot at step {step:,} / first std: y {fmt(c_y)} "
               f"vs x̂ {fmt(c_xh)} (ratio {fmt(ratio)}); per snapshot over {r.span()}: y {fmt(p_y)} vs x̂ "
               f"{fmt(p_xh)} (ratio {fmt(pace)})")
     numbers: dict[str, float] = dict(y=c_y, x_hat=c_xh, y_pace=p_y, x_hat_pace=p_xh, pace_ratio=pace,
@@ -352,5 +354,6 @@ C7 = Claim(
         "refuted": ("In this run BN after the activation handed on an input as stable and as Gaussian as BN before it: "
                     "the claim does not hold here."),
     },
+    twins="BN before against BN after the activation",
     judge=_c7,
 )

@@ -14,6 +14,9 @@ from bnviz.present import summary, views
 
 VERDICTS = ("supported", "refuted", "mixed", "not measured")
 BN_KINDS = ("bn", "bn_noaffine", "bn_noisy")  # per-unit affine maps of their input (layer norm is not)
+# A watched model's modules that standardize each unit over the batch (bnviz.watch's other kinds, LayerNorm,
+# GroupNorm and InstanceNorm, standardize each example by its own statistics: no per-unit affine map).
+BATCH_NORMS = ("BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "SyncBatchNorm")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class Claim:
     rule: str  # the rule, in words, with its thresholds
     judge: Callable[[RunView], Judged] = field(repr=False)
     meaning: Mapping[str, str] = field(default_factory=dict)  # verdict -> what it means for the student's question
+    twins: str = ""  # what the judge compares across twin networks ("" for a claim one network can show)
 
 
 @dataclass(frozen=True)
@@ -133,10 +137,15 @@ class RunView:
         at = views.diverged_at(self.snaps, token)
         return f"{token} diverged at step {at}" if at is not None else f"{token} has no finite values there"
 
+    def per_unit(self, layer: int) -> bool:
+        """Whether ``layer`` normalizes each unit over the batch: every layer bnviz builds, and a watched
+        model's batch norms (BATCH_NORMS), not its layer, group or instance norms."""
+        return self.cfg.watched is None or self.cfg.watched.kinds[layer] in BATCH_NORMS
+
     def unit_series(self, tokens: list[str], stages: tuple[str, ...]) -> list[dict]:
-        """Per tracked unit of every layer of ``tokens`` at their latest snapshot: stats of BN's input and
-        ``stages``. BN's input is x with BN before the activation, a with BN after it. Units with a NaN are
-        skipped."""
+        """Per tracked unit of every layer of ``tokens`` that normalizes per unit (:meth:`per_unit`) at their
+        latest snapshot: stats of BN's input and ``stages``. BN's input is x with BN before the activation, a
+        with BN after it. Units with a NaN are skipped."""
         out = []
         for token in tokens:
             i = self.latest(token)
@@ -144,7 +153,7 @@ class RunView:
                 continue
             snap = self.snaps[i]
             src = "x" if self.placement(token) == "before" else "a"
-            for layer in range(len(snap.variants[token].layers)):
+            for layer in filter(self.per_unit, range(len(snap.variants[token].layers))):
                 found = {name: views.stage_of(snap, token, layer, name) for name in (src, *stages)}
                 sts = {name: st for name, st in found.items() if st is not None}
                 if len(sts) < len(found):  # a stage this layer does not have

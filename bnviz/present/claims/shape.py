@@ -11,7 +11,7 @@ from bnviz import stats
 from bnviz.measure import clt
 from bnviz.present import views
 from bnviz.present.claims.record import BN_KINDS, Claim, Judged, RunView, configured, gap, not_measured
-from bnviz.present.claims.sums import RUN_KL, RUN_W, run_layers
+from bnviz.present.claims.sums import RUN_KL, RUN_W, C5Layer, run_layers
 from bnviz.present.numbers import fmt, sci
 
 # x̂ and y are float32 affine images of x, so rounding alone moves W and KL by ~1e-8 (measured: < 1e-7);
@@ -42,8 +42,8 @@ def _layers_said(r: RunView) -> str:
     token, layers = run_layers(r)
     if not layers:
         return ""
-    good = [row.layer for row in layers if row.gaussian]
-    bad = [row.layer for row in layers if not row.gaussian]
+    good = [row for row in layers if row.gaussian]
+    bad = [row for row in layers if not row.gaussian]
     rule = f"C5's rule: median W >= {RUN_W}, KL < {RUN_KL}"
     if not bad:
         return (f"BN's input x was near-Gaussian already in every layer ({rule}): that came from the linear "
@@ -55,8 +55,11 @@ def _layers_said(r: RunView) -> str:
             "exactly as non-Gaussian.")
 
 
-def _layer_list(numbers: list[int]) -> str:
-    """'layer 1', 'layers 2–3', 'layers 1, 3 and 5'."""
+def _layer_list(rows: list[C5Layer]) -> str:
+    """'layer 1', 'layers 2–3', 'layers 1, 3 and 5'; a watched model's layers by name ('layer1.0.bn1 and 2 more')."""
+    if rows[0].name:
+        return rows[0].name if len(rows) == 1 else f"{rows[0].name} and {len(rows) - 1} more"
+    numbers = [row.layer for row in rows]
     if len(numbers) == 1:
         return f"layer {numbers[0]}"
     if numbers == list(range(numbers[0], numbers[-1] + 1)):
@@ -74,7 +77,7 @@ def _c3(r: RunView) -> Judged:
     w_in = np.array([row["in"]["shapiro_w"] for row in rows])
     gain = float(np.median([row["x_hat"]["shapiro_w"] - row["in"]["shapiro_w"] for row in rows]))
     worst = rows[int(np.argmin(w_in))]
-    where = f"layer {worst['layer'] + 1} {r.noun} {worst['unit']} of {worst['token']}"
+    where = f"{r.cfg.layer_name(worst['layer'])} {r.noun} {worst['unit']} of {worst['token']}"
     steps = sorted({row["step"] for row in rows})
     figure = (f"{len(rows)} {r.noun} series ({', '.join(tokens)}; tracked {r.noun}s of every layer, step "
               f"{', '.join(f'{s:,}' for s in steps)}): max |ΔW| of x̂, y vs BN's input {sci(dw)}, max |ΔKL| "
@@ -145,7 +148,7 @@ def _c4(r: RunView) -> Judged:
     skews = np.array([row["in"]["skew"] for row in rows])
     kurts = np.array([row["in"]["kurtosis"] for row in rows])
     ex = rows[int(np.argmax(np.abs(skews)))]
-    where = f"layer {ex['layer'] + 1} {r.noun} {ex['unit']} of {ex['token']}"
+    where = f"{r.cfg.layer_name(ex['layer'])} {r.noun} {ex['unit']} of {ex['token']}"
     figure = (f"{len(rows)} {r.noun} series: skew of BN's input median |{fmt(float(np.median(np.abs(skews))))}| "
               f"(range {fmt(float(skews.min()))} to {fmt(float(skews.max()))}), excess kurtosis median "
               f"{fmt(float(np.median(kurts)))} (range {fmt(float(kurts.min()))} to {fmt(float(kurts.max()))}); "
@@ -235,7 +238,7 @@ def _c6(r: RunView) -> Judged:
     layer, u, g, b, base, moved = example
     figure = (f"{name} quantiles of {n} tracked {r.noun}s ({token}, step {snap.step:,}) under (γ, β) = "
               f"{', '.join(f'({a:g}, {c:g})' for a, c in C6_PAIRS)}: max |ΔW| {sci(dw)}, max |ΔKL| "
-              f"{sci(dkl)}; e.g. layer {layer + 1} {r.noun} {u} with ({g:g}, {b:g}): mean {fmt(base.mean)} → "
+              f"{sci(dkl)}; e.g. {r.cfg.layer_name(layer)} {r.noun} {u} with ({g:g}, {b:g}): mean {fmt(base.mean)} → "
               f"{fmt(moved.mean)}, std {fmt(base.std)} → {fmt(moved.std)}, W {fmt(base.shapiro_w, 4)} → "
               f"{fmt(moved.shapiro_w, 4)}, KL {fmt(base.kl_gaussian)} → {fmt(moved.kl_gaussian)}")
     if dw < C6_TOL and dkl < C6_TOL:

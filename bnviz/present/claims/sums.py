@@ -31,7 +31,13 @@ class C5Layer:
     layer: int  # 1-based
     w: float  # median over tracked units of x = Wu + b
     kl: float
-    fan_in: int  # inputs each unit sums (fan_in)
+    fan_in: int  # inputs each unit sums (fan_in; 0: not known, for a watched layer whose feeder is not a layer)
+    name: str = ""  # a watched layer's module path (config.ExperimentConfig.layer_name); "" for "layer 2"
+
+    @property
+    def label(self) -> str:
+        """How the board names the layer: ``layer 2``, or a watched module's path."""
+        return self.name or f"layer {self.layer}"
 
     @property
     def gaussian(self) -> bool:
@@ -51,7 +57,10 @@ class C5Numbers:
 
 def fan_in(cfg: ExperimentConfig, layer: int) -> int:
     """Inputs that one unit of hidden layer ``layer`` (0-based) sums: the previous layer's units, or for a
-    conv layer its 3x3 window over every channel of the previous layer (one channel: the image)."""
+    conv layer its 3x3 window over every channel of the previous layer (one channel: the image); a watched
+    layer's as bnviz.watch found it on the module that feeds it (0: not known)."""
+    if cfg.watched is not None:
+        return cfg.watched.fan_ins[layer]
     if cfg.architecture == "conv":
         return 9 * (1 if layer == 0 else cfg.widths[layer - 1])
     return cfg.n_inputs if layer == 0 else cfg.widths[layer - 1]
@@ -69,13 +78,18 @@ def run_layers(r: RunView) -> tuple[str | None, list[C5Layer]]:
     for layer in range(len(snap.variants[token].layers)):
         w, kl = summary.layer_normality(snap, token, layer, "x")
         if not (math.isnan(w) or math.isnan(kl)):
-            out.append(C5Layer(layer + 1, w, kl, fan_in(r.cfg, layer)))
+            out.append(C5Layer(layer + 1, w, kl, fan_in(r.cfg, layer),
+                               r.cfg.layer_name(layer) if r.cfg.watched is not None else ""))
     return token, out
 
 
 def _range(values) -> str:
     lo, hi = min(values), max(values)
     return fmt(lo) if fmt(lo) == fmt(hi) else f"{fmt(lo)}–{fmt(hi)}"
+
+
+def _fan_text(n: int) -> str:
+    return str(n) if n > 0 else "not known"
 
 
 def layers_text(layers: list[C5Layer]) -> str:
@@ -89,10 +103,13 @@ def layers_text(layers: list[C5Layer]) -> str:
     parts = []
     for g in groups:
         said = "near-Gaussian" if g[0].gaussian else "not near-Gaussian"
-        fans = list(dict.fromkeys(row.fan_in for row in g))  # in layer order
-        fans_text = ", ".join(map(str, fans)) if len(fans) <= 3 else _range(fans)
+        fans = list(dict.fromkeys(_fan_text(row.fan_in) for row in g))  # in layer order
+        known = [row.fan_in for row in g if row.fan_in > 0]
+        fans_text = ", ".join(fans) if len(fans) <= 3 else _range(known) if len(known) == len(g) else "various"
         if len(g) == 1:
-            head = f"layer {g[0].layer} (fan-in {g[0].fan_in})"
+            head = f"{g[0].label} (fan-in {fans[0]})"
+        elif g[0].name:  # a watched model's layers: named by their module paths
+            head = f"{len(g)} layers {g[0].name} to {g[-1].name} (fan-in {fans_text})"
         else:
             head = f"layers {g[0].layer}–{g[-1].layer} (fan-in {fans_text})"
             if len(layers) == len(g):  # one verdict for the whole network
@@ -122,7 +139,8 @@ def _c5(r: RunView) -> Judged:
               f"{'; '.join(parts)} (* {star}); weights on 2 inputs ({run_dist}) at fan-in {CLT_FAN_INS[-1]}: "
               f"KL {fmt(kl)}, W {fmt(w)}")
     token, layers = run_layers(r)
-    items += [(f"layer {row.layer} of this run", row.gaussian) for row in layers]
+    own = [(f"{row.label} of this run", row.gaussian) for row in layers]
+    items += own
     if token is not None and layers:  # layers come with the variant they were measured on
         step = r.latest_snapshot(token).step
         figure += f"; this run's x = Wu + b ({token}, step {step:,}): {layers_text(layers)}"
@@ -137,7 +155,8 @@ def _c5(r: RunView) -> Judged:
             return f"{name} (effectively 2 inputs: Lindeberg's condition fails)"
         return name
 
-    sums = [n for n in good if not n.startswith("layer ")], [n for n in bad if not n.startswith("layer ")]
+    layer_items = {name for name, _ in own}
+    sums = [n for n in good if n not in layer_items], [n for n in bad if n not in layer_items]
     said = (f"Random sums reach the Gaussian for {', '.join(sums[0]) or 'nothing'}; not for "
             f"{', '.join(why(b) for b in sums[1]) or 'nothing'}.")
     if layers:
