@@ -204,6 +204,8 @@ def _record(args: argparse.Namespace) -> int:
               distributions=args.quantiles or folder,  # histograms and quantiles only where the table holds them
               table=table)
     t0 = time.perf_counter()
+    if folder and not args.quiet:
+        sys.stderr.write(f"bnviz: writing the run folder {args.out}; follow it live with {PROG} view {args.out}\n")
     run.start()
     with tqdm(total=config.steps, unit="step", file=sys.stderr, disable=args.quiet,
               desc=f"record {args.preset}") as bar:

@@ -11,9 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
-
 from bnviz.watching import Watcher, watch
+from bnviz.watching.compat import torchvision_importable
+
+torchvision_importable()  # Lightning imports torchvision when it is installed
+
+import lightning.pytorch as pl  # noqa: E402
 
 
 class BnvizCallback(pl.Callback):

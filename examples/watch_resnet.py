@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-import types
 
 import numpy as np
 import torch
@@ -23,25 +21,7 @@ from sklearn.datasets import load_digits
 from torch import nn
 
 import bnviz
-
-
-def import_torchvision() -> types.ModuleType:
-    """torchvision, also where its compiled operators cannot load.
-
-    PyPI's torchvision 0.28.0 is built against the CUDA build of torch 2.13.0; beside the CPU build its compiled
-    operators (nms, roi_align, ...) do not load, and registering their fake kernels then aborts the import.
-    ResNet-18 uses none of them, so the registration is skipped in that case only.
-    """
-    try:
-        import torchvision
-    except RuntimeError as exc:
-        if "torchvision::" not in str(exc):
-            raise
-        for name in [m for m in sys.modules if m == "torchvision" or m.startswith("torchvision.")]:
-            del sys.modules[name]
-        sys.modules["torchvision._meta_registrations"] = types.ModuleType("torchvision._meta_registrations")
-        import torchvision
-    return torchvision
+from bnviz.watching.compat import import_torchvision  # also beside a CPU build of torch
 
 
 def resnet18_for_digits() -> nn.Module:
@@ -76,11 +56,12 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def train(steps: int = 300, every: int = 50, out: str | None = "runs/resnet", batch: int = 64, lr: float = 0.05,
-          seed: int = 0) -> dict:
-    """Train (watched unless ``out`` is None) and return the loop's wall time and final test accuracy."""
+          seed: int = 0, model: nn.Module | None = None) -> dict:
+    """Train ``model`` (by default a new resnet18_for_digits), watched unless ``out`` is None; returns the loop's wall
+    time and the final test accuracy."""
     torch.manual_seed(seed)
     x_train, y_train, x_test, y_test = digits(seed)
-    model = resnet18_for_digits()
+    model = model if model is not None else resnet18_for_digits()
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
     probe = x_train[:64]  # bnviz: a fixed batch pushed through the model at each snapshot
     gen = torch.Generator().manual_seed(seed)

@@ -21,7 +21,8 @@ REFRESH_SECONDS = 1.0  # the folder is listed at most this often, however many s
 
 class FollowedRun:
     """A run folder, finished or still being written by another process, dressed as a Run. It never trains:
-    its state is "running" until done.json is there and every part has been read, then "finished"."""
+    its state is "running" until done.json is there and every part has been read, then "finished". A run
+    recorded into the folder again replaces the history with its own."""
 
     def __init__(self, folder) -> None:
         self.folder = os.fspath(folder)
@@ -35,6 +36,7 @@ class FollowedRun:
             raise NoRun(f"the folder {self.folder} holds no snapshot yet, and its run.json names no model")
         self.config: ExperimentConfig = config
         self.history: History[Snapshot] = History(config.snapshot_every)
+        self._generation = self._follower.generation
         for snap in first:
             self.history.append(snap)
         self.status: dict[str, VariantStatus] = {}
@@ -59,7 +61,12 @@ class FollowedRun:
         try:
             if time.monotonic() - self._polled < REFRESH_SECONDS:
                 return
-            for snap in self._poll():
+            snaps = self._poll()
+            config = self._follower.config
+            if self._follower.generation != self._generation and config is not None:  # recorded again: start over
+                self.history = History(config.snapshot_every)
+                self._generation = self._follower.generation
+            for snap in snaps:
                 self.history.append(snap)
             self._update()
         finally:

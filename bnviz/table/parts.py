@@ -4,7 +4,8 @@ Layout (docs/design.md, *Run folders*)::
 
     run.json                 {"config": config JSON of a watched model or null, "query": share link or null}
     part-000001.parquet      the first snapshot, written at once
-    part-000002.parquet      the next ``per_part`` snapshots, and so on: each a tidy table with the quantile block
+    part-000002.parquet      the snapshots since, once ``per_part`` of them wait or a second has passed since the
+                             last part (a slow training's every snapshot at once): a tidy table with the quantile block
     done.json                {"parts": n, "snapshots": k, "last_step": s}, once the run has ended
 
 Each file is written whole: under a temporary name starting with "." in the same folder, flushed to disk,
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from urllib.parse import parse_qs
 
 import numpy as np
@@ -35,6 +37,7 @@ from bnviz.table.upload import MAX_BYTES, MAX_QUERY, ReplayError, read_table
 RUN_FILE = "run.json"
 DONE_FILE = "done.json"
 PART_NAME = re.compile(r"part-(\d{6})\.parquet")
+_TEMPORARY = re.compile(r"\.(part-\d{6}\.parquet|run\.json|done\.json)\.\d+\.tmp")  # _write_whole's names
 
 
 def part_name(n: int) -> str:
@@ -70,13 +73,15 @@ class PartRecorder:
     data (DATA_KEY), as the record command's single table does.
     """
 
-    def __init__(self, folder, config: ExperimentConfig, per_part: int = 4, quantiles: bool = True, *,
-                 query: str | None = None, data: str | None = None) -> None:
+    def __init__(self, folder, config: ExperimentConfig, per_part: int = 16, quantiles: bool = True, *,
+                 query: str | None = None, data: str | None = None, seconds: float | None = 1.0) -> None:
         if per_part < 1:
             raise ValueError(f"a part holds at least one snapshot, got per_part={per_part}")
         self.folder = os.fspath(folder)
         self.where = self.folder
         self.per_part = per_part
+        self.seconds = seconds  # a part at least this often while snapshots come (None: by per_part alone)
+        self._written_at = 0.0
         self.quantiles = quantiles
         self.query = query
         self.data = data
@@ -97,7 +102,7 @@ class PartRecorder:
         if os.path.exists(old):
             os.remove(old)
         for name in os.listdir(self.folder):
-            if PART_NAME.fullmatch(name):
+            if PART_NAME.fullmatch(name) or _TEMPORARY.fullmatch(name):  # and what a killed writer left
                 os.remove(os.path.join(self.folder, name))
         _write_json(self.folder, RUN_FILE, {"config": self.config_json, "query": self.query})
         self._encoder = TableEncoder(self.quantiles)
@@ -108,8 +113,10 @@ class PartRecorder:
         return self._encoder
 
     def append(self, snap: Snapshot) -> None:
-        """Encode the newest snapshot (steps must increase); write a part when one is full (the first snapshot
-        is a part of its own, so a reader has something to show at once)."""
+        """Encode the newest snapshot (steps must increase); write a part when ``per_part`` snapshots wait or
+        ``seconds`` have passed since the last part (the first snapshot is a part of its own, so a reader has
+        something to show at once): a page following the run sees each snapshot within about ``seconds`` of the
+        next one, and a fast run still makes few parts."""
         encoder = self._encoder_ready()
         if self._last_step is not None and snap.step <= self._last_step:
             raise ValueError(f"snapshot step {snap.step} is not after {self._last_step}")
@@ -117,7 +124,8 @@ class PartRecorder:
         self._pending.append(snap.step)
         self._snapshots += 1
         self._last_step = snap.step
-        if self._parts == 0 or len(self._pending) >= self.per_part:
+        due = self.seconds is not None and time.monotonic() - self._written_at >= self.seconds
+        if self._parts == 0 or len(self._pending) >= self.per_part or due:
             self._flush()
 
     def __len__(self) -> int:
@@ -134,6 +142,7 @@ class PartRecorder:
         _write_whole(self.folder, part_name(self._parts + 1),
                      lambda f: pq.write_table(table, f, compression="zstd"))
         self._parts += 1
+        self._written_at = time.monotonic()
         encoder.keep_only(())
         self._pending = []
 
@@ -176,11 +185,16 @@ class Follower:
     ``config`` is the run's (a watched model's from run.json; bnviz's own from the share link, exact once the
     first part is read), its ``steps`` the last step seen. ``skipped`` holds one sentence per part that was not
     shown (corrupt, or of another run), ``notes`` what the config's reading says (as a replay's), and
-    ``finished`` turns true once done.json is there and every part it counts has been read.
+    ``finished`` turns true once done.json is there and every part it counts has been read. A run recorded into
+    the folder again (run.json replaced) is read from its start: ``generation`` counts those starts.
     """
 
     def __init__(self, folder: str) -> None:
         self.folder = folder
+        self.generation = 0
+        self._start()
+
+    def _start(self) -> None:
         self.skipped: list[str] = []
         self.notes: list[str] = []
         self._run: dict | None = None  # run.json, once read
@@ -190,7 +204,16 @@ class Follower:
         self._done: dict | None = None
         self._last_step: int | None = None
         self._bins: dict = {}  # each series' histogram bins, carried from part to part
+        self._run_id = self._identity()
         self._read_run()
+
+    def _identity(self) -> tuple[int, int] | None:
+        """Which run.json the folder holds (a recorder starting again replaces it): None while there is none."""
+        try:
+            st = os.stat(os.path.join(self.folder, RUN_FILE))
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns
 
     @property
     def config(self) -> ExperimentConfig | None:
@@ -223,10 +246,11 @@ class Follower:
     def _read_run(self) -> None:
         if self._run is not None:
             return
+        identity = self._identity()
         run = self._read_json(RUN_FILE)
         if run is None:
             return
-        self._run = run
+        self._run, self._run_id = run, identity
         text, query = run.get("config"), run.get("query")
         if isinstance(text, str):
             try:
@@ -241,7 +265,11 @@ class Follower:
                 pass  # the first part's table says more
 
     def poll(self) -> tuple[Snapshot, ...]:
-        """The snapshots of the parts written since the last poll, in order (a part is read once)."""
+        """The snapshots of the parts written since the last poll, in order (a part is read once). When the run
+        was started again in the folder, those of the new run from its first part on."""
+        if self._run is not None and self._identity() not in (self._run_id, None):
+            self.generation += 1
+            self._start()
         self._read_run()
         if self._done is None:
             self._done = self._read_json(DONE_FILE)  # before the listing: every part it counts is there by then
@@ -258,11 +286,11 @@ class Follower:
         for n in range(1, self._parts_done() + 1):
             if n not in self._handled:
                 self._handled.add(n)
-                self.skipped.append(f"Part {part_name(n)} is missing from {self.folder}.")
+                self._skip(n, f"it is missing from {self.folder}.")
         return tuple(out)
 
     def _skip(self, n: int, why: str) -> tuple[Snapshot, ...]:
-        self.skipped.append(f"Part {part_name(n)} was skipped: {why}")
+        self.skipped.append(f"Skipped {part_name(n)}: {why}")
         return ()
 
     def _read_part(self, n: int) -> tuple[Snapshot, ...]:
@@ -274,7 +302,11 @@ class Follower:
         except OSError as exc:
             return self._skip(n, f"it cannot be opened ({exc.strerror or type(exc).__name__}).")
         except ReplayError as exc:
-            return self._skip(n, f"{str(exc).removeprefix(repr(name)).strip()}.")
+            text = str(exc)  # "'part-000002.parquet' is ..." or "'part-000002.parquet': what is wrong"
+            if text.startswith(f"{name!r}: "):
+                return self._skip(n, f"{text.removeprefix(f'{name!r}: ')}.")
+            return self._skip(n, f"it {text.removeprefix(repr(name)).lstrip()}." if text.startswith(repr(name))
+                              else f"{text}.")
         why = self._foreign(df)
         if why:
             return self._skip(n, f"it belongs to another run ({why}).")

@@ -274,11 +274,13 @@ def histograms_from_quantiles(q, series, total, target_bins: int = 40, max_bins:
     sid = series[rows]
     starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]])
     seg = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(rows)]))
-    w0 = np.array([stats.nice_width(q[rows[s]], target_bins) for s in starts])
-    m0 = np.zeros(len(starts), dtype=np.int64)
+    w0, m0 = np.zeros(len(starts)), np.zeros(len(starts), dtype=np.int64)
     for k, s in enumerate(starts):
-        if bins is not None and int(sid[s]) in bins:
-            w0[k], m0[k] = bins[int(sid[s])]
+        carried = bins.get(int(sid[s])) if bins is not None else None
+        if carried is None:
+            w0[k] = stats.nice_width(q[rows[s]], target_bins)
+        else:
+            w0[k], m0[k] = carried
     w0 = w0[seg]
     lo_r, hi_r = lo[rows], hi[rows]
     # Fewest doublings of the series' first width that fit each row, then never fewer than before

@@ -223,12 +223,15 @@ def _read_parquet(data: bytes, shown: str):
     if len(data) < 12 or not data.endswith(b"PAR1"):
         raise ReplayError(f"{shown} is a truncated Parquet file (it does not end with the PAR1 marker)")
     try:
+        # the columns first: reading names as dictionaries needs them there (a foreign table says what it lacks)
+        _check_columns(list(pq.ParquetFile(pa.BufferReader(data)).schema_arrow.names), shown)
         pf = pq.ParquetFile(pa.BufferReader(data), read_dictionary=["variant", "stage", "stat"])
         md = pf.metadata
         schema = pf.schema_arrow
+    except ReplayError:
+        raise
     except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError, ... on a damaged footer
         raise ReplayError(f"{shown} is not a readable Parquet file ({type(exc).__name__})") from None
-    _check_columns(list(schema.names), shown)
     if md.num_rows > MAX_ROWS:
         raise ReplayError(f"{shown} has {md.num_rows:,} rows, over the limit of {MAX_ROWS:,}")
     if md.num_rows == 0:

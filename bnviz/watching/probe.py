@@ -217,7 +217,7 @@ class Prober:
         missing = [layer.norm.name for li, layer in enumerate(layers) if li not in order]
         if missing:
             warnings.warn(f"bnviz.watch leaves out {', '.join(missing)}: the probe batch does not reach "
-                          f"{'it' if len(missing) == 1 else 'them'}", stacklevel=4)
+                          f"{'it' if len(missing) == 1 else 'them'}", stacklevel=5)  # the caller of watch()
         for li in order:
             layer = layers[li]
             n = layer.n_rows = run.stages[li]["x"].shape[0]

@@ -3,6 +3,7 @@ statistics worker and written to a run folder in parts as they come."""
 
 from __future__ import annotations
 
+import atexit
 import collections
 import math
 import warnings
@@ -95,8 +96,8 @@ class Watcher:
             raise ValueError(f"the model rejects the probe batch: {type(exc).__name__}: {exc}") from exc
         if not self._prober.layers:
             raise ValueError("the probe batch reaches none of the model's normalization layers")
+        self.config = watched_config(inner, self._prober, every, units, view)  # ValueError for bad units
         _check_folder(self.folder)
-        self.config = watched_config(inner, self._prober, every, units, view)
         make = recorder or _part_recorder
         rec = make(str(self.folder), self.config)
         self._sink: worker.InlineRawSink | worker.ProcessSink = (
@@ -106,6 +107,7 @@ class Watcher:
         self._prev: list[dict[str, np.ndarray]] | None = None
         self._taken = -1  # the step of the last snapshot
         self._warned = False
+        atexit.register(self.close)  # a script that never closes it still gets its last snapshots written
         self._snapshot()  # step 0: the model as it enters
 
     # --- the loop's side --------------------------------------------------------------------------------------
@@ -126,10 +128,12 @@ class Watcher:
 
     def close(self, final: bool = True) -> None:
         """Take the final snapshot (``final``, if the last step has none), let the worker write everything, and end
-        it. Called on leaving the ``with`` block (without the final probe when the block raised)."""
+        it. Called on leaving the ``with`` block (without the final probe when the block raised), else when the
+        interpreter exits."""
         if not self.active or self.closed:
             return
         self.closed = True
+        atexit.unregister(self.close)
         if final and self._taken != self.steps and self._sink.error is None:
             self._snapshot()
         self._sink.close(wait=True)

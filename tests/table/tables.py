@@ -1,12 +1,14 @@
-"""What the table tests share: the recorded ioffe configuration, its share link, hand-written CSV tables, and
-the comparison of two snapshots number by number."""
+"""What the table tests share: the recorded ioffe configuration, its share link, hand-written CSV tables,
+the comparison of two snapshots number by number, and every figure the panels draw."""
 
 from urllib.parse import urlencode
 
 import numpy as np
 
-from bnviz import urlstate
-from bnviz.config import PRESETS
+from bnviz import stats, urlstate
+from bnviz.config import PRESETS, STAGES
+from bnviz.measure.snapshot import POOLED
+from bnviz.present import figures, views
 from bnviz.table.schema import TABLE_COLUMNS
 
 IOFFE = PRESETS["ioffe"].config.replace(steps=200)  # the real network: 3 x 100 sigmoid units, 9 snapshots
@@ -51,3 +53,26 @@ def assert_same_snapshot(got, want, hists=True):
                 tracked = list(gl.stages["y"].units[1:])
                 for g, w in ((gl.gamma, wl.gamma), (gl.beta, wl.beta)):
                     np.testing.assert_array_equal(g[tracked], w[tracked])
+
+
+def every_panel_figure(snaps, cfg):
+    """What bnviz/ui/panels.py builds, for every variant, layer, stage and a few units."""
+    shown = snaps[-1]
+    yield figures.training(snaps, cfg.variants)
+    for layer in range(len(cfg.widths)):
+        yield figures.stability(snaps, cfg.variants, layer)
+        for unit in (POOLED, 0, 4):
+            yield figures.layer_histograms(shown, cfg.variants, layer, unit)
+            yield figures.percentile_bands(snaps, cfg.variants, layer, unit, shown.step)
+            for v in cfg.variants:
+                yield figures.normality_over_time(snaps, v, layer, unit)
+                for stage in STAGES:
+                    yield figures.histogram_heatmap(snaps, v, layer, stage, unit, shown.step)
+                    yield figures.qq_plot(shown, v, layer, stage, unit)
+        for v in cfg.variants:
+            yield figures.gamma_beta(snaps, v, layer)
+            st_x = views.stage_of(shown, v, layer, "x_hat")
+            if st_x is not None and np.isfinite(st_x.quantiles).all():  # the what-if lab, as panels.gamma_beta
+                lab_unit = ([u for u in st_x.units if u != POOLED] or [POOLED])[0]
+                sample = st_x.quantiles[st_x.units.index(lab_unit)].astype(np.float64)
+                yield figures.whatif(sample, 2.0, 0.5, stats.normality(sample), stats.normality(2 * sample + 0.5))

@@ -18,14 +18,14 @@ from bnviz.table.follow import FollowedRun
 from bnviz.table.parts import NoRun, PartRecorder, open_run, part_name
 from bnviz.table.upload import ReplayError
 
-from .tables import IOFFE, assert_same_snapshot, query_of
+from .tables import IOFFE, assert_same_snapshot, every_panel_figure, query_of
 from .watched import CONFIG, EVERY, WATCHED, watched_snapshots
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def write_run(folder, snaps, per_part=3, config=CONFIG, finish=True, **kw):
-    rec = PartRecorder(folder, config, per_part=per_part, **kw)
+    rec = PartRecorder(folder, config, per_part=per_part, seconds=None, **kw)
     rec.prepare()
     for snap in snaps:
         rec.append(snap)
@@ -109,14 +109,19 @@ def test_a_corrupt_or_foreign_part_is_skipped_and_named_and_the_others_shown(tmp
     assert follower.finished
 
 
-def test_skipped_part_sentences_say_why(tmp_path):
+@pytest.mark.parametrize("how, why", [
+    ("truncated", "it is a truncated Parquet file (it does not end with the PAR1 marker)."),
+    ("text", "it is not a Parquet file (it does not start with the PAR1 marker)."),
+    ("no bnviz columns", "missing column(s) variant, step, layer, stage, unit, stat, value; unexpected column(s) "),
+    ("another model", "it belongs to another run (its model differs from the one in run.json)."),
+])
+def test_skipped_part_sentences_say_why(tmp_path, how, why):
     write_run(tmp_path, watched_snapshots(5))
-    corrupt(tmp_path / part_name(2), "truncated")
+    corrupt(tmp_path / part_name(2), how)
     follower = open_run(tmp_path)
     follower.poll()
     (sentence,) = follower.skipped
-    assert sentence.startswith(f"Part {part_name(2)} was skipped: ") and "truncated" in sentence
-    assert sentence.endswith(".")
+    assert sentence.startswith(f"Skipped {part_name(2)}: {why}") and sentence.endswith(".")
 
 
 def test_a_part_missing_from_a_finished_run_is_named(tmp_path):
@@ -124,7 +129,7 @@ def test_a_part_missing_from_a_finished_run_is_named(tmp_path):
     (tmp_path / part_name(3)).unlink()
     follower = open_run(tmp_path)
     assert [s.step for s in follower.poll()] == [0, 10, 20, 30, 70]
-    assert follower.skipped == [f"Part {part_name(3)} is missing from {tmp_path}."]
+    assert follower.skipped == [f"Skipped {part_name(3)}: it is missing from {tmp_path}."]
     assert follower.finished
 
 
@@ -151,7 +156,7 @@ READER_WRITER = """
 import sys, time
 from bnviz.table.parts import PartRecorder
 from tests.table.watched import CONFIG, watched_snapshots
-rec = PartRecorder(sys.argv[1], CONFIG, per_part=2)
+rec = PartRecorder(sys.argv[1], CONFIG, per_part=2, seconds=None)
 rec.prepare()
 for snap in watched_snapshots(int(sys.argv[2])):
     rec.append(snap)
@@ -217,8 +222,51 @@ def test_followed_run_refreshes_at_most_once_a_second(tmp_path):
     assert run.history.steps() == [0, 10]
 
 
+def test_a_run_recorded_again_into_the_folder_is_followed_from_its_start(tmp_path, monkeypatch):
+    monkeypatch.setattr(follow, "REFRESH_SECONDS", 0.0)
+    write_run(tmp_path, watched_snapshots(8))
+    run = FollowedRun(tmp_path)
+    assert run.history.steps()[-1] == 70 and run.state == "finished"
+    second = watched_snapshots(5, seed=1)
+    rec = write_run(tmp_path, second[:2], per_part=1, finish=False)
+    run.refresh()
+    assert run.history.steps() == [0, 10] and run.state == "running" and run.notes == []
+    for g, w in zip(run.history.snapshots(), second):
+        assert_same_snapshot(g, w, hists=False)
+    for snap in second[2:]:
+        rec.append(snap)
+    rec.write()
+    run.refresh()
+    assert run.history.steps() == [0, 10, 20, 30, 40] and run.state == "finished"
+
+
 def test_follow_shares_one_followed_run_per_folder(tmp_path):
     write_run(tmp_path / "a", watched_snapshots(2))
     assert follow.follow(tmp_path / "a") is follow.follow(str(tmp_path / "a") + "/")
     with pytest.raises(NoRun):
         follow.follow(tmp_path / "absent")
+
+
+def test_every_panel_and_the_board_work_on_a_followed_watched_run(tmp_path):
+    from bnviz.present import claims
+
+    snaps = watched_snapshots(9)
+    write_run(tmp_path, snaps)
+    run = FollowedRun(tmp_path)
+    figs = list(every_panel_figure(run.history.snapshots(), run.config))
+    assert len(figs) > 50 and all(f.layout.title.text for f in figs)
+    live = claims.evidence(snaps, CONFIG.replace(steps=snaps[-1].step))
+    followed = claims.evidence(run.history.snapshots(), run.config)
+    assert [(e.claim, e.verdict, e.value) for e in followed] == [(e.claim, e.verdict, e.value) for e in live]
+
+
+def test_a_followed_folder_that_is_removed_says_so(tmp_path, monkeypatch):
+    import shutil
+
+    monkeypatch.setattr(follow, "REFRESH_SECONDS", 0.0)
+    write_run(tmp_path / "run", watched_snapshots(3), per_part=1, finish=False)
+    run = FollowedRun(tmp_path / "run")
+    shutil.rmtree(tmp_path / "run")
+    run.refresh()
+    assert run.error == f"the folder {tmp_path / 'run'} is gone" and not run.alive
+    assert run.history.steps() == [0, 10, 20]  # what was read stays

@@ -30,7 +30,7 @@ def part_steps(path: Path) -> list[int]:
 
 
 def test_first_snapshot_is_a_part_at_once_then_one_part_per_per_part(tmp_path):
-    rec = PartRecorder(tmp_path / "run", CONFIG, per_part=3)
+    rec = PartRecorder(tmp_path / "run", CONFIG, per_part=3, seconds=None)
     rec.prepare()
     folder = tmp_path / "run"
     assert sorted(os.listdir(folder)) == ["run.json"]
@@ -46,6 +46,18 @@ def test_first_snapshot_is_a_part_at_once_then_one_part_per_per_part(tmp_path):
     steps = [part_steps(folder / part_name(n)) for n in range(1, 5)]
     assert steps == [[0], [10, 20, 30], [40, 50, 60], [70]]
     assert json.loads((folder / "done.json").read_text()) == {"parts": 4, "snapshots": 8, "last_step": 70}
+
+
+def test_a_part_is_written_once_a_second_has_passed_since_the_last_so_slow_runs_show_each_snapshot(tmp_path,
+                                                                                                   monkeypatch):
+    clock = iter([0.0, 0.0, 0.4, 0.9, 1.2, 1.2, 5.0, 5.0])  # monotonic() at each append, then at each part written
+    monkeypatch.setattr(parts.time, "monotonic", lambda: next(clock))
+    rec = PartRecorder(tmp_path, CONFIG, per_part=16, seconds=1.0)
+    rec.prepare()
+    for snap in watched_snapshots(5):
+        rec.append(snap)
+    # step 0 at once (t=0); 10 and 20 wait (t=0.4, 0.9); 30 at t=1.2 takes them along; 40, 5 s later, at once.
+    assert [part_steps(tmp_path / part_name(n)) for n in (1, 2, 3)] == [[0], [10, 20, 30], [40]]
 
 
 def test_parts_are_tidy_tables_with_the_quantile_block_and_the_watched_config(tmp_path):
@@ -84,24 +96,28 @@ def test_recorder_pickles_as_settings_before_prepare(tmp_path):
 
 def test_append_before_prepare_and_a_bad_per_part_are_refused(tmp_path):
     with pytest.raises(ValueError, match="at least one snapshot"):
-        PartRecorder(tmp_path, CONFIG, per_part=0)
+        PartRecorder(tmp_path, CONFIG, per_part=0, seconds=None)
     with pytest.raises(RuntimeError, match="prepare"):
         PartRecorder(tmp_path, CONFIG).append(watched_snapshots(1)[0])
 
 
-def test_prepare_clears_an_earlier_run_in_the_folder(tmp_path):
-    first = PartRecorder(tmp_path, CONFIG, per_part=1)
+def test_prepare_clears_an_earlier_run_in_the_folder_and_only_that(tmp_path):
+    first = PartRecorder(tmp_path, CONFIG, per_part=1, seconds=None)
     first.prepare()
     for snap in watched_snapshots(3):
         first.append(snap)
     first.write()
+    left = [".part-000004.parquet.4242.tmp", ".done.json.17.tmp"]  # what a killed writer leaves
+    mine = [".hidden", "notes.txt", "part-1.parquet"]
+    for name in left + mine:
+        (tmp_path / name).write_text("x")
     second = PartRecorder(tmp_path, CONFIG)
     second.prepare()
-    assert sorted(os.listdir(tmp_path)) == ["run.json"]
+    assert sorted(os.listdir(tmp_path)) == sorted(["run.json", *mine])
 
 
 def test_a_part_that_fails_to_write_leaves_no_file_of_its_name(tmp_path, monkeypatch):
-    rec = PartRecorder(tmp_path, CONFIG, per_part=1)
+    rec = PartRecorder(tmp_path, CONFIG, per_part=1, seconds=None)
     rec.prepare()
     snaps = watched_snapshots(2)
     rec.append(snaps[0])
@@ -121,7 +137,7 @@ WRITER = """
 import sys
 from bnviz.table.parts import PartRecorder
 from tests.table.watched import CONFIG, watched_snapshots
-rec = PartRecorder(sys.argv[1], CONFIG, per_part=1)
+rec = PartRecorder(sys.argv[1], CONFIG, per_part=1, seconds=None)
 rec.prepare()
 for snap in watched_snapshots(400):
     rec.append(snap)

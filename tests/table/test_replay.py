@@ -17,7 +17,7 @@ from bnviz.table.schema import KNOWN_STATS, QUANTILE_STATS, STAGE_NAMES
 from bnviz.table.upload import ReplayError
 
 from ..helpers import DIVERGES, OTHERS, finished_run
-from .tables import IOFFE, query_of
+from .tables import IOFFE, every_panel_figure, query_of
 from .tables import csv_of as _csv
 
 
@@ -204,29 +204,6 @@ def test_rebuilt_histograms_of_the_run(ioffe, files):
 
 
 # ------------------------------------------------------------------------------------------------- figures and claims
-
-def every_panel_figure(snaps, cfg):
-    """What bnviz/ui/panels.py builds, for every variant, layer, stage and a few units."""
-    shown = snaps[-1]
-    yield figures.training(snaps, cfg.variants)
-    for layer in range(len(cfg.widths)):
-        yield figures.stability(snaps, cfg.variants, layer)
-        for unit in (POOLED, 0, 4):
-            yield figures.layer_histograms(shown, cfg.variants, layer, unit)
-            yield figures.percentile_bands(snaps, cfg.variants, layer, unit, shown.step)
-            for v in cfg.variants:
-                yield figures.normality_over_time(snaps, v, layer, unit)
-                for stage in STAGES:
-                    yield figures.histogram_heatmap(snaps, v, layer, stage, unit, shown.step)
-                    yield figures.qq_plot(shown, v, layer, stage, unit)
-        for v in cfg.variants:
-            yield figures.gamma_beta(snaps, v, layer)
-            st_x = views.stage_of(shown, v, layer, "x_hat")
-            if st_x is not None and np.isfinite(st_x.quantiles).all():  # the what-if lab, as panels.gamma_beta
-                lab_unit = ([u for u in st_x.units if u != POOLED] or [POOLED])[0]
-                sample = st_x.quantiles[st_x.units.index(lab_unit)].astype(np.float64)
-                yield figures.whatif(sample, 2.0, 0.5, stats.normality(sample), stats.normality(2 * sample + 0.5))
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind, quantiles", [("parquet", True), ("csv", True), ("parquet", False)])

@@ -139,6 +139,8 @@ def test_malformed_parquet(files):
         upload.read_table(_parquet(df.assign(step=0, stage=3)), "s.parquet")
     with pytest.raises(ReplayError, match="missing column"):
         upload.read_table(_parquet(df.drop(columns="unit")), "s.parquet")
+    with pytest.raises(ReplayError, match=r"missing column\(s\) variant, stage, stat"):  # the names are read first
+        upload.read_table(_parquet(df.drop(columns=["variant", "stage", "stat"])), "s.parquet")
     with pytest.raises(ReplayError, match="'unit' is empty"):
         upload.read_table(_parquet(df.assign(step=0, unit=pd.array([None], dtype="Int64"))), "s.parquet")
     with pytest.raises(ReplayError, match="unknown stat 'xx"):

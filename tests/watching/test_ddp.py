@@ -16,8 +16,7 @@ import torch.multiprocessing as tmp
 from torch import nn
 
 import bnviz
-
-from .models import PickleRecorder
+from bnviz.table.parts import open_run
 
 STEPS, EVERY = 5, 2
 
@@ -44,7 +43,7 @@ def _rank_main(rank: int, port: int, folder: str) -> None:
         gen = torch.Generator().manual_seed(10 + rank)
         probe = torch.randn(6, 1, 8, 8, generator=torch.Generator().manual_seed(1))
         out = f"{folder}/rank{rank}"
-        with bnviz.watch(model, probe, out, every=EVERY, recorder=PickleRecorder) as rec:
+        with bnviz.watch(model, probe, out, every=EVERY) as rec:
             for _ in range(STEPS):
                 loss = model(torch.randn(4, 1, 8, 8, generator=gen)).pow(2).mean()
                 opt.zero_grad()
@@ -75,8 +74,9 @@ def test_rank_zero_records_the_ddp_model_and_rank_one_does_nothing(tmp_path):
     assert json.loads((tmp_path / "watcher0.json").read_text()) == {"active": True, "config": True}
     assert json.loads((tmp_path / "watcher1.json").read_text()) == {"active": False, "config": False}
     assert not (tmp_path / "rank1").exists()
-    config, snaps = pickle.loads((tmp_path / "rank0" / "snapshots.pkl").read_bytes())
-    assert config.watched.names == ("1", "4") and config.watched.kinds == ("BatchNorm2d", "GroupNorm")
+    run = open_run(tmp_path / "rank0")
+    snaps, config = run.poll(), run.config
+    assert run.finished and config.watched.names == ("1", "4") and config.watched.kinds == ("BatchNorm2d", "GroupNorm")
     assert [s.step for s in snaps] == [0, 2, 4, 5]
     assert all(len(s.variants["bn"].layers) == 2 for s in snaps)
     p0 = pickle.loads((tmp_path / "params0.pkl").read_bytes())

@@ -80,3 +80,14 @@ def test_a_probe_that_reaches_no_norm_layer(tmp_path):
     with pytest.raises(ValueError, match="reaches none of the model's normalization layers"), \
             pytest.warns(UserWarning, match="leaves out bn"):
         _watch(Skips(), torch.randn(4, 3), tmp_path / "run")
+
+
+def test_units_that_are_not_unit_indices(tmp_path):
+    with pytest.raises(ValueError, match=r"units \(0, -1\) must be non-negative integers"):
+        _watch(TinyResNet(), torch.randn(4, 1, 8, 8), tmp_path / "run", units=(0, -1))
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_view_that_is_neither_train_nor_eval(tmp_path):
+    with pytest.raises(ValueError, match="view='test' is not one of train, eval"):
+        _watch(TinyResNet(), torch.randn(4, 1, 8, 8), tmp_path / "run", view="test")

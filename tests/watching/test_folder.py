@@ -81,3 +81,27 @@ def test_a_loop_killed_mid_run_leaves_every_finished_part_readable(tmp_path):
     assert len(snaps) >= 1 + 2 * 4 and follower.skipped == [] and not follower.finished
     steps = [s.step for s in snaps]
     assert steps == list(range(len(steps)))
+
+
+UNCLOSED = textwrap.dedent("""
+    import sys, torch
+    sys.path.insert(0, {root!r})
+    import bnviz
+    from tests.watching.models import TinyResNet
+    model = TinyResNet()
+    rec = bnviz.watch(model, torch.randn(6, 1, 8, 8), {out!r}, every=2)
+    for step in range(5):
+        model(torch.randn(8, 1, 8, 8))
+        rec.step()
+""")
+
+
+@pytest.mark.slow
+def test_a_script_that_never_closes_the_watcher_still_finishes_its_run(tmp_path):
+    from bnviz.table.parts import open_run
+
+    out = tmp_path / "run"
+    script = UNCLOSED.format(root=str(ROOT), out=str(out))
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, check=True, timeout=300)
+    follower = open_run(out)
+    assert [s.step for s in follower.poll()] == [0, 2, 4, 5] and follower.finished

@@ -2,13 +2,12 @@
 at step 0, every ``every`` batches and at the end, and the losses its training steps returned."""
 
 import importlib.util
-import pickle
 
 import pytest
 import torch
 from torch import nn
 
-from .models import PickleRecorder
+from bnviz.table.parts import open_run
 
 
 def _lightning():
@@ -57,11 +56,13 @@ def test_a_trainer_with_the_callback_writes_the_run(tmp_path):
     data = torch.utils.data.TensorDataset(torch.randn(64, 1, 8, 8), torch.randint(0, 3, (64,)))
     loader = torch.utils.data.DataLoader(data, batch_size=8)
     model = Net()
-    callback = BnvizCallback(probe=torch.randn(6, 1, 8, 8), out=tmp_path / "run", every=2, recorder=PickleRecorder)
+    callback = BnvizCallback(probe=torch.randn(6, 1, 8, 8), out=tmp_path / "run", every=2)
     trainer = pl.Trainer(accelerator="cpu", max_steps=5, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, callbacks=[callback])
     trainer.fit(model, loader)
-    config, snaps = pickle.loads((tmp_path / "run" / "snapshots.pkl").read_bytes())
+    run = open_run(tmp_path / "run")
+    snaps, config = run.poll(), run.config
+    assert run.finished
     assert config.watched.names == ("net.1", "net.5") and config.watched.model == "Net"
     assert config.watched.activations == ("ReLU", "")
     assert [s.step for s in snaps] == [0, 2, 4, 5]
@@ -70,6 +71,7 @@ def test_a_trainer_with_the_callback_writes_the_run(tmp_path):
     assert callback.watcher is None  # closed at the end of training
 
 
+@pytest.mark.slow  # importing Lightning takes seconds
 def test_every_below_one_fails_when_the_callback_is_made():
     _lightning()
     from bnviz.lightning import BnvizCallback

@@ -43,6 +43,7 @@ def _train(steps: int, watched: dict | None, tmp_path) -> tuple[nn.Module, torch
     return model, opt, torch.get_rng_state()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("watched", [{"every": 2}, {"every": 3, "view": "eval"}])
 def test_a_watched_training_ends_bit_for_bit_where_an_unwatched_one_does(watched, tmp_path):
     plain, plain_opt, plain_rng = _train(7, None, tmp_path)
@@ -61,6 +62,7 @@ def test_a_watched_training_ends_bit_for_bit_where_an_unwatched_one_does(watched
     assert not seen[1].training and seen[5].training
 
 
+@pytest.mark.slow
 def test_the_comparison_sees_a_probe_that_runs_in_training_mode(tmp_path, monkeypatch):
     """The check above can fail: a probe pass left in training mode moves the running statistics."""
     from bnviz.watching import probe

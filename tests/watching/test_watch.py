@@ -52,6 +52,26 @@ def test_step_zero_every_kth_step_and_the_final_one_are_snapshots(tmp_path):
     np.testing.assert_array_equal(variants[-1].layers[2].gamma, model.layer1[0].bn2.weight.detach().numpy())
 
 
+@pytest.mark.parametrize("steps, expected", [(4, [0, 2, 4]), (0, [0]), (1, [0, 1])])
+def test_the_final_step_is_a_snapshot_once(steps, expected, tmp_path):
+    model = TinyResNet()
+    make, made = recorders()
+    with bnviz.watch(model, torch.randn(6, 1, 8, 8), tmp_path / "run", every=2, inline=True, recorder=make) as rec:
+        _loop(model, rec, steps)
+    assert [s.step for s in made[0].snaps] == expected
+
+
+def test_a_loop_that_raises_keeps_its_snapshots_and_takes_no_final_probe(tmp_path):
+    model = TinyResNet()
+    make, made = recorders()
+    with pytest.raises(KeyboardInterrupt):
+        with bnviz.watch(model, torch.randn(6, 1, 8, 8), tmp_path / "run", every=2, inline=True,
+                         recorder=make) as rec:
+            _loop(model, rec, 3)
+            raise KeyboardInterrupt
+    assert [s.step for s in made[0].snaps] == [0, 2] and rec.closed
+
+
 def test_the_weight_change_is_the_feeding_modules_relative_change_between_snapshots(tmp_path):
     model = TinyResNet()
     make, made = recorders()
@@ -121,14 +141,16 @@ def test_the_worker_process_summarizes_what_the_inline_sink_does(tmp_path):
     assert process[-1].variants["bn"].layers[0].stages["x"].hists  # with the distributions the page draws
 
 
-def test_a_failing_recorder_is_reported_as_a_warning_and_training_goes_on(tmp_path):
-    class Broken(PickleRecorder):
-        def append(self, snap):
-            raise OSError("disk full")
+class Broken(PickleRecorder):
+    def append(self, snap):
+        raise OSError("disk full")
 
+
+@pytest.mark.parametrize("inline", [True, pytest.param(False, marks=pytest.mark.slow)])
+def test_a_failing_recorder_is_reported_as_a_warning_and_training_goes_on(inline, tmp_path):
     model = TinyResNet()
-    with pytest.warns(RuntimeWarning, match="disk full"):
-        with bnviz.watch(model, torch.randn(6, 1, 8, 8), tmp_path / "run", every=1, inline=True,
+    with pytest.warns(RuntimeWarning, match=r"stopped recording into .*run: statistics failed at step 0: .*disk full"):
+        with bnviz.watch(model, torch.randn(6, 1, 8, 8), tmp_path / "run", every=1, inline=inline,
                          recorder=Broken) as rec:
             _loop(model, rec, 3)
-    assert rec.steps == 3
+    assert rec.steps == 3 and rec.closed
