@@ -239,6 +239,9 @@ DIST_SYMBOLS = dict(zip(INPUT_DISTS, ("circle", "square", "diamond", "triangle-u
                                       "star")))
 
 
+LABELLED_LAYERS = 8  # a run with more layers than this draws them unlabelled (a ResNet-18 has 20 batch norms)
+
+
 def clt_curves(results: list, height: int = 400, run_layers=()) -> go.Figure:
     """Shapiro W and KL of the standardized Wu+b against fan-in, one line per (input dist, weights).
 
@@ -263,7 +266,8 @@ def clt_curves(results: list, height: int = 400, run_layers=()) -> go.Figure:
             break
         xa, ya = axis(k)
         traces.append(dict(type="scatter", x=f32([row.fan_in for row in placed]),
-                           y=f32([getattr(row, stat) for row in placed]), mode="markers+text",
+                           y=f32([getattr(row, stat) for row in placed]),
+                           mode="markers" if len(placed) > LABELLED_LAYERS else "markers+text",
                            text=[f"L{row.layer}" for row in placed], textposition="top center",
                            hovertext=[row.label for row in placed],
                            name="this run's layers (x = Wu + b)", legendgroup="run", showlegend=k == 1,
@@ -273,17 +277,30 @@ def clt_curves(results: list, height: int = 400, run_layers=()) -> go.Figure:
                    line=dict(color=GREY, dash="dot", width=2)),
               dict(type="line", xref="x2 domain", x0=0, x1=1, yref="y2", y0=0, y1=0,
                    line=dict(color=GREY, dash="dot", width=2))]
-    ticks = sorted({int(f) for res in results for f in res.fan_ins} | {row.fan_in for row in placed})
+    measured = {int(f) for res in results for f in res.fan_ins}
+    crowded = len(placed) > LABELLED_LAYERS  # then a layer's own tick only where no other sits close (9 beside 8)
+    ticks = sorted(measured | {row.fan_in for row in placed
+                               if not crowded or all(abs(row.fan_in / m - 1) > 0.25 for m in measured)})
     for key in ("xaxis", "xaxis2"):  # ticks at the measured fan-ins, not at log-axis minor digits
         axes[key].update(type="log", title="fan-in (inputs per unit, log scale)", tickvals=ticks)
     axes["yaxis"]["title"] = "W of standardized Wu+b"
     axes["yaxis2"]["title"] = "KL (nats)"
     title, note = _clt_title(results) if results else ("This run's layers: normality of Wu+b against fan-in", "")
     if run_layers:
-        note = "; ".join(n for n in (note, f"this run's layers: {sums.layers_text(list(run_layers))}") if n)
+        note = "; ".join(n for n in (note, f"this run's layers: {_layers_note(list(run_layers))}") if n)
     return figure(traces, axes, title, note, height, cells, shapes, cell_titles=True,
                   describe="Normality of Wu+b against fan-in", plain_note="grey hexagons: this run's layers"
                   if run_layers else "")
+
+
+def _layers_note(rows: list) -> str:
+    """This run's layers as the board's C5 quotes them, or, for more than LABELLED_LAYERS (a watched model's), how
+    many pass C5's rule (each layer is named on hover, and listed on the board)."""
+    if len(rows) <= LABELLED_LAYERS:
+        return sums.layers_text(rows)
+    good = sum(row.gaussian for row in rows)
+    return (f"{good} of {len(rows)} near-Gaussian by C5's rule, median W {fmt(min(row.w for row in rows))} to "
+            f"{fmt(max(row.w for row in rows))} (hover a hexagon for its layer; the evidence board's C5 lists them)")
 
 
 def _clt_title(results: list) -> tuple[str, str]:

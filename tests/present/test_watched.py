@@ -192,3 +192,14 @@ def test_runs_of_watched_layers_are_named_by_their_first_and_last_module():
     assert "layer4.5.bn to layer4.8.bn (4 layers, fan-in 128–4,608, some not known): not near-Gaussian" in text
     five = [sums.C5Layer(i, 0.9, 0.2, 64 * i, f"m{i}") for i in range(1, 6)]
     assert "(5 layers, fan-in 64–320)" in sums.layers_text(five)
+
+
+def test_the_clt_chart_of_many_watched_layers_counts_them_and_names_each_on_hover():
+    rows = [sums.C5Layer(i + 1, 0.99 if i % 2 else 0.9, 0.01 if i % 2 else 0.2, 64 * (i + 1), f"block{i}.bn")
+            for i in range(12)]
+    fig = figures.clt_curves([], run_layers=rows)
+    assert "6 of 12 near-Gaussian by C5's rule, median W 0.900 to 0.990" in fig.layout.title.text
+    (w, _) = [t for t in fig.data if t.name == "this run's layers (x = Wu + b)"]
+    assert w.mode == "markers" and list(w.hovertext) == [f"block{i}.bn" for i in range(12)]
+    few = figures.clt_curves([], run_layers=rows[:3])
+    assert "block0.bn (fan-in 64): not near-Gaussian" in few.layout.title.text
