@@ -474,12 +474,14 @@ def stability(snaps: tuple[Snapshot, ...], variants, layer: int, height: int = 3
     axes, cells = grid(1, 3, ("drift per snapshot / std", "Santurkar et al.: gradient shift ‖G − G′‖",
                               "saturated activation inputs"), hgap=0.08)
     traces, notes, drifts = [], [], []
+    shifts = 0  # gradient shifts measured, over the variants
     for token in variants:
         color, label = variant_color(token), variant_label(token)
         stage = views.act_stage(snaps, token, layer)
         rel = (summary.relative_drift(snaps, token, layer, stage) if stage else np.full(len(snaps), np.nan))
         traces.append(_line(steps, rel, 1, color, label))
         at, l2, cos = views.ics(snaps, token, layer)
+        shifts += len(at)
         xa, ya = axis(2)
         traces.append(dict(type="scatter", x=f32(at), y=f32(l2), mode="lines+markers", name=label,
                            legendgroup=label, showlegend=False, xaxis=xa, yaxis=ya, customdata=f32(cos),
@@ -494,6 +496,8 @@ def stability(snaps: tuple[Snapshot, ...], variants, layer: int, height: int = 3
             notes += n
         if stage and len(snaps) >= summary.MIN_SNAPS:
             drifts.append(f"{label} {fmt(summary.drift_per_snapshot(snaps, token, layer, stage))}")
+    if not shifts:
+        notes.append(cell_note(axes, 2, "not measured at these steps"))
     axes["yaxis"]["title"] = "W₁ to previous snapshot / std"
     axes["yaxis2"]["title"] = "‖G − G′‖"
     axes["yaxis3"].update(title="fraction saturated", tickformat=".2~%", rangemode="tozero")

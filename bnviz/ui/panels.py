@@ -172,6 +172,10 @@ def normality(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
 def _stability_chart(key: str, snaps, cfg, layer_idx: int) -> None:
     """One of the panel's charts: drift, gradient shift and saturation (fig_stab), or the smoothness of the loss
     along the gradient (fig_smooth)."""
+    if key == "fig_smooth" and cfg.watched is not None:
+        st.info("Santurkar et al.'s gradient shift and smoothness step along the training's own gradient, which "
+                "bnviz.watch does not take: a watched model's run does not measure them.", icon="ℹ️")
+        return
     if key == "fig_stab":
         chart(shared(figures.stability, snaps, cfg.variants, layer_idx, layer_name=cfg.layer_name(layer_idx),
                      **classroom.sized(key)), key)

@@ -48,6 +48,7 @@ def test_titles_name_the_watched_layer_and_its_channels(watched):
     assert "channel 2" in _title(built[0])
     notes = [a.text for a in built[5].layout.annotations]
     assert "no activation follows" in notes  # layer1.0.bn2's output goes to a sum, not an activation
+    assert "not measured at these steps" in [a.text for a in built[4].layout.annotations]  # no gradient shift
 
 
 def test_own_networks_keep_their_numbered_layers(small):

@@ -78,6 +78,8 @@ def test_every_panel_draws_a_followed_run(tmp_path, monkeypatch, panel):
     at = page(folder, monkeypatch, {"panel": panel})
     assert not at.exception and not at.error, at.exception
     assert at.session_state["panel"] == panel
+    if panel == "stability":  # the smoothness steps along the training's gradient, which watching does not take
+        assert "bnviz.watch does not take" in " ".join(i.value for i in at.info)
     if panel == "evidence":
         buttons = {b.key for b in at.button}
         assert not {f"preset_{c}" for c in ("C1", "C7", "C8", "C9", "C10")} & buttons  # nothing to leave for
