@@ -164,7 +164,9 @@ def _status_row(run, cfg, steps: list[int], selection) -> None:
         st.markdown(line + "".join(f" · ⚠️ {s.message}" for s in status.values()) +
                     (f" · ❌ {run.error}" if run.error else ""))
     for note in (n for n in run.notes if n not in {s.message for s in status.values()}):
-        st.caption(f"ℹ️ {note}")  # documented clamps (e.g. a batch larger than the data), in the run's words
+        # documented clamps (e.g. a batch larger than the data), in the run's words; a followed folder's skipped
+        # parts, whose file names are shown as text
+        st.caption(f"ℹ️ {state.as_text(note) if following() else note}")
     live_key, scrub_key = state.view_key("follow"), state.view_key("scrub")
     st.session_state[live_key], st.session_state[scrub_key] = follow, scrub
     c_live.toggle("Live", key=live_key, on_change=remember_view, args=("follow", live_key))

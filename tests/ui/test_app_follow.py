@@ -147,3 +147,14 @@ def test_export_and_report_of_a_followed_run(tmp_path, monkeypatch):
     html = controls.report_bytes(run, at.session_state["_report_view"]).decode()
     assert "bnviz report: TinyResNet, step 350" in html and "layer1.0.bn2" in html
     assert "<dt>Model</dt>" in html and "<dt>Training</dt>" not in html and "<dt>Data</dt>" not in html
+
+
+def test_a_corrupt_part_is_named_and_the_parts_before_it_shown(tmp_path, monkeypatch):
+    folder = tmp_path / "my_run"
+    write(folder, SNAPS[:3], done=False)  # parts 1 and 2
+    (folder / "part-000003.parquet").write_bytes(b"PAR1 not really a parquet file")
+    at = page(folder, monkeypatch)
+    assert not at.exception and not at.error
+    said = " ".join(c.value for c in at.caption).replace("\\", "")
+    assert "Skipped part-000003.parquet" in said  # named in the words of the folder reader
+    assert "step **100** · live" in " ".join(m.value for m in at.markdown)  # the snapshots before it
