@@ -162,7 +162,7 @@ def _status_row(run, cfg, steps: list[int], selection) -> None:
     c_status, c_live, c_scrub, c_layer, c_unit = st.columns(widths, vertical_alignment="center")
     with c_status.container(key="status"):
         st.markdown(line + "".join(f" · ⚠️ {s.message}" for s in status.values()) +
-                    (f" · ❌ {run.error}" if run.error else ""))
+                    (f" · ❌ {state.as_text(run.error) if following() else run.error}" if run.error else ""))
     for note in (n for n in run.notes if n not in {s.message for s in status.values()}):
         # documented clamps (e.g. a batch larger than the data), in the run's words; a followed folder's skipped
         # parts, whose file names are shown as text
