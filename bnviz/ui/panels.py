@@ -230,8 +230,8 @@ def evidence(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
                     st.markdown(f"**{v.claim}** {VERDICT_BADGE.get(v.verdict, v.verdict)} {v.title}")
                     st.text(v.detail)  # text, not markdown: the numbers are shown as measured
                 claim = claims.BY_ID.get(v.claim)
-                if v.verdict == "not measured" and cfg.watched is not None:
-                    pass  # a followed run is the page's only run: no preset to open here (the reason says where)
+                if v.verdict == "not measured" and (cfg.watched is not None or st.session_state.get("_following")):
+                    pass  # a followed run is the page's only run: no preset to open here
                 elif v.verdict == "not measured" and claim is not None and not claim.needs(cfg):
                     st.button(f"Open {v.preset}", key=f"preset_{v.claim}", on_click=state.open_preset,
                               args=(v.preset, v.panel), icon=":material/open_in_new:", width="content",

@@ -158,3 +158,24 @@ def test_a_corrupt_part_is_named_and_the_parts_before_it_shown(tmp_path, monkeyp
     said = " ".join(c.value for c in at.caption).replace("\\", "")
     assert "Skipped part-000003.parquet" in said  # named in the words of the folder reader
     assert "step **100** · live" in " ".join(m.value for m in at.markdown)  # the snapshots before it
+
+
+def test_a_followed_record_of_bnvizs_own_network_offers_no_preset_to_leave_for(tmp_path, monkeypatch, small_run):
+    """`record --out DIR` writes a run folder of a preset's network: followed, its board judges the twins it has
+    and offers no other preset, since the page shows that folder only."""
+    from urllib.parse import urlencode
+
+    from bnviz.urlstate import encode
+
+    cfg = small_run.config
+    rec = PartRecorder(tmp_path / "own", cfg, per_part=3, query=urlencode(encode("ioffe", cfg), safe=","))
+    rec.prepare()
+    for snap in small_run.history.snapshots():
+        rec.append(snap)
+    rec.write()
+    at = page(tmp_path / "own", monkeypatch, {"panel": "evidence"})
+    assert not at.exception and not at.error
+    assert at.selectbox(key="layer").format_func(1) == "layer 2/2"
+    board = " ".join(t.value for t in at.text)
+    assert "compares twins" not in board  # not a watched model: its own twins are judged
+    assert not [b.key for b in at.button if b.key.startswith("preset_")]
