@@ -343,3 +343,18 @@ def test_an_argument_error_makes_no_run_folder(tmp_path):
     _assert_usage_error(cli("record", "--preset", "ioffe", "--target", "y", "--out", "runs/x", cwd=tmp_path,
                             timeout=60), "--target")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_view_says_where_it_looked_for_the_page(tmp_path, monkeypatch, capsys):
+    """Installed without a source checkout, there is no app.py beside the package: one line says so."""
+    import bnviz.__main__ as cli_main
+    from bnviz.table.parts import PartRecorder
+    from tests.present.watched import CONFIG, snapshots
+
+    rec = PartRecorder(tmp_path / "run", CONFIG)
+    rec.prepare()
+    rec.append(snapshots(n=1)[0][0])
+    monkeypatch.setattr(cli_main, "app_path", lambda: tmp_path / "site-packages" / "app.py")
+    assert cli_main.main(["view", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"looked for {tmp_path / 'site-packages' / 'app.py'}" in err
