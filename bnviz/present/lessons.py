@@ -192,7 +192,7 @@ def _unit_row(step_: Step, snaps, cfg: ExperimentConfig, keys: tuple[str, ...]) 
     if any(math.isnan(v) for d in got for v in d.values()):
         return ""
     a, b = (", ".join(f"{_STAT_NAMES[k]} {_fmt(d[k])}" for k in keys) for d in got)
-    return (f"On the panel's unit {unit} of layer {layer + 1} ({variant_label(token)}), {src} has {a}; x̂ has {b} "
+    return (f"On the panel's unit {unit} of {cfg.layer_name(layer)} ({variant_label(token)}), {src} has {a}; x̂ has {b} "
             f"({_GAUSSIAN[keys]}).")
 
 
@@ -225,9 +225,9 @@ def _whatif(step_: Step, v: claims.Verdict, snaps, cfg: ExperimentConfig) -> str
         return ""
     before = stats.normality(q)
     name = "x̂" if stage == "x_hat" else stage
-    return (f"In the lab, unit {unit} of layer {_layer_of(step_, cfg) + 1} has {name} with W {_fmt(before.shapiro_w)} "
-            f"and KL {numbers.kl(before.kl_gaussian)}: whatever γ ≠ 0 and β you set, γ{name} + β shows the same W and "
-            "KL, while its mean and std follow γ and β.")
+    return (f"In the lab, unit {unit} of {cfg.layer_name(_layer_of(step_, cfg))} has {name} with W "
+            f"{_fmt(before.shapiro_w)} and KL {numbers.kl(before.kl_gaussian)}: whatever γ ≠ 0 and β you set, "
+            f"γ{name} + β shows the same W and KL, while its mean and std follow γ and β.")
 
 
 def _c1(v, n: claims.C1Numbers, cfg, **_) -> list[str]:
@@ -297,7 +297,7 @@ def _c7(v, n: claims.C7Numbers, cfg, step_, snaps, **_) -> list[str]:
                 sides[cfg.placement_of(token)] = (stage, st.stat("shapiro_w", step_.unit))
     if {"before", "after"} <= sides.keys():
         (sa, wa), (sb, wb) = sides["after"], sides["before"]
-        out.append(f"On the Normality panel's unit {step_.unit} of layer {layer + 1}, it receives {sa} with W "
+        out.append(f"On the Normality panel's unit {step_.unit} of {cfg.layer_name(layer)}, it receives {sa} with W "
                    f"{_fmt(wa)} with BN after the {act}, and {sb} with W {_fmt(wb)} with BN before it.")
     return out
 
