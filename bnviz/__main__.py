@@ -243,10 +243,12 @@ def _view(args: argparse.Namespace) -> int:
         return _fail(f"the page's script app.py is not beside the bnviz package (looked for {app}); view runs from "
                      "a source checkout of bnviz", "view")
     command = [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
-               *(["--server.port", str(args.port)] if args.port else []), "--", "--run", os.path.abspath(args.folder)]
+               *(["--server.port", str(args.port)] if args.port else []), "--", "--run", args.folder]
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, command)  # this process becomes the server: Ctrl-C and signals reach it directly
+    # This process becomes the server, in the same folder (DIR as typed is what the page names): Ctrl-C and
+    # signals reach it directly.
+    os.execv(sys.executable, command)
 
 
 def main(argv: list[str] | None = None) -> int:
