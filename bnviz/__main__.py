@@ -86,7 +86,10 @@ def _parser() -> _Parser:
     rec.add_argument("--inline", action="store_true", help="compute statistics on the training thread "
                      "instead of a worker process (slower; for debugging)")
     rec.add_argument("--quiet", action="store_true", help="no progress bar")
-    view = sub.add_parser("view", help="open the page on a run folder that a training writes (bnviz.watch's out=)")
+    view = sub.add_parser("view", help="open the page on a run folder that a training writes (bnviz.watch's out=)",
+                          description="Serve the page on a run folder (bnviz.watch's out=, or record --out DIR) and "
+                          "follow it as it is written: new snapshots appear within about two seconds. Ctrl-C stops "
+                          "the page; the training goes on.")
     parser.commands["view"] = view
     view.add_argument("folder", metavar="DIR", help="the run folder, e.g. runs/resnet")
     view.add_argument("--port", type=_port, help="the page's port (default: Streamlit's, 8501 or the next free)")
