@@ -334,12 +334,14 @@ def gamma_beta(snaps: tuple[Snapshot, ...], variant: str, layer: int, units=None
     units = [u for u in units if 0 <= u < gamma.shape[1]]
     axes, cells = grid(1, 3, (f"γ per {noun}", f"β per {noun}", "relative change per snapshot"), hgap=0.1)
     traces, faint = [], rgba(color, 0.25)
-    shown = min(gamma.shape[1], 100)
-    bundle = f"all {shown} {noun}s" if shown == gamma.shape[1] else f"the first {shown} of {gamma.shape[1]} {noun}s"
+    # Every unit's γ, faint, where more than the tracked ones are known (a replayed table keeps only those).
+    known = np.flatnonzero(np.isfinite(gamma).any(axis=0))[:100]
+    width = gamma.shape[1]
+    bundle = f"all {width} {noun}s" if len(known) == width else f"{len(known)} of the {width} {noun}s"
     for k, m, sym in ((1, gamma, "γ"), (2, beta, "β")):
-        x, y = _bundle(steps, m[:, :shown])
-        traces.append(_line(x, y, k, faint, bundle, show=k == 1, width=1, group="faint",
-                            hoverinfo="skip"))
+        if len(known) > len(units):
+            x, y = _bundle(steps, m[:, known])
+            traces.append(_line(x, y, k, faint, bundle, show=k == 1, width=1, group="faint", hoverinfo="skip"))
         for j, u in enumerate(units):
             hover = f"{noun} {u}, step %{{x}}: {sym} %{{y:.3f}}<extra></extra>"
             traces.append(_line(steps, m[:, u], k, color, f"tracked {noun}s", show=k == 1 and j == 0, width=2.2,
