@@ -6,7 +6,7 @@ included) to closing it (the last part written), against the same loop unwatched
 a drift of this shared machine's speed favours neither side; the ratio is given as the ratio of the medians and as the
 median of the back-to-back pairs' ratios. benchmarks/README.md quotes the figures.
 
-    python -m benchmarks.bench_watch [--pairs 3] [--steps 150]
+    python -m benchmarks.bench_watch [--pairs 3] [--steps 300]
 """
 
 import argparse
@@ -31,7 +31,7 @@ def loop_seconds(steps: int, out: str | None) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pairs", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--steps", type=int, default=300)
     args = parser.parse_args()
     plain, watched = [], []
     with tempfile.TemporaryDirectory() as tmp:
