@@ -11,21 +11,13 @@ from bnviz.table.parts import open_run
 
 
 def _lightning():
-    """lightning.pytorch, skipped only where it is not installed.
-
-    torchmetrics (a Lightning dependency) imports torchvision where it is installed; a torchvision built against
-    another torch build aborts that import, so it is loaded first as examples/watch_resnet.py loads it."""
+    """lightning.pytorch, skipped only where it is not installed (bnviz.lightning makes an installed torchvision
+    importable first: torchmetrics, a Lightning dependency, imports it)."""
     if importlib.util.find_spec("lightning") is None:
         pytest.skip("lightning is not installed (requirements-dev.txt installs it)")
-    from examples.watch_resnet import import_torchvision
+    from bnviz import lightning
 
-    try:
-        import_torchvision()
-    except ImportError:
-        pass  # no torchvision: torchmetrics does without it
-    import lightning.pytorch as pl
-
-    return pl
+    return lightning.pl
 
 
 @pytest.mark.slow
