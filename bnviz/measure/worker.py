@@ -247,8 +247,10 @@ class InlineRawSink:
 
 def raw_process_sink(config: ExperimentConfig, recorder: Recorder, backlog: int = 2) -> ProcessSink:
     """A ProcessSink whose worker takes RawSnapshots (``submit``) and summarizes them into ``recorder``.
-    ``backlog`` is small: a raw snapshot holds every layer's stage values (megabytes)."""
-    return ProcessSink(config, _nothing, backlog=backlog, recorder=recorder, serve=_serve_raw)
+    ``backlog`` is small: a raw snapshot holds every layer's stage values (megabytes). The worker runs at nice +10,
+    its imports included: the user's training keeps the cores it uses, and the worker's fraction of a second per
+    snapshot fits between snapshots all the same (benchmarks/README.md, bench_watch)."""
+    return ProcessSink(config, _nothing, backlog=backlog, recorder=recorder, serve=_serve_raw, nice=10)
 
 
 def _nothing(snap: Snapshot) -> None:
