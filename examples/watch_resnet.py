@@ -11,6 +11,7 @@ positions. The loop is an ordinary PyTorch loop; the three lines marked ``bnviz`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 
@@ -58,16 +59,18 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 def train(steps: int = 300, every: int = 50, out: str | None = "runs/resnet", batch: int = 64, lr: float = 0.05,
           seed: int = 0, model: nn.Module | None = None) -> dict:
     """Train ``model`` (by default a new resnet18_for_digits), watched unless ``out`` is None; returns the loop's wall
-    time and the final test accuracy."""
+    time, the final test accuracy and the loop's log (step, loss, batch accuracy, test accuracy every ``every``
+    steps). Watched or not, the loop does the same work but for the lines marked ``bnviz``."""
     torch.manual_seed(seed)
     x_train, y_train, x_test, y_test = digits(seed)
     model = model if model is not None else resnet18_for_digits()
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
     probe = x_train[:64]  # bnviz: a fixed batch pushed through the model at each snapshot
     gen = torch.Generator().manual_seed(seed)
+    log: list[tuple[int, float, float, float | None]] = []  # the loop's own record, watched or not
     t0 = time.perf_counter()
     rec = bnviz.watch(model, probe=probe, out=out, every=every) if out else None  # bnviz
-    with rec if rec is not None else _Nothing():
+    with rec if rec is not None else contextlib.nullcontext():
         for step in range(1, steps + 1):
             idx = torch.randint(len(x_train), (batch,), generator=gen)
             logits = model(x_train[idx])
@@ -75,20 +78,13 @@ def train(steps: int = 300, every: int = 50, out: str | None = "runs/resnet", ba
             opt.zero_grad()
             loss.backward()
             opt.step()
+            score = (logits.argmax(1) == y_train[idx]).float().mean().item()
+            test = accuracy(model, x_test, y_test) if step % every == 0 or step == steps else None
+            log.append((step, loss.item(), score, test))
             if rec is not None:
-                due = step % every == 0 or step == steps
-                rec.step(loss=loss.item(), score=(logits.argmax(1) == y_train[idx]).float().mean().item(),
-                         test_score=accuracy(model, x_test, y_test) if due else None)  # bnviz
+                rec.step(loss=loss.item(), score=score, test_score=test)  # bnviz
     seconds = time.perf_counter() - t0
-    return {"seconds": seconds, "steps": steps, "test_accuracy": accuracy(model, x_test, y_test)}
-
-
-class _Nothing:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc) -> None:
-        return None
+    return {"seconds": seconds, "steps": steps, "test_accuracy": accuracy(model, x_test, y_test), "log": log}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     result = train(args.steps, args.every, None if args.plain else args.out)
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps({k: v for k, v in result.items() if k != "log"}))
     else:
         print(f"{args.steps} steps in {result['seconds']:.1f} s, test accuracy {result['test_accuracy']:.3f}"
               + ("" if args.plain else f"; view it with: python -m bnviz view {args.out}"))
