@@ -9,10 +9,13 @@ from bnviz.present import claims, lessons
 from .runtime import shared
 from .state import close_lesson, follow_live, open_step, reveal
 
-# Less empty space above the page, so a 1280x800 projector shows controls and a full chart together; an
-# element that only holds a style sheet takes no room (no gap above it either).
+# Less empty space above the page, so a 1280x800 projector shows controls and a full chart together: the top bar
+# shows the heading under it and lets clicks through except on its own buttons; an element that only holds a
+# style sheet takes no room (no gap above it either).
 PAGE_CSS = """<style>
 .block-container {padding-top: 2.2rem; padding-bottom: 1rem}
+[data-testid=stHeader] {background: transparent; pointer-events: none}
+[data-testid=stHeader] * {pointer-events: auto}
 [data-testid=stElementContainer]:has([data-testid=stMarkdownContainer] > style:only-child) {display: none}
 </style>"""
 PRESENTER_CSS = """<style>
@@ -22,12 +25,9 @@ PRESENTER_CSS = """<style>
 [data-testid=stSelectbox] input, [data-testid=stMultiSelect] input, [data-testid=stMultiSelectTagsContainer] span
     {font-size: 1.2rem}
 </style>"""
-# A lesson leads the page: its banner starts beside the top bar's menu rather than below the whole bar, and
-# the bar lets clicks through to the banner except on its own buttons.
+# A lesson leads the page: its banner starts beside the top bar's menu rather than below the whole bar.
 LESSON_CSS = """<style>
 .block-container {padding-top: 1rem}
-[data-testid=stHeader] {background: transparent; pointer-events: none}
-[data-testid=stHeader] * {pointer-events: auto}
 .st-key-lesson {padding-top: 0.5rem; padding-bottom: 0.5rem}
 .st-key-lesson [data-testid=stAlertContentSuccess] {margin: -0.4rem 0}
 </style>"""
