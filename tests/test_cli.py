@@ -233,7 +233,7 @@ def test_view_serves_the_page_on_a_run_folder(tmp_path):
     from bnviz.table.parts import PartRecorder
     from tests.present.watched import CONFIG, snapshots
 
-    rec = PartRecorder(tmp_path / "run", CONFIG)
+    rec = PartRecorder(tmp_path / "run", CONFIG, seconds=None)
     rec.prepare()
     for snap in snapshots(n=2)[0]:
         rec.append(snap)
@@ -275,7 +275,10 @@ def test_record_to_a_run_folder_holds_the_same_run_as_the_single_file(tmp_path):
     folder = tmp_path / "runs" / "ioffe"  # no suffix; its parent is made too
     res = cli(*settings, "--out", str(folder))
     assert res.returncode == 0, res.stderr
-    assert json.loads((folder / "done.json").read_text()) == {"parts": 3, "snapshots": 8, "last_step": 100}
+    done = json.loads((folder / "done.json").read_text())
+    assert (done["snapshots"], done["last_step"]) == (8, 100)
+    # The first snapshot is a part of its own; how the rest is cut into parts depends on the machine's speed.
+    assert done["parts"] == len(list(folder.glob("part-*.parquet"))) >= 2
     assert json.loads((folder / "run.json").read_text())["config"] is None
     follower = open_run(folder)
     got = follower.poll()
@@ -351,7 +354,7 @@ def test_view_says_where_it_looked_for_the_page(tmp_path, monkeypatch, capsys):
     from bnviz.table.parts import PartRecorder
     from tests.present.watched import CONFIG, snapshots
 
-    rec = PartRecorder(tmp_path / "run", CONFIG)
+    rec = PartRecorder(tmp_path / "run", CONFIG, seconds=None)
     rec.prepare()
     rec.append(snapshots(n=1)[0][0])
     monkeypatch.setattr(cli_main, "app_path", lambda: tmp_path / "site-packages" / "app.py")

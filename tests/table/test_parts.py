@@ -61,7 +61,7 @@ def test_a_part_is_written_once_a_second_has_passed_since_the_last_so_slow_runs_
 
 
 def test_parts_are_tidy_tables_with_the_quantile_block_and_the_watched_config(tmp_path):
-    rec = PartRecorder(tmp_path, CONFIG)
+    rec = PartRecorder(tmp_path, CONFIG, seconds=None)
     rec.prepare()
     rec.append(watched_snapshots(1)[0])
     data = (tmp_path / part_name(1)).read_bytes()
@@ -76,7 +76,7 @@ def test_parts_are_tidy_tables_with_the_quantile_block_and_the_watched_config(tm
 
 def test_own_run_parts_carry_the_query_and_no_config(tmp_path):
     cfg = PRESETS["ioffe"].config
-    rec = PartRecorder(tmp_path, cfg, query="preset=ioffe&seed=0", data='{"data": "x"}', quantiles=False)
+    rec = PartRecorder(tmp_path, cfg, query="preset=ioffe&seed=0", data='{"data": "x"}', quantiles=False, seconds=None)
     rec.prepare()
     rec.append(watched_snapshots(1)[0])
     meta = pq.read_schema(tmp_path / part_name(1)).metadata
@@ -86,7 +86,7 @@ def test_own_run_parts_carry_the_query_and_no_config(tmp_path):
 
 
 def test_recorder_pickles_as_settings_before_prepare(tmp_path):
-    rec = PartRecorder(tmp_path / "run", CONFIG)
+    rec = PartRecorder(tmp_path / "run", CONFIG, seconds=None)
     copy = pickle.loads(pickle.dumps(rec))
     assert not (tmp_path / "run").exists()  # nothing is written where the recorder is made
     copy.prepare()
@@ -98,7 +98,7 @@ def test_append_before_prepare_and_a_bad_per_part_are_refused(tmp_path):
     with pytest.raises(ValueError, match="at least one snapshot"):
         PartRecorder(tmp_path, CONFIG, per_part=0, seconds=None)
     with pytest.raises(RuntimeError, match="prepare"):
-        PartRecorder(tmp_path, CONFIG).append(watched_snapshots(1)[0])
+        PartRecorder(tmp_path, CONFIG, seconds=None).append(watched_snapshots(1)[0])
 
 
 def test_prepare_clears_an_earlier_run_in_the_folder_and_only_that(tmp_path):
@@ -111,7 +111,7 @@ def test_prepare_clears_an_earlier_run_in_the_folder_and_only_that(tmp_path):
     mine = [".hidden", "notes.txt", "part-1.parquet"]
     for name in left + mine:
         (tmp_path / name).write_text("x")
-    second = PartRecorder(tmp_path, CONFIG)
+    second = PartRecorder(tmp_path, CONFIG, seconds=None)
     second.prepare()
     assert sorted(os.listdir(tmp_path)) == sorted(["run.json", *mine])
 

@@ -19,7 +19,7 @@ SNAPS, _ = snapshots()
 
 def write(folder, snaps, done: bool):
     """A run folder as bnviz.watch writes it: parts of 2 snapshots (the first alone), done.json at the end."""
-    rec = PartRecorder(folder, CONFIG.replace(steps=max(1, snaps[-1].step)), per_part=2)
+    rec = PartRecorder(folder, CONFIG.replace(steps=max(1, snaps[-1].step)), per_part=2, seconds=None)
     rec.prepare()
     for snap in snaps:
         rec.append(snap)
@@ -168,7 +168,7 @@ def test_a_followed_record_of_bnvizs_own_network_offers_no_preset_to_leave_for(t
     from bnviz.urlstate import encode
 
     cfg = small_run.config
-    rec = PartRecorder(tmp_path / "own", cfg, per_part=3, query=urlencode(encode("ioffe", cfg), safe=","))
+    rec = PartRecorder(tmp_path / "own", cfg, per_part=3, query=urlencode(encode("ioffe", cfg), safe=","), seconds=None)
     rec.prepare()
     for snap in small_run.history.snapshots():
         rec.append(snap)

@@ -4,10 +4,13 @@ wrapped in DistributedDataParallel, watched in the plain way.
 DistributedDataParallel refuses SyncBatchNorm on CPU modules ("SyncBatchNorm layers only work with GPU modules"), so
 the model here has BatchNorm2d and GroupNorm; test_values.py checks what the watcher records of a SyncBatchNorm."""
 
+import contextlib
 import json
 import pickle
 import socket
+import sys
 import time
+import types
 
 import pytest
 import torch
@@ -59,10 +62,24 @@ def _rank_main(rank: int, port: int, folder: str) -> None:
         dist.destroy_process_group()
 
 
+@contextlib.contextmanager
+def _empty_main():
+    """spawn re-runs the parent's ``__main__`` in each child. After the page's AppTests in the same session that is
+    app.py, which exits outside a Streamlit session, so the ranks start with an empty one (as measure.worker starts
+    its worker)."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
 @pytest.mark.slow
 def test_rank_zero_records_the_ddp_model_and_rank_one_does_nothing(tmp_path):
-    ctx = tmp.start_processes(_rank_main, args=(_free_port(), str(tmp_path)), nprocs=2, join=False,
-                              start_method="spawn")
+    with _empty_main():
+        ctx = tmp.start_processes(_rank_main, args=(_free_port(), str(tmp_path)), nprocs=2, join=False,
+                                  start_method="spawn")
     deadline = time.monotonic() + 240
     try:
         while not ctx.join(timeout=1):
