@@ -1,0 +1,136 @@
+"""The store of finished runs: one table per run in a folder, keyed by a hash of the run's canonical link.
+
+A run is a pure function of its config, so a finished run's table (the tidy table with the quantile block, whose
+Parquet metadata carries the share link) is the run itself: whoever holds the file can show every panel of it
+without training. The key is the first 16 hex digits of the sha256 of the canonical link: every config field in
+the link's names, sorted, without the preset (which names a starting point, not the run). The folder is
+``$BNVIZ_RUNS``, else ``bnviz/runs`` in the user's cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``).
+
+- Each file is written whole: a unique temporary file in the same folder, flushed to disk, renamed over
+  ``<key>.parquet``. Two writers of the same key (two replicas finishing the same link) each rename a whole file;
+  the last one stays, and both hold the same run.
+- A file that cannot be read, or whose link is not its key's run (a foreign file), is skipped and named in
+  ``skipped``; it is never shown as a run.
+- The folder is capped at ``max_bytes``: a new run evicts the least recently used ones first (a read counts as a
+  use).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from urllib.parse import urlencode
+
+from bnviz import urlstate
+from bnviz.config import ExperimentConfig
+from bnviz.table import replay
+from bnviz.table.upload import ReplayError
+
+MAX_TOTAL = 2 << 30  # bytes of stored runs on one server (a preset's run with its quantiles is 1-30 MB)
+KEY_LEN = 16
+SUFFIX = ".parquet"
+
+
+class StoreError(OSError):
+    """A run could not be stored (the disk is full, the folder cannot be written): the message says why."""
+
+
+def canonical_link(cfg: ExperimentConfig) -> str:
+    """The query string that names the run of ``cfg``: its config fields in the link's names, sorted."""
+    fields = urlstate.encode("", cfg)
+    fields.pop("preset")
+    return urlencode(sorted(fields.items()), safe=",")
+
+
+def run_key(cfg: ExperimentConfig) -> str:
+    """The store's key of the run of ``cfg``."""
+    return hashlib.sha256(canonical_link(cfg).encode()).hexdigest()[:KEY_LEN]
+
+
+def default_folder() -> Path:
+    env = os.environ.get("BNVIZ_RUNS")
+    if env:
+        return Path(env)
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "bnviz" / "runs"
+
+
+class RunStore:
+    """Finished runs in ``folder`` (made on the first put), at most ``max_bytes`` of them."""
+
+    def __init__(self, folder: str | Path | None = None, max_bytes: int = MAX_TOTAL) -> None:
+        self.folder = Path(folder) if folder is not None else default_folder()
+        self.max_bytes = max_bytes
+        self.skipped: list[str] = []  # one sentence per file skipped since this store was made
+
+    def path(self, cfg: ExperimentConfig) -> Path:
+        return self.folder / f"{run_key(cfg)}{SUFFIX}"
+
+    def has(self, cfg: ExperimentConfig) -> bool:
+        return self.path(cfg).is_file()
+
+    def put(self, cfg: ExperimentConfig, data: bytes) -> Path:
+        """Store the table ``data`` (Parquet bytes, as record.table_to_bytes makes them with the run's query) as the
+        run of ``cfg``; raises StoreError, leaving no partial file, when it cannot be written."""
+        path = self.path(cfg)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._evict(len(data), keep=path)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.folder)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+        except OSError as exc:
+            raise StoreError(f"could not store the run in {self.folder}: {exc.strerror or exc}") from None
+        return path
+
+    def get(self, cfg: ExperimentConfig) -> replay.Replay | None:
+        """The stored run of ``cfg``, or None when the store does not hold it (or holds an unreadable or foreign
+        file under its key, which is then named in ``skipped``)."""
+        path = self.path(cfg)
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        try:
+            run = replay.load(data, path.name)
+        except ReplayError as exc:
+            self._skip(path, f"it cannot be read ({exc})")
+            return None
+        if run_key(run.config) != path.stem:
+            self._skip(path, "it holds another run than its name says")
+            return None
+        os.utime(path)  # recently used: evicted last
+        return run
+
+    def _skip(self, path: Path, why: str) -> None:
+        self.skipped.append(f"Skipped {path.name} in the store of runs: {why}.")
+
+    def _evict(self, incoming: int, keep: Path) -> None:
+        """Remove the least recently used runs until ``incoming`` more bytes fit under the cap."""
+        files = []
+        for p in self.folder.glob(f"*{SUFFIX}"):
+            try:
+                st = p.stat()
+            except OSError:  # removed meanwhile by another replica
+                continue
+            files.append((st.st_mtime, st.st_size, p))
+        total = sum(size for _, size, _ in files) + incoming
+        for _, size, p in sorted(files, key=lambda f: f[0]):
+            if total <= self.max_bytes:
+                break
+            if p == keep:
+                continue
+            try:
+                p.unlink()
+            except OSError:
+                continue
+            total -= size

@@ -1,0 +1,116 @@
+"""The store of finished runs: keyed by the run's canonical link, written whole, read back as the run it holds,
+capped with the least recently used runs evicted first, and never showing a file that is not its key's run."""
+
+import multiprocessing as mp
+import os
+
+import pytest
+
+from bnviz import urlstate
+from bnviz.table import record
+from bnviz.table.store import RunStore, StoreError, canonical_link, run_key
+
+from .tables import IOFFE, assert_same_snapshot, query_of
+
+
+def stored_bytes(run, cfg=IOFFE, preset="ioffe"):
+    return record.table_to_bytes(record.to_arrow(run.history.snapshots(), quantiles=True), "parquet",
+                                 query=query_of(preset, cfg))
+
+
+def test_the_key_names_the_run_not_the_preset_nor_the_view():
+    same = urlstate.decode({k: [v] for k, v in urlstate.encode("santurkar", IOFFE).items()}).config
+    assert same == IOFFE and run_key(same) == run_key(IOFFE)
+    assert "preset" not in canonical_link(IOFFE) and "lr=0.5" in canonical_link(IOFFE)
+    assert run_key(IOFFE.replace(lr=0.1)) != run_key(IOFFE) != run_key(IOFFE.replace(seed=1))
+    assert run_key(IOFFE.replace(view="eval")) != run_key(IOFFE)  # the probe's view changes every statistic
+    assert len(run_key(IOFFE)) == 16 and int(run_key(IOFFE), 16) >= 0
+
+
+def test_a_stored_run_reads_back_as_the_run_it_holds(ioffe, tmp_path):
+    store = RunStore(tmp_path / "runs")
+    assert store.get(IOFFE) is None and not store.has(IOFFE)
+    path = store.put(IOFFE, stored_bytes(ioffe))
+    assert path.name == f"{run_key(IOFFE)}.parquet" and store.has(IOFFE)
+    got = store.get(IOFFE)
+    assert got is not None and got.config == IOFFE and got.has_distributions
+    want = ioffe.history.snapshots()
+    assert [s.step for s in got.snapshots] == [s.step for s in want]
+    for g, w in zip(got.snapshots, want):
+        assert_same_snapshot(g, w, hists=False)  # every statistic as the live run computed it
+    assert os.listdir(tmp_path / "runs") == [path.name]  # no temporary file left
+
+
+def test_a_foreign_or_corrupt_file_under_a_key_is_skipped_and_named_never_shown(ioffe, tmp_path):
+    store = RunStore(tmp_path)
+    other = IOFFE.replace(seed=7)
+    store.path(other).parent.mkdir(parents=True, exist_ok=True)
+    store.path(other).write_bytes(stored_bytes(ioffe))  # the seed-0 run's table under seed 7's key
+    assert store.get(other) is None
+    assert store.skipped == [f"Skipped {run_key(other)}.parquet in the store of runs: it holds another run than "
+                             "its name says."]
+    store.path(IOFFE).write_bytes(stored_bytes(ioffe)[:-100])  # truncated
+    assert store.get(IOFFE) is None
+    assert len(store.skipped) == 2 and store.skipped[1].startswith(f"Skipped {run_key(IOFFE)}.parquet in the store "
+                                                                    "of runs: it cannot be read (")
+
+
+def test_the_cap_evicts_the_least_recently_used_runs_first(ioffe, tmp_path):
+    data = stored_bytes(ioffe)
+    store = RunStore(tmp_path, max_bytes=int(2.5 * len(data)))
+    a, b, c = (IOFFE.replace(seed=s) for s in (1, 2, 3))
+    for i, cfg in enumerate((a, b)):
+        store.put(cfg, data)
+        os.utime(store.path(cfg), (1000 + i, 1000 + i))  # a used before b
+    store.put(c, data)  # 3 runs do not fit: a goes
+    assert (store.has(a), store.has(b), store.has(c)) == (False, True, True)
+    os.utime(store.path(c), (900, 900))  # c is now the least recently used
+    store.put(a, data)
+    assert (store.has(a), store.has(b), store.has(c)) == (True, True, False)
+
+
+def test_a_full_disk_raises_a_clear_error_and_leaves_no_partial_file(ioffe, tmp_path, monkeypatch):
+    store = RunStore(tmp_path)
+    real_fsync = os.fsync
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(StoreError, match="could not store the run in .*: No space left on device"):
+        store.put(IOFFE, stored_bytes(ioffe))
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert os.listdir(tmp_path) == [] and store.get(IOFFE) is None
+
+
+def _write_many(folder, data, times):
+    store = RunStore(folder)
+    for _ in range(times):
+        store.put(IOFFE, data)
+
+
+@pytest.mark.slow
+def test_two_writers_of_the_same_key_never_leave_a_broken_file(ioffe, tmp_path):
+    data = stored_bytes(ioffe)
+    ctx = mp.get_context("spawn")
+    writers = [ctx.Process(target=_write_many, args=(tmp_path, data, 20)) for _ in range(2)]
+    for w in writers:
+        w.start()
+    reads = 0
+    store = RunStore(tmp_path)
+    while any(w.is_alive() for w in writers):
+        if store.has(IOFFE):
+            assert store.path(IOFFE).read_bytes() == data  # whole, whenever it is there
+            reads += 1
+    for w in writers:
+        w.join()
+        assert w.exitcode == 0
+    assert reads > 0 and store.get(IOFFE) is not None and store.skipped == []
+    assert sorted(os.listdir(tmp_path)) == [f"{run_key(IOFFE)}.parquet"]
+
+
+def test_the_preset_in_a_stored_link_does_not_matter_to_the_key(ioffe, tmp_path):
+    store = RunStore(tmp_path)
+    store.put(IOFFE, stored_bytes(ioffe, preset="gamma-beta"))  # opened from another preset, same settings
+    got = store.get(IOFFE)
+    assert got is not None and got.config == IOFFE
