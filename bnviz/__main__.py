@@ -7,7 +7,8 @@ variant, step, layer, stage, unit, stat, value) as CSV or Parquet by the file's 
 adds 64 quantiles per series (stats q00..q63) so that the app can replay the distributions too. A
 Parquet file also carries the run's share-link query string as metadata (``bnviz.query``). An ``--out`` with
 no suffix (or ending in /) names a run folder instead, written in parts as the run goes (bnviz.table.parts),
-which the page can follow while it is written. Bad arguments
+which the page can follow while it is written. ``--link URL`` records the run a share link describes instead of a
+preset's, and ``--store`` also keeps the run in the store of finished runs (bnviz.table.store). Bad arguments
 exit with status 2 and one line on stderr, in plain words, ending with the help command as it is typed,
 e.g. ``(see python -m bnviz record --help)``.
 
@@ -69,7 +70,9 @@ def _parser() -> _Parser:
     parser.commands = {"presets": sub.add_parser("presets", help="list the presets, one line each")}
     rec = sub.add_parser("record", help="train a preset headless and write the tidy table")
     parser.commands["record"] = rec
-    rec.add_argument("--preset", required=True, help=f"one of: {', '.join(PRESETS)}")
+    which = rec.add_mutually_exclusive_group(required=True)
+    which.add_argument("--preset", help=f"one of: {', '.join(PRESETS)}")
+    which.add_argument("--link", help="a share link (the page's address, or its query string): the run it describes")
     rec.add_argument("--steps", type=_setting("steps"), help="training steps (default: the preset's)")
     rec.add_argument("--seed", type=_setting("seed"), help="random seed (default: the preset's)")
     rec.add_argument("--snapshot-every", type=_setting("every"),
@@ -83,6 +86,9 @@ def _parser() -> _Parser:
     rec.add_argument("--quantiles", action="store_true", help="also write the 64 quantiles of every series "
                      "(stats q00..q63), so the app's replay can draw histograms and Q-Q plots; about 5x "
                      "the rows (the full ioffe run: ~9 MB as Parquet, ~67 MB as CSV)")
+    rec.add_argument("--store", action="store_true", help="also keep the run in the store of finished runs "
+                     "($BNVIZ_RUNS, else bnviz/runs in the cache folder), where the page opens it without training; "
+                     "needs --out FILE.parquet --quantiles")
     rec.add_argument("--inline", action="store_true", help="compute statistics on the training thread "
                      "instead of a worker process (slower; for debugging)")
     rec.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -164,12 +170,40 @@ def _folder_problem(out: str) -> str:
     return ""
 
 
+def _from_link(link: str):
+    """(preset, config) of a share link, or the first thing wrong with it, in the link's own words."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from bnviz.urlstate import decode
+
+    query = urlsplit(link).query if "?" in link or "://" in link else link
+    try:
+        params = parse_qs(query, keep_blank_values=True, strict_parsing=bool(query), max_num_fields=100)
+    except ValueError:
+        return f"--link {link[:80]!r} is not a share link (name=value pairs joined by &)"
+    decoded = decode(params)
+    if decoded.warnings:
+        return f"--link: {decoded.warnings[0]}"
+    return decoded.preset, decoded.config
+
+
 def _record(args: argparse.Namespace) -> int:
-    if args.preset not in PRESETS:
+    if args.link is not None:
+        linked = _from_link(args.link)
+        if isinstance(linked, str):
+            return _fail(linked)
+        if args.data is not None or args.target is not None:
+            return _fail("--link names its data itself (data=); --data and --target go with --preset")
+        preset, base = linked
+    elif args.preset not in PRESETS:
         return _fail(f"unknown preset {args.preset!r}; choose one of: {', '.join(PRESETS)}")
+    else:
+        preset, base = args.preset, PRESETS[args.preset].config
     folder = _names_folder(args.out)
     if not folder and (problem := _file_problem(args.out)):
         return _fail(problem)
+    if args.store and (folder or not args.out.lower().endswith(".parquet") or not args.quantiles):
+        return _fail("--store keeps the Parquet table with its quantiles: use --out FILE.parquet --quantiles")
     changes = {k: v for k, v in (("steps", args.steps), ("seed", args.seed),
                                  ("snapshot_every", args.snapshot_every)) if v is not None}
     if args.target is not None and args.data is None:
@@ -180,7 +214,7 @@ def _record(args: argparse.Namespace) -> int:
         except ValueError as exc:  # owndata.CsvError: one line naming the file and the column or row
             return _fail(str(exc))
     try:
-        config = PRESETS[args.preset].config.replace(**changes)
+        config = base.replace(**changes)
     except ValueError as exc:  # settings valid one by one but not together; config says why in words
         return _fail(str(exc).removeprefix("invalid experiment config: "))
     if folder and (problem := _folder_problem(args.out)):  # last: it makes the folder
@@ -198,7 +232,7 @@ def _record(args: argparse.Namespace) -> int:
 
     # The table is encoded where the statistics are made (the worker process) and written there: a file at the
     # end, a run folder in parts as the snapshots come (always with the quantiles, so that every panel draws).
-    query = urlencode(encode(args.preset, config), safe=",")
+    query = urlencode(encode(preset, config), safe=",")
     table = (PartRecorder(args.out, config, query=query, data=metadata(config)) if folder
              else TableFile(args.out, query=query, quantiles=args.quantiles, cap=RECORD_HISTORY_CAP,
                             data=metadata(config)))
@@ -211,7 +245,7 @@ def _record(args: argparse.Namespace) -> int:
         sys.stderr.write(f"bnviz: writing the run folder {args.out}; follow it live with {PROG} view {args.out}\n")
     run.start()
     with tqdm(total=config.steps, unit="step", file=sys.stderr, disable=args.quiet,
-              desc=f"record {args.preset}") as bar:
+              desc=f"record {preset}") as bar:
         while not run.join(timeout=0.2):
             bar.update(run.step - bar.n)
         bar.update(run.step - bar.n)
@@ -226,6 +260,17 @@ def _record(args: argparse.Namespace) -> int:
     if not args.quiet:
         sys.stderr.write(f"bnviz: wrote {run.written} snapshots to {args.out} "
                          f"({time.perf_counter() - t0:.1f} s in all)\n")
+    if args.store:
+        from bnviz.table.store import RunStore, StoreError
+
+        store = RunStore()
+        try:
+            path = store.put(config, Path(args.out).read_bytes())
+        except (StoreError, OSError) as exc:
+            sys.stderr.write(f"bnviz: error: {exc}\n")
+            return 1
+        if not args.quiet:
+            sys.stderr.write(f"bnviz: stored the run as {path}\n")
     return 0
 
 

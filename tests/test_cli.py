@@ -19,9 +19,9 @@ from .table.tables import assert_same_snapshot
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def cli(*args, timeout=300, cwd=None):
+def cli(*args, timeout=300, cwd=None, env=None):
     """``python -m bnviz ARGS`` in ``cwd``, importing this checkout's bnviz whatever the folder."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, **(env or {}), "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run([sys.executable, "-m", "bnviz", *args], capture_output=True, text=True, timeout=timeout,
                           cwd=cwd, env=env)
 
@@ -361,3 +361,41 @@ def test_view_says_where_it_looked_for_the_page(tmp_path, monkeypatch, capsys):
     assert cli_main.main(["view", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"looked for {tmp_path / 'site-packages' / 'app.py'}" in err
+
+
+@pytest.mark.slow
+def test_record_link_records_the_run_a_share_link_describes(tmp_path):
+    link = "http://localhost:8501/?preset=gamma-beta&steps=60&seed=2&every=20&panel=normality"
+    by_link, by_preset = tmp_path / "link.parquet", tmp_path / "preset.parquet"
+    res = cli("record", "--link", link, "--out", str(by_link), "--quiet")
+    assert res.returncode == 0, res.stderr
+    res = cli("record", "--preset", "gamma-beta", "--steps", "60", "--seed", "2", "--snapshot-every", "20",
+              "--out", str(by_preset), "--quiet")
+    assert res.returncode == 0, res.stderr
+    assert by_link.read_bytes() == by_preset.read_bytes()  # the same run, and the same link in its metadata
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, said", [
+    (("--link", "preset=ioffe&lr=abc"), "--link: lr=abc ignored: the learning rate must be a number"),
+    (("--link", "preset=ioffe", "--preset", "ioffe"), "argument --preset: not allowed with argument --link"),
+    (("--link", "preset=ioffe", "--data", "x.csv"), "--link names its data itself"),
+    (("--preset", "ioffe", "--store"), "--store keeps the Parquet table with its quantiles"),
+])
+def test_record_refuses_a_bad_link_or_store_in_one_line_before_training(tmp_path, args, said):
+    res = cli("record", *args, "--out", str(tmp_path / "t.parquet"))
+    assert res.returncode == 2 and said in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "t.parquet").exists()
+
+
+@pytest.mark.slow
+def test_record_store_keeps_the_run_where_the_page_finds_it(tmp_path):
+    from bnviz.table.store import RunStore
+
+    out = tmp_path / "run.parquet"
+    res = cli("record", "--preset", "ioffe", "--steps", "40", "--snapshot-every", "20", "--quantiles", "--store",
+              "--out", str(out), "--quiet", env={"BNVIZ_RUNS": str(tmp_path / "runs")})
+    assert res.returncode == 0, res.stderr
+    stored = RunStore(tmp_path / "runs").get(PRESETS["ioffe"].config.replace(steps=40, snapshot_every=20))
+    assert stored is not None and [s.step for s in stored.snapshots] == [0, 20, 40]
+    assert (tmp_path / "runs" / stored.name).read_bytes() == out.read_bytes()
