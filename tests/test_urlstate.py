@@ -198,6 +198,7 @@ def test_valid_fields_that_clash_together_fall_back_to_preset():
     assert back.config.variants == ("bn",) and back.config.widths == (3,)
 
 
+@pytest.mark.slow  # a second or more
 @settings(max_examples=300, deadline=None)
 @given(st.dictionaries(st.sampled_from([f.name for f in urlstate.FIELDS] + ["preset", "x", ""]),
                        st.one_of(st.text(max_size=300), st.lists(st.text(max_size=20), max_size=3)), max_size=8))

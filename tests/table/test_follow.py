@@ -165,6 +165,7 @@ rec.write()
 """
 
 
+@pytest.mark.slow  # a writer process
 def test_a_reader_polling_a_writer_process_sees_whole_parts_and_ends_with_every_snapshot(tmp_path):
     n = 60
     folder = tmp_path / "run"
@@ -247,6 +248,7 @@ def test_follow_shares_one_followed_run_per_folder(tmp_path):
         follow.follow(tmp_path / "absent")
 
 
+@pytest.mark.slow  # a second or more
 def test_every_panel_and_the_board_work_on_a_followed_watched_run(tmp_path):
     from bnviz.present import claims
 

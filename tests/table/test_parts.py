@@ -145,6 +145,7 @@ rec.write()
 """
 
 
+@pytest.mark.slow  # a writer process per seed
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_a_writer_killed_at_any_moment_leaves_every_part_readable(tmp_path, seed):
     folder = tmp_path / "run"

@@ -139,6 +139,7 @@ def test_script_in_a_link_is_shown_as_text():
     assert any("\\<script\\>alert\\(1\\)" in w.value for w in at.warning)
 
 
+@pytest.mark.slow  # a second or more
 def test_widgets_change_the_config_and_the_link():
     at = open_page(SHORT)
     at.number_input(key="seed").set_value(7).run()

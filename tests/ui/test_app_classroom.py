@@ -108,6 +108,7 @@ def test_an_answer_revealed_before_the_run_measures_it_keeps_following_training(
     assert [b.label for b in at.button if b.key in ("lesson_live", "lesson_hold")] == ["Hold this step"]
 
 
+@pytest.mark.slow  # a second or more
 def test_next_and_back_move_through_the_steps():
     at = open_page({"lesson": "1"})
     at.button(key="lesson_next").click().run()

@@ -71,6 +71,7 @@ def test_a_followed_run_shows_alone_with_its_layer_names(tmp_path, monkeypatch):
     assert at.toggle(key="present") is not None  # presenter mode stays
 
 
+@pytest.mark.slow  # every panel; test_a_followed_run_shows_alone_with_its_layer_names is the quick one
 @pytest.mark.parametrize("panel", list(C.PANELS))
 def test_every_panel_draws_a_followed_run(tmp_path, monkeypatch, panel):
     folder = tmp_path / "run"

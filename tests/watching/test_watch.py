@@ -29,6 +29,7 @@ def _loop(model, rec, steps, losses=None, scores=None):
                  test_score=0.5 if i == 3 else None)
 
 
+@pytest.mark.slow  # a statistics worker process
 def test_step_zero_every_kth_step_and_the_final_one_are_snapshots(tmp_path):
     model = TinyResNet()
     make, made = recorders()
