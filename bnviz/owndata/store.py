@@ -77,12 +77,18 @@ def key(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:DATA_HASH_LEN]
 
 
-def default_folder() -> Path:
-    env = os.environ.get("BNVIZ_DATA")
-    if env:
-        return Path(env)
+def cache_folder(env: str, name: str) -> Path:
+    """The folder ``$env`` names, else ``bnviz/name`` in the user's cache folder (``$XDG_CACHE_HOME`` or
+    ``~/.cache``)."""
+    chosen = os.environ.get(env)
+    if chosen:
+        return Path(chosen)
     cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "bnviz" / "data"
+    return Path(cache) / "bnviz" / name
+
+
+def default_folder() -> Path:
+    return cache_folder("BNVIZ_DATA", "data")
 
 
 def default_store() -> Store:

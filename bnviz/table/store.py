@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 
 from bnviz import urlstate
 from bnviz.config import ExperimentConfig
+from bnviz.owndata.store import cache_folder
 from bnviz.table import replay
 from bnviz.table.upload import ReplayError
 
@@ -50,11 +51,7 @@ def run_key(cfg: ExperimentConfig) -> str:
 
 
 def default_folder() -> Path:
-    env = os.environ.get("BNVIZ_RUNS")
-    if env:
-        return Path(env)
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "bnviz" / "runs"
+    return cache_folder("BNVIZ_RUNS", "runs")
 
 
 class RunStore:
