@@ -150,6 +150,17 @@ def _write_failed(recorder: Recorder, exc: Exception) -> str:
     return f"could not write {recorder.where}: {exc}"
 
 
+def _finish(outbox, recorder: Recorder | None) -> None:
+    """The worker's last answers: what ``recorder`` wrote (or why it could not), then the sentinel. None: a snapshot
+    was missed, so nothing is written."""
+    if recorder is not None:
+        try:
+            outbox.send(_Written(recorder.write()))
+        except Exception as exc:  # noqa: BLE001
+            outbox.send(RuntimeError(_write_failed(recorder, exc)))
+    outbox.send(_STOP)
+
+
 def _serve(config: ExperimentConfig, inbox, outbox, distributions: bool, recorder: Recorder | None = None) -> None:
     """Worker process main loop: take the data, then probe and summarize until the sentinel arrives.
 
@@ -168,12 +179,7 @@ def _serve(config: ExperimentConfig, inbox, outbox, distributions: bool, recorde
     while True:
         ws = _next(inbox)
         if ws is _STOP:
-            if recorder is not None and not failed:
-                try:
-                    outbox.send(_Written(recorder.write()))
-                except Exception as exc:  # noqa: BLE001
-                    outbox.send(RuntimeError(_write_failed(recorder, exc)))
-            outbox.send(_STOP)
+            _finish(outbox, recorder if not failed else None)
             return
         try:
             snap = summarizer.summarize(prober.raw(ws))
@@ -200,12 +206,7 @@ def _serve_raw(config: ExperimentConfig, inbox, outbox, distributions: bool, rec
     while True:
         raw = _next(inbox)
         if raw is _STOP:
-            if not failed:
-                try:
-                    outbox.send(_Written(recorder.write()))
-                except Exception as exc:  # noqa: BLE001
-                    outbox.send(RuntimeError(_write_failed(recorder, exc)))
-            outbox.send(_STOP)
+            _finish(outbox, recorder if not failed else None)
             return
         if failed:
             continue
