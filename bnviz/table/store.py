@@ -30,6 +30,7 @@ from bnviz.table import replay
 from bnviz.table.upload import ReplayError
 
 MAX_TOTAL = 2 << 30  # bytes of stored runs on one server (a preset's run with its quantiles is 1-30 MB)
+MAX_FILE = 256 << 20  # a stored table is the store's own, so it is read past the upload cap (replay.load's 20 MB)
 KEY_LEN = 16
 SUFFIX = ".parquet"
 
@@ -48,6 +49,40 @@ def canonical_link(cfg: ExperimentConfig) -> str:
 def run_key(cfg: ExperimentConfig) -> str:
     """The store's key of the run of ``cfg``."""
     return hashlib.sha256(canonical_link(cfg).encode()).hexdigest()[:KEY_LEN]
+
+
+def run_bytes(cfg: ExperimentConfig, snapshots) -> bytes:
+    """The stored form of the run of ``cfg`` from its ``snapshots``: the tidy Parquet table with its quantiles,
+    carrying the canonical link (so that its replay restores ``cfg``) and, for a run on your own data, what it
+    trained on."""
+    from bnviz.owndata import metadata
+    from bnviz.table.record import table_to_bytes, to_arrow
+
+    return table_to_bytes(to_arrow(snapshots, quantiles=True), "parquet", query=canonical_link(cfg),
+                          data=metadata(cfg))
+
+
+def stored_key(data: bytes) -> str | None:
+    """The key of the run whose link a stored table carries (None when it carries none, or is no Parquet file).
+    Compared with the key a file is stored under, it tells a foreign file, and does not depend on where the run
+    ended (a run whose every variant diverged ends early, and its replay says so in its config's steps)."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from bnviz.table.schema import QUERY_KEY
+
+    try:
+        meta = pq.read_schema(io.BytesIO(data)).metadata or {}
+    except Exception:  # noqa: BLE001 - pyarrow raises several kinds for a damaged footer
+        return None
+    query = meta.get(QUERY_KEY)
+    if query is None:
+        return None
+    from urllib.parse import parse_qs
+
+    decoded = urlstate.decode(parse_qs(query.decode("utf-8", "replace"), keep_blank_values=True))
+    return None if decoded.warnings else run_key(decoded.config)
 
 
 def default_folder() -> Path:
@@ -98,11 +133,11 @@ class RunStore:
         except OSError:
             return None
         try:
-            run = replay.load(data, path.name)
+            run = replay.load(data, path.name, max_bytes=MAX_FILE)
         except ReplayError as exc:
             self._skip(path, f"it cannot be read ({exc})")
             return None
-        if run_key(run.config) != path.stem:
+        if stored_key(data) != path.stem:
             self._skip(path, "it holds another run than its name says")
             return None
         os.utime(path)  # recently used: evicted last

@@ -8,7 +8,7 @@ import pytest
 
 from bnviz import urlstate
 from bnviz.table import record
-from bnviz.table.store import RunStore, StoreError, canonical_link, run_key
+from bnviz.table.store import RunStore, StoreError, canonical_link, run_bytes, run_key, stored_key
 
 from .tables import IOFFE, assert_same_snapshot, query_of
 
@@ -114,3 +114,25 @@ def test_the_preset_in_a_stored_link_does_not_matter_to_the_key(ioffe, tmp_path)
     store.put(IOFFE, stored_bytes(ioffe, preset="gamma-beta"))  # opened from another preset, same settings
     got = store.get(IOFFE)
     assert got is not None and got.config == IOFFE
+
+
+def test_a_run_that_ended_early_is_still_found_under_its_key(ioffe, tmp_path):
+    # A run whose every variant diverged stops at the step of the last divergence, and its replay's config says
+    # so (steps = the last step); the store finds it by the link it carries, not by that config.
+    store = RunStore(tmp_path)
+    early = ioffe.history.snapshots()[:3]
+    store.put(IOFFE, run_bytes(IOFFE, early))
+    got = store.get(IOFFE)
+    assert got is not None and store.skipped == []
+    assert got.config.steps == early[-1].step != IOFFE.steps
+    assert [s.step for s in got.snapshots] == [s.step for s in early]
+
+
+def test_the_stored_form_carries_the_canonical_link_and_reads_back_whole(ioffe, tmp_path):
+    data = run_bytes(IOFFE, ioffe.history.snapshots())
+    assert stored_key(data) == run_key(IOFFE)
+    assert stored_key(b"PAR1 not a table PAR1") is None and stored_key(stored_bytes(ioffe)) == run_key(IOFFE)
+    got = RunStore(tmp_path).put(IOFFE, data) and RunStore(tmp_path).get(IOFFE)
+    assert got is not None and got.config == IOFFE
+    for g, w in zip(got.snapshots, ioffe.history.snapshots(), strict=True):
+        assert_same_snapshot(g, w, hists=False)
