@@ -11,7 +11,7 @@ the link's names, sorted, without the preset (which names a starting point, not 
   the last one stays, and both hold the same run.
 - A file that cannot be read, or whose link is not its key's run (a foreign file), is skipped and named in
   ``skipped``; it is never shown as a run.
-- The folder is capped at ``max_bytes``: a new run evicts the least recently used ones first (a read counts as a
+- The folder is capped at ``max_bytes`` (``$BNVIZ_RUNS_MB`` megabytes, else 2 GB): a new run evicts the least recently used ones first (a read counts as a
   use).
 """
 
@@ -30,6 +30,7 @@ from bnviz.table import replay
 from bnviz.table.upload import ReplayError
 
 MAX_TOTAL = 2 << 30  # bytes of stored runs on one server (a preset's run with its quantiles is 1-30 MB)
+CAP_ENV = "BNVIZ_RUNS_MB"  # the cap in megabytes, for a store that holds a large sweep
 MAX_FILE = 256 << 20  # a stored table is the store's own, so it is read past the upload cap (replay.load's 20 MB)
 KEY_LEN = 16
 SUFFIX = ".parquet"
@@ -89,12 +90,18 @@ def default_folder() -> Path:
     return cache_folder("BNVIZ_RUNS", "runs")
 
 
+def default_cap() -> int:
+    """``$BNVIZ_RUNS_MB`` megabytes when it is a positive whole number, else MAX_TOTAL."""
+    text = os.environ.get(CAP_ENV, "")
+    return int(text) << 20 if text.isdigit() and int(text) > 0 else MAX_TOTAL
+
+
 class RunStore:
     """Finished runs in ``folder`` (made on the first put), at most ``max_bytes`` of them."""
 
-    def __init__(self, folder: str | Path | None = None, max_bytes: int = MAX_TOTAL) -> None:
+    def __init__(self, folder: str | Path | None = None, max_bytes: int | None = None) -> None:
         self.folder = Path(folder) if folder is not None else default_folder()
-        self.max_bytes = max_bytes
+        self.max_bytes = max_bytes if max_bytes is not None else default_cap()
         self.skipped: list[str] = []  # one sentence per file skipped since this store was made
 
     def path(self, cfg: ExperimentConfig) -> Path:
