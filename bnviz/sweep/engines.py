@@ -14,6 +14,7 @@ import socket
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from bnviz.sweep.grid import Job
 from bnviz.sweep.train import Result, train
@@ -58,6 +59,17 @@ def run(jobs: Sequence[Job], store: RunStore, engine: str = "local", address: st
         raise ValueError(f"workers must be at least 1, got {workers}")
     if address is not None and engine != "ray":
         raise ValueError("an address names a Ray cluster: use it with the ray engine")
+    ray = _start_ray(address, workers) if engine == "ray" else None  # a cluster out of reach: said before all else
+    try:
+        return _run(jobs, store, ray, workers, on_outcome, on_start)
+    finally:
+        if ray is not None and ray.owned:
+            ray.module.shutdown()
+
+
+def _run(jobs: Sequence[Job], store: RunStore, ray: _Ray | None, workers: int | None,
+         on_outcome: Callable[[Outcome], None] | None, on_start: Callable[[int, int, int], None] | None,
+         ) -> list[Outcome]:
     outcomes: dict[int, Outcome] = {}
 
     def tell(i: int, outcome: Outcome) -> None:
@@ -83,13 +95,14 @@ def run(jobs: Sequence[Job], store: RunStore, engine: str = "local", address: st
             tell(i, Outcome(job, "failed", result.seconds, error=error))
 
     queries = [(i, jobs[i].query) for i in todo]
-    if engine == "ray":
-        _ray(queries, address, workers, deliver, lambda n: on_start and on_start(len(jobs) - len(todo), len(todo), n))
-    else:
-        n = max(1, min(workers or os.cpu_count() or 1, len(todo) or 1))
-        if on_start is not None:
-            on_start(len(jobs) - len(todo), len(todo), n)
-        if todo:
+    n = (int(ray.module.cluster_resources().get("CPU", 0)) if ray is not None
+         else max(1, min(workers or os.cpu_count() or 1, len(todo) or 1)))
+    if on_start is not None:
+        on_start(len(jobs) - len(todo), len(todo), n)
+    if todo:
+        if ray is not None:
+            _on_ray(ray.module, queries, deliver)
+        else:
             _local(queries, n, deliver)
     return [outcomes[i] for i in range(len(jobs))]
 
@@ -195,21 +208,27 @@ def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
         raise Unreachable(f"cannot reach the Ray cluster at {address}: {why}") from None
 
 
-def _start_ray(address: str | None, workers: int | None):
-    """Import Ray and connect to the cluster at ``address`` (or start a local one); returns (ray, whether this
-    call started it, so must shut it down). Raises Unreachable in one line."""
+@dataclass(frozen=True)
+class _Ray:
+    module: Any  # the ray package
+    owned: bool  # whether the sweep started (so shuts down) this Ray
+
+
+def _start_ray(address: str | None, workers: int | None) -> _Ray:
+    """Import Ray and connect to the cluster at ``address`` (or start a local one); raises Unreachable in one
+    line."""
+    if address is not None:  # before importing Ray (a second or more)
+        check_reachable(address)
     try:
         import ray
     except ImportError:
         raise Unreachable("the ray engine needs Ray, which is not installed: pip install -r requirements-ray.txt") \
             from None
     if ray.is_initialized():  # a caller's own Ray (e.g. a notebook, a test): used as it is
-        return ray, False
-    if address is not None:
-        check_reachable(address)
+        return _Ray(ray, False)
     import bnviz
 
-    # bnviz travels with the job, so cluster nodes need only the requirements (and local workers run this
+    # bnviz travels with the jobs, so cluster nodes need only the requirements (and local workers run this
     # checkout's code, not another one installed).
     env = {"py_modules": [os.path.dirname(os.path.abspath(bnviz.__file__))]}
     try:
@@ -220,38 +239,29 @@ def _start_ray(address: str | None, workers: int | None):
                      logging_level=logging.ERROR, log_to_driver=False)
     except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; the user gets one line, no traceback
         where = f"the Ray cluster at {address}" if address is not None else "a local Ray"
-        first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        raise Unreachable(f"cannot start {where}: {first}") from None
-    return ray, True
+        raise Unreachable(f"cannot start {where}: {_first_line(exc)}") from None
+    return _Ray(ray, True)
 
 
-def _ray(queries: Sequence[tuple[int, str]], address: str | None, workers: int | None, deliver: Deliver,
-         started: Callable[[int], object]) -> None:
+def _first_line(exc: BaseException) -> str:
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+
+
+def _on_ray(ray, queries: Sequence[tuple[int, str]], deliver: Deliver) -> None:
     """One Ray task per run (one CPU each), collected as they finish; Ray schedules them."""
-    ray, owned = _start_ray(address, workers)
+    task = ray.remote(num_cpus=1, max_retries=0)(train)
+    refs = {task.remote(query): i for i, query in queries}
     try:
-        started(int(ray.cluster_resources().get("CPU", 0)))
-        if not queries:
-            return
-        task = ray.remote(num_cpus=1, max_retries=0)(train)
-        refs = {task.remote(query): i for i, query in queries}
-        try:
-            while refs:
-                ready, _ = ray.wait(list(refs), num_returns=1)
-                for ref in ready:
-                    i = refs.pop(ref)
-                    try:
-                        result = ray.get(ref)
-                    except Exception as exc:  # noqa: BLE001 - a task or worker that died: its run failed
-                        first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
-                        result = Result("failed", 0.0, error=f"the Ray task failed: {first}")
-                    deliver(i, result)
-        except BaseException:
-            for ref in refs:
-                ray.cancel(ref, force=True)
-            raise
-    finally:
-        if owned:
-            ray.shutdown()
-
-
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=1)
+            for ref in ready:
+                i = refs.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001 - a task or worker that died: its run failed
+                    result = Result("failed", 0.0, error=f"the Ray task failed: {_first_line(exc)}")
+                deliver(i, result)
+    except BaseException:
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        raise
