@@ -135,11 +135,12 @@ def stored_bar(lease: Lease):
         st.session_state["view_paused"] = False
         lease.restart()
 
-    c1, c2, c3 = st.columns([5.2, 2, 2.6], vertical_alignment="center")
+    c1, c2, c3 = st.columns([6.2, 2.2, 1.4], vertical_alignment="center")
     c1.markdown("**Finished** · opened from the store of finished runs, no training needed")
     c2.button("Train it again live", key="train_again", icon=":material/replay:", on_click=train_again,
               disabled=not lease.sole_viewer(), width="stretch",
-              help="Train this run from step 0 here, to watch it learn (the same run: its config decides it)")
+              help="Train this run from step 0 here, to watch it learn: the same run, since its settings decide it "
+              "(offered while nobody else watches this link)")
     return c3
 
 

@@ -63,6 +63,21 @@ def test_a_finished_run_is_stored_and_its_link_opens_in_every_panel_without_trai
 
 
 @pytest.mark.slow
+def test_a_stored_link_watched_by_two_offers_no_training_to_share_and_no_restart():
+    store_by_the_page()
+    started = registry().started
+    at = open_page(LINK)
+    other = registry().lease()  # a second viewer, as another tab on the link
+    assert other.view(CFG) is the_run() and registry().viewers(CFG) == 2
+    at.run()
+    assert not at.exception
+    assert not [c for c in at.caption if "Shared run" in str(c.value)]  # nothing trains, so nothing is shared
+    (button,) = [b for b in at.button if b.key == "train_again"]
+    assert button.disabled and registry().started == started
+    other.close()
+
+
+@pytest.mark.slow
 def test_train_it_again_live_trains_the_stored_run_from_step_0():
     live = store_by_the_page()
     at = open_page(LINK)
