@@ -43,7 +43,8 @@ if folder is not None:
     replaying = live.followed_run(folder)  # a FollowedRun: shown like a replay that grows
     problems = []
 if replaying is None:
-    run = lease().view(cfg)
+    with st.spinner("Opening the run…"):  # shown after half a second: a stored run's table takes a few to read
+        run = lease().view(cfg)
     state.sync_query(cfg)
 else:
     if folder is None:
