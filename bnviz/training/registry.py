@@ -330,14 +330,15 @@ class Lease:
         self.config: ExperimentConfig | None = None
 
     def view(self, config: ExperimentConfig) -> Run | StoredRun:
-        """Watch the run of ``config`` (starting or queueing it), leaving the previous one."""
+        """Watch the run of ``config`` (opening it from the store, or starting or queueing it), leaving the previous
+        one."""
         if self.config is not None and self.config != config:
             self.registry._release(self.config, self.viewer)
         self.config = config
         return self.registry._acquire(config, self.viewer)
 
     def restart(self) -> Run | StoredRun | None:
-        """Start the watched run again from step 0."""
+        """Train the watched run again from step 0 (a stored one too)."""
         return None if self.config is None else self.registry.restart(self.config, self.viewer)
 
     def sole_viewer(self) -> bool:
