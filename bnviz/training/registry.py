@@ -44,7 +44,7 @@ DEFAULT_MEMORY_BUDGET = 256 << 20  # bytes of snapshot histories kept across all
 # and a browser starved of CPU (30 headless pages on the server's own 2 cores) was seen silent for over
 # 120 s while still open, which stopped and restarted its link's training.
 HEARTBEAT_TIMEOUT = 300.0
-STORE_NICE = 10  # the storing thread's nice value at least: writing a finished run comes after pages and training
+STORE_NICE = 10  # at least this much is added to the storing thread's nice value: it comes after pages and training
 
 
 class _RunOptions(TypedDict):
