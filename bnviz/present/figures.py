@@ -652,7 +652,7 @@ def lr_range(points, variants, lr: float | None = None, task: str = "classificat
     if not traces:
         return message(f"no run of this sweep is stored yet: press \"Sweep the learning rate\" "
                        f"({len(lrrange.LR_GRID)} runs, lr {c11.GRID_TEXT.replace(',', ', ')})", LR_DESCRIBE, height)
-    title = c11.headline(n) if n is not None else LR_DESCRIBE
+    title = c11.headline(n, variant_label) if n is not None else LR_DESCRIBE
     stored_text = f"{stored} of the sweep's {len(lrrange.LR_GRID)} learning rates stored"
-    note = "; ".join([c11.note(n, regression)] if n is not None else [stored_text])
+    note = c11.note(n, regression, variant_label) if n is not None else stored_text
     return figure(traces, axes, title, note, height, notes, shapes, describe=LR_DESCRIBE, plain_note=stored_text)

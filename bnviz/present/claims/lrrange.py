@@ -2,16 +2,16 @@
 rates. Judged on the points of a learning-rate sweep (:mod:`bnviz.present.lrrange`): one run cannot measure it.
 
 A rate *trains well* for a variant when that variant did not diverge there and its mean test score over training
-is within C11_MARGIN of the best mean score any variant reached at any rate of the sweep. The best of the sweep,
-not each variant's own: a network that learns nothing at every rate would otherwise be "within reach of its best"
-everywhere. A variant's *width* is the longest run of neighbouring grid rates that train well, in decades
+is within C11_MARGIN of the best mean score any variant reached, without diverging, at any rate of the sweep. The best
+of the sweep, not each variant's own: a network that learns nothing at every rate would otherwise be "within reach
+of its best" everywhere. A variant's *width* is the longest run of neighbouring grid rates that train well, in decades
 (log10 of its highest rate over its lowest; 0 for one rate or none).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from bnviz.present import views
@@ -29,7 +29,7 @@ SWEEP_COMMAND = f"python -m bnviz sweep --preset lr-range --grid lr={GRID_TEXT}"
 
 @dataclass(frozen=True)
 class C11Numbers:
-    best: float  # the best mean test score over training of any variant at any rate
+    best: float  # the best mean test score over training of any variant at any rate where it did not diverge
     best_at: tuple[str, float]  # (variant, rate) where it was reached
     good: dict[str, tuple[float, ...]]  # variant -> the rates at which it trains well
     spans: dict[str, tuple[float, float] | None]  # variant -> (lowest, highest) rate of its widest run
@@ -77,7 +77,7 @@ def measure(points: Iterable[LrPoint], bn: str, none: str,
     if any(len({p.lr for p in per.get(t, [])}) < len(grid) for t in (bn, none)):
         return None
     pts = [p for t in (bn, none) for p in per[t]]
-    finite = [p for p in pts if math.isfinite(p.mean)]
+    finite = [p for p in pts if math.isfinite(p.mean) and p.diverged_at is None]
     top = max(finite, key=lambda p: p.mean) if finite else None
     best = top.mean if top is not None else math.nan
     good = {t: tuple(p.lr for p in per[t] if trains_well(p, best)) for t in (bn, none)}
@@ -100,21 +100,21 @@ def span_text(span: tuple[float, float] | None) -> str:
     return f"{span[0]:g}" if span[0] == span[1] else f"{span[0]:g}–{span[1]:g}"
 
 
-def headline(n: C11Numbers) -> str:
-    """What the sweep's figure says, through C11's rule only."""
-    bn, none = n.tokens
-    said = {"supported": "over a wider range of learning rates",
-            "mixed": "over a range only slightly wider",
-            "refuted": "over no wider a range of learning rates"}[rule_verdict(n)]
-    return (f"{bn} trains well {said} than {none}: {fmt(n.widths[bn])} against {fmt(n.widths[none])} decades")
+def headline(n: C11Numbers, label: Callable[[str], str] = str) -> str:
+    """What the sweep's figure says, through C11's rule only (``label``: how the figure names a variant)."""
+    bn, none = (label(t) for t in n.tokens)
+    said = {"supported": "trains well over a wider range of learning rates",
+            "mixed": "trains well over a range of learning rates only slightly wider",
+            "refuted": "trains well over no wider a range of learning rates"}[rule_verdict(n)]
+    w_bn, w_none = (fmt(n.widths[t]) for t in n.tokens)
+    return f"{bn} {said}: {w_bn} decades, {none} {w_none}"
 
 
-def note(n: C11Numbers, regression: bool = False) -> str:
+def note(n: C11Numbers, regression: bool = False, label: Callable[[str], str] = str) -> str:
     """The figure's subtitle: the sweep's best and each variant's range (the board quotes the same)."""
-    bn, none = n.tokens
     return (f"trains well: no divergence and mean {n.score} over training within {C11_MARGIN * 100:g} points of "
-            f"the sweep's best, {score_text(n.best, regression)} ({n.best_at[0]} at lr {n.best_at[1]:g}); "
-            + "; ".join(f"{t}: {span_text(n.spans[t])} ({fmt(n.widths[t])} decades)" for t in (bn, none)))
+            f"the sweep's best, {score_text(n.best, regression)} ({label(n.best_at[0])} at lr {n.best_at[1]:g}); "
+            + "; ".join(f"{label(t)}: {span_text(n.spans[t])} ({fmt(n.widths[t])} decades)" for t in n.tokens))
 
 
 def judge_c11(r: RunView, points: tuple[LrPoint, ...] = ()) -> Judged:
@@ -150,7 +150,8 @@ C11 = Claim(
     thresholds={"margin": C11_MARGIN, "wider": C11_WIDER, "same": C11_SAME},
     rule=f"a learning rate of the sweep ({GRID_TEXT}) trains a variant well if it did not diverge there and its "
          f"mean test score over training is within {C11_MARGIN * 100:g} points of the best mean any variant "
-         f"reached at any rate; a variant's width is its longest run of neighbouring such rates, in decades; "
+         f"reached at any rate without diverging; a variant's width is its longest run of neighbouring such rates, "
+         f"in decades; "
          f"supported if BN's width exceeds none's by >= {C11_WIDER:g} decades (two grid steps); refuted if by "
          f"less than {C11_SAME:g} (not wider); mixed in between",
     meaning={
