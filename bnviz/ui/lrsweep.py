@@ -5,7 +5,7 @@ A sweep runs on a server-side thread, one per config family (the config with its
 by every viewer of that family: a second press joins the sweep already under way. It holds one registry lease, so
 it never occupies more than one training slot, and waits in the registry's queue like any training. Runs already
 in the store are not trained again. The figure reads the store through :class:`PointsCache`, which keeps only each
-run's points (a few floats per variant), keyed by the stored file and its modification time.
+run's points (a few floats per variant), keyed by the stored file: its path, inode and size.
 """
 
 from __future__ import annotations
@@ -31,12 +31,13 @@ POLL_SECONDS = 0.2  # how often the sweep's thread looks at the run it waits for
 
 
 class PointsCache:
-    """The points of stored runs, by (file, modification time): a file replaced by a new run is read again.
-    Bounded: the least recently used entries go first."""
+    """The points of stored runs, by file (path, inode, size): a file replaced by a new run (the store renames a
+    new file over it) is read again. Not by modification time: the store touches a file it reads, to evict it
+    last. Bounded: the least recently used entries go first."""
 
     def __init__(self, size: int = 512) -> None:
         self.size = size
-        self._items: OrderedDict[tuple[str, int], tuple[LrPoint, ...]] = OrderedDict()
+        self._items: OrderedDict[tuple[str, int, int], tuple[LrPoint, ...]] = OrderedDict()
         self._lock = threading.Lock()
         self.reads = 0  # stored runs read from disk (the tests count them)
 
@@ -44,7 +45,8 @@ class PointsCache:
         """The points of the stored run of ``cfg`` (empty when the store lacks it or cannot read it)."""
         path = Path(store.path(cfg))
         try:
-            key = (str(path), path.stat().st_mtime_ns)
+            st = path.stat()
+            key = (str(path), st.st_ino, st.st_size)
         except OSError:
             return ()
         with self._lock:
