@@ -642,13 +642,16 @@ def lr_range(points, variants, lr: float | None = None, task: str = "classificat
         shapes.append(dict(type="line", xref="x", x0=lr, x1=lr, yref="y domain", y0=0, y1=1,
                            line=dict(color=GREY, dash="dot", width=2)))
         notes.append(dict(text=f"this page: lr {lr:g}", x=math.log10(lr), xref="x", y=1, yref="y domain",
-                          xanchor="left", yanchor="top", showarrow=False, font=dict(color=GREY)))
+                          xanchor="center", yanchor="bottom", showarrow=False, font=dict(color=GREY)))
     have = [p for p in points if p.token in variants and lrrange.on_grid(p.lr)]
     stored = len({p.lr for p in have})
     pair = (next((t for t in variants if t.split("@")[0] == "bn"), None), "none" if "none" in variants else None)
     n = c11.measure(have, pair[0], pair[1]) if pair[0] and pair[1] else None
     if n is not None:
         n = c11.C11Numbers(**{**n.__dict__, "score": score})
+    if n is not None and math.isfinite(n.best):  # the rule's band: a rate whose dashed point is in it trains well
+        shapes.insert(0, dict(type="rect", xref="x domain", x0=0, x1=1, yref="y", y0=n.best - c11.C11_MARGIN,
+                              y1=n.best, fillcolor="rgba(128,128,128,0.15)", line=dict(width=0), layer="below"))
     if not traces:
         return message(f"no run of this sweep is stored yet: press \"Sweep the learning rate\" "
                        f"({len(lrrange.LR_GRID)} runs, lr {c11.GRID_TEXT.replace(',', ', ')})", LR_DESCRIBE, height)
