@@ -357,11 +357,11 @@ def _c11(v, n: claims.C11Numbers, cfg, **_) -> list[str]:
         return numbers.score(x, "R²" in n.score)
 
     bn, none = n.tokens
+    said = [f"lr {span_text(n.spans[t])}" if n.spans[t] else "none of the sweep's rates" for t in (bn, none)]
     out = [f"the best mean {n.score} over training in the sweep is {_pct(n.best)} ({variant_label(n.best_at[0])} at "
-           f"lr {n.best_at[1]:g}); within {claims.C11_MARGIN * 100:g} points of it "
-           + " and ".join(f"{variant_label(t)} trains well at "
-                          + (f"lr {span_text(n.spans[t])}" if n.spans[t] else "no rate of the sweep")
-                          + f" ({_fmt(n.widths[t])} decades)" for t in (bn, none)) + "."]
+           f"lr {n.best_at[1]:g}); within {claims.C11_MARGIN * 100:g} points of it {variant_label(bn)} trains well "
+           f"at {said[0]} ({_fmt(n.widths[bn])} decades) and {variant_label(none)} at {said[1]} "
+           f"({_fmt(n.widths[none])} decades)."]
     gone = [f"{variant_label(t)} diverged at lr {', '.join(f'{x:g}' for x in n.diverged[t])}" for t in (bn, none)
             if n.diverged[t]]
     if gone:

@@ -157,7 +157,7 @@ C11 = Claim(
     meaning={
         "supported": ("So BN widens the range of learning rates that train well: with it, a rate far from the best "
                       "one still trains, where the plain network is too slow or blows up (Ioffe & Szegedy §3.3; "
-                      "Bjorck et al. tie it to the smoother landscape of C10)."),
+                      "Bjorck et al. find that the larger rates BN allows are most of its benefit)."),
         "refuted": "In this sweep BN did not train well over a wider range of learning rates than the plain network.",
         "mixed": "BN's range of good learning rates is wider in this sweep, but by less than two grid steps.",
     },
