@@ -449,7 +449,7 @@ def _presets() -> dict[str, Preset]:
         ),
         Preset(
             "lr-range",
-            base.replace(activation="relu", lr=0.1, steps=1000, ics_every=0),
+            base.replace(activation="relu", lr=0.1, steps=1000),
             "How wide a range of learning rates trains well? Figure 1's 3x100 network with ReLU, 1,000 steps (a few "
             "seconds a run), no norm vs BN: sweep the learning rate from 0.001 to 10 on the Learning rates panel.",
         ),

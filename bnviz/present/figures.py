@@ -654,7 +654,7 @@ def lr_range(points, variants, lr: float | None = None, task: str = "classificat
                               y1=n.best, fillcolor="rgba(128,128,128,0.15)", line=dict(width=0), layer="below"))
     if not traces:
         return message(f"no run of this sweep is stored yet: press \"Sweep the learning rate\" "
-                       f"({len(lrrange.LR_GRID)} runs, lr {c11.GRID_TEXT.replace(',', ', ')})", LR_DESCRIBE, height)
+                       f"({len(lrrange.LR_GRID)} runs, lr {c11.GRID_TEXT})", LR_DESCRIBE, height)
     title = c11.headline(n, variant_label) if n is not None else LR_DESCRIBE
     stored_text = f"{stored} of the sweep's {len(lrrange.LR_GRID)} learning rates stored"
     note = c11.note(n, regression, variant_label) if n is not None else stored_text

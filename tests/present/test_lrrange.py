@@ -201,7 +201,7 @@ def test_c11_is_judged_from_the_sweeps_points(tiny):
     assert [v.claim for v in board] == [c.id for c in claims.CLAIMS] and board[-1].claim == "C11"
     v = board[-1]
     assert v.verdict == "supported" and v.value == pytest.approx(2.0) and v.panel == "lr-range"
-    assert "0.01–3" in v.detail and "0.1–0.3" in v.detail and "none diverged at lr 10" in v.detail
+    assert "0.01–3" in v.detail and "0.1–0.3" in v.detail and "Diverged: none at lr 10." in v.detail
     fig = figures.lr_range(pts, cfg.variants, lr=cfg.lr)
     for x in (v.numbers.widths["bn"], v.numbers.widths["none"]):  # the board's numbers, on the chart
         assert claims.fmt(x) in fig.layout.title.text

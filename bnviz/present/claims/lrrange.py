@@ -23,8 +23,8 @@ from bnviz.present.numbers import score as score_text
 C11_MARGIN = 0.05  # trains well: mean test score over training within 5 points of the sweep's best
 C11_WIDER = 0.9  # decades: at least two half-decade steps of the grid (0.477 + 0.523 for a 1-3-10 pair)
 C11_SAME = 0.25  # decades: less than half a grid step wider counts as not wider
-GRID_TEXT = ",".join(f"{g:g}" for g in LR_GRID)
-SWEEP_COMMAND = f"python -m bnviz sweep --preset lr-range --grid lr={GRID_TEXT}"
+GRID_TEXT = ", ".join(f"{g:g}" for g in LR_GRID)
+SWEEP_COMMAND = "python -m bnviz sweep --preset lr-range --grid lr=" + ",".join(f"{g:g}" for g in LR_GRID)
 
 
 @dataclass(frozen=True)
@@ -124,7 +124,7 @@ def judge_c11(r: RunView, points: tuple[LrPoint, ...] = ()) -> Judged:
     if not points:
         return not_measured(
             f"needs this network trained at each learning rate of {GRID_TEXT}: press \"Sweep the learning rate\" "
-            f"on the Learning rates panel (or, for the lr-range preset, run `{SWEEP_COMMAND}`)")
+            f"on the Learning rates panel (or, for the lr-range preset, run: {SWEEP_COMMAND})")
     n = measure(points, bn, none)
     if n is None:
         have = min(len({p.lr for p in points if p.token == t and on_grid(p.lr)}) for t in (bn, none))
@@ -134,12 +134,11 @@ def judge_c11(r: RunView, points: tuple[LrPoint, ...] = ()) -> Judged:
     n = C11Numbers(**{**n.__dict__, "score": views.score_name(r.cfg.task)})
     verdict = rule_verdict(n)
     figure = note(n, regression) + f"; {bn} wider by {fmt(n.wider)} decades"
-    gone = "; ".join(f"{t} diverged at lr {', '.join(f'{x:g}' for x in n.diverged[t])}"
-                     for t in (bn, none) if n.diverged[t])
+    gone = "; ".join(f"{t} at lr {', '.join(f'{x:g}' for x in n.diverged[t])}" for t in (bn, none) if n.diverged[t])
     detail = (f"Within {C11_MARGIN * 100:g} points of the best mean {n.score} over training "
               f"({score_text(n.best, regression)}), {bn} trained well at lr {span_text(n.spans[bn])} "
               f"({fmt(n.widths[bn])} decades) and {none} at {span_text(n.spans[none])} ({fmt(n.widths[none])} "
-              f"decades)." + (f" {gone}." if gone else ""))
+              f"decades)." + (f" Diverged: {gone}." if gone else ""))
     return Judged(verdict, figure, detail, n.wider, n)
 
 
