@@ -116,6 +116,8 @@ class SweepJob:
                         self.store.put(cfg, run_bytes(cfg, run.history.snapshots()))
                 elif run.state == "failed":
                     self.errors.append(f"lr {cfg.lr:g}: {getattr(run, 'error', None) or 'the training failed'}")
+                elif not self._stop.is_set():  # stopped by the server (shut down, or restarted by its viewer)
+                    self.errors.append(f"lr {cfg.lr:g}: its training was stopped before the end")
             self.state = "done"
         except (StoreError, OSError) as exc:
             log.warning("learning-rate sweep: %s", exc)
