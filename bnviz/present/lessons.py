@@ -24,6 +24,7 @@ from bnviz.measure.snapshot import POOLED
 from bnviz.present import claims, numbers, views
 from bnviz.present.claims import sums
 from bnviz.present.claims.lrrange import span_text
+from bnviz.present.lrrange import LR_GRID
 from bnviz.present.style import variant_label
 
 log = logging.getLogger(__name__)
@@ -424,6 +425,8 @@ def answer(step: Step, snaps, config, lr_points=()) -> str:
     at = snaps[-1].step
     lead = (f"{v.verdict.capitalize()} at step {at:,}, the end of the run" if at >= cfg.steps else
             f"{v.verdict.capitalize()} so far, at step {at:,} of {cfg.steps:,}")
+    if v.claim == "C11":  # judged on the sweep's finished runs, not on this run's step
+        lead = f"{v.verdict.capitalize()} by the sweep's {len(LR_GRID)} finished runs"
     try:
         body = _COMPOSE[v.claim](v=v, n=v.numbers, cfg=cfg, step_=step_, snaps=snaps)
         meaning = _meaning(v)

@@ -164,5 +164,6 @@ def _answer(snaps, step, cfg, lr_points=()) -> str:
 def _reveal(step, snaps, cfg) -> None:
     """Reveal callback: the answer, holding the shown step when the run measures the claim there. Too early
     (too few snapshots) the view keeps following training, so that the answer comes as soon as it can."""
-    verdict = next((v for v in shared(claims.evidence, snaps, cfg) if v.claim == step.claim), None)
+    verdict = next((v for v in shared(claims.evidence, snaps, cfg, lrsweep.points(cfg)) if v.claim == step.claim),
+                   None)
     reveal(snaps if verdict is not None and verdict.verdict != "not measured" else ())
