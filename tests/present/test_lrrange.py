@@ -13,10 +13,6 @@ from bnviz.present.lrrange import LR_GRID, LrPoint
 from bnviz.present.numbers import score as score_text
 from bnviz.present.style import variant_label
 
-from ..helpers import finished
-
-TINY = dict(steps=60, snapshot_every=20)
-
 
 def sweep(means: dict[str, list[float]], diverged: dict[str, dict[float, int]] | None = None):
     """Synthetic points: each variant's mean score at every rate of LR_GRID (final = mean + 0.01)."""
@@ -103,9 +99,9 @@ def test_no_width_until_every_rate_is_measured():
 # --------------------------------------------------------------------------------- points of real runs
 
 @pytest.fixture(scope="module")
-def tiny():
-    cfg = PRESETS["lr-range"].config.replace(**TINY)
-    return cfg, finished(cfg)
+def tiny(small_run):
+    """A real run of none and bn (the session's small run, shared with the other presentation tests)."""
+    return small_run.config, small_run.history.snapshots()
 
 
 def test_points_of_a_real_run_are_c8s_mean_and_the_training_charts_final_score(tiny):
@@ -123,10 +119,8 @@ def test_points_of_a_real_run_are_c8s_mean_and_the_training_charts_final_score(t
         assert f"{variant_label(p.token)} {score_text(p.final)}" in chart
 
 
-@pytest.mark.slow
-def test_a_diverged_run_scores_0_from_its_divergence():
-    cfg = PRESETS["lr-range"].config.replace(lr=10.0, **TINY)
-    snaps = finished(cfg)
+def test_a_diverged_run_scores_0_from_its_divergence(diverged_run):
+    cfg, snaps = diverged_run.config, diverged_run.history.snapshots()
     none = next(p for p in lrrange.run_points(snaps, cfg) if p.token == "none")
     assert none.diverged_at == views.diverged_at(snaps, "none") is not None
     steps = views.steps(snaps)
@@ -134,7 +128,8 @@ def test_a_diverged_run_scores_0_from_its_divergence():
     if steps[-1] < cfg.steps:
         steps, acc = np.r_[steps, cfg.steps], np.r_[acc, 0.0]
     assert none.mean == pytest.approx(np.trapezoid(acc, steps) / cfg.steps)
-    assert none.mean < 0.05
+    bn = next(p for p in lrrange.run_points(snaps, cfg) if p.token == "bn")
+    assert bn.diverged_at is None and none.mean < bn.mean
 
 
 def test_a_run_that_stopped_early_is_scored_over_the_steps_it_was_meant_to_train():

@@ -12,16 +12,15 @@ from bnviz.table.store import RunStore, run_bytes
 from bnviz.training.registry import Registry
 from bnviz.ui import lrsweep
 
-from ..helpers import finished
 from .pages import open_page
 
 TINY = dict(steps=20, snapshot_every=10)
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    cfg = PRESETS["lr-range"].config.replace(**TINY)
-    return cfg, finished(cfg)
+def tiny(small_run):
+    """A real run of none and bn (the session's small run): its table stands in for every run of a sweep."""
+    return small_run.config, small_run.history.snapshots()
 
 
 class FakeRun:
@@ -49,6 +48,7 @@ class FakeRegistry:
     def __init__(self, snaps, store, seen):
         self.snaps, self.store, self.seen = snaps, store, seen
         self.viewed, self.running, self.most, self.lock = [], set(), 0, threading.Lock()
+        self.cache = lrsweep.PointsCache()
 
     def lease(self):
         registry = self
@@ -71,9 +71,10 @@ class FakeRegistry:
         return 1
 
     def store_points(self):
-        return lrsweep.PointsCache().sweep(self.store, self.viewed[0])
+        return self.cache.sweep(self.store, self.viewed[0])
 
 
+@pytest.mark.slow
 def test_the_job_trains_only_missing_rates_one_at_a_time_and_the_figure_grows(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(lrsweep, "POLL_SECONDS", 0.001)
     cfg, snaps = tiny
@@ -161,7 +162,8 @@ def run_store(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_the_learning_rates_panel_shows_stored_points_and_sweeps_the_rest(run_store, tiny):
-    cfg, snaps = tiny
+    snaps = tiny[1]
+    cfg = PRESETS["lr-range"].config.replace(**TINY)  # the page's run
     stored = lrrange.lr_configs(cfg)[4]
     run_store.put(stored, run_bytes(stored, snaps))
     at = open_page({"preset": "lr-range", "panel": "lr-range", "steps": "20", "every": "10"})
