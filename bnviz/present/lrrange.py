@@ -77,11 +77,6 @@ def by_variant(points: Iterable[LrPoint]) -> dict[str, list[LrPoint]]:
     return out
 
 
-def measured_rates(points: Iterable[LrPoint]) -> tuple[float, ...]:
-    """The learning rates the points cover, increasing."""
-    return tuple(sorted({p.lr for p in points}))
-
-
 def on_grid(lr: float, grid: Iterable[float] = LR_GRID) -> bool:
     """Whether ``lr`` is one of ``grid``'s rates."""
     return any(math.isclose(lr, g, rel_tol=1e-9) for g in grid)
