@@ -6,6 +6,7 @@ import streamlit as st
 
 from bnviz.present import claims, lessons
 
+from . import lrsweep
 from .runtime import shared
 from .state import close_lesson, follow_live, open_step, reveal
 
@@ -151,16 +152,18 @@ def banner(snaps, cfg) -> None:
                 st.button("Hold this step", key="lesson_hold", icon=":material/pause:", on_click=reveal,
                           args=(snaps,), width="content")
         if revealed:
-            st.success(shared(_answer, snaps, step, cfg), icon=":material/lightbulb:")
+            st.success(shared(_answer, snaps, step, cfg, lrsweep.points(cfg)), icon=":material/lightbulb:")
 
 
-def _answer(snaps, step, cfg) -> str:
-    """The step's answer from ``snaps`` (first: the snapshots anchor the shared result, see runtime.shared)."""
-    return lessons.answer(step, snaps, cfg)
+def _answer(snaps, step, cfg, lr_points=()) -> str:
+    """The step's answer from ``snaps`` (first: the snapshots anchor the shared result, see runtime.shared) and the
+    stored points of the network's learning-rate sweep."""
+    return lessons.answer(step, snaps, cfg, lr_points)
 
 
 def _reveal(step, snaps, cfg) -> None:
     """Reveal callback: the answer, holding the shown step when the run measures the claim there. Too early
     (too few snapshots) the view keeps following training, so that the answer comes as soon as it can."""
-    verdict = next((v for v in shared(claims.evidence, snaps, cfg) if v.claim == step.claim), None)
+    verdict = next((v for v in shared(claims.evidence, snaps, cfg, lrsweep.points(cfg)) if v.claim == step.claim),
+                   None)
     reveal(snaps if verdict is not None and verdict.verdict != "not measured" else ())
