@@ -21,7 +21,7 @@ import streamlit as st
 from bnviz.config import ExperimentConfig
 from bnviz.present import lrrange
 from bnviz.present.lrrange import LrPoint
-from bnviz.table.store import RunStore, StoreError, run_bytes
+from bnviz.table.store import RunStore, StoreError
 
 from . import runtime
 
@@ -112,8 +112,10 @@ class SweepJob:
                     time.sleep(POLL_SECONDS)
                 if run.state == "finished":
                     self.trained.append(cfg.lr)
-                    if not self.store.has(cfg):  # the registry may store finished runs itself
-                        self.store.put(cfg, run_bytes(cfg, run.history.snapshots()))
+                    self.registry.flush()  # the registry stores the runs it finishes: the next point is drawn now
+                    if not self.store.has(cfg):
+                        self.errors.append(f"lr {cfg.lr:g}: the store did not keep its run (the server's log says "
+                                           "why)")
                 elif run.state == "failed":
                     self.errors.append(f"lr {cfg.lr:g}: {getattr(run, 'error', None) or 'the training failed'}")
                 elif not self._stop.is_set():  # stopped by the server (shut down, or restarted by its viewer)
@@ -177,10 +179,9 @@ class Sweeps:
             job.stop()
 
 
-@st.cache_resource
 def store() -> RunStore:
-    """The store of finished runs ($BNVIZ_RUNS, or bnviz/runs in the user's cache folder)."""
-    return RunStore()
+    """The page's store of finished runs: the registry's, where it stores the runs it finishes."""
+    return runtime.registry().store or RunStore()
 
 
 @st.cache_resource

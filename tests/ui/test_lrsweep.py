@@ -56,6 +56,7 @@ class FakeRegistry:
         class Lease:
             def view(self, cfg):
                 registry.viewed.append(cfg)
+                registry.last = cfg
                 registry.seen.append(len(registry.store_points()))  # what the figure shows as this run starts
                 return FakeRun(cfg, registry.snaps, registry)
 
@@ -69,6 +70,9 @@ class FakeRegistry:
 
     def queue_position(self, cfg):
         return 1
+
+    def flush(self):  # as the Registry does: its finished run goes to the store
+        self.store.put(self.last, run_bytes(self.last, self.snaps))
 
     def store_points(self):
         return self.cache.sweep(self.store, self.viewed[0])
@@ -118,7 +122,7 @@ def test_a_sweep_holds_one_training_slot_of_the_real_registry_and_a_second_start
     monkeypatch.setenv("BNVIZ_STATS_IN", "inline")
     cfg = PRESETS["lr-range"].config.replace(**TINY)
     store = RunStore(tmp_path)
-    registry = Registry(max_running=2, stats_in="inline")
+    registry = Registry(max_running=2, stats_in="inline", store=store)
     sweeps = lrsweep.Sweeps(registry, store)
     most, done = [0], threading.Event()
 
@@ -150,13 +154,12 @@ def test_a_sweep_holds_one_training_slot_of_the_real_registry_and_a_second_start
 # -------------------------------------------------------------------------------------------- the page
 
 @pytest.fixture
-def run_store(tmp_path, monkeypatch):
-    monkeypatch.setenv("BNVIZ_RUNS", str(tmp_path))
-    for resource in (lrsweep.store, lrsweep.cache, lrsweep.sweeps):
+def run_store():
+    for resource in (lrsweep.cache, lrsweep.sweeps):
         resource.clear()
-    yield RunStore(tmp_path)
+    yield lrsweep.store()  # the page's registry's, empty for each test (tests/ui/conftest.py)
     lrsweep.sweeps().stop_all()
-    for resource in (lrsweep.store, lrsweep.cache, lrsweep.sweeps):
+    for resource in (lrsweep.cache, lrsweep.sweeps):
         resource.clear()
 
 
