@@ -13,11 +13,13 @@ from .state import close_lesson, follow_live, open_step, reveal
 # Less empty space above the page, so a 1280x800 projector shows controls and a full chart together: the top bar
 # shows the heading under it and lets clicks through except on its own buttons; an element that only holds a
 # style sheet takes no room (no gap above it either).
+# The panel bar's buttons are narrower than Streamlit's, so the nine panels fit one row of a 1280-px window.
 PAGE_CSS = """<style>
 .block-container {padding-top: 2.2rem; padding-bottom: 1rem}
 [data-testid=stHeader] {background: transparent; pointer-events: none}
 [data-testid=stHeader] * {pointer-events: auto}
 [data-testid=stElementContainer]:has([data-testid=stMarkdownContainer] > style:only-child) {display: none}
+.st-key-panel button {padding-left: 0.6rem; padding-right: 0.6rem}
 </style>"""
 PRESENTER_CSS = """<style>
 [data-testid=stSidebar], [data-testid=stSidebarCollapsedControl] {display: none}
