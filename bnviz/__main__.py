@@ -323,6 +323,8 @@ def _sweep(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(f"--grid {exc}", "sweep")
     store = RunStore()
+    if args.engine == "ray" and args.address is None and not args.quiet:
+        sys.stderr.write("bnviz: starting a local Ray...\n")
     report = _SweepReport(len(todo), args.engine, args.quiet)
     try:
         outcomes = sweep.run(todo, store, engine=args.engine, address=args.address, workers=args.workers,
@@ -358,8 +360,6 @@ class _SweepReport:
         self.total, self.engine, self.quiet = total, engine, quiet
         self.kept = 0  # runs of the sweep in the store: skipped or stored now
         self.bar = None
-        if engine == "ray" and not quiet:
-            sys.stderr.write("bnviz: starting Ray...\n")
 
     def start(self, skipped: int, to_train: int, workers: int) -> None:
         from tqdm import tqdm
