@@ -1,5 +1,5 @@
-"""Command line: ``python -m bnviz presets``, ``python -m bnviz record --preset NAME --out FILE`` and
-``python -m bnviz view DIR``.
+"""Command line: ``python -m bnviz presets``, ``python -m bnviz record --preset NAME --out FILE``,
+``python -m bnviz sweep --preset NAME --grid SPEC ...`` and ``python -m bnviz view DIR``.
 
 ``record`` trains headless through the same Run the app uses and writes the tidy table (columns
 variant, step, layer, stage, unit, stat, value) as CSV or Parquet by the file's suffix; ``--data FILE.csv
@@ -11,6 +11,9 @@ which the page can follow while it is written. ``--link URL`` records the run a 
 preset's, and ``--store`` also keeps the run in the store of finished runs (bnviz.table.store). Bad arguments
 exit with status 2 and one line on stderr, in plain words, ending with the help command as it is typed,
 e.g. ``(see python -m bnviz record --help)``.
+
+``sweep (--preset NAME | --link URL) --grid SPEC [SPEC ...] [--engine local|ray]`` trains every combination of
+a grid of share-link values into the store of finished runs (bnviz.sweep), skipping the runs already there.
 
 ``view DIR [--port N]`` opens the page on a run folder that another process writes (``bnviz.watch(...,
 out=DIR)``): it checks that DIR holds a run, then runs ``streamlit run app.py -- --run DIR`` (app.py beside the
