@@ -328,7 +328,7 @@ def _sweep(args: argparse.Namespace) -> int:
     store = RunStore()
     if args.engine == "ray" and args.address is None and not args.quiet:
         sys.stderr.write("bnviz: starting a local Ray...\n")
-    report = _SweepReport(len(todo), args.engine, args.quiet)
+    report = _SweepReport(len(todo), args.engine, args.quiet, store.skipped)
     try:
         outcomes = sweep.run(todo, store, engine=args.engine, address=args.address, workers=args.workers,
                              on_outcome=report.outcome, on_start=report.start)
@@ -343,9 +343,6 @@ def _sweep(args: argparse.Namespace) -> int:
         sys.stderr.write(f"bnviz: interrupted: {report.kept} runs stored, {len(todo) - report.kept} left; "
                          "the same command resumes\n")
         return 130
-    finally:
-        for note in store.skipped:
-            sys.stderr.write(f"bnviz: note: {note} It is trained again.\n")
     report.close()
     failed = [o for o in outcomes if o.state == "failed"]
     counts = {state: sum(o.state == state for o in outcomes) for state in ("stored", "skipped", "failed")}
@@ -359,14 +356,17 @@ def _sweep(args: argparse.Namespace) -> int:
 class _SweepReport:
     """What the sweep command says as its runs come: the plan, a progress bar, a line per failed or diverged run."""
 
-    def __init__(self, total: int, engine: str, quiet: bool) -> None:
+    def __init__(self, total: int, engine: str, quiet: bool, skipped: list[str]) -> None:
         self.total, self.engine, self.quiet = total, engine, quiet
+        self.skipped = skipped  # the store's sentences on files it could not use, found before training
         self.kept = 0  # runs of the sweep in the store: skipped or stored now
         self.bar = None
 
     def start(self, skipped: int, to_train: int, workers: int) -> None:
         from tqdm import tqdm
 
+        for note in self.skipped:
+            sys.stderr.write(f"bnviz: note: {note} It is trained again.\n")
         if not to_train:
             sys.stderr.write(f"bnviz: {self.total} runs: all already in the store\n")
             return

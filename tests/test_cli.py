@@ -592,3 +592,19 @@ def test_a_full_disk_is_one_line_naming_the_store_and_exit_1(tmp_path, monkeypat
     assert err.splitlines()[-1] == (f"bnviz: error: could not store the run in {tmp_path / 'runs'}: No space left on "
                                     "device; 0 runs of the sweep are in the store")
     assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_sweep_names_a_corrupt_file_in_the_store_and_trains_that_run_again(tmp_path, monkeypatch, capsys):
+    from bnviz.sweep import jobs, parse_grid
+    from bnviz.table.store import RunStore
+
+    (job,) = jobs("ioffe", PRESETS["ioffe"].config, parse_grid(["steps=20", "every=10", "seed=4"]))
+    runs = RunStore(tmp_path / "runs")
+    runs.folder.mkdir()
+    runs.path(job.config).write_bytes(b"PAR1 half a table")
+    assert _tiny_sweep_in_process(monkeypatch, tmp_path, "seed=4") == 0
+    err = capsys.readouterr().err
+    assert f"bnviz: note: Skipped {runs.path(job.config).name} in the store of runs: it cannot be read" in err
+    assert "It is trained again." in err and "1 trained and stored, 0 already in the store, 0 failed" in err
+    assert runs.get(job.config) is not None
