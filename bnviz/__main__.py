@@ -336,21 +336,25 @@ def _sweep(args: argparse.Namespace) -> int:
         return _fail(str(exc), "sweep")
     except StoreError as exc:
         report.close()
-        sys.stderr.write(f"bnviz: error: {exc}; {report.kept} runs of the sweep are in the store\n")
+        sys.stderr.write(f"bnviz: error: {exc}; {_runs(report.kept)} of the sweep in the store\n")
         return 1
     except KeyboardInterrupt:
         report.close()
-        sys.stderr.write(f"bnviz: interrupted: {report.kept} runs stored, {len(todo) - report.kept} left; "
+        sys.stderr.write(f"bnviz: interrupted: {_runs(report.kept)} stored, {len(todo) - report.kept} left; "
                          "the same command resumes\n")
         return 130
     report.close()
     failed = [o for o in outcomes if o.state == "failed"]
     counts = {state: sum(o.state == state for o in outcomes) for state in ("stored", "skipped", "failed")}
     diverged = sum(bool(o.diverged) for o in outcomes if o.state == "stored")
-    sys.stderr.write(f"bnviz: {len(outcomes)} runs: {counts['stored']} trained and stored"
+    sys.stderr.write(f"bnviz: {_runs(len(outcomes))}: {counts['stored']} trained and stored"
                      f"{f' ({diverged} with diverged variants)' if diverged else ''}, {counts['skipped']} already in "
                      f"the store, {counts['failed']} failed; the store: {store.folder}\n")
     return 1 if failed else 0
+
+
+def _runs(n: int) -> str:
+    return f"{n} run{'' if n == 1 else 's'}"
 
 
 class _SweepReport:
@@ -368,9 +372,9 @@ class _SweepReport:
         for note in self.skipped:
             sys.stderr.write(f"bnviz: note: {note} It is trained again.\n")
         if not to_train:
-            sys.stderr.write(f"bnviz: {self.total} runs: all already in the store\n")
+            sys.stderr.write(f"bnviz: {_runs(self.total)}: all already in the store\n")
             return
-        sys.stderr.write(f"bnviz: {self.total} runs: {skipped} already in the store, {to_train} to train on "
+        sys.stderr.write(f"bnviz: {_runs(self.total)}: {skipped} already in the store, {to_train} to train on "
                          f"{self.engine} ({workers} worker{'s' if workers != 1 else ''})\n")
         self.bar = tqdm(total=to_train, unit="run", file=sys.stderr, disable=self.quiet, desc="sweep")
 

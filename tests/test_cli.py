@@ -436,10 +436,10 @@ def test_sweep_on_an_unreachable_ray_cluster_exits_2_with_one_line(tmp_path):
 SWEEP = ["sweep", "--preset", "ioffe", "--grid", "steps=300", "every=50", "seed=0-3", "--workers", "1", "--quiet"]
 
 
-def _sweep_in_background(store):
+def _sweep_in_background(store, *engine):
     env = {**os.environ, "BNVIZ_RUNS": str(store), "PYTHONPATH": os.pathsep.join([str(ROOT),
                                                                                  os.environ.get("PYTHONPATH", "")])}
-    return subprocess.Popen([sys.executable, "-m", "bnviz", *SWEEP], env=env, stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "bnviz", *SWEEP, *engine], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
@@ -509,11 +509,14 @@ def test_a_killed_sweep_leaves_whole_runs_and_the_same_command_resumes(tmp_path)
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_the_workers_keeps_the_finished_runs_and_exits_130(tmp_path):
+@pytest.mark.parametrize("engine", [[], ["--engine", "ray", "--workers", "2"]], ids=["local", "ray"])
+def test_ctrl_c_stops_the_workers_keeps_the_finished_runs_and_exits_130(tmp_path, engine):
     import signal
 
+    if engine:
+        pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-ray.txt)")
     store = tmp_path / "runs"
-    proc = _sweep_in_background(store)
+    proc = _sweep_in_background(store, *engine)
     try:
         _wait_for_a_stored_run(proc, store)
         below = _descendants(proc.pid)
@@ -525,8 +528,8 @@ def test_ctrl_c_stops_the_workers_keeps_the_finished_runs_and_exits_130(tmp_path
             os.killpg(proc.pid, 9)
     assert proc.returncode == 130, err
     kept = len(list(store.glob("*.parquet")))
-    assert err.strip().splitlines()[-1] == (f"bnviz: interrupted: {kept} runs stored, {4 - kept} left; "
-                                            "the same command resumes")
+    assert err.strip().splitlines()[-1] == (f"bnviz: interrupted: {kept} run{'s' * (kept > 1)} stored, "
+                                            f"{4 - kept} left; the same command resumes")
     assert "Traceback" not in err
     end = time.monotonic() + 10
     while any(_alive(p) for p in below) and time.monotonic() < end:
@@ -574,7 +577,7 @@ def test_a_sweep_says_which_runs_diverged_and_stores_them(tmp_path, monkeypatch,
     assert _tiny_sweep_in_process(monkeypatch, tmp_path, "activation=relu", "lr=1000") == 0
     err = capsys.readouterr().err
     assert "bnviz: diverged: steps=20 every=10 activation=relu lr=1000: none at step " in err
-    assert "1 trained and stored (1 with diverged variants), 0 already in the store, 0 failed" in err
+    assert "bnviz: 1 run: 1 trained and stored (1 with diverged variants), 0 already in the store, 0 failed" in err
 
 
 @pytest.mark.slow
@@ -590,7 +593,7 @@ def test_a_full_disk_is_one_line_naming_the_store_and_exit_1(tmp_path, monkeypat
     assert _tiny_sweep_in_process(monkeypatch, tmp_path, "seed=0-1") == 1
     err = capsys.readouterr().err
     assert err.splitlines()[-1] == (f"bnviz: error: could not store the run in {tmp_path / 'runs'}: No space left on "
-                                    "device; 0 runs of the sweep are in the store")
+                                    "device; 0 runs of the sweep in the store")
     assert "Traceback" not in err
 
 
