@@ -102,20 +102,42 @@ BAD_ARGUMENTS = [
     (["record", "--out", "x.csv"], "--preset", RECORD_HELP),
     (["record", "--preset", "ioffe", "--out", "x.csv", "--bogus"], "unrecognized arguments: --bogus", RECORD_HELP),
     (["sweep", "--preset", "nope", "--grid", "seed=1"], "unknown preset 'nope'", SWEEP_HELP),
-    (["sweep", "--preset", "ioffe"], "the following arguments are required: --grid", SWEEP_HELP),
-    (["sweep", "--preset", "ioffe", "--grid", "seed=5-1"],
-     "--grid seed=5-1: the range 5-1 goes down; write the smaller number first (1-5)", SWEEP_HELP),
-    (["sweep", "--preset", "ioffe", "--grid", "sed=1"], "--grid sed=1: a link has no setting called sed", SWEEP_HELP),
-    (["sweep", "--preset", "ioffe", "--grid", "seed=1", "--workers", "0"],
-     "argument --workers: 0 is not a number of workers (1 or more)", SWEEP_HELP),
-    (["sweep", "--preset", "ioffe", "--grid", "seed=1", "--engine", "spark"], "invalid choice: 'spark'", SWEEP_HELP),
-    (["sweep", "--preset", "ioffe", "--grid", "seed=1", "--address", "10.0.0.5:6379"],
-     "--address names a Ray cluster: give --engine ray too", SWEEP_HELP),
-    (["sweep", "--link", "preset=ioffe&lr=fast", "--grid", "seed=1"], "--link: lr=fast ignored", SWEEP_HELP),
     (["presets", "extra"], "unrecognized arguments: extra", "(see python -m bnviz presets --help)"),
     (["frobnicate"], "invalid choice", "(see python -m bnviz --help)"),
     ([], "required", "(see python -m bnviz --help)"),
 ]
+
+
+SWEEP_BAD_ARGUMENTS = [
+    (["sweep", "--preset", "ioffe"], "the following arguments are required: --grid"),
+    (["sweep", "--preset", "ioffe", "--grid", "seed=5-1"],
+     "--grid seed=5-1: the range 5-1 goes down; write the smaller number first (1-5)"),
+    (["sweep", "--preset", "ioffe", "--grid", "sed=1"], "--grid sed=1: a link has no setting called sed"),
+    (["sweep", "--preset", "ioffe", "--grid", "seed=1", "--workers", "0"],
+     "argument --workers: 0 is not a number of workers (1 or more)"),
+    (["sweep", "--preset", "ioffe", "--grid", "seed=1", "--engine", "spark"], "invalid choice: 'spark'"),
+    (["sweep", "--preset", "ioffe", "--grid", "seed=1", "--address", "10.0.0.5:6379"],
+     "--address names a Ray cluster: give --engine ray too"),
+    (["sweep", "--link", "preset=ioffe&lr=fast", "--grid", "seed=1"], "--link: lr=fast ignored"),
+]
+
+
+@pytest.mark.parametrize("args, needle", SWEEP_BAD_ARGUMENTS)
+def test_sweep_bad_arguments_exit_2_with_one_line_before_any_training(args, needle, capsys, monkeypatch, tmp_path):
+    """In this process (the subprocess case above shows the line as a user sees it): nothing is trained or stored."""
+    import bnviz.sweep
+    from bnviz.__main__ import main
+
+    monkeypatch.setenv("BNVIZ_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr(bnviz.sweep, "run", lambda *a, **kw: pytest.fail("the sweep started"))
+    try:
+        status = main(args)
+    except SystemExit as exc:  # argparse's own refusals
+        status = exc.code
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and needle in lines[0], lines
+    assert lines[0].startswith("bnviz: error: ") and lines[0].endswith(SWEEP_HELP), lines[0]
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize("args, needle, pointer", BAD_ARGUMENTS)
