@@ -490,6 +490,12 @@ def _alive(pid):
     return state != "Z"
 
 
+def _wait_until_gone(pids, seconds=10):
+    end = time.monotonic() + seconds
+    while any(_alive(p) for p in pids) and time.monotonic() < end:
+        time.sleep(0.1)
+
+
 def _wait_for_a_stored_run(proc, store, deadline=240):
     end = time.monotonic() + deadline
     while not list(store.glob("*.parquet")):
@@ -512,9 +518,15 @@ def test_a_killed_sweep_leaves_whole_runs_and_the_same_command_resumes(tmp_path)
     proc = _sweep_in_background(store)
     try:
         _wait_for_a_stored_run(proc, store)
-    finally:
-        os.killpg(proc.pid, 9)  # the driver and its workers, at once
+        below = _descendants(proc.pid)
+        assert below, "the sweep has no worker process"
+        proc.kill()  # the driver alone, with -9: it cannot stop its workers
         proc.communicate(timeout=60)
+        _wait_until_gone(below)
+    finally:
+        if proc.poll() is None or _descendants(proc.pid):
+            os.killpg(proc.pid, 9)
+    assert not [p for p in below if _alive(p)], "a worker process outlived its killed driver"
     kept = len(list(store.glob("*.parquet")))
     assert 1 <= kept < 4
     res = cli(*SWEEP, env={"BNVIZ_RUNS": str(store)})
@@ -553,9 +565,7 @@ def test_ctrl_c_stops_the_workers_keeps_the_finished_runs_and_exits_130(tmp_path
     assert err.strip().splitlines()[-1] == (f"bnviz: interrupted: {kept} run{'s' * (kept > 1)} stored, "
                                             f"{4 - kept} left; the same command resumes")
     assert "Traceback" not in err
-    end = time.monotonic() + 10
-    while any(_alive(p) for p in below) and time.monotonic() < end:
-        time.sleep(0.1)
+    _wait_until_gone(below)
     assert not [p for p in below if _alive(p)], "a worker process was left behind"
 
 
