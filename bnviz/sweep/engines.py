@@ -81,7 +81,7 @@ def _run(jobs: Sequence[Job], store: RunStore, ray: _Ray | None, workers: int | 
 
     todo = []
     for i, job in enumerate(jobs):
-        if store.get(job.config) is not None:
+        if store.holds(job.config):
             tell(i, Outcome(job, "skipped", 0.0))
         else:
             todo.append(i)
