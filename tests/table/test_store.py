@@ -144,3 +144,19 @@ def test_the_cap_is_set_in_megabytes_by_the_environment(text, cap, tmp_path, mon
     monkeypatch.setenv("BNVIZ_RUNS_MB", text)
     assert RunStore(tmp_path).max_bytes == cap
     assert RunStore(tmp_path, max_bytes=10).max_bytes == 10
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_stored_runs_and_failure_records_are_readable_as_the_umask_allows(tmp_path, umask):
+    store = RunStore(tmp_path)
+    old = os.umask(umask)
+    try:
+        run = store.put(IOFFE, b"PAR1 not a run PAR1")
+        failed = store.put_failure(IOFFE.replace(seed=3), "it diverged")
+        opened = tmp_path / "opened"
+        opened.write_bytes(b"")  # what open() makes under this umask: the mode the store's files should have
+    finally:
+        os.umask(old)
+    want = 0o666 & ~umask
+    assert want == opened.stat().st_mode & 0o777
+    assert run.stat().st_mode & 0o777 == want and failed.stat().st_mode & 0o777 == want
