@@ -18,6 +18,7 @@ from bnviz.config import TABLE_CAP, split_variant
 from bnviz.measure.snapshot import POOLED
 from bnviz.owndata.csvfile import MAGIC as _MAGIC  # file formats told apart by their first bytes: one list
 from bnviz.table.schema import (
+    AFFINE_STAGE,
     CONFIG_KEY,
     DATA_KEY,
     KNOWN_STATS,
@@ -400,7 +401,8 @@ def _check_structure(df, max_layers: int) -> None:
     steps = np.unique(df["step"].to_numpy())
     if steps.size > MAX_STEPS:
         raise ReplayError(f"the table has {steps.size:,} distinct steps, over the limit of {MAX_STEPS:,}")
-    units = np.unique(unit)
+    affine = np.array([g == AFFINE_STAGE for g in stage_cats])[gc]
+    units = np.unique(unit[~affine])  # the affine stage holds every unit of a layer, not tracked ones
     if int((units >= 0).sum()) > MAX_TRACKED:
         raise ReplayError(f"the table tracks {int((units >= 0).sum())} distinct units, over the limit of {MAX_TRACKED}")
     # One key per row; equal keys are the same measurement written twice.
