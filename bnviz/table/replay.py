@@ -49,7 +49,16 @@ from bnviz.table.schema import (
     SMOOTH_STATS,
     UNIT_STAGES,
 )
-from bnviz.table.upload import MAX_BYTES, MAX_QUERY, ReplayError, read_table, validate
+from bnviz.table.upload import (
+    MAX_BYTES,
+    MAX_QUERY,
+    MAX_UNIT,
+    ReplayError,
+    distinct,
+    distinct_inverse,
+    read_table,
+    validate,
+)
 
 MAX_SNAPSHOTS = HISTORY_CAP + 1  # rebuilt snapshots (evenly thinned beyond), as the page's History keeps them
 
@@ -63,8 +72,13 @@ def config_for(df) -> ExperimentConfig:
 def _variant_order(df) -> list[str]:
     cats = df["variant"].cat.categories
     codes = df["variant"].cat.codes.to_numpy()
-    _, first = np.unique(codes, return_index=True)
-    return [str(cats[c]) for c in np.unique(codes)[np.argsort(first)]]
+    first = {c: int(np.argmax(codes == c)) for c in range(len(cats)) if (codes == c).any()}  # a few variants
+    return [str(cats[c]) for c in sorted(first, key=first.__getitem__)]
+
+
+def _steps(df) -> np.ndarray:
+    """The table's distinct steps, ascending."""
+    return distinct(df["step"].to_numpy(), 0, C.LIMITS["steps"][1])
 
 
 def _layout(df) -> tuple[int, list[list[int]], list[int]]:
@@ -91,7 +105,7 @@ def _stage_mask(df, stage: str) -> np.ndarray:
 def _config(df) -> tuple[ExperimentConfig, list[str]]:
     variants = tuple(_variant_order(df))
     n_layers, tracked, known = _layout(df)
-    steps = np.unique(df["step"].to_numpy())
+    steps = _steps(df)
     last = max(1, int(steps[-1]))
     units = tuple(sorted({u for t in tracked for u in t}))
     notes: list[str] = []
@@ -382,9 +396,11 @@ def snapshots_from_table(df, config: ExperimentConfig | None = None, max_snapsho
     cfg = config if config is not None else config_for(df)
     variants = _variant_order(df)
     all_steps = df["step"].to_numpy()
-    steps = _thin(np.unique(all_steps), max_snapshots)
-    m = np.isin(all_steps, steps) if len(steps) < len(np.unique(all_steps)) else slice(None)
-    s_i = np.searchsorted(steps, all_steps[m])
+    every_step, s_i = distinct_inverse(all_steps, 0, C.LIMITS["steps"][1])
+    steps = _thin(every_step, max_snapshots)
+    m = np.isin(all_steps, steps) if len(steps) < len(every_step) else slice(None)
+    if len(steps) < len(every_step):
+        s_i = np.searchsorted(steps, all_steps[m])
     v_i = _lookup(df["variant"].cat.categories, variants)[df["variant"].cat.codes.to_numpy()[m]]
     stage_cats, stat_cats = df["stage"].cat.categories, df["stat"].cat.categories
     g_code, k_code = df["stage"].cat.codes.to_numpy()[m], df["stat"].cat.codes.to_numpy()[m]
@@ -409,10 +425,10 @@ def snapshots_from_table(df, config: ExperimentConfig | None = None, max_snapsho
     # One point per (variant, step, layer, stage, unit), in that order: its statistics and quantiles.
     g = _lookup(stage_cats, UNIT_STAGES)[g_code]
     sel = g >= 0
-    all_units = np.unique(np.r_[POOLED, unit[sel]])
+    all_units = distinct(np.r_[POOLED, unit[sel]], POOLED, MAX_UNIT)
     NU = len(all_units)
     key = (((v_i[sel] * S + s_i[sel]) * L + layer[sel]) * G + g[sel]) * NU + np.searchsorted(all_units, unit[sel])
-    points, inv = np.unique(key, return_inverse=True)
+    points, inv = distinct_inverse(key, 0, V * S * L * G * NU - 1)
     k_sel, val_sel = k_code[sel], value[sel]
     table = np.full((len(points), len(SERIES_STATS)), np.nan)
     col = _lookup(stat_cats, SERIES_STATS)[k_sel]
@@ -565,7 +581,7 @@ def load(data: bytes, name: str, max_bytes: int = MAX_BYTES, max_snapshots: int 
     df = read_table(data, name, max_bytes)
     cfg, notes = _config(df)
     snaps = snapshots_from_table(df, cfg, max_snapshots)
-    n_steps = len(np.unique(df["step"].to_numpy()))
+    n_steps = len(_steps(df))
     if len(snaps) < n_steps:
         notes.append(f"{n_steps:,} snapshots in the file; {len(snaps)} evenly spaced ones are shown.")
     dists = has_quantiles(df)

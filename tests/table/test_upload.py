@@ -186,3 +186,17 @@ def test_arbitrary_bytes_never_raise_anything_but_replay_error(prefix, body, nam
     except ReplayError:
         return
     assert isinstance(rep, replay.Replay)
+
+
+@pytest.mark.parametrize("lo, hi, n", [(0, 1000, 50_000), (-1, 1023, 3), (0, 1_000_000, 20)])
+def test_distinct_numbers_are_numpys_unique_of_them(lo, hi, n):
+    from bnviz.table.upload import distinct, distinct_inverse
+
+    rng = np.random.default_rng(n)
+    values = rng.integers(lo, hi + 1, n)
+    values[:2] = lo, hi  # both ends of the range
+    want, want_inverse = np.unique(values, return_inverse=True)
+    np.testing.assert_array_equal(distinct(values, lo, hi), want)
+    found, inverse = distinct_inverse(values, lo, hi)
+    np.testing.assert_array_equal(found, want)
+    np.testing.assert_array_equal(inverse, want_inverse)
