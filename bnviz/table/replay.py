@@ -347,7 +347,13 @@ def histograms_from_quantiles(q, series, total, target_bins: int = 40, max_bins:
         edges = (k_lo[a:a + chunk, None] + j) * w[a:a + chunk, None]  # as Histogram.edges computes them
         edges[j > n[:, None]] = np.inf
         kq = np.column_stack([lo[r], q[r], hi[r]])
-        i = (kq[:, None, :] < edges[:, :, None]).sum(axis=2)  # searchsorted "left": kq[i-1] < e <= kq[i]
+        # i = searchsorted "left" of each edge among the knots (kq[i-1] < e <= kq[i]): the number of knots below
+        # it. A knot in bin k (bin_index agrees with the edges) has the edges 0..k-k_lo at or below it, so it is
+        # below edges k-k_lo+1 on: counted per row by where each knot starts, and summed along the edges.
+        p = np.clip(stats.bin_index(kq, w[a:a + chunk, None]) - k_lo[a:a + chunk, None] + 1, 0, n[:, None] + 1)
+        width = len(j) + 1
+        flat = (np.arange(len(r))[:, None] * width + p.astype(np.int64)).ravel()
+        i = np.cumsum(np.bincount(flat, minlength=len(r) * width).reshape(len(r), width), axis=1)[:, :len(j)]
         jj = np.clip(i - 1, 0, len(knots_p) - 2)
         q0, q1 = np.take_along_axis(kq, jj, 1), np.take_along_axis(kq, jj + 1, 1)
         with np.errstate(divide="ignore", invalid="ignore"):
