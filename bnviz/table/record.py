@@ -16,6 +16,7 @@ from bnviz.config import TABLE_CAP, ExperimentConfig, config_to_json
 from bnviz.measure.snapshot import POOLED, Snapshot
 from bnviz.table.history import History
 from bnviz.table.schema import (
+    AFFINE_MAX_WIDTH,
     AFFINE_STAGE,
     CONFIG_KEY,
     DATA_KEY,
@@ -57,7 +58,7 @@ def _rows(snap: Snapshot, quantiles: bool = False):
                     tracked = units[1:]
                     gb = np.column_stack([layer.gamma[tracked], layer.beta[tracked]])
                     yield token, li, stage, tracked, ("gamma", "beta"), gb
-            if layer.gamma is not None:
+            if layer.gamma is not None and len(layer.gamma) <= AFFINE_MAX_WIDTH:
                 assert layer.beta is not None
                 every = np.arange(len(layer.gamma))
                 yield token, li, AFFINE_STAGE, every, ("gamma", "beta"), np.column_stack([layer.gamma, layer.beta])

@@ -31,6 +31,8 @@ LAYER_STAGES = ("params", "grad")  # one row per layer (unit -1)
 # γ and β of every unit of a layer with a learned affine (units 0..width-1, stats gamma and beta); stage y holds
 # them again for the tracked units only, beside those units' other statistics.
 AFFINE_STAGE = "affine"
+AFFINE_MAX_WIDTH = int(C.LIMITS["width"][1])  # units 0..width-1 stay within a table's unit limit (upload.MAX_UNIT);
+# a wider layer (a watched model's) keeps γ and β of its tracked units only
 
 STAGE_NAMES = ("train", *UNIT_STAGES, *LAYER_STAGES, AFFINE_STAGE)
 
