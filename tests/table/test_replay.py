@@ -249,7 +249,7 @@ def test_config_from_the_share_link_or_inferred(ioffe, files):
     csv = loaded(files, "csv")
     cfg = csv.config
     assert cfg.variants == IOFFE.variants and cfg.activation == "sigmoid" and cfg.steps == 200
-    assert cfg.widths == (5, 5, 5) and cfg.units == IOFFE.units and cfg.snapshot_every == 25
+    assert cfg.widths == IOFFE.widths and cfg.units == IOFFE.units and cfg.snapshot_every == 25  # widths: γ's rows
     assert any(n.startswith("A CSV file carries no settings") for n in csv.notes)
     assert replay.config_for(upload.read_table(files["csv", True], "run.csv")) == cfg
     # A link that does not match the table is not believed.
