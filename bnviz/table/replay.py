@@ -392,8 +392,8 @@ def snapshots_from_table(df, config: ExperimentConfig | None = None, max_snapsho
     snapshot, γ/β of untracked units in a table without the affine stage's rows (vectors as long as the
     config's width, or the largest unit + 1), and, without the quantile block, the distributions
     (``hists == ()``, NaN quantiles). With the block, histograms are rebuilt by :func:`histograms_from_quantiles`
-    with ``config.series_values(layer)``
-    counts per unit (pooled: min(that x width, POOL_N), as the live pooled histograms). ``config`` defaults to
+    with ``config.series_values(layer)`` counts per unit (pooled: min(that x width, POOL_N), as the live pooled
+    histograms). ``config`` defaults to
     :func:`config_for`. More than ``max_snapshots`` steps are thinned evenly (first and last kept). ``bins``
     carries each series' histogram bins from one table to the next of the same run (its parts, read in order):
     (variant, layer, stage, unit) -> histograms_from_quantiles' state.
