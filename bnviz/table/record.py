@@ -15,7 +15,17 @@ from bnviz import stats
 from bnviz.config import TABLE_CAP, ExperimentConfig, config_to_json
 from bnviz.measure.snapshot import POOLED, Snapshot
 from bnviz.table.history import History
-from bnviz.table.schema import CONFIG_KEY, DATA_KEY, QUANTILE_STATS, QUERY_KEY, SMOOTH_STATS, TABLE_COLUMNS, TRAIN_STATS
+from bnviz.table.schema import (
+    AFFINE_MAX_WIDTH,
+    AFFINE_STAGE,
+    CONFIG_KEY,
+    DATA_KEY,
+    QUANTILE_STATS,
+    QUERY_KEY,
+    SMOOTH_STATS,
+    TABLE_COLUMNS,
+    TRAIN_STATS,
+)
 
 if TYPE_CHECKING:
     import pandas
@@ -48,6 +58,10 @@ def _rows(snap: Snapshot, quantiles: bool = False):
                     tracked = units[1:]
                     gb = np.column_stack([layer.gamma[tracked], layer.beta[tracked]])
                     yield token, li, stage, tracked, ("gamma", "beta"), gb
+            if layer.gamma is not None and len(layer.gamma) <= AFFINE_MAX_WIDTH:
+                assert layer.beta is not None
+                every = np.arange(len(layer.gamma))
+                yield token, li, AFFINE_STAGE, every, ("gamma", "beta"), np.column_stack([layer.gamma, layer.beta])
             if layer.change:
                 names = tuple(f"{k}_change" for k in layer.change)
                 yield token, li, "params", np.array([POOLED]), names, np.array([list(layer.change.values())])

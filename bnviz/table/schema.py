@@ -28,7 +28,13 @@ UNIT_STAGES = tuple(C.STAGES)  # x, x_hat, y, a: one row per unit
 
 LAYER_STAGES = ("params", "grad")  # one row per layer (unit -1)
 
-STAGE_NAMES = ("train", *UNIT_STAGES, *LAYER_STAGES)
+# γ and β of every unit of a layer with a learned affine (units 0..width-1, stats gamma and beta); stage y holds
+# them again for the tracked units only, beside those units' other statistics.
+AFFINE_STAGE = "affine"
+AFFINE_MAX_WIDTH = int(C.LIMITS["width"][1])  # units 0..width-1 stay within a table's unit limit (upload.MAX_UNIT);
+# a wider layer (a watched model's) keeps γ and β of its tracked units only
+
+STAGE_NAMES = ("train", *UNIT_STAGES, *LAYER_STAGES, AFFINE_STAGE)
 
 SERIES_STATS = (*stats.UNIT_STATS, "w1_prev", "w1_first", "saturation", "gamma", "beta")
 
@@ -44,7 +50,8 @@ SMOOTH_STATS = ("smooth_loss_range", "smooth_grad_change", "smooth_beta")
 
 KNOWN_STATS = (*SERIES_STATS, *QUANTILE_STATS, *CHANGE_STATS, *ICS_STATS, *RUN_STATS, *SMOOTH_STATS)
 
-STAGE_OF_STAT = {**{s: UNIT_STAGES for s in (*SERIES_STATS, *QUANTILE_STATS)}, "gamma": ("y",), "beta": ("y",),
+STAGE_OF_STAT = {**{s: UNIT_STAGES for s in (*SERIES_STATS, *QUANTILE_STATS)}, "gamma": ("y", AFFINE_STAGE),
+                  "beta": ("y", AFFINE_STAGE),
                   **{s: ("params",) for s in CHANGE_STATS}, **{s: ("grad",) for s in ICS_STATS},
                   **{s: ("train",) for s in (*RUN_STATS, *SMOOTH_STATS)}}
 

@@ -91,6 +91,21 @@ def stored_key(data: bytes | Path) -> str | None:
     return None if decoded.warnings else run_key(decoded.config)
 
 
+def _umask() -> int:
+    """The process's umask: from /proc on Linux (reading it with os.umask means setting it for every thread a
+    moment, and the store writes from a background thread), else set and set back at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def default_folder() -> Path:
     return cache_folder("BNVIZ_RUNS", "runs")
 
@@ -129,9 +144,11 @@ class RunStore:
         return path
 
     def _write(self, path: Path, data: bytes) -> None:
-        """Write ``data`` whole as ``path``: a temporary file in the folder, flushed, renamed over it."""
+        """Write ``data`` whole as ``path``: a temporary file in the folder, flushed, renamed over it. The file is
+        readable by all (0666 less the umask, as open() makes files): replicas running as other users share it."""
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.folder)
         try:
+            os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes it 0600
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
                 f.flush()

@@ -4,10 +4,11 @@ capped with the least recently used runs evicted first, and never showing a file
 import multiprocessing as mp
 import os
 
+import numpy as np
 import pytest
 
 from bnviz import urlstate
-from bnviz.table import record
+from bnviz.table import record, replay
 from bnviz.table.store import RunStore, StoreError, canonical_link, run_bytes, run_key, stored_key
 
 from .tables import IOFFE, assert_same_snapshot, query_of
@@ -161,3 +162,61 @@ def test_holds_reads_only_the_footer_and_names_what_it_cannot_use(ioffe, tmp_pat
         f"Skipped {run_key(other)}.parquet in the store of runs: it holds another run than its name says.",
         f"Skipped {run_key(IOFFE)}.parquet in the store of runs: it cannot be read (no whole Parquet table carrying "
         "a run's link)."]
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_stored_runs_and_failure_records_are_readable_as_the_umask_allows(tmp_path, umask):
+    store = RunStore(tmp_path)
+    old = os.umask(umask)
+    try:
+        run = store.put(IOFFE, b"PAR1 not a run PAR1")
+        failed = store.put_failure(IOFFE.replace(seed=3), "it diverged")
+        opened = tmp_path / "opened"
+        opened.write_bytes(b"")  # what open() makes under this umask: the mode the store's files should have
+    finally:
+        os.umask(old)
+    want = 0o666 & ~umask
+    assert want == opened.stat().st_mode & 0o777
+    assert run.stat().st_mode & 0o777 == want and failed.stat().st_mode & 0o777 == want
+
+
+def test_a_stored_run_has_gamma_and_beta_of_every_unit_and_the_live_runs_c2_numbers(ioffe, tmp_path):
+    from dataclasses import astuple
+
+    from bnviz.present import claims
+
+    store = RunStore(tmp_path)
+    store.put(IOFFE, run_bytes(IOFFE, ioffe.history.snapshots()))
+    got, want = store.get(IOFFE).snapshots, ioffe.history.snapshots()
+    checked = 0
+    for g, w in zip(got, want, strict=True):
+        for token, wv in w.variants.items():
+            for gl, wl in zip(g.variants[token].layers, wv.layers, strict=True):
+                assert (gl.gamma is None) == (wl.gamma is None)
+                if wl.gamma is not None:  # every unit, as the live run (PyTorch's BatchNorm1d.weight/.bias) held it
+                    assert len(wl.gamma) == 100 and gl.gamma.dtype == wl.gamma.dtype
+                    np.testing.assert_array_equal(gl.gamma, wl.gamma)
+                    np.testing.assert_array_equal(gl.beta, wl.beta)
+                    checked += 1
+    assert checked == len(want) * len(IOFFE.widths)  # the bn variant's layers at every snapshot
+    c2 = lambda snaps: next(v for v in claims.evidence(snaps, IOFFE) if v.claim == "C2")  # noqa: E731
+    live, stored = c2(want), c2(got)
+    assert (stored.verdict, stored.figure) == (live.verdict, live.figure)
+    np.testing.assert_array_equal(astuple(stored.numbers)[1:-1], astuple(live.numbers)[1:-1])  # NaN equal too
+    assert live.numbers.gamma_mean != np.nanmean(want[-1].variants["bn"].layers[-1].gamma[list(IOFFE.units)])
+
+
+def test_a_table_without_the_affine_rows_replays_gamma_and_beta_of_its_tracked_units(ioffe):
+    import pyarrow.compute as pc
+
+    table = record.to_arrow(ioffe.history.snapshots(), quantiles=False)
+    old = table.filter(pc.invert(pc.equal(pc.cast(table["stage"], "string"), "affine")))
+    assert old.num_rows < table.num_rows
+    got = replay.load(record.table_to_bytes(old, "parquet", query=query_of("ioffe", IOFFE)), "old.parquet")
+    want = ioffe.history.snapshots()
+    for g, w in zip(got.snapshots, want, strict=True):
+        gl, wl = g.variants["bn"].layers[0], w.variants["bn"].layers[0]
+        tracked = list(IOFFE.units)
+        np.testing.assert_array_equal(gl.gamma[tracked], wl.gamma[tracked])
+        np.testing.assert_array_equal(gl.beta[tracked], wl.beta[tracked])
+        others = np.setdiff1d(np.arange(100), tracked)
+        assert len(gl.gamma) == 100 and np.isnan(gl.gamma[others]).all() and np.isnan(gl.beta[others]).all()

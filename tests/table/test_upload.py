@@ -186,3 +186,33 @@ def test_arbitrary_bytes_never_raise_anything_but_replay_error(prefix, body, nam
     except ReplayError:
         return
     assert isinstance(rep, replay.Replay)
+
+
+@pytest.mark.parametrize("lo, hi, n", [(0, 1000, 50_000), (-1, 1023, 3), (0, 1_000_000, 20)])
+def test_distinct_numbers_are_numpys_unique_of_them(lo, hi, n):
+    from bnviz.table.upload import distinct, distinct_inverse
+
+    rng = np.random.default_rng(n)
+    values = rng.integers(lo, hi + 1, n)
+    values[:2] = lo, hi  # both ends of the range
+    want, want_inverse = np.unique(values, return_inverse=True)
+    np.testing.assert_array_equal(distinct(values, lo, hi), want)
+    found, inverse = distinct_inverse(values, lo, hi)
+    np.testing.assert_array_equal(found, want)
+    np.testing.assert_array_equal(inverse, want_inverse)
+
+
+def test_the_affine_stage_holds_gamma_and_beta_of_every_unit_and_nothing_else(monkeypatch):
+    monkeypatch.setattr(upload, "MAX_TRACKED", 2)
+    rows = [f"bn,0,0,x,{u},mean,0.5\n" for u in (-1, 1)]
+    every = [f"bn,0,0,affine,{u},{s},{1 + u / 100 if s == 'gamma' else u / 100}\n" for u in range(8)
+             for s in ("gamma", "beta")]
+    rep = replay.load(_csv(*rows, *every), "x.csv")  # 8 units of γ are not 8 tracked units
+    layer = rep.snapshots[0].variants["bn"].layers[0]
+    assert rep.config.widths == (8,) and rep.config.units == (1,)
+    np.testing.assert_array_equal(layer.gamma, np.float32(1 + np.arange(8) / 100))
+    np.testing.assert_array_equal(layer.beta, np.float32(np.arange(8) / 100))
+    with pytest.raises(ReplayError, match="stat 'mean' does not belong to stage 'affine'"):
+        upload.read_table(_csv(*rows, "bn,0,0,affine,3,mean,1\n"), "x.csv")
+    with pytest.raises(ReplayError, match="gamma and beta need a unit >= 0"):
+        upload.read_table(_csv(*rows, "bn,0,0,affine,-1,gamma,1\n"), "x.csv")
