@@ -17,7 +17,7 @@ from bnviz.present.claims import sums
 from bnviz.present.claims.record import RunView
 from bnviz.present.style import STAGE_TITLES, described, message, presented
 
-from . import classroom, state
+from . import classroom, seeds, state
 from .runtime import shared
 
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2},
@@ -222,6 +222,7 @@ def evidence(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """Every claim of docs/claims.md with a verdict computed from this run."""
     st.markdown("Each verdict is computed from this run's numbers up to the shown step; a different run can "
                 "give a different verdict.")
+    lines = across_lines(snaps, shown, cfg)
     for v in shared(_evidence_upto, snaps, shown.step, cfg):
         with st.container(border=True):
             # The button takes the width its label needs (beside the text, or below it on a narrow page).
@@ -229,6 +230,8 @@ def evidence(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
                 with st.container(width="stretch"):
                     st.markdown(f"**{v.claim}** {VERDICT_BADGE.get(v.verdict, v.verdict)} {v.title}")
                     st.text(v.detail)  # text, not markdown: the numbers are shown as measured
+                    if lines and v.claim in lines:
+                        st.caption(":material/stacks: " + lines[v.claim].replace("[", "\\[").replace("*", "\\*"))
                 claim = claims.BY_ID.get(v.claim)
                 if v.verdict == "not measured" and (cfg.watched is not None or st.session_state.get("_following")):
                     pass  # a followed run is the page's only run: no preset to open here
@@ -242,6 +245,27 @@ def evidence(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
                               width="content")
             with st.expander("Measured figure and the rule it was judged by"):
                 st.text(f"Measured: {v.figure}\nRule: {v.threshold}")
+
+
+def across_lines(snaps, shown: Snapshot, cfg) -> dict[str, str] | None:
+    """The across-seed sentence per claim once the page's run has finished and the store holds the config at other
+    seeds; while those are judged (off this thread), a note, and a poll that redraws the page when they are."""
+    if not seeds.judged_at_end(snaps, cfg) or st.session_state.get("_following"):
+        return None
+    lines = seeds.across_seeds().lines(cfg, shared(_evidence_upto, snaps, snaps[-1].step, cfg))
+    if lines is None:
+        st.caption("Across-seed verdicts loading…")
+        _await_across(cfg, shared(_evidence_upto, snaps, snaps[-1].step, cfg))
+        return None
+    if lines and shown.step != snaps[-1].step:
+        st.caption("The lines *across seeds* judge each run at its final step.")
+    return lines
+
+
+@st.fragment(run_every=1.0)
+def _await_across(cfg, own) -> None:
+    if seeds.across_seeds().lines(cfg, own) is not None:
+        st.rerun(scope="app")
 
 
 def _evidence_upto(snaps, step: int, cfg) -> list:
