@@ -78,3 +78,8 @@ def test_one_seed_reads_in_the_singular():
                                          ((), "")])
 def test_seed_list(seeds, text):
     assert seed_list(seeds) == text
+
+
+def test_a_ratio_and_its_range_read_at_one_precision():
+    by_seed = {0: [v("C2", "supported", 2.96)], 1: [v("C2", "supported", 2.7)], 2: [v("C2", "supported", 21.4)]}
+    assert lines(by_seed)["C2"].endswith("y drifted 3.0× as far as x̂ [2.7–21]")

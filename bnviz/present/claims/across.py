@@ -19,8 +19,9 @@ from bnviz.present.numbers import fmt, sci, times
 
 
 def _ratio(x: float) -> str:
-    """A ratio as the board says it aloud, without its sign: '0.44', '21'."""
-    return times(x).removesuffix("×")
+    """A ratio as the board says it aloud (2 significant digits, whole above 10), without its sign: '0.44', '3.0',
+    '21'. Trailing zeros stay, so that a median and its range read at one precision."""
+    return fmt(x, 2) if not math.isfinite(x) or abs(x) < 10 else times(x).removesuffix("×")
 
 
 def _points(x: float) -> str:
