@@ -220,9 +220,11 @@ def why_gaussian(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None
 
 def evidence(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """Every claim of docs/claims.md with a verdict computed from this run."""
+    final = shared(_evidence_upto, snaps, snaps[-1].step, cfg) if seeds.judged_at_end(snaps, cfg) else None
+    lines = across_lines(final, cfg)
+    # One paragraph whatever the lines' state: the elements below keep their places while the lines arrive.
     st.markdown("Each verdict is computed from this run's numbers up to the shown step; a different run can "
-                "give a different verdict.")
-    lines = across_lines(snaps, shown, cfg)
+                "give a different verdict." + _across_note(lines, scrubbed=shown.step != snaps[-1].step))
     for v in shared(_evidence_upto, snaps, shown.step, cfg):
         with st.container(border=True):
             # The button takes the width its label needs (beside the text, or below it on a narrow page).
@@ -245,25 +247,31 @@ def evidence(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
                               width="content")
             with st.expander("Measured figure and the rule it was judged by"):
                 st.text(f"Measured: {v.figure}\nRule: {v.threshold}")
+    if lines is None and final is not None:
+        _await_across(cfg, final)
 
 
-def across_lines(snaps, shown: Snapshot, cfg) -> dict[str, str] | None:
-    """The across-seed sentence per claim once the page's run has finished and the store holds the config at other
-    seeds; while those are judged (off this thread), a note, and a poll that redraws the page when they are."""
-    if not seeds.judged_at_end(snaps, cfg) or st.session_state.get("_following"):
-        return None
-    lines = seeds.across_seeds().lines(cfg, shared(_evidence_upto, snaps, snaps[-1].step, cfg))
+def across_lines(final, cfg) -> dict[str, str] | None:
+    """The across-seed sentence per claim, given the verdicts ``final`` of the page's finished run (None while it
+    trains: a live run's verdicts still change); {} without other stored seeds; None while they are judged, off
+    this thread."""
+    if final is None or st.session_state.get("_following"):
+        return {}
+    return seeds.across_seeds().lines(cfg, final)
+
+
+def _across_note(lines: dict[str, str] | None, scrubbed: bool) -> str:
+    """The board's second line about the across-seed lines: loading, or at which step they judge."""
     if lines is None:
-        st.caption("Across-seed verdicts loading…")
-        _await_across(cfg, shared(_evidence_upto, snaps, snaps[-1].step, cfg))
-        return None
-    if lines and shown.step != snaps[-1].step:
-        st.caption("The lines *across seeds* judge each run at its final step.")
-    return lines
+        return "  \n*Across-seed verdicts loading…*"
+    if lines and scrubbed:
+        return "  \nThe lines *across seeds* judge each run at its final step."
+    return ""
 
 
 @st.fragment(run_every=1.0)
 def _await_across(cfg, own) -> None:
+    """Redraws the page once the stored seeds are judged (the board itself no longer refreshes: its run ended)."""
     if seeds.across_seeds().lines(cfg, own) is not None:
         st.rerun(scope="app")
 
