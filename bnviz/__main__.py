@@ -92,6 +92,25 @@ def _parser() -> _Parser:
     rec.add_argument("--inline", action="store_true", help="compute statistics on the training thread "
                      "instead of a worker process (slower; for debugging)")
     rec.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep = sub.add_parser("sweep", help="train every run of a grid of settings into the store of runs",
+                           description="Train every combination of a grid of share-link settings, on local processes "
+                           "or a Ray cluster, into the store of finished runs ($BNVIZ_RUNS, else bnviz/runs in the "
+                           "cache folder); runs already there are skipped, so the same command resumes.")
+    parser.commands["sweep"] = sweep
+    start = sweep.add_mutually_exclusive_group(required=True)
+    start.add_argument("--preset", help=f"start from a preset, one of: {', '.join(PRESETS)}")
+    start.add_argument("--link", help="start from a share link (the page's address, or its query string)")
+    sweep.add_argument("--grid", nargs="+", required=True, metavar="SPEC",
+                       help="settings to vary, by their share-link names: seed=0-9 (a range of whole numbers), "
+                       "lr=0.01,0.1,1 (a list); widths and variants separate alternatives by /, such as "
+                       "widths=100,100/50,50,50; every combination is one run")
+    sweep.add_argument("--engine", choices=("local", "ray"), default="local",
+                       help="local processes (default) or Ray (pip install -r requirements-ray.txt)")
+    sweep.add_argument("--address", help="with --engine ray: a running Ray cluster's address, such as "
+                       "10.0.0.5:6379 (default: start a local Ray)")
+    sweep.add_argument("--workers", type=_workers, help="runs trained at once (default: one per core; with Ray "
+                       "and no --address, the local Ray's CPUs)")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
     view = sub.add_parser("view", help="open the page on a run folder that a training writes (bnviz.watch's out=)",
                           description="Serve the page on a run folder (bnviz.watch's out=, or record --out DIR) and "
                           "follow it as it is written: new snapshots appear within about two seconds. Ctrl-C stops "
@@ -101,6 +120,16 @@ def _parser() -> _Parser:
     view.add_argument("--port", type=_port, help="the page's port (default: Streamlit's, 8501 or the next free)")
     _verdicts_parser(sub, parser.commands)
     return parser
+
+
+def _workers(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text.strip() or 'an empty value'} is not a number of workers (1 or more)")
+    return n
 
 
 def _port(text: str) -> int:
@@ -275,6 +304,100 @@ def _record(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from bnviz import sweep
+    from bnviz.table.store import RunStore, StoreError
+
+    if args.link is not None:
+        linked = _from_link(args.link)
+        if isinstance(linked, str):
+            return _fail(linked, "sweep")
+        preset, base = linked
+    elif args.preset not in PRESETS:
+        return _fail(f"unknown preset {args.preset!r}; choose one of: {', '.join(PRESETS)}", "sweep")
+    else:
+        preset, base = args.preset, PRESETS[args.preset].config
+    if args.address is not None and args.engine != "ray":
+        return _fail("--address names a Ray cluster: give --engine ray too", "sweep")
+    try:
+        todo = sweep.jobs(preset, base, sweep.parse_grid(args.grid))
+    except ValueError as exc:
+        return _fail(f"--grid {exc}", "sweep")
+    store = RunStore()
+    report = _SweepReport(len(todo), args.engine, args.quiet)
+    try:
+        outcomes = sweep.run(todo, store, engine=args.engine, address=args.address, workers=args.workers,
+                             on_outcome=report.outcome, on_start=report.start)
+    except sweep.Unreachable as exc:
+        return _fail(str(exc), "sweep")
+    except StoreError as exc:
+        report.close()
+        sys.stderr.write(f"bnviz: error: {exc}; {report.kept} runs of the sweep are in the store\n")
+        return 1
+    except KeyboardInterrupt:
+        report.close()
+        sys.stderr.write(f"bnviz: interrupted: {report.kept} runs stored, {len(todo) - report.kept} left; "
+                         "the same command resumes\n")
+        return 130
+    finally:
+        for note in store.skipped:
+            sys.stderr.write(f"bnviz: note: {note} It is trained again.\n")
+    report.close()
+    failed = [o for o in outcomes if o.state == "failed"]
+    counts = {state: sum(o.state == state for o in outcomes) for state in ("stored", "skipped", "failed")}
+    diverged = sum(bool(o.diverged) for o in outcomes if o.state == "stored")
+    sys.stderr.write(f"bnviz: {len(outcomes)} runs: {counts['stored']} trained and stored"
+                     f"{f' ({diverged} with diverged variants)' if diverged else ''}, {counts['skipped']} already in "
+                     f"the store, {counts['failed']} failed; the store: {store.folder}\n")
+    return 1 if failed else 0
+
+
+class _SweepReport:
+    """What the sweep command says as its runs come: the plan, a progress bar, a line per failed or diverged run."""
+
+    def __init__(self, total: int, engine: str, quiet: bool) -> None:
+        self.total, self.engine, self.quiet = total, engine, quiet
+        self.kept = 0  # runs of the sweep in the store: skipped or stored now
+        self.bar = None
+        if engine == "ray" and not quiet:
+            sys.stderr.write("bnviz: starting Ray...\n")
+
+    def start(self, skipped: int, to_train: int, workers: int) -> None:
+        from tqdm import tqdm
+
+        if not to_train:
+            sys.stderr.write(f"bnviz: {self.total} runs: all already in the store\n")
+            return
+        sys.stderr.write(f"bnviz: {self.total} runs: {skipped} already in the store, {to_train} to train on "
+                         f"{self.engine} ({workers} worker{'s' if workers != 1 else ''})\n")
+        self.bar = tqdm(total=to_train, unit="run", file=sys.stderr, disable=self.quiet, desc="sweep")
+
+    def outcome(self, o) -> None:
+        if o.state in ("stored", "skipped"):
+            self.kept += 1
+        if o.state == "skipped":
+            return
+        name = o.job.label or "the run"
+        if o.state == "failed":
+            self._say(f"bnviz: failed: {name}: {o.error}")
+        elif o.diverged:
+            where = ", ".join(f"{token} at step {step}" for token, step in o.diverged.items())
+            self._say(f"bnviz: diverged: {name}: {where} (stored)")
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def _say(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            sys.stderr.write(line + "\n")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
 def app_path() -> Path:
     """The page's script: app.py beside the bnviz package (a source checkout)."""
     return Path(__file__).resolve().parent.parent / "app.py"
@@ -376,7 +499,8 @@ def _verdicts(args: argparse.Namespace, argv: list[str]) -> int:
             skipped = len(store.skipped)
             stored = store.get(cfg)
             if stored is None:
-                failures.setdefault(seed, store.skipped[-1] if len(store.skipped) > skipped else "no stored run")
+                failures.setdefault(seed, store.skipped[-1] if len(store.skipped) > skipped
+                                    else store.failure(cfg) or "no stored run")
                 judged[name][seed] = None
             else:
                 judged[name][seed] = evidence(stored.snapshots, cfg)
@@ -414,11 +538,13 @@ def _train_missing(preset: str, base, seeds: list[int], store, engine: str, addr
             failed[seed] = outcome.error or "failed"
         sys.stderr.write(f"bnviz: {preset} seed {seed} {outcome.state} ({done}/{len(missing)} runs)\n")
 
-    sys.stderr.write(f"bnviz: training {len(missing)} missing run{'s' if len(missing) > 1 else ''} of {preset} "
-                     f"(seeds {', '.join(map(str, missing))}) on the {engine} engine\n")
+    def started(skipped: int, to_train: int, workers: int) -> None:  # once the engine is up: said only if it is
+        sys.stderr.write(f"bnviz: training {to_train} missing run{'s' if to_train != 1 else ''} of {preset} "
+                         f"(seeds {', '.join(map(str, missing))}) on the {engine} engine, {workers} at a time\n")
+
     try:
         run(jobs(preset, base, {"seed": [str(s) for s in missing]}), store, engine=engine, address=address,
-            on_outcome=progress)
+            on_outcome=progress, on_start=started)
     except Unreachable as exc:
         return _fail(str(exc), "verdicts")
     return failed
@@ -456,6 +582,8 @@ def main(argv: list[str] | None = None) -> int:
         return _presets()
     if args.command == "view":
         return _view(args)
+    if args.command == "sweep":
+        return _sweep(args)
     if args.command == "verdicts":
         return _verdicts(args, sys.argv[1:] if argv is None else argv)
     return _record(args)

@@ -36,7 +36,8 @@ EDGES: dict[str, set[str]] = {
     "watching": {"config", "stats", "measure", "table"},
     "lightning": {"config", "watching"},
     "ui": {"config", "stats", "measure", "table", "training", "present", "urlstate", "owndata"},
-    "__main__": {"config", "stats", "measure", "table", "training", "present", "urlstate", "owndata"},
+    "sweep": {"config", "measure", "table", "training", "urlstate", "owndata"},
+    "__main__": {"config", "stats", "measure", "table", "training", "present", "urlstate", "owndata", "sweep"},
 }
 
 

@@ -495,3 +495,35 @@ def test_verdicts_bad_arguments_exit_2_with_one_line(args, needle, tmp_path):
     assert len(lines) == 1 and needle in lines[0], res.stderr
     assert lines[0].startswith("bnviz: error: ") and lines[0].endswith(VERDICTS_HELP), lines[0]
     assert not (tmp_path / "runs").exists()  # refused before anything trained
+
+
+@pytest.mark.slow
+def test_verdicts_trains_the_missing_seeds_first_and_judges_them(seeded_store, tmp_path):
+    import shutil
+
+    from bnviz.present.claims import evidence
+    from bnviz.table.store import RunStore
+
+    folder, verdicts = seeded_store
+    copy = tmp_path / "runs"
+    shutil.copytree(folder, copy)
+    RunStore(copy).path(TINY.replace(seed=2)).unlink()
+    res = cli("verdicts", *TINY_ARGS, "--seeds", "0-2", env={"BNVIZ_RUNS": str(copy)}, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "training 1 missing run of ioffe (seeds 2) on the local engine" in res.stderr
+    assert "ioffe seed 2 stored (1/1 runs)" in res.stderr
+    stored = RunStore(copy).get(TINY.replace(seed=2))
+    assert stored is not None  # trained by the sweep's engine into the store
+    again = evidence(stored.snapshots, TINY.replace(seed=2))
+    assert [v.verdict for v in again] == [v.verdict for v in verdicts[2]]  # a run is a pure function of its link
+    assert "across 3 seeds (0–2)" in res.stdout
+
+
+def test_verdicts_with_an_unreachable_cluster_exits_2_with_one_line(tmp_path):
+    res = cli("verdicts", *TINY_ARGS, "--seeds", "0", "--engine", "ray", "--address", "127.0.0.1:1",
+              env={"BNVIZ_RUNS": str(tmp_path / "runs")}, timeout=120)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "127.0.0.1:1" in lines[0], res.stderr
+    assert lines[0].startswith("bnviz: error: ") and lines[0].endswith(VERDICTS_HELP), lines[0]
+    assert not list((tmp_path / "runs").glob("*.parquet"))

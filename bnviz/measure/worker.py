@@ -16,6 +16,7 @@ RawSnapshots: ``raw_process_sink`` (a ProcessSink serving ``_serve_raw``) and ``
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import multiprocessing as mp
@@ -293,13 +294,21 @@ def _start_without_main(proc) -> None:
     child inherits the environment at its start, before it imports numpy, so the thread limits are set
     for that moment only.
     """
+    with without_main():
+        proc.start()
+
+
+@contextlib.contextmanager
+def without_main():
+    """While it lasts, processes spawned here neither re-run the parent's ``__main__`` nor start more than one
+    numeric thread (see _start_without_main); for a process pool, around each submit (the pool spawns then)."""
     with _START_LOCK:
         main = sys.modules["__main__"]
         sys.modules["__main__"] = types.ModuleType("__main__")
         saved = {k: os.environ.get(k) for k in _WORKER_ENV}
         os.environ.update(_WORKER_ENV)
         try:
-            proc.start()
+            yield
         finally:
             sys.modules["__main__"] = main
             for k, v in saved.items():

@@ -11,13 +11,16 @@ the link's names, sorted, without the preset (which names a starting point, not 
   the last one stays, and both hold the same run.
 - A file that cannot be read, or whose link is not its key's run (a foreign file), is skipped and named in
   ``skipped``; it is never shown as a run.
-- The folder is capped at ``max_bytes``: a new run evicts the least recently used ones first (a read counts as a
-  use).
+- A run that failed to train leaves ``<key>.failed.json`` (its link and why, written whole), so that a later
+  reader can say which runs failed; storing the run removes it.
+- The folder is capped at ``max_bytes`` (``$BNVIZ_RUNS_MB`` megabytes, else 2 GB): a new run evicts the least
+  recently used ones first (a read counts as a use).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -30,9 +33,11 @@ from bnviz.table import replay
 from bnviz.table.upload import ReplayError
 
 MAX_TOTAL = 2 << 30  # bytes of stored runs on one server (a preset's run with its quantiles is 1-30 MB)
+CAP_ENV = "BNVIZ_RUNS_MB"  # the cap in megabytes, for a store that holds a large sweep
 MAX_FILE = 256 << 20  # a stored table is the store's own, so it is read past the upload cap (replay.load's 20 MB)
 KEY_LEN = 16
 SUFFIX = ".parquet"
+FAILED = ".failed.json"
 
 
 class StoreError(OSError):
@@ -89,12 +94,18 @@ def default_folder() -> Path:
     return cache_folder("BNVIZ_RUNS", "runs")
 
 
+def default_cap() -> int:
+    """``$BNVIZ_RUNS_MB`` megabytes when it is a positive whole number, else MAX_TOTAL."""
+    text = os.environ.get(CAP_ENV, "")
+    return int(text) << 20 if text.isdigit() and int(text) > 0 else MAX_TOTAL
+
+
 class RunStore:
     """Finished runs in ``folder`` (made on the first put), at most ``max_bytes`` of them."""
 
-    def __init__(self, folder: str | Path | None = None, max_bytes: int = MAX_TOTAL) -> None:
+    def __init__(self, folder: str | Path | None = None, max_bytes: int | None = None) -> None:
         self.folder = Path(folder) if folder is not None else default_folder()
-        self.max_bytes = max_bytes
+        self.max_bytes = max_bytes if max_bytes is not None else default_cap()
         self.skipped: list[str] = []  # one sentence per file skipped since this store was made
 
     def path(self, cfg: ExperimentConfig) -> Path:
@@ -110,19 +121,50 @@ class RunStore:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._evict(len(data), keep=path)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.folder)
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, path)
-            finally:
-                if os.path.exists(tmp):
-                    os.remove(tmp)
+            self._write(path, data)
+            self._failed_path(cfg).unlink(missing_ok=True)
         except OSError as exc:
             raise StoreError(f"could not store the run in {self.folder}: {exc.strerror or exc}") from None
         return path
+
+    def _write(self, path: Path, data: bytes) -> None:
+        """Write ``data`` whole as ``path``: a temporary file in the folder, flushed, renamed over it."""
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=self.folder)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+
+    def _failed_path(self, cfg: ExperimentConfig) -> Path:
+        return self.folder / f"{run_key(cfg)}{FAILED}"
+
+    def put_failure(self, cfg: ExperimentConfig, error: str) -> Path:
+        """Record that the run of ``cfg`` failed to train, and why (one line); raises StoreError when it cannot."""
+        path = self._failed_path(cfg)
+        record = {"link": canonical_link(cfg), "error": error}
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._write(path, json.dumps(record).encode())
+        except OSError as exc:
+            raise StoreError(f"could not record a failed run in {self.folder}: {exc.strerror or exc}") from None
+        return path
+
+    def failure(self, cfg: ExperimentConfig) -> str | None:
+        """Why the run of ``cfg`` failed when it was last trained, or None when no failure is recorded (or the
+        record cannot be read)."""
+        try:
+            record = json.loads(self._failed_path(cfg).read_text())
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or record.get("link") != canonical_link(cfg):
+            return None
+        error = record.get("error")
+        return error if isinstance(error, str) else None
 
     def get(self, cfg: ExperimentConfig) -> replay.Replay | None:
         """The stored run of ``cfg``, or None when the store does not hold it (or holds an unreadable or foreign

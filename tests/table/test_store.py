@@ -136,3 +136,11 @@ def test_the_stored_form_carries_the_canonical_link_and_reads_back_whole(ioffe, 
     assert got is not None and got.config == IOFFE
     for g, w in zip(got.snapshots, ioffe.history.snapshots(), strict=True):
         assert_same_snapshot(g, w, hists=False)
+
+
+@pytest.mark.parametrize(("text", "cap"), [("", 2 << 30), ("500", 500 << 20), ("0", 2 << 30), ("-5", 2 << 30),
+                                           ("lots", 2 << 30)])
+def test_the_cap_is_set_in_megabytes_by_the_environment(text, cap, tmp_path, monkeypatch):
+    monkeypatch.setenv("BNVIZ_RUNS_MB", text)
+    assert RunStore(tmp_path).max_bytes == cap
+    assert RunStore(tmp_path, max_bytes=10).max_bytes == 10
