@@ -47,7 +47,7 @@ from bnviz.table.schema import (
     SMOOTH_STATS,
     UNIT_STAGES,
 )
-from bnviz.table.upload import MAX_BYTES, MAX_QUERY, ReplayError, read_table, validate
+from bnviz.table.upload import MAX_BYTES, MAX_QUERY, MAX_ROWS, ReplayError, read_table, validate
 
 MAX_SNAPSHOTS = HISTORY_CAP + 1  # rebuilt snapshots (evenly thinned beyond), as the page's History keeps them
 
@@ -514,9 +514,10 @@ def has_quantiles(df) -> bool:
     return any(str(c) in QUANTILE_STATS for c in df["stat"].cat.categories)
 
 
-def load(data: bytes, name: str, max_bytes: int = MAX_BYTES, max_snapshots: int | None = MAX_SNAPSHOTS) -> Replay:
+def load(data: bytes, name: str, max_bytes: int = MAX_BYTES, max_snapshots: int | None = MAX_SNAPSHOTS,
+         max_rows: int = MAX_ROWS) -> Replay:
     """read_table + config_for + snapshots_from_table, with the notes to show; raises ReplayError."""
-    df = read_table(data, name, max_bytes)
+    df = read_table(data, name, max_bytes, max_rows)
     cfg, notes = _config(df)
     snaps = snapshots_from_table(df, cfg, max_snapshots)
     n_steps = len(np.unique(df["step"].to_numpy()))

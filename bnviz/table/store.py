@@ -35,6 +35,7 @@ from bnviz.table.upload import ReplayError
 MAX_TOTAL = 2 << 30  # bytes of stored runs on one server (a preset's run with its quantiles is 1-30 MB)
 CAP_ENV = "BNVIZ_RUNS_MB"  # the cap in megabytes, for a store that holds a large sweep
 MAX_FILE = 256 << 20  # a stored table is the store's own, so it is read past the upload cap (replay.load's 20 MB)
+MAX_FILE_ROWS = 32_000_000  # and past the upload's rows: santurkar-dln's 25 layers x 3 variants make 14 million
 KEY_LEN = 16
 SUFFIX = ".parquet"
 FAILED = ".failed.json"
@@ -175,7 +176,7 @@ class RunStore:
         except OSError:
             return None
         try:
-            run = replay.load(data, path.name, max_bytes=MAX_FILE)
+            run = replay.load(data, path.name, max_bytes=MAX_FILE, max_rows=MAX_FILE_ROWS)
         except ReplayError as exc:
             self._skip(path, f"it cannot be read ({exc})")
             return None

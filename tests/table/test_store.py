@@ -144,3 +144,22 @@ def test_the_cap_is_set_in_megabytes_by_the_environment(text, cap, tmp_path, mon
     monkeypatch.setenv("BNVIZ_RUNS_MB", text)
     assert RunStore(tmp_path).max_bytes == cap
     assert RunStore(tmp_path, max_bytes=10).max_bytes == 10
+
+
+def test_the_store_reads_its_own_tables_past_the_uploads_row_limit(ioffe, tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from bnviz.table import replay, store
+    from bnviz.table.upload import ReplayError
+
+    data = stored_bytes(ioffe)
+    rows = pq.ParquetFile(pa.BufferReader(data)).metadata.num_rows
+    with pytest.raises(ReplayError, match=f"over the limit of {rows - 1:,}"):
+        replay.load(data, "run.parquet", max_rows=rows - 1)  # an upload this long is refused
+    s = RunStore(tmp_path / "runs")
+    s.put(IOFFE, data)
+    monkeypatch.setattr(store, "MAX_FILE_ROWS", rows)  # the store's own limit is the one it reads with
+    assert s.get(IOFFE) is not None
+    monkeypatch.setattr(store, "MAX_FILE_ROWS", rows - 1)
+    assert s.get(IOFFE) is None and "over the limit" in s.skipped[-1]
