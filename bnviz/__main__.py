@@ -513,6 +513,8 @@ def _verdicts(args: argparse.Namespace, argv: list[str]) -> int:
     for name, by_seed in judged.items():
         print(f"{name}, seeds {across.seed_list(args.seeds)}:")
         titles = {v.claim: v.title for vs in by_seed.values() for v in vs or ()}
+        if not titles:
+            print(f"  no verdict: {across.failed_text(by_seed)}")
         for a in across.across(by_seed):
             print(f"  {a.claim} {titles[a.claim]}: {a.sentence()}")
     return 0
@@ -567,7 +569,8 @@ def _verdict_table(judged: dict, seeds: list[int], argv: list[str]) -> str:
             "| claim | " + " | ".join(f"`{name}`" for name in judged) + " |",
             "|---|" + "---|" * len(judged)]
     for claim, by_preset in cells.items():
-        row = [f"{claim} {titles[claim]}", *(by_preset.get(name, "–") for name in judged)]
+        row = [f"{claim} {titles[claim]}", *(by_preset.get(name) or across.failed_text(judged[name])
+                                              for name in judged)]
         rows.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
     return "\n".join(rows)
 

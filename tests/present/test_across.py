@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bnviz.present.claims.across import across, lines, seed_list
+from bnviz.present.claims.across import across, failed_text, lines, seed_list
 from bnviz.present.claims.record import Verdict
 
 
@@ -70,8 +70,15 @@ def test_every_seed_failed():
     assert a == []  # no verdict names a claim: nothing to say per claim
 
 
-def test_one_seed_reads_in_the_singular():
+def test_one_seed_reads_in_the_singular_without_a_range():
     assert lines({3: board(3)})["C2"] == "across 1 seed (3): not measured 1"
+    assert lines({0: board(0)})["C1"] == "across 1 seed (0): supported 1; BN's drift 0.44× none's"
+
+
+def test_failed_text():
+    assert failed_text({0: board(0), 4: None}) == "seed 4 failed"
+    assert failed_text({0: None, 1: None, 3: None}) == "seeds 0–1, 3 failed"
+    assert failed_text({0: board(0)}) == ""
 
 
 @pytest.mark.parametrize("seeds, text", [((0, 1, 2, 3), "0–3"), ((5, 0, 1, 7, 8, 9), "0–1, 5, 7–9"), ((4,), "4"),

@@ -86,11 +86,13 @@ class Across:
         (a cell of the verdict table, whose heading names the seeds)."""
         parts = [f"{v} {n}" for v, n in self.counts.items()]
         if self.failed:
-            parts.append(f"seed{'s' if len(self.failed) > 1 else ''} {seed_list(self.failed)} failed")
+            parts.append(failed_text(dict.fromkeys(self.failed)))
         text = ", ".join(parts) or "no verdict"
         if self.median is not None and self.low is not None and self.high is not None:
             w = self.figure.write
-            text += f"; {self.figure.name.format(w(self.median))} [{w(self.low)}–{w(self.high)}]"
+            text += f"; {self.figure.name.format(w(self.median))}"
+            if len(self.values) > 1:
+                text += f" [{w(self.low)}–{w(self.high)}]"
         return text
 
 
@@ -136,6 +138,12 @@ def across(by_seed: Mapping[int, Sequence[Verdict] | None]) -> list[Across]:
 
 def _finite(x: float | None) -> bool:
     return x is not None and math.isfinite(float(x))
+
+
+def failed_text(by_seed: Mapping[int, Sequence[Verdict] | None]) -> str:
+    """'seeds 4, 7 failed' for the seeds whose run failed ("" when none did)."""
+    failed = [s for s, verdicts in by_seed.items() if verdicts is None]
+    return f"seed{'s' if len(failed) > 1 else ''} {seed_list(failed)} failed" if failed else ""
 
 
 def lines(by_seed: Mapping[int, Sequence[Verdict] | None]) -> dict[str, str]:
