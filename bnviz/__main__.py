@@ -495,7 +495,7 @@ def _verdicts(args: argparse.Namespace, argv: list[str]) -> int:
         judged[name] = {}
         for i, seed in enumerate(args.seeds, 1):
             cfg = base.replace(seed=seed)
-            sys.stderr.write(f"\rbnviz: judging {name} seed {seed} ({i}/{len(args.seeds)})")
+            sys.stderr.write(f"bnviz: judging {name} seed {seed} ({i}/{len(args.seeds)})\n")
             skipped = len(store.skipped)
             stored = store.get(cfg)
             if stored is None:
@@ -504,7 +504,6 @@ def _verdicts(args: argparse.Namespace, argv: list[str]) -> int:
                 judged[name][seed] = None
             else:
                 judged[name][seed] = evidence(stored.snapshots, cfg)
-        sys.stderr.write("\n")
         for seed, why in failures.items():
             sys.stderr.write(f"bnviz: {name} seed {seed} failed: {why}\n")
     if args.markdown:
