@@ -46,7 +46,7 @@ FIGURES: Mapping[str, Figure] = {
     "C5": Figure("share of sums near-Gaussian {}", lambda x: fmt(x, 2)),
     "C6": Figure("max |ΔW|, |ΔKL| under γ, β {}", sci),
     "C7": Figure("drift with BN after / before {}×", _ratio),
-    "C8": Figure("noisy BN's mean score over training {} points below BN's", _points),
+    "C8": Figure("BN's lead over noisy BN in mean score over training {} points", _points),
     "C9": Figure("best shape's lead over the Gaussian and BN {} points", _points),
     "C10": Figure("BN's β-smoothness {}× none's", _ratio),
 }
