@@ -14,6 +14,7 @@ from __future__ import annotations
 import streamlit as st
 
 from bnviz import config as C
+from bnviz.table.replay import StoredRun
 from bnviz.ui import classroom, controls, live, panels, runtime, state
 from bnviz.ui.runtime import lease, registry
 
@@ -42,7 +43,8 @@ if folder is not None:
     replaying = live.followed_run(folder)  # a FollowedRun: shown like a replay that grows
     problems = []
 if replaying is None:
-    run = lease().view(cfg)
+    with st.spinner("Opening the run…"):  # shown after half a second: a stored run's table takes a few to read
+        run = lease().view(cfg)
     state.sync_query(cfg)
 else:
     if folder is None:
@@ -82,7 +84,7 @@ with bar:
         status_slot = controls.transport(run, lease())
     viewers = registry().viewers(cfg) if replaying is None else 1
     refresh = live.refresh_interval(run, viewers)
-    if viewers > 1:
+    if viewers > 1 and not isinstance(run, StoredRun):  # a stored run has no training to share
         status_slot.caption(f"Shared run: {viewers} viewers watch this link. Pause freezes your view; training "
                             f"goes on for the others. Charts refresh every {refresh:g} s.")
     st.session_state["panel"] = st.session_state["_panel"] = live.selected_panel()

@@ -1,5 +1,5 @@
-"""Command line: ``python -m bnviz presets``, ``python -m bnviz record --preset NAME --out FILE`` and
-``python -m bnviz view DIR``.
+"""Command line: ``python -m bnviz presets``, ``python -m bnviz record --preset NAME --out FILE``,
+``python -m bnviz sweep --preset NAME --grid SPEC ...`` and ``python -m bnviz view DIR``.
 
 ``record`` trains headless through the same Run the app uses and writes the tidy table (columns
 variant, step, layer, stage, unit, stat, value) as CSV or Parquet by the file's suffix; ``--data FILE.csv
@@ -11,6 +11,9 @@ which the page can follow while it is written. ``--link URL`` records the run a 
 preset's, and ``--store`` also keeps the run in the store of finished runs (bnviz.table.store). Bad arguments
 exit with status 2 and one line on stderr, in plain words, ending with the help command as it is typed,
 e.g. ``(see python -m bnviz record --help)``.
+
+``sweep (--preset NAME | --link URL) --grid SPEC [SPEC ...] [--engine local|ray]`` trains every combination of
+a grid of share-link values into the store of finished runs (bnviz.sweep), skipping the runs already there.
 
 ``view DIR [--port N]`` opens the page on a run folder that another process writes (``bnviz.watch(...,
 out=DIR)``): it checks that DIR holds a run, then runs ``streamlit run app.py -- --run DIR`` (app.py beside the
@@ -324,7 +327,9 @@ def _sweep(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return _fail(f"--grid {exc}", "sweep")
     store = RunStore()
-    report = _SweepReport(len(todo), args.engine, args.quiet)
+    if args.engine == "ray" and args.address is None and not args.quiet:
+        sys.stderr.write("bnviz: starting a local Ray...\n")
+    report = _SweepReport(len(todo), args.engine, args.quiet, store.skipped)
     try:
         outcomes = sweep.run(todo, store, engine=args.engine, address=args.address, workers=args.workers,
                              on_outcome=report.outcome, on_start=report.start)
@@ -332,43 +337,45 @@ def _sweep(args: argparse.Namespace) -> int:
         return _fail(str(exc), "sweep")
     except StoreError as exc:
         report.close()
-        sys.stderr.write(f"bnviz: error: {exc}; {report.kept} runs of the sweep are in the store\n")
+        sys.stderr.write(f"bnviz: error: {exc}; {_runs(report.kept)} of the sweep in the store\n")
         return 1
     except KeyboardInterrupt:
         report.close()
-        sys.stderr.write(f"bnviz: interrupted: {report.kept} runs stored, {len(todo) - report.kept} left; "
+        sys.stderr.write(f"bnviz: interrupted: {_runs(report.kept)} stored, {len(todo) - report.kept} left; "
                          "the same command resumes\n")
         return 130
-    finally:
-        for note in store.skipped:
-            sys.stderr.write(f"bnviz: note: {note} It is trained again.\n")
     report.close()
     failed = [o for o in outcomes if o.state == "failed"]
     counts = {state: sum(o.state == state for o in outcomes) for state in ("stored", "skipped", "failed")}
     diverged = sum(bool(o.diverged) for o in outcomes if o.state == "stored")
-    sys.stderr.write(f"bnviz: {len(outcomes)} runs: {counts['stored']} trained and stored"
+    sys.stderr.write(f"bnviz: {_runs(len(outcomes))}: {counts['stored']} trained and stored"
                      f"{f' ({diverged} with diverged variants)' if diverged else ''}, {counts['skipped']} already in "
                      f"the store, {counts['failed']} failed; the store: {store.folder}\n")
     return 1 if failed else 0
 
 
+def _runs(n: int) -> str:
+    return f"{n} run{'' if n == 1 else 's'}"
+
+
 class _SweepReport:
     """What the sweep command says as its runs come: the plan, a progress bar, a line per failed or diverged run."""
 
-    def __init__(self, total: int, engine: str, quiet: bool) -> None:
+    def __init__(self, total: int, engine: str, quiet: bool, skipped: list[str]) -> None:
         self.total, self.engine, self.quiet = total, engine, quiet
+        self.skipped = skipped  # the store's sentences on files it could not use, found before training
         self.kept = 0  # runs of the sweep in the store: skipped or stored now
         self.bar = None
-        if engine == "ray" and not quiet:
-            sys.stderr.write("bnviz: starting Ray...\n")
 
     def start(self, skipped: int, to_train: int, workers: int) -> None:
         from tqdm import tqdm
 
+        for note in self.skipped:
+            sys.stderr.write(f"bnviz: note: {note} It is trained again.\n")
         if not to_train:
-            sys.stderr.write(f"bnviz: {self.total} runs: all already in the store\n")
+            sys.stderr.write(f"bnviz: {_runs(self.total)}: all already in the store\n")
             return
-        sys.stderr.write(f"bnviz: {self.total} runs: {skipped} already in the store, {to_train} to train on "
+        sys.stderr.write(f"bnviz: {_runs(self.total)}: {skipped} already in the store, {to_train} to train on "
                          f"{self.engine} ({workers} worker{'s' if workers != 1 else ''})\n")
         self.bar = tqdm(total=to_train, unit="run", file=sys.stderr, disable=self.quiet, desc="sweep")
 

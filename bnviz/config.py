@@ -447,6 +447,12 @@ def _presets() -> dict[str, Preset]:
             "The same four normalizations in Figure 1's network on the digits: BN, and BN's standardization "
             "forced into a Gaussian, a uniform or a Laplace shape.",
         ),
+        Preset(
+            "lr-range",
+            base.replace(activation="relu", lr=0.1, steps=1000),
+            "How wide a range of learning rates trains well? Figure 1's 3x100 network with ReLU, 1,000 steps (a few "
+            "seconds a run), no norm vs BN: sweep the learning rate from 0.001 to 10 on the Learning rates panel.",
+        ),
     ]
     return {p.name: p for p in items}
 
@@ -463,5 +469,6 @@ PANELS = {
     "normality": "Normality",
     "stability": "Stability",
     "why-gaussian": "Why Gaussian?",
+    "lr-range": "Learning rates",
     "evidence": "Evidence board",
 }

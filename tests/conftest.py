@@ -28,15 +28,26 @@ def diverged_run():
     return finished_run(DIVERGES)
 
 
+def _session_folder(tmp_path_factory, variable: str, name: str):
+    folder = tmp_path_factory.mktemp(name)
+    old = os.environ.get(variable)
+    os.environ[variable] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop(variable, None)
+    else:
+        os.environ[variable] = old
+
+
 @pytest.fixture(scope="session", autouse=True)
 def data_store(tmp_path_factory):
     """Every test (and every server or command it starts) keeps uploaded data in a folder of its own session,
     never in the user's cache."""
-    folder = tmp_path_factory.mktemp("bnviz-data")
-    old = os.environ.get("BNVIZ_DATA")
-    os.environ["BNVIZ_DATA"] = str(folder)
-    yield folder
-    if old is None:
-        os.environ.pop("BNVIZ_DATA", None)
-    else:
-        os.environ["BNVIZ_DATA"] = old
+    yield from _session_folder(tmp_path_factory, "BNVIZ_DATA", "bnviz-data")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def runs_store(tmp_path_factory):
+    """Every test (and every server or command it starts) stores finished runs in a folder of its own session,
+    never in the user's cache; a test that needs an empty store makes its own."""
+    yield from _session_folder(tmp_path_factory, "BNVIZ_RUNS", "bnviz-runs")

@@ -86,6 +86,7 @@ def test_record_quantiles_and_share_link_replay(tmp_path):
 
 
 RECORD_HELP = "(see python -m bnviz record --help)"
+SWEEP_HELP = "(see python -m bnviz sweep --help)"
 BAD_ARGUMENTS = [
     (["record", "--preset", "nope", "--out", "x.csv"], "unknown preset", RECORD_HELP),
     (["record", "--preset", "ioffe", "--steps", "0", "--out", "x.csv"],
@@ -100,10 +101,43 @@ BAD_ARGUMENTS = [
     (["record", "--preset", "ioffe", "--out", "nowhere/x.csv"], "'nowhere' does not exist", RECORD_HELP),
     (["record", "--out", "x.csv"], "--preset", RECORD_HELP),
     (["record", "--preset", "ioffe", "--out", "x.csv", "--bogus"], "unrecognized arguments: --bogus", RECORD_HELP),
+    (["sweep", "--preset", "nope", "--grid", "seed=1"], "unknown preset 'nope'", SWEEP_HELP),
     (["presets", "extra"], "unrecognized arguments: extra", "(see python -m bnviz presets --help)"),
     (["frobnicate"], "invalid choice", "(see python -m bnviz --help)"),
     ([], "required", "(see python -m bnviz --help)"),
 ]
+
+
+SWEEP_BAD_ARGUMENTS = [
+    (["sweep", "--preset", "ioffe"], "the following arguments are required: --grid"),
+    (["sweep", "--preset", "ioffe", "--grid", "seed=5-1"],
+     "--grid seed=5-1: the range 5-1 goes down; write the smaller number first (1-5)"),
+    (["sweep", "--preset", "ioffe", "--grid", "sed=1"], "--grid sed=1: a link has no setting called sed"),
+    (["sweep", "--preset", "ioffe", "--grid", "seed=1", "--workers", "0"],
+     "argument --workers: 0 is not a number of workers (1 or more)"),
+    (["sweep", "--preset", "ioffe", "--grid", "seed=1", "--engine", "spark"], "invalid choice: 'spark'"),
+    (["sweep", "--preset", "ioffe", "--grid", "seed=1", "--address", "10.0.0.5:6379"],
+     "--address names a Ray cluster: give --engine ray too"),
+    (["sweep", "--link", "preset=ioffe&lr=fast", "--grid", "seed=1"], "--link: lr=fast ignored"),
+]
+
+
+@pytest.mark.parametrize("args, needle", SWEEP_BAD_ARGUMENTS)
+def test_sweep_bad_arguments_exit_2_with_one_line_before_any_training(args, needle, capsys, monkeypatch, tmp_path):
+    """In this process (the subprocess case above shows the line as a user sees it): nothing is trained or stored."""
+    import bnviz.sweep
+    from bnviz.__main__ import main
+
+    monkeypatch.setenv("BNVIZ_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr(bnviz.sweep, "run", lambda *a, **kw: pytest.fail("the sweep started"))
+    try:
+        status = main(args)
+    except SystemExit as exc:  # argparse's own refusals
+        status = exc.code
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and needle in lines[0], lines
+    assert lines[0].startswith("bnviz: error: ") and lines[0].endswith(SWEEP_HELP), lines[0]
+    assert not (tmp_path / "runs").exists()
 
 
 @pytest.mark.parametrize("args, needle, pointer", BAD_ARGUMENTS)
@@ -399,6 +433,216 @@ def test_record_store_keeps_the_run_where_the_page_finds_it(tmp_path):
     stored = RunStore(tmp_path / "runs").get(PRESETS["ioffe"].config.replace(steps=40, snapshot_every=20))
     assert stored is not None and [s.step for s in stored.snapshots] == [0, 20, 40]
     assert (tmp_path / "runs" / stored.name).read_bytes() == out.read_bytes()
+
+
+# --- sweep ------------------------------------------------------------------------------------------------------
+
+def _closed_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_sweep_on_an_unreachable_ray_cluster_exits_2_with_one_line(tmp_path):
+    port = _closed_port()
+    res = cli("sweep", "--preset", "ioffe", "--grid", "seed=0-3", "--engine", "ray", "--address", f"127.0.0.1:{port}",
+              env={"BNVIZ_RUNS": str(tmp_path / "runs")}, timeout=60)
+    assert res.returncode == 2
+    assert res.stderr == (f"bnviz: error: cannot reach the Ray cluster at 127.0.0.1:{port}: connection refused "
+                          f"{SWEEP_HELP}\n")
+    assert not (tmp_path / "runs").exists()
+
+
+SWEEP = ["sweep", "--preset", "ioffe", "--grid", "steps=300", "every=50", "seed=0-3", "--workers", "1", "--quiet"]
+
+
+def _sweep_in_background(store, *engine):
+    env = {**os.environ, "BNVIZ_RUNS": str(store), "PYTHONPATH": os.pathsep.join([str(ROOT),
+                                                                                 os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen([sys.executable, "-m", "bnviz", *SWEEP, *engine], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def _descendants(pid):
+    """The processes below ``pid`` (its children, theirs, ...), read from /proc."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+def _alive(pid):
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait_until_gone(pids, seconds=10):
+    end = time.monotonic() + seconds
+    while any(_alive(p) for p in pids) and time.monotonic() < end:
+        time.sleep(0.1)
+
+
+def _wait_for_a_stored_run(proc, store, deadline=240):
+    end = time.monotonic() + deadline
+    while not list(store.glob("*.parquet")):
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < end, "no run was stored"
+        time.sleep(0.1)
+
+
+def _sweep_jobs():
+    from bnviz.sweep import jobs, parse_grid
+
+    return jobs("ioffe", PRESETS["ioffe"].config, parse_grid(["steps=300", "every=50", "seed=0-3"]))
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_leaves_whole_runs_and_the_same_command_resumes(tmp_path):
+    from bnviz.table.store import RunStore
+
+    store = tmp_path / "runs"
+    proc = _sweep_in_background(store)
+    try:
+        _wait_for_a_stored_run(proc, store)
+        below = _descendants(proc.pid)
+        assert below, "the sweep has no worker process"
+        proc.kill()  # the driver alone, with -9: it cannot stop its workers
+        proc.communicate(timeout=60)
+        _wait_until_gone(below)
+    finally:
+        if proc.poll() is None or _descendants(proc.pid):
+            os.killpg(proc.pid, 9)
+    assert not [p for p in below if _alive(p)], "a worker process outlived its killed driver"
+    kept = len(list(store.glob("*.parquet")))
+    assert 1 <= kept < 4
+    res = cli(*SWEEP, env={"BNVIZ_RUNS": str(store)})
+    assert res.returncode == 0, res.stderr
+    assert f"4 runs: {kept} already in the store, {4 - kept} to train on local (1 worker)" in res.stderr
+    assert res.stderr.strip().endswith(f"{4 - kept} trained and stored, {kept} already in the store, 0 failed; "
+                                       f"the store: {store}")
+    runs = RunStore(store)
+    assert sorted(p.name for p in store.glob("*.parquet")) == sorted(runs.path(j.config).name for j in _sweep_jobs())
+    for job in _sweep_jobs():
+        got = runs.get(job.config)
+        assert got is not None and [s.step for s in got.snapshots] == list(range(0, 301, 50))
+    assert runs.skipped == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", [[], ["--engine", "ray", "--workers", "2"]], ids=["local", "ray"])
+def test_ctrl_c_stops_the_workers_keeps_the_finished_runs_and_exits_130(tmp_path, engine):
+    import signal
+
+    if engine:
+        pytest.importorskip("ray", reason="Ray is not installed (pip install -r requirements-ray.txt)")
+    store = tmp_path / "runs"
+    proc = _sweep_in_background(store, *engine)
+    try:
+        _wait_for_a_stored_run(proc, store)
+        below = _descendants(proc.pid)
+        assert below, "the sweep has no worker process"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+    assert proc.returncode == 130, err
+    kept = len(list(store.glob("*.parquet")))
+    assert err.strip().splitlines()[-1] == (f"bnviz: interrupted: {kept} run{'s' * (kept > 1)} stored, "
+                                            f"{4 - kept} left; the same command resumes")
+    assert "Traceback" not in err
+    _wait_until_gone(below)
+    assert not [p for p in below if _alive(p)], "a worker process was left behind"
+
+
+def _tiny_sweep_in_process(monkeypatch, tmp_path, *grid):
+    """main(sweep ...) in this process with the local engine training here (so that monkeypatches reach it)."""
+    from bnviz.__main__ import main
+    from bnviz.sweep import engines
+    from bnviz.sweep.train import train
+
+    def inline(queries, workers, deliver, fn=None):
+        for i, query in queries:
+            deliver(i, train(query))
+
+    monkeypatch.setattr(engines, "_local", inline)
+    monkeypatch.setenv("BNVIZ_RUNS", str(tmp_path / "runs"))
+    return main(["sweep", "--preset", "ioffe", "--grid", "steps=20", "every=10", *grid, "--quiet"])
+
+
+@pytest.mark.slow
+def test_a_sweep_with_a_failed_run_stores_the_others_and_exits_1(tmp_path, monkeypatch, capsys):
+    from bnviz.training.run import Run
+
+    setup = Run._setup
+
+    def fails_for_seed_1(self):
+        if self.config.seed == 1:
+            raise RuntimeError("no memory left for the weights")
+        setup(self)
+
+    monkeypatch.setattr(Run, "_setup", fails_for_seed_1)
+    assert _tiny_sweep_in_process(monkeypatch, tmp_path, "seed=0-2") == 1
+    err = capsys.readouterr().err
+    assert "bnviz: failed: steps=20 every=10 seed=1: RuntimeError: no memory left for the weights\n" in err
+    assert err.endswith(f"bnviz: 3 runs: 2 trained and stored, 0 already in the store, 1 failed; the store: "
+                        f"{tmp_path / 'runs'}\n")
+    assert len(list((tmp_path / "runs").glob("*.parquet"))) == 2
+
+
+@pytest.mark.slow
+def test_a_sweep_says_which_runs_diverged_and_stores_them(tmp_path, monkeypatch, capsys):
+    assert _tiny_sweep_in_process(monkeypatch, tmp_path, "activation=relu", "lr=1000") == 0
+    err = capsys.readouterr().err
+    assert "bnviz: diverged: steps=20 every=10 activation=relu lr=1000: none at step " in err
+    assert "bnviz: 1 run: 1 trained and stored (1 with diverged variants), 0 already in the store, 0 failed" in err
+
+
+@pytest.mark.slow
+def test_a_full_disk_is_one_line_naming_the_store_and_exit_1(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from bnviz.table.store import RunStore
+
+    def full(self, path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(RunStore, "_write", full)
+    assert _tiny_sweep_in_process(monkeypatch, tmp_path, "seed=0-1") == 1
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (f"bnviz: error: could not store the run in {tmp_path / 'runs'}: No space left on "
+                                    "device; 0 runs of the sweep in the store")
+    assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_sweep_names_a_corrupt_file_in_the_store_and_trains_that_run_again(tmp_path, monkeypatch, capsys):
+    from bnviz.sweep import jobs, parse_grid
+    from bnviz.table.store import RunStore
+
+    (job,) = jobs("ioffe", PRESETS["ioffe"].config, parse_grid(["steps=20", "every=10", "seed=4"]))
+    runs = RunStore(tmp_path / "runs")
+    runs.folder.mkdir()
+    runs.path(job.config).write_bytes(b"PAR1 half a table")
+    assert _tiny_sweep_in_process(monkeypatch, tmp_path, "seed=4") == 0
+    err = capsys.readouterr().err
+    assert f"bnviz: note: Skipped {runs.path(job.config).name} in the store of runs: it cannot be read" in err
+    assert "It is trained again." in err and "1 trained and stored, 0 already in the store, 0 failed" in err
+    assert runs.get(job.config) is not None
 
 
 # ------------------------------------------------------------------------------------------ verdicts

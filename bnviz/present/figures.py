@@ -21,8 +21,9 @@ import plotly.graph_objects as go
 from bnviz import stats
 from bnviz.measure.smooth import STEPS
 from bnviz.measure.snapshot import POOLED, Snapshot
-from bnviz.present import summary, views
+from bnviz.present import lrrange, summary, views
 from bnviz.present.claims import benefit, drift
+from bnviz.present.claims import lrrange as c11
 from bnviz.present.claims.record import gap
 from bnviz.present.claims.shape import TOL_KL, TOL_W
 from bnviz.present.distributions import bimodal_demo, clt_curves, layer_histograms, qq_plot, whatif
@@ -51,7 +52,7 @@ from bnviz.present.style import (
 
 __all__ = ["variant_color", "variant_label", "training", "layer_histograms", "percentile_bands",
            "histogram_heatmap", "gamma_beta", "whatif", "normality_over_time", "qq_plot", "stability", "smoothness",
-           "clt_curves", "bimodal_demo"]
+           "clt_curves", "bimodal_demo", "lr_range"]
 
 MAX_VALUE_BINS = 120  # heatmap rows: finer than a projector shows, and it bounds the payload
 MAX_TIME_COLUMNS = 200
@@ -585,3 +586,76 @@ def smoothness(snaps: tuple[Snapshot, ...], variants, height: int = 360) -> go.F
     note = (f"steps η = learning rate × {{{grid_text}}} along the gradient g of one mini-batch, lower is smoother"
             + ("; median over the run: " + "; ".join(parts) if parts else ""))
     return figure(traces, axes, describe, note, height, cells, cell_titles=True, describe=describe)
+
+
+# ------------------------------------------------------------------------------------- learning rates
+
+LR_DESCRIBE = "Test score against the learning rate: at the end (solid) and its mean over training (dashed)"
+
+
+def lr_range(points, variants, lr: float | None = None, task: str = "classification",
+             height: int = 400) -> go.Figure:
+    """Each variant's final test score (solid) and its mean over training (dashed) against the learning rate of
+    the sweep (log axis), from the points of present/lrrange.py: only where a run is stored. A diverged run is an
+    x at the bottom ("diverged at step N"); a dotted line marks the page's own ``lr``. The title states C11's
+    verdict only through its rule, once every rate of the sweep is stored."""
+    regression = task == "regression"
+    score = views.score_name(task)
+    per = lrrange.by_variant(p for p in points if p.token in variants)
+    axes, _ = grid(1, 1)
+    traces: list[dict] = []
+    for token in variants:
+        pts = per.get(token, [])
+        if not pts:
+            continue
+        color, label = variant_color(token), variant_label(token)
+        ok = [p for p in pts if p.diverged_at is None]
+        traces.append(dict(type="scatter", x=[p.lr for p in ok], y=[p.final for p in ok], mode="lines+markers",
+                           name=f"{label}: at the end", legendgroup=label, line=dict(color=color, width=2.5),
+                           marker=dict(color=color, size=9, symbol="circle"),
+                           hovertemplate=f"lr %{{x:g}}: {score} at the end %{{y:.1%}}<extra>{label}</extra>"
+                           if not regression else f"lr %{{x:g}}: {score} at the end %{{y:.3f}}<extra>{label}</extra>"))
+        traces.append(dict(type="scatter", x=[p.lr for p in pts], y=[p.mean for p in pts], mode="lines+markers",
+                           name=f"{label}: mean over training", legendgroup=label,
+                           line=dict(color=color, width=2, dash="dash"),
+                           marker=dict(color=color, size=8, symbol="diamond-open"),
+                           hovertemplate=f"lr %{{x:g}}: mean {score} over training %{{y:.1%}}<extra>{label}</extra>"
+                           if not regression else
+                           f"lr %{{x:g}}: mean {score} over training %{{y:.3f}}<extra>{label}</extra>"))
+        gone = [p for p in pts if p.diverged_at is not None]
+        if gone:
+            traces.append(dict(type="scatter", x=[p.lr for p in gone], y=[0.0] * len(gone), mode="markers",
+                               name=f"{label}: diverged", legendgroup=label, showlegend=True,
+                               marker=dict(symbol="x", size=14, color=color, line=dict(width=1, color=color)),
+                               text=[f"diverged at step {p.diverged_at:,}" for p in gone],
+                               hovertemplate=f"lr %{{x:g}}: %{{text}}<extra>{label}</extra>"))
+    ticks = list(lrrange.LR_GRID)
+    axes["xaxis"].update(type="log", title="learning rate (log scale)", tickvals=ticks,
+                         ticktext=[f"{t:g}" for t in ticks],
+                         range=[math.log10(ticks[0]) - 0.2, math.log10(ticks[-1]) + 0.2])
+    if regression:
+        axes["yaxis"].update(title=score, autorangeoptions=dict(minallowed=-0.05, maxallowed=1.02))
+    else:
+        axes["yaxis"].update(title=score, range=[-0.03, 1.03], tickformat=".0%")
+    shapes, notes = [], []
+    if lr is not None:
+        shapes.append(dict(type="line", xref="x", x0=lr, x1=lr, yref="y domain", y0=0, y1=1,
+                           line=dict(color=GREY, dash="dot", width=2)))
+        notes.append(dict(text=f"this page: lr {lr:g}", x=math.log10(lr), xref="x", y=1, yref="y domain",
+                          xanchor="center", yanchor="bottom", showarrow=False, font=dict(color=GREY)))
+    have = [p for p in points if p.token in variants and lrrange.on_grid(p.lr)]
+    stored = len({p.lr for p in have})
+    pair = (next((t for t in variants if t.split("@")[0] == "bn"), None), "none" if "none" in variants else None)
+    n = c11.measure(have, pair[0], pair[1]) if pair[0] and pair[1] else None
+    if n is not None:
+        n = c11.C11Numbers(**{**n.__dict__, "score": score})
+    if n is not None and math.isfinite(n.best):  # the rule's band: a rate whose dashed point is in it trains well
+        shapes.insert(0, dict(type="rect", xref="x domain", x0=0, x1=1, yref="y", y0=n.best - c11.C11_MARGIN,
+                              y1=n.best, fillcolor="rgba(128,128,128,0.15)", line=dict(width=0), layer="below"))
+    if not traces:
+        return message(f"no run of this sweep is stored yet: press \"Sweep the learning rate\" "
+                       f"({len(lrrange.LR_GRID)} runs, lr {c11.GRID_TEXT})", LR_DESCRIBE, height)
+    title = c11.headline(n, variant_label) if n is not None else LR_DESCRIBE
+    stored_text = f"{stored} of the sweep's {len(lrrange.LR_GRID)} learning rates stored"
+    note = c11.note(n, regression, variant_label) if n is not None else stored_text
+    return figure(traces, axes, title, note, height, notes, shapes, describe=LR_DESCRIBE, plain_note=stored_text)

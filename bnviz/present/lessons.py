@@ -23,6 +23,8 @@ from bnviz.measure import clt
 from bnviz.measure.snapshot import POOLED
 from bnviz.present import claims, numbers, views
 from bnviz.present.claims import sums
+from bnviz.present.claims.lrrange import span_text
+from bnviz.present.lrrange import LR_GRID
 from bnviz.present.style import variant_label
 
 log = logging.getLogger(__name__)
@@ -127,6 +129,15 @@ STEPS: tuple[Step, ...] = (
         "and the ratio of the two (the effective β-smoothness), with and without BN.",
         "If BN does not fix the distributions, what does it change? Is the loss landscape smoother with BN?",
         chart="fig_smooth",
+    ),
+    Step(
+        11, "C11", "How wide a range of learning rates trains well?", "lr-range", "lr-range", None, POOLED,
+        "The chart shows the same network trained at 9 learning rates, from 0.001 to 10 on a log scale, without "
+        "normalization and with BN: the test score at the end (solid) and its mean over training (dashed); an x "
+        "at the bottom marks a run that diverged. \"Sweep the learning rate\" trains the rates not yet stored.",
+        "Over how wide a range of learning rates does each network train well? Is BN's range wider, and by "
+        "how much?",
+        chart="fig_lr",
     ),
 )
 
@@ -342,8 +353,25 @@ def _c10(v, n: claims.C10Numbers, cfg, **_) -> list[str]:
             + "; ".join(f"{words[q]} {_fmt(n.bn[q])} vs {_fmt(n.none[q])}" for q in n.ratios) + "."]
 
 
+def _c11(v, n: claims.C11Numbers, cfg, **_) -> list[str]:
+    def _pct(x) -> str:  # the score as the Learning rates chart writes it
+        return numbers.score(x, "R²" in n.score)
+
+    bn, none = n.tokens
+    said = [f"lr {span_text(n.spans[t])}" if n.spans[t] else "none of the sweep's rates" for t in (bn, none)]
+    out = [f"the best mean {n.score} over training in the sweep is {_pct(n.best)} ({variant_label(n.best_at[0])} at "
+           f"lr {n.best_at[1]:g}); within {claims.C11_MARGIN * 100:g} points of it {variant_label(bn)} trains well "
+           f"at {said[0]} ({_fmt(n.widths[bn])} decades) and {variant_label(none)} at {said[1]} "
+           f"({_fmt(n.widths[none])} decades)."]
+    gone = [f"{variant_label(t)} diverged at lr {', '.join(f'{x:g}' for x in n.diverged[t])}" for t in (bn, none)
+            if n.diverged[t]]
+    if gone:
+        out.append(" and ".join(gone).capitalize() + ".")
+    return out
+
+
 _COMPOSE: dict[str, Callable[..., list[str]]] = {"C1": _c1, "C2": _c2, "C3": _c3, "C4": _c4, "C5": _c5, "C6": _c6,
-                                                  "C7": _c7, "C8": _c8, "C9": _c9, "C10": _c10}
+                                                  "C7": _c7, "C8": _c8, "C9": _c9, "C10": _c10, "C11": _c11}
 
 
 def _meaning(v: claims.Verdict) -> str:
@@ -373,21 +401,22 @@ def _not_measured(step_: Step, v: claims.Verdict | None, snaps, cfg: ExperimentC
     return text
 
 
-def answer(step: Step, snaps, config) -> str:
+def answer(step: Step, snaps, config, lr_points=()) -> str:
     """The answer to ``step``'s question, composed from the current run's verdict on its claim; never raises.
 
     2-4 plain sentences: the verdict, the measured figures with their numbers, and what that means for the
     student's question. "Not measured yet" while the run has too few snapshots, and the preset that measures
-    the claim when the current run cannot.
+    the claim when the current run cannot. ``lr_points``: the stored points of this network's learning-rate sweep
+    (C11's evidence).
     """
     step_ = step
     snaps = tuple(snaps or ())
     try:
         cfg = config if config is not None else PRESETS[step_.preset].config
         if not step_.claim:
-            verdicts = claims.evidence(snaps, cfg)
+            verdicts = claims.evidence(snaps, cfg, lr_points)
             return "This run's evidence board: " + "; ".join(f"{v.claim} {v.verdict}" for v in verdicts) + "."
-        v = next((x for x in claims.evidence(snaps, cfg) if x.claim == step_.claim), None)
+        v = next((x for x in claims.evidence(snaps, cfg, lr_points) if x.claim == step_.claim), None)
         if not snaps or v is None or v.verdict == "not measured":
             return _not_measured(step_, v, snaps, cfg)
     except Exception as exc:  # the banner must draw whatever the run holds
@@ -396,6 +425,8 @@ def answer(step: Step, snaps, config) -> str:
     at = snaps[-1].step
     lead = (f"{v.verdict.capitalize()} at step {at:,}, the end of the run" if at >= cfg.steps else
             f"{v.verdict.capitalize()} so far, at step {at:,} of {cfg.steps:,}")
+    if v.claim == "C11":  # judged on the sweep's finished runs, not on this run's step
+        lead = f"{v.verdict.capitalize()} by the sweep's {len(LR_GRID)} finished runs"
     try:
         body = _COMPOSE[v.claim](v=v, n=v.numbers, cfg=cfg, step_=step_, snaps=snaps)
         meaning = _meaning(v)

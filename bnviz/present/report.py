@@ -279,6 +279,9 @@ def _panel_figures(snaps, shown: Snapshot | None, cfg: ExperimentConfig, panel: 
         out.append(_Figure("fig_bimodal", "A bimodal input through BN",
                            figures.bimodal_demo(clt.bimodal_through_bn(seed=cfg.seed)),
                            "A bimodal layer input before and after batch normalization."))
+    elif panel == "lr-range":
+        notes.append("The learning-rate sweep (this network trained at 9 learning rates) is drawn on the page's "
+                     "Learning rates panel from the server's store of finished runs; this handout holds one run.")
     return out, notes
 
 

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from bnviz.table.store import RunStore
 
 ENGINES = ("local", "ray")
 CONNECT_TIMEOUT = 3.0  # seconds for the first TCP connect to a Ray cluster's address
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 DIED = "the worker process died (killed, or out of memory)"
 
 
@@ -79,7 +81,7 @@ def _run(jobs: Sequence[Job], store: RunStore, ray: _Ray | None, workers: int | 
 
     todo = []
     for i, job in enumerate(jobs):
-        if store.get(job.config) is not None:
+        if store.holds(job.config):
             tell(i, Outcome(job, "skipped", 0.0))
         else:
             todo.append(i)
@@ -109,9 +111,19 @@ def _run(jobs: Sequence[Job], store: RunStore, ray: _Ray | None, workers: int | 
 
 # --- local processes --------------------------------------------------------------------------------
 
-def _ignore_sigint() -> None:
-    """A worker's start: Ctrl-C is the driver's to handle (it stops the workers)."""
+def _worker_start(driver: int) -> None:
+    """A worker's start: Ctrl-C is the driver's to handle (it stops the workers), and on Linux the worker is
+    killed with its driver (a driver killed with -9 leaves no worker training on)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):  # no prctl: the worker ends when it next asks the driver for work
+            return
+    if os.getppid() != driver:  # the driver died before the line above
+        os._exit(1)
 
 
 def _stop(pool) -> None:
@@ -141,7 +153,8 @@ def _local(queries: Sequence[tuple[int, str]], workers: int, deliver: Deliver,
     pending = deque(queries)
     ctx = mp.get_context("spawn")
     while pending:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_ignore_sigint)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_start,
+                                   initargs=(os.getpid(),))
         in_flight: dict = {}
         try:
             broken = False

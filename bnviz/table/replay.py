@@ -7,7 +7,7 @@ turned back into the Snapshots every panel draws.
 - :func:`snapshots_from_table` rebuilds real Snapshot / VariantSnapshot / LayerStats / StageStats objects,
   so figures, views and the evidence board run on them unchanged.
 - :func:`load` reads, checks and rebuilds, and returns a :class:`Replay` with the notes to show;
-  :class:`ReplayedRun` stands in for a live Run on the page.
+  :class:`ReplayedRun` stands in for a live Run on the page, :class:`StoredRun` for a finished one from the store.
 
 What a table cannot hold comes back as NaN (or empty): the full γ/β vectors (only tracked units are in the
 table), and, unless the file was recorded with quantiles, the distributions (``hists == ()`` and NaN
@@ -558,3 +558,36 @@ class ReplayedRun:
             self.status[token] = (VariantStatus("diverged", d, f"{token} diverged at step {d}") if d is not None
                                   else VariantStatus())
         self.notes: list[str] = []  # the replay's own notes are shown by the page's replay bar
+
+
+class StoredRun(ReplayedRun):
+    """A run from the store of finished runs (:mod:`bnviz.table.store`), dressed as the finished Run of ``config``:
+    the registry hands it to the page instead of training the link again. Its state is ``"finished"``, its config
+    is the one looked up (a stored run that ended early because every variant diverged says so in its replay's
+    steps, not in its identity), and its transport calls do nothing: it never trains."""
+
+    state = "finished"
+
+    def __init__(self, replay: Replay, config: ExperimentConfig) -> None:
+        super().__init__(replay)
+        self.config = config
+        self.steps_per_second: float | None = None  # the speed control sets it; nothing reads it here
+        self.notes = list(replay.notes)  # what is approximated (histograms from quantiles), shown under the status
+
+    def start(self, paused: bool = False) -> StoredRun:
+        return self
+
+    def pause(self) -> None:
+        pass
+
+    def resume(self) -> None:
+        pass
+
+    def step_once(self, n: int = 1) -> None:
+        pass
+
+    def stop(self, wait: bool = True, timeout: float | None = None) -> None:
+        pass
+
+    def join(self, timeout: float | None = None) -> bool:
+        return True

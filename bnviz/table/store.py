@@ -68,10 +68,11 @@ def run_bytes(cfg: ExperimentConfig, snapshots) -> bytes:
                           data=metadata(cfg))
 
 
-def stored_key(data: bytes) -> str | None:
-    """The key of the run whose link a stored table carries (None when it carries none, or is no Parquet file).
-    Compared with the key a file is stored under, it tells a foreign file, and does not depend on where the run
-    ended (a run whose every variant diverged ends early, and its replay says so in its config's steps)."""
+def stored_key(data: bytes | Path) -> str | None:
+    """The key of the run whose link a stored table (its bytes, or its file: only the footer is read) carries; None
+    when it carries none, or is no Parquet file. Compared with the key a file is stored under, it tells a foreign
+    file, and does not depend on where the run ended (a run whose every variant diverged ends early, and its replay
+    says so in its config's steps)."""
     import io
 
     import pyarrow.parquet as pq
@@ -79,7 +80,7 @@ def stored_key(data: bytes) -> str | None:
     from bnviz.table.schema import QUERY_KEY
 
     try:
-        meta = pq.read_schema(io.BytesIO(data)).metadata or {}
+        meta = pq.read_schema(data if isinstance(data, Path) else io.BytesIO(data)).metadata or {}
     except Exception:  # noqa: BLE001 - pyarrow raises several kinds for a damaged footer
         return None
     query = meta.get(QUERY_KEY)
@@ -166,6 +167,20 @@ class RunStore:
             return None
         error = record.get("error")
         return error if isinstance(error, str) else None
+
+    def holds(self, cfg: ExperimentConfig) -> bool:
+        """Whether the store holds the run of ``cfg``, checked from the file's footer alone (milliseconds, where
+        ``get`` reads the whole table): it is there, is Parquet, and carries its key's link. A file that fails
+        this is named in ``skipped``; one whose pages are damaged behind a sound footer is found by ``get``."""
+        path = self.path(cfg)
+        if not path.is_file():
+            return False
+        key = stored_key(path)
+        if key is None:
+            self._skip(path, "it cannot be read (no whole Parquet table carrying a run's link)")
+        elif key != path.stem:
+            self._skip(path, "it holds another run than its name says")
+        return key == path.stem
 
     def get(self, cfg: ExperimentConfig) -> replay.Replay | None:
         """The stored run of ``cfg``, or None when the store does not hold it (or holds an unreadable or foreign

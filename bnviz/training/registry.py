@@ -12,6 +12,12 @@ page calls on every refresh and from a slow heartbeat) for ``heartbeat_timeout``
 gone: a reaper thread checks every few seconds, so a lost release cannot keep a training alive. A tab
 that comes back after that simply watches its run again, restarted: the run is a pure function of its
 config, so it is the same run.
+
+With a store of finished runs (``store``, a :class:`~bnviz.table.store.RunStore`), a link that nobody here
+watches is looked up there first: a stored run is shown as a :class:`~bnviz.table.replay.StoredRun`, with no
+training and no slot. Each run that finishes here (diverged variants included; not a stopped or failed one) is
+stored once, by a background thread at low priority, so that the next server or replica that opens the link
+shows it at once. A restart (the page's "train it again") always trains.
 """
 
 from __future__ import annotations
@@ -19,12 +25,16 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import TypedDict
 
 from bnviz.config import HISTORY_CAP, ExperimentConfig
+from bnviz.measure.worker import lower_priority
+from bnviz.table.replay import StoredRun
+from bnviz.table.store import RunStore, StoreError, run_bytes
 from bnviz.training.run import Run
 
 log = logging.getLogger(__name__)
@@ -34,6 +44,7 @@ DEFAULT_MEMORY_BUDGET = 256 << 20  # bytes of snapshot histories kept across all
 # and a browser starved of CPU (30 headless pages on the server's own 2 cores) was seen silent for over
 # 120 s while still open, which stopped and restarted its link's training.
 HEARTBEAT_TIMEOUT = 300.0
+STORE_NICE = 10  # at least this much is added to the storing thread's nice value: it comes after pages and training
 
 
 class _RunOptions(TypedDict):
@@ -49,10 +60,11 @@ class _RunOptions(TypedDict):
 class Entry:
     """A run and who watches it."""
 
-    run: Run
+    run: Run | StoredRun
     viewers: set[int] = field(default_factory=set)
     last_viewed: float = field(default_factory=time.monotonic)
     queued_at: float | None = None
+    stored: bool = False  # in the store already (opened from it, or handed to the storing thread)
 
 
 class Registry:
@@ -60,7 +72,8 @@ class Registry:
 
     def __init__(self, max_running: int | None = None, memory_budget: int = DEFAULT_MEMORY_BUDGET,
                  stats_in: str = "process", history_cap: int = HISTORY_CAP, steps_per_second: float | None = None,
-                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT, on_drop=None, nice: int = 0) -> None:
+                 heartbeat_timeout: float = HEARTBEAT_TIMEOUT, on_drop=None, nice: int = 0,
+                 store: RunStore | None = None) -> None:
         self.max_running = max_running or os.cpu_count() or 1
         self.memory_budget = memory_budget
         self.heartbeat_timeout = heartbeat_timeout
@@ -75,6 +88,9 @@ class Registry:
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self.started = 0  # trainings started since creation (the load benchmark reads it)
+        self.store = store
+        self._to_store: queue.Queue[tuple[RunStore, ExperimentConfig, Run]] = queue.Queue()
+        self._storer: threading.Thread | None = None
 
     # --- viewers ------------------------------------------------------------------------------------
 
@@ -82,11 +98,22 @@ class Registry:
         """A handle for one viewer (one browser session)."""
         return Lease(self, next(self._ids))
 
-    def _acquire(self, config: ExperimentConfig, viewer: int) -> Run:
+    def _acquire(self, config: ExperimentConfig, viewer: int, stored: bool = True) -> Run | StoredRun:
+        """The run of ``config``, now watched by ``viewer``: the live one, else the stored one (when ``stored``),
+        else a new training, queued."""
+        found: StoredRun | None = None
+        skipped: list[str] = []
+        if stored and self.store is not None and self._missing(config):
+            found, skipped = self._open_stored(config)  # outside the lock: parsing a large table takes a while
         with self._lock:
             entry = self._entries.get(config)
             if entry is None or entry.run.state in ("stopped", "failed"):
-                entry = Entry(Run(config, **self._run_kw), queued_at=time.monotonic())
+                if found is not None:
+                    entry = Entry(found, stored=True)
+                else:
+                    run = Run(config, **self._run_kw)
+                    run.notes.extend(f"{why} The run trains here and replaces it when it finishes." for why in skipped)
+                    entry = Entry(run, queued_at=time.monotonic())
                 self._entries[config] = entry
             entry.viewers.add(viewer)
             entry.last_viewed = self._seen[viewer] = time.monotonic()
@@ -110,13 +137,31 @@ class Registry:
                 self._let_go(entry.run)  # nobody watches: stop training now; its slot frees when it has ended
             self._schedule()
 
-    def restart(self, config: ExperimentConfig, viewer: int) -> Run:
-        """Throw the run of ``config`` away and start it again from step 0 (same config: same run)."""
+    def _missing(self, config: ExperimentConfig) -> bool:
+        with self._lock:
+            entry = self._entries.get(config)
+            return entry is None or entry.run.state in ("stopped", "failed")
+
+    def _open_stored(self, config: ExperimentConfig) -> tuple[StoredRun | None, list[str]]:
+        """The stored run of ``config`` (None when the store does not hold it), and the store's sentences about a
+        file under its key that it skipped (corrupt, or another run's)."""
+        assert self.store is not None
+        if not self.store.has(config):
+            return None, []
+        name = self.store.path(config).name
+        seen = len(self.store.skipped)
+        replay = self.store.get(config)
+        if replay is None:
+            return None, [why for why in self.store.skipped[seen:] if name in why]
+        return StoredRun(replay, config), []
+
+    def restart(self, config: ExperimentConfig, viewer: int) -> Run | StoredRun:
+        """Throw the run of ``config`` away and train it again from step 0 (same config: same run)."""
         with self._lock:
             entry = self._entries.pop(config, None)
             if entry is not None:
                 self._let_go(entry.run)
-            run = self._acquire(config, viewer)
+            run = self._acquire(config, viewer, stored=False)
             if entry is not None:
                 self._entries[config].viewers |= entry.viewers
             return run
@@ -139,17 +184,17 @@ class Registry:
 
     # --- scheduling and memory ----------------------------------------------------------------------
 
-    def _drop(self, run: Run) -> None:
+    def _drop(self, run: Run | StoredRun) -> None:
         if self._on_drop is not None:
             try:
                 self._on_drop(run)
             except Exception as exc:  # noqa: BLE001 - freeing a cache must never break releasing a viewer
                 log.warning("registry on_drop failed: %r", exc)
 
-    def _let_go(self, run: Run) -> None:
+    def _let_go(self, run: Run | StoredRun) -> None:
         """Stop ``run`` without waiting (it keeps its slot until it has ended) and let the page forget it."""
         run.stop(wait=False)
-        if run.alive:
+        if isinstance(run, Run) and run.alive:
             self._stopping.append(run)
         self._drop(run)
 
@@ -169,7 +214,52 @@ class Registry:
                 entry.run.start()
                 entry.queued_at = None
                 self.started += 1
+            self._hand_finished_to_store()
             self._evict()
+
+    # --- the store of finished runs -----------------------------------------------------------------
+
+    def _hand_finished_to_store(self) -> None:
+        """Queue each run that finished here since the last call for storing (once each)."""
+        if self.store is None:
+            return
+        for config, entry in self._entries.items():
+            if not entry.stored and entry.run.state == "finished" and isinstance(entry.run, Run):
+                entry.stored = True
+                self._to_store.put((self.store, config, entry.run))
+                if self._storer is None:
+                    self._storer = threading.Thread(target=self._store_loop, daemon=True, name="bnviz-storer")
+                    self._storer.start()
+
+    def _store_loop(self) -> None:
+        lower_priority(max(self._run_kw["nice"], STORE_NICE))
+        while True:
+            store, config, run = self._to_store.get()
+            try:
+                self._put(store, config, run)
+            finally:
+                self._to_store.task_done()
+
+    @staticmethod
+    def _put(store: RunStore, config: ExperimentConfig, run: Run) -> None:
+        try:
+            store.put(config, run_bytes(config, run.history.snapshots()))
+        except StoreError as exc:  # the page goes on showing the run from memory; put left no partial file
+            log.warning("finished run not stored: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - a run that cannot be written must not end the storing thread
+            log.warning("finished run not stored: %r", exc)
+
+    def flush(self, timeout: float = 60.0) -> bool:
+        """Hand the runs finished so far to the store and wait until they are written (tests, a sweep's end);
+        True when everything handed over was written (or failed with its message logged) in time."""
+        with self._lock:
+            self._hand_finished_to_store()
+        deadline = time.monotonic() + timeout
+        while self._to_store.unfinished_tasks:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.02)
+        return True
 
     def tick(self) -> None:
         """Let finished runs hand their slot to queued ones (the page calls this on every refresh)."""
@@ -239,15 +329,16 @@ class Lease:
         self.registry, self.viewer = registry, viewer
         self.config: ExperimentConfig | None = None
 
-    def view(self, config: ExperimentConfig) -> Run:
-        """Watch the run of ``config`` (starting or queueing it), leaving the previous one."""
+    def view(self, config: ExperimentConfig) -> Run | StoredRun:
+        """Watch the run of ``config`` (opening it from the store, or starting or queueing it), leaving the previous
+        one."""
         if self.config is not None and self.config != config:
             self.registry._release(self.config, self.viewer)
         self.config = config
         return self.registry._acquire(config, self.viewer)
 
-    def restart(self) -> Run | None:
-        """Start the watched run again from step 0."""
+    def restart(self) -> Run | StoredRun | None:
+        """Train the watched run again from step 0 (a stored one too)."""
         return None if self.config is None else self.registry.restart(self.config, self.viewer)
 
     def sole_viewer(self) -> bool:

@@ -6,17 +6,20 @@ import streamlit as st
 
 from bnviz.present import claims, lessons
 
+from . import lrsweep
 from .runtime import shared
 from .state import close_lesson, follow_live, open_step, reveal
 
 # Less empty space above the page, so a 1280x800 projector shows controls and a full chart together: the top bar
 # shows the heading under it and lets clicks through except on its own buttons; an element that only holds a
 # style sheet takes no room (no gap above it either).
+# The panel bar's buttons are narrower than Streamlit's, so the nine panels fit one row of a 1280-px window.
 PAGE_CSS = """<style>
 .block-container {padding-top: 2.2rem; padding-bottom: 1rem}
 [data-testid=stHeader] {background: transparent; pointer-events: none}
 [data-testid=stHeader] * {pointer-events: auto}
 [data-testid=stElementContainer]:has([data-testid=stMarkdownContainer] > style:only-child) {display: none}
+.st-key-panel button {padding-left: 0.6rem; padding-right: 0.6rem}
 </style>"""
 PRESENTER_CSS = """<style>
 [data-testid=stSidebar], [data-testid=stSidebarCollapsedControl] {display: none}
@@ -151,16 +154,18 @@ def banner(snaps, cfg) -> None:
                 st.button("Hold this step", key="lesson_hold", icon=":material/pause:", on_click=reveal,
                           args=(snaps,), width="content")
         if revealed:
-            st.success(shared(_answer, snaps, step, cfg), icon=":material/lightbulb:")
+            st.success(shared(_answer, snaps, step, cfg, lrsweep.points(cfg)), icon=":material/lightbulb:")
 
 
-def _answer(snaps, step, cfg) -> str:
-    """The step's answer from ``snaps`` (first: the snapshots anchor the shared result, see runtime.shared)."""
-    return lessons.answer(step, snaps, cfg)
+def _answer(snaps, step, cfg, lr_points=()) -> str:
+    """The step's answer from ``snaps`` (first: the snapshots anchor the shared result, see runtime.shared) and the
+    stored points of the network's learning-rate sweep."""
+    return lessons.answer(step, snaps, cfg, lr_points)
 
 
 def _reveal(step, snaps, cfg) -> None:
     """Reveal callback: the answer, holding the shown step when the run measures the claim there. Too early
     (too few snapshots) the view keeps following training, so that the answer comes as soon as it can."""
-    verdict = next((v for v in shared(claims.evidence, snaps, cfg) if v.claim == step.claim), None)
+    verdict = next((v for v in shared(claims.evidence, snaps, cfg, lrsweep.points(cfg)) if v.claim == step.claim),
+                   None)
     reveal(snaps if verdict is not None and verdict.verdict != "not measured" else ())

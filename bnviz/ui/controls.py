@@ -128,8 +128,27 @@ def _owner_action(lease: Lease, action) -> None:
         action()
 
 
-def transport(run: Run, lease: Lease):
-    """Play, pause, single step, reset and speed; returns the slot beside them (for the status line)."""
+def stored_bar(lease: Lease):
+    """In place of the transport buttons for a run opened from the store of finished runs: that nothing trains,
+    and the way to watch it train; returns the slot beside them (for the status line)."""
+    def train_again() -> None:
+        st.session_state["view_paused"] = False
+        lease.restart()
+
+    c1, c2, c3 = st.columns([6.2, 2.2, 1.4], vertical_alignment="center")
+    c1.markdown("**Finished** · opened from the store of finished runs, no training needed")
+    c2.button("Train it again live", key="train_again", icon=":material/replay:", on_click=train_again,
+              disabled=not lease.sole_viewer(), width="stretch",
+              help="Train this run from step 0 here, to watch it learn: the same run, since its settings decide it "
+              "(offered while nobody else watches this link)")
+    return c3
+
+
+def transport(run: Run | replay_mod.StoredRun, lease: Lease):
+    """Play, pause, single step, reset and speed; returns the slot beside them (for the status line). A run
+    from the store of finished runs gets :func:`stored_bar` instead."""
+    if isinstance(run, replay_mod.StoredRun):
+        return stored_bar(lease)
     shared = not lease.sole_viewer()
     view_paused = st.session_state.get("view_paused", False)
 

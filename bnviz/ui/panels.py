@@ -17,7 +17,7 @@ from bnviz.present.claims import sums
 from bnviz.present.claims.record import RunView
 from bnviz.present.style import STAGE_TITLES, described, message, presented
 
-from . import classroom, seeds, state
+from . import classroom, lrsweep, seeds, state
 from .runtime import shared
 
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2},
@@ -218,6 +218,35 @@ def why_gaussian(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None
     chart(figures.bimodal_demo(clt.bimodal_through_bn(seed=cfg.seed)), "fig_bimodal")
 
 
+SWEEP_REFRESH_SECONDS = 1.0  # the sweep's progress and points while it runs (the page's own run may have ended)
+
+
+def lr_range(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
+    """The learning-rate sweep of this network: the score at each stored rate, and the button that sweeps."""
+    if cfg.watched is not None or st.session_state.get("_following"):
+        st.info("The learning-rate sweep trains bnviz's own network at 9 learning rates: a followed run cannot be "
+                "swept. Open the lr-range preset on a page that follows no run folder.", icon="ℹ️")
+        return
+    job = lrsweep.sweeps().job(cfg)
+    live = job is not None and job.alive
+    st.fragment(_lr_sweep, run_every=SWEEP_REFRESH_SECONDS if live else None)(cfg)
+
+
+def _lr_sweep(cfg) -> None:
+    """The sweep's figure, button and progress (a fragment refreshing while the sweep runs)."""
+    points = lrsweep.points(cfg)
+    chart(figures.lr_range(points, cfg.variants, lr=cfg.lr, task=cfg.task, **classroom.sized("fig_lr")), "fig_lr")
+    job = lrsweep.sweeps().job(cfg)
+    with st.container(horizontal=True, vertical_alignment="center"):
+        if st.button("Sweep the learning rate", key="lr_sweep", icon=":material/play_arrow:", width="content",
+                     help="Train this network at each learning rate of the figure, one run at a time, in the "
+                          "server's queue; runs already stored are not trained again"):
+            job = lrsweep.sweeps().start(cfg)
+            st.rerun(scope="app")  # the fragment starts refreshing with the sweep under way
+        if job is not None:
+            st.caption(job.progress() if job.alive else f"Sweep ended: {job.progress()}")
+
+
 def evidence(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """Every claim of docs/claims.md with a verdict computed from this run."""
     final = shared(_evidence_upto, snaps, snaps[-1].step, cfg) if seeds.judged_at_end(snaps, cfg) else None
@@ -225,7 +254,7 @@ def evidence(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     # One paragraph whatever the lines' state: the elements below keep their places while the lines arrive.
     st.markdown("Each verdict is computed from this run's numbers up to the shown step; a different run can "
                 "give a different verdict." + _across_note(lines, scrubbed=shown.step != snaps[-1].step))
-    for v in shared(_evidence_upto, snaps, shown.step, cfg):
+    for v in shared(_evidence_upto, snaps, shown.step, cfg, lrsweep.points(cfg)):
         with st.container(border=True):
             # The button takes the width its label needs (beside the text, or below it on a narrow page).
             with st.container(horizontal=True, vertical_alignment="center"):
@@ -276,9 +305,10 @@ def _await_across(cfg, own) -> None:
         st.rerun(scope="app")
 
 
-def _evidence_upto(snaps, step: int, cfg) -> list:
-    """The verdicts from the snapshots up to ``step`` (what the evidence board shows at the scrubbed step)."""
-    return claims.evidence(tuple(s for s in snaps if s.step <= step), cfg)
+def _evidence_upto(snaps, step: int, cfg, lr_points=()) -> list:
+    """The verdicts from the snapshots up to ``step`` (what the evidence board shows at the scrubbed step), C11's
+    from the stored points of this network's learning-rate sweep."""
+    return claims.evidence(tuple(s for s in snaps if s.step <= step), cfg, lr_points)
 
 
 def goto(panel: str) -> None:
@@ -291,7 +321,7 @@ def goto(panel: str) -> None:
 RENDER = {
     "training": lambda snaps, shown, cfg, layer_idx, unit: training(snaps, shown, cfg),
     "layer": layer, "over-time": over_time, "gamma-beta": gamma_beta, "normality": normality,
-    "stability": stability, "why-gaussian": why_gaussian, "evidence": evidence,
+    "stability": stability, "why-gaussian": why_gaussian, "lr-range": lr_range, "evidence": evidence,
 }
 # A panel's leading chart, where it has one that needs no widget: what a tab's first frame draws of the panel,
 # and, empty, what the panel shows before its run's first snapshot (no snapshots, ``shown`` None).

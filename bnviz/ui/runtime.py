@@ -10,6 +10,7 @@ from collections import OrderedDict
 import streamlit as st
 from threadpoolctl import threadpool_limits
 
+from bnviz.table.store import RunStore
 from bnviz.training.registry import Registry
 
 from . import state
@@ -88,11 +89,14 @@ def registry() -> Registry:
     It also puts numpy's BLAS on one thread for the whole server: its products here are small (a probe's
     512 x 100 matrices), and on the two cores that the page, the training and the worker share, BLAS threads
     mostly wait for each other (a run's step-0 probe, which the first chart waits for, took 10x longer).
+
+    Finished runs go to the store of runs (``$BNVIZ_RUNS``, else the user's cache folder), and a link whose run
+    is stored there opens without training, on this server and on every replica that shares the folder.
     """
     threadpool_limits(1, "blas")  # process-wide, as the worker's _WORKER_ENV sets it for the worker
     return Registry(steps_per_second=state.SPEEDS[state.DEFAULT_SPEED],
                     stats_in=os.environ.get("BNVIZ_STATS_IN", "process"), nice=_env_int("BNVIZ_NICE", 10),
-                    on_drop=lambda run: shared.forget(run.history.snapshots()))
+                    on_drop=lambda run: shared.forget(run.history.snapshots()), store=RunStore())
 
 
 @st.cache_resource(scope="session", on_release=lambda lease: lease.close())

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bnviz.config import ExperimentConfig
-from bnviz.present.claims import BY_ID, across, evidence
+from bnviz.present.claims import across, evidence
 from bnviz.present.claims.record import Verdict
 from bnviz.table.store import RunStore, default_folder, run_key
 
@@ -50,7 +50,7 @@ class AcrossSeeds:
         return run_key(cfg), st.st_ino, st.st_size
 
     def lines(self, cfg: ExperimentConfig, own: Sequence[Verdict], wait: bool = False) -> dict[str, str] | None:
-        """Claim id -> the across-seed sentence, for each claim ``cfg`` can measure, over the page's run (its
+        """Claim id -> the across-seed sentence, for each claim measured at some seed, over the page's run (its
         verdicts ``own``, at its final step) and the stored runs of ``cfg`` at other seeds; {} when the store holds
         no other seed; None while they are judged (with ``wait``: the caller's thread waits for them instead)."""
         idents = {s: i for s in stored_seeds(self.store, cfg) if s != cfg.seed
@@ -73,9 +73,9 @@ class AcrossSeeds:
         with self._lock:
             by_seed: dict[int, Sequence[Verdict] | None] = {s: self._judged[i] for s, i in idents.items()}
         by_seed[cfg.seed] = own
-        # A claim this config cannot measure is unmeasured at every seed: its line would say nothing.
-        return {claim: line for claim, line in across.lines(by_seed).items()
-                if claim not in BY_ID or BY_ID[claim].needs(cfg)}
+        # A claim unmeasured at every seed (one this config cannot measure, or C11, judged from a learning-rate
+        # sweep rather than from a run) gets no line: it would say nothing the verdict does not.
+        return {a.claim: a.sentence() for a in across.across(by_seed) if set(a.counts) != {"not measured"}}
 
     def _judge(self, cfg: ExperimentConfig, seeds: list[int]) -> None:
         for seed in seeds:

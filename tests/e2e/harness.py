@@ -11,6 +11,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -97,13 +98,16 @@ def free_port() -> int:
 
 def start_server(port: int, env: dict | None = None, script: str = "app.py") -> subprocess.Popen:
     """Start ``script`` (app.py, the hosting entry point, or any page) the way a user does and wait for
-    Streamlit's health check to say ok. Its console goes to ``test-output/server-PORT.log``."""
+    Streamlit's health check to say ok. Its console goes to ``test-output/server-PORT.log``. Without
+    ``BNVIZ_RUNS`` (pytest's session sets one) it keeps finished runs in a fresh temporary folder."""
     OUT.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / script), "--server.headless", "true",
            "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
            "--server.fileWatcherType", "none"]
     log = open(OUT / f"server-{port}.log", "w")
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    env = {**os.environ, **(env or {})}
+    env.setdefault("BNVIZ_RUNS", tempfile.mkdtemp(prefix="bnviz-runs-"))  # never the user's store of finished runs
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env)
     deadline = time.time() + 60
     while time.time() < deadline:
         try:

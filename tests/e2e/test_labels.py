@@ -18,7 +18,8 @@ pytestmark = pytest.mark.e2e
 # What shows that a panel's own content has been drawn (its last widget, or its chart when it has none).
 DRAWN = {"training": ".st-key-fig_training", "layer": ".st-key-fig_layer", "over-time": ".st-key-heat_stage",
          "gamma-beta": ".st-key-lab_beta", "normality": ".st-key-qq_stage", "stability": ".st-key-fig_stab",
-         "why-gaussian": ".st-key-clt_sparse", "evidence": ".st-key-goto_C8, .st-key-preset_C8"}
+         "why-gaussian": ".st-key-clt_sparse", "lr-range": ".st-key-lr_sweep",
+         "evidence": ".st-key-goto_C8, .st-key-preset_C8"}
 
 # Every text of a labelled control, measured where the browser laid it out: a text is cut when it reaches past
 # the box of an ancestor that clips it (overflow other than visible, as an ellipsis needs), within the control's

@@ -85,6 +85,13 @@ def test_each_lesson_question_and_its_chart_share_the_screen_at_1280x800(browser
         answer = page.locator(".st-key-lesson [data-testid=stAlert]")
         answer.wait_for(timeout=30_000)
         page.wait_for_timeout(1500)  # the charts redrawn with their concluding titles
+        if step.claim == "C11" and "Not measured" in answer.inner_text():
+            # no sweep of this network in the server's store: nothing to hold, the view keeps following training
+            assert "Sweep the learning rate" in answer.inner_text()
+            assert labels(page) == {"Back", "Next", "Close", "Hold this step"}, step.number
+            in_window(answer.evaluate(BOX), f"answer {name}")
+            page.context.close()
+            continue
         assert labels(page) == {"Back", "Next", "Close", "Follow training"}, step.number  # the step held
         in_window(question.evaluate(BOX), f"question {name} revealed")
         in_window(answer.evaluate(BOX), f"answer {name}")

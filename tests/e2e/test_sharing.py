@@ -31,7 +31,7 @@ def finished(page) -> bool:
     return "finished" in page.locator(".st-key-status").first.inner_text()
 
 
-def test_a_link_reproduces_the_same_run_on_a_fresh_server(browser, server):
+def test_a_link_reproduces_the_same_run_on_a_fresh_server(browser, server, tmp_path):
     first = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
     first.goto(server + "/" + LINK)
     first.wait_for_selector("[data-testid=stApp]")
@@ -39,9 +39,10 @@ def test_a_link_reproduces_the_same_run_on_a_fresh_server(browser, server):
     first.wait_for_timeout(1500)
     numbers = evidence_text(first)
     assert numbers and any(ch.isdigit() for ch in numbers)
-    # Another server process knows nothing of the first run: it trains the link's run from scratch.
+    # Another server process knows nothing of the first run (its own, empty store of finished runs): it trains the
+    # link's run from scratch.
     port = free_port()
-    proc = start_server(port)
+    proc = start_server(port, env={"BNVIZ_RUNS": str(tmp_path)})
     try:
         second = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
         second.goto(f"http://127.0.0.1:{port}/{LINK}")

@@ -15,7 +15,7 @@ from bnviz.present import claims, views
 from bnviz.training.run import Run
 
 SHORT = dict(widths=(32, 32, 32), steps=600, snapshot_every=20, ics_every=100)
-IDS = [f"C{i}" for i in range(1, 11)]
+IDS = [f"C{i}" for i in range(1, 12)]
 
 
 def train(preset):

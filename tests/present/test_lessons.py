@@ -7,10 +7,12 @@ import pytest
 
 from bnviz.config import PANELS, PRESETS
 from bnviz.measure.snapshot import POOLED
-from bnviz.present import claims, lessons, views
+from bnviz.present import claims, lessons, lrrange, views
 from bnviz.training.run import Run
 
-IDS = [f"C{i}" for i in range(1, 11)]
+from ..helpers import finished
+
+IDS = [f"C{i}" for i in range(1, 12)]
 NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[+-]\d+)?%?")
 
 
@@ -31,8 +33,27 @@ def runs():
     return get
 
 
-def verdict(snaps, cfg, claim):
-    return next(v for v in claims.evidence(snaps, cfg) if v.claim == claim)
+@pytest.fixture(scope="module")
+def sweeps():
+    """The points of a short learning-rate sweep of the lr-range preset (C11's evidence), once per seed."""
+    cache = {}
+
+    def get(seed=0):
+        if seed not in cache:
+            base = PRESETS["lr-range"].config.replace(steps=40, snapshot_every=20, seed=seed)
+            cache[seed] = tuple(p for c in lrrange.lr_configs(base) for p in lrrange.run_points(finished(c), c))
+        return cache[seed]
+
+    return get
+
+
+def points_for(step, sweeps, seed=0):
+    """What the page hands a step's answer from its sweep: the points for C11's step, none for the others."""
+    return sweeps(seed) if step.claim == "C11" else ()
+
+
+def verdict(snaps, cfg, claim, lr_points=()):
+    return next(v for v in claims.evidence(snaps, cfg, lr_points) if v.claim == claim)
 
 
 def numbers_in(text):
@@ -47,7 +68,7 @@ def test_steps_are_numbered_links_that_cover_every_claim_in_order():
     assert [s.number for s in lessons.STEPS] == list(range(1, len(lessons.STEPS) + 1))
     named = [s.claim for s in lessons.STEPS if s.claim]
     assert set(named) == set(IDS) and all(c in IDS for c in named)
-    assert named == sorted(named, key=IDS.index), "steps follow C1..C10 in order"
+    assert named == sorted(named, key=IDS.index), "steps follow C1..C11 in order"
 
 
 @pytest.mark.parametrize("step", lessons.STEPS, ids=lambda s: f"step{s.number}")
@@ -101,6 +122,7 @@ QUOTED = {
     "C9": {"areas.bn": _pct, "areas.bn_gauss": _pct, "areas.bn_uniform": _pct, "areas.bn_laplace": _pct},
     "C10": {"bn.loss_range": claims.fmt, "none.loss_range": claims.fmt, "bn.beta": claims.fmt,
             "none.beta": claims.fmt},
+    "C11": {"widths.bn": claims.fmt, "widths.none": claims.fmt, "best": _pct},
 }
 
 
@@ -116,13 +138,16 @@ def field_at(record, path: str):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("step", lessons.STEPS, ids=lambda s: f"step{s.number}-{s.claim}")
-def test_answer_quotes_the_runs_verdict_and_its_numbers(runs, step):
+def test_answer_quotes_the_runs_verdict_and_its_numbers(runs, sweeps, step):
     snaps, cfg = runs(step.preset)
-    v = verdict(snaps, cfg, step.claim)
+    points = points_for(step, sweeps)
+    v = verdict(snaps, cfg, step.claim, points)
     assert v.verdict != "not measured", f"step {step.number}'s preset {step.preset} must measure {step.claim}"
-    text = lessons.answer(step, snaps, cfg)
+    text = lessons.answer(step, snaps, cfg, points)
     lead = (f"{v.verdict.capitalize()} at step {snaps[-1].step:,}, the end of the run:" if snaps[-1].step >= cfg.steps
             else f"{v.verdict.capitalize()} so far, at step {snaps[-1].step:,} of {cfg.steps:,}:")
+    if v.claim == "C11":  # the sweep's verdict does not depend on the step the page shows
+        lead = f"{v.verdict.capitalize()} by the sweep's {len(lrrange.LR_GRID)} finished runs:"
     assert text.startswith(lead), text
     for path, show in QUOTED[step.claim].items():
         value = field_at(v.numbers, path)
@@ -148,9 +173,9 @@ def test_answer_quotes_the_runs_verdict_and_its_numbers(runs, step):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("step", lessons.STEPS, ids=lambda s: f"step{s.number}-{s.claim}")
-def test_answer_is_built_from_the_run_so_another_seed_gives_another_answer(runs, step):
-    a = lessons.answer(step, *runs(step.preset, 0))
-    b = lessons.answer(step, *runs(step.preset, 1))
+def test_answer_is_built_from_the_run_so_another_seed_gives_another_answer(runs, sweeps, step):
+    a = lessons.answer(step, *runs(step.preset, 0), points_for(step, sweeps, 0))
+    b = lessons.answer(step, *runs(step.preset, 1), points_for(step, sweeps, 1))
     assert a != b
     assert numbers_in(a) != numbers_in(b)
 

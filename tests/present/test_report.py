@@ -24,7 +24,7 @@ from ..helpers import SMALL, finished
 
 PLAIN = SMALL.replace(variants=("none",), steps=20)  # nothing learns γ and β
 LAYER = 1
-IDS = [f"C{i}" for i in range(1, 11)]
+IDS = [f"C{i}" for i in range(1, 12)]
 # The figures each panel must hold, in order: its own, then Training and Figure 1 unless it is one of them.
 EXPECTED = {
     "training": ["fig_training", "fig_bands"],
@@ -34,6 +34,7 @@ EXPECTED = {
     "normality": ["fig_norm", "fig_qq", "fig_training", "fig_bands"],
     "stability": ["fig_stab", "fig_smooth", "fig_training", "fig_bands"],
     "why-gaussian": ["fig_clt", "fig_bimodal", "fig_training", "fig_bands"],
+    "lr-range": ["fig_training", "fig_bands"],
     "evidence": ["fig_training", "fig_bands"],
 }
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}

@@ -11,7 +11,7 @@ from bnviz.present.claims import sums
 
 from .watched import CHANNELS, CONFIG, LN_CONFIG, MIXED, MIXED_CONFIG, N_SNAPS, WIDTH, gamma_beta, snapshots
 
-TWINS = ("C1", "C7", "C8", "C9", "C10")
+TWINS = ("C1", "C7", "C8", "C9", "C10", "C11")
 
 
 @pytest.fixture(scope="module")

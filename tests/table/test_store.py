@@ -146,6 +146,23 @@ def test_the_cap_is_set_in_megabytes_by_the_environment(text, cap, tmp_path, mon
     assert RunStore(tmp_path, max_bytes=10).max_bytes == 10
 
 
+def test_holds_reads_only_the_footer_and_names_what_it_cannot_use(ioffe, tmp_path, monkeypatch):
+    store = RunStore(tmp_path)
+    assert not store.holds(IOFFE) and store.skipped == []  # absent: nothing to name
+    store.put(IOFFE, stored_bytes(ioffe))
+    monkeypatch.setattr("bnviz.table.replay.load", lambda *a, **k: pytest.fail("holds parsed the whole table"))
+    assert store.holds(IOFFE)
+    other = IOFFE.replace(seed=7)
+    store.path(other).write_bytes(stored_bytes(ioffe))  # the seed-0 run under seed 7's key
+    assert not store.holds(other)
+    store.path(IOFFE).write_bytes(stored_bytes(ioffe)[:-100])  # truncated: its footer is gone
+    assert not store.holds(IOFFE)
+    assert store.skipped == [
+        f"Skipped {run_key(other)}.parquet in the store of runs: it holds another run than its name says.",
+        f"Skipped {run_key(IOFFE)}.parquet in the store of runs: it cannot be read (no whole Parquet table carrying "
+        "a run's link)."]
+
+
 def test_the_store_reads_its_own_tables_past_the_uploads_row_limit(ioffe, tmp_path, monkeypatch):
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -83,7 +83,7 @@ def test_every_panel_draws_a_followed_run(tmp_path, monkeypatch, panel):
         assert "bnviz.watch does not take" in " ".join(i.value for i in at.info)
     if panel == "evidence":
         buttons = {b.key for b in at.button}
-        assert not {f"preset_{c}" for c in ("C1", "C7", "C8", "C9", "C10")} & buttons  # nothing to leave for
+        assert not {f"preset_{c}" for c in ("C1", "C7", "C8", "C9", "C10", "C11")} & buttons  # nothing to leave for
         shown = " ".join(t.value for t in at.text)
         assert "compares twins" in shown and "same start" in shown
 

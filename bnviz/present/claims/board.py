@@ -8,17 +8,21 @@ numbers fall. Missing evidence (a variant the run does not train, too few snapsh
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
+from collections.abc import Iterable
 
 from bnviz.config import ExperimentConfig
 from bnviz.measure.snapshot import Snapshot
-from bnviz.present.claims import alternatives, benefit, drift, shape, sums
+from bnviz.present.claims import alternatives, benefit, drift, lrrange, shape, sums
 from bnviz.present.claims.record import Claim, Judged, RunView, Verdict, not_measured
+from bnviz.present.lrrange import LrPoint
 
 log = logging.getLogger(__name__)
 
 CLAIMS: tuple[Claim, ...] = (drift.C1, drift.C2, shape.C3, shape.C4, sums.C5, shape.C6, drift.C7, benefit.C8,
-                             alternatives.C9, benefit.C10)
+                             alternatives.C9, benefit.C10, lrrange.C11)
 BY_ID = {c.id: c for c in CLAIMS}
 
 
@@ -60,8 +64,10 @@ def judge(claim: Claim, run: RunView) -> Verdict:
         return verdict(claim, not_measured(f"could not be computed ({type(exc).__name__}: {exc})"))
 
 
-def evidence(snaps: tuple[Snapshot, ...] = (), config: ExperimentConfig | None = None) -> list[Verdict]:
-    """Verdicts on every claim (in order) from a run's snapshots; never raises."""
+def evidence(snaps: tuple[Snapshot, ...] = (), config: ExperimentConfig | None = None,
+             lr_points: Iterable[LrPoint] = ()) -> list[Verdict]:
+    """Verdicts on every claim (in order) from a run's snapshots; never raises. ``lr_points``: the points of the
+    learning-rate sweep of this config (present/lrrange.py), which C11 judges; without them it is not measured."""
     cfg = config if config is not None else ExperimentConfig()
     try:
         run = RunView(tuple(snaps or ()), cfg)
@@ -69,4 +75,12 @@ def evidence(snaps: tuple[Snapshot, ...] = (), config: ExperimentConfig | None =
         log.warning("evidence board: %s", exc)
         return [verdict(c, not_measured(f"could not read the snapshots ({type(exc).__name__}: {exc})"))
                 for c in CLAIMS]
-    return [judge(c, run) for c in CLAIMS]
+    points = tuple(lr_points or ())
+    return [judge(_with_points(c, points), run) for c in CLAIMS]
+
+
+def _with_points(claim: Claim, points: tuple[LrPoint, ...]) -> Claim:
+    """``claim``, judging the sweep's ``points`` where it reads them (C11)."""
+    if claim.id != lrrange.C11.id:
+        return claim
+    return dataclasses.replace(claim, judge=functools.partial(lrrange.judge_c11, points=points))
