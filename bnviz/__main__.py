@@ -121,6 +121,7 @@ def _parser() -> _Parser:
     parser.commands["view"] = view
     view.add_argument("folder", metavar="DIR", help="the run folder, e.g. runs/resnet")
     view.add_argument("--port", type=_port, help="the page's port (default: Streamlit's, 8501 or the next free)")
+    _verdicts_parser(sub, parser.commands)
     return parser
 
 
@@ -429,6 +430,157 @@ def _view(args: argparse.Namespace) -> int:
     os.execv(sys.executable, command)
 
 
+# ------------------------------------------------------------------------------------------ verdicts
+
+def _verdicts_parser(sub, commands: dict) -> None:
+    ver = sub.add_parser("verdicts", help="judge the claims on a preset's runs at several seeds",
+                         description="Judge every claim on a preset's runs at several seeds, each at its final step, "
+                         "and print per claim how many seeds gave each verdict and the median and range of its "
+                         "figure. Runs missing from the store of finished runs ($BNVIZ_RUNS) are trained first "
+                         "(python -m bnviz sweep's engine).")
+    commands["verdicts"] = ver
+    ver.add_argument("--preset", action="append", required=True, help=f"one of: {', '.join(PRESETS)} (repeat it "
+                     "for several presets)")
+    ver.add_argument("--seeds", required=True, type=_seeds, help="the seeds: 0-9, 0,3,7 or 0-3,8")
+    ver.add_argument("--steps", type=_setting("steps"), help="training steps (default: the preset's)")
+    ver.add_argument("--snapshot-every", type=_setting("every"), help="steps between snapshots (default: the "
+                     "preset's)")
+    ver.add_argument("--engine", choices=("local", "ray"), default="local", help="where missing runs train: local "
+                     "processes (default) or Ray")
+    ver.add_argument("--address", help="with --engine ray: the address of an existing Ray cluster")
+    ver.add_argument("--markdown", action="store_true", help="print the verdict table of docs/claims.md (claims as "
+                     "rows, presets as columns), after the command that made it")
+
+
+MAX_SEEDS = 100
+
+
+def _seeds(text: str) -> list[int]:
+    """An argparse type: seeds as '0-9', '0,3,7' or '0-3,8', in order, each once."""
+    seed = BY_NAME["seed"]
+    out: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, sep, hi = part.strip().partition("-")
+            first = seed.parse(lo)
+            last = seed.parse(hi) if sep else first
+            if last < first:
+                raise ValueError
+            out += range(first, min(last, first + MAX_SEEDS) + 1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text.strip() or 'an empty value'} is not a list of seeds (whole numbers "
+                                         "from 0, e.g. 0-9, 0,3,7 or 0-3,8)") from None
+    out = list(dict.fromkeys(out))
+    if len(out) > MAX_SEEDS:
+        raise argparse.ArgumentTypeError(f"{text.strip()} names {len(out)} seeds; at most {MAX_SEEDS}")
+    return out
+
+
+def _verdicts(args: argparse.Namespace, argv: list[str]) -> int:
+    unknown = [p for p in args.preset if p not in PRESETS]
+    if unknown:
+        return _fail(f"unknown preset {unknown[0]!r}; choose one of: {', '.join(PRESETS)}", "verdicts")
+    if args.address is not None and args.engine != "ray":
+        return _fail("--address names a Ray cluster: give --engine ray too", "verdicts")
+    changes = {k: v for k, v in (("steps", args.steps), ("snapshot_every", args.snapshot_every)) if v is not None}
+    bases = {}
+    for name in dict.fromkeys(args.preset):
+        try:
+            bases[name] = PRESETS[name].config.replace(**changes)
+        except ValueError as exc:
+            return _fail(str(exc).removeprefix("invalid experiment config: "), "verdicts")
+
+    from bnviz.present.claims import across, evidence
+    from bnviz.table.store import RunStore
+
+    store = RunStore()
+    judged: dict[str, dict[int, list | None]] = {}
+    for name, base in bases.items():
+        failures = _train_missing(name, base, args.seeds, store, args.engine, args.address)
+        if isinstance(failures, int):
+            return failures
+        judged[name] = {}
+        for i, seed in enumerate(args.seeds, 1):
+            cfg = base.replace(seed=seed)
+            sys.stderr.write(f"bnviz: judging {name} seed {seed} ({i}/{len(args.seeds)})\n")
+            skipped = len(store.skipped)
+            stored = store.get(cfg)
+            if stored is None:
+                failures.setdefault(seed, store.skipped[-1] if len(store.skipped) > skipped
+                                    else store.failure(cfg) or "no stored run")
+                judged[name][seed] = None
+            else:
+                judged[name][seed] = evidence(stored.snapshots, cfg)
+        for seed, why in failures.items():
+            sys.stderr.write(f"bnviz: {name} seed {seed} failed: {why}\n")
+    if args.markdown:
+        print(_verdict_table(judged, args.seeds, argv))
+        return 0
+    for name, by_seed in judged.items():
+        print(f"{name}, seeds {across.seed_list(args.seeds)}:")
+        titles = {v.claim: v.title for vs in by_seed.values() for v in vs or ()}
+        if not titles:
+            print(f"  no verdict: {across.failed_text(by_seed)}")
+        for a in across.across(by_seed):
+            print(f"  {a.claim} {titles[a.claim]}: {a.sentence()}")
+    return 0
+
+
+def _train_missing(preset: str, base, seeds: list[int], store, engine: str, address: str | None
+                   ) -> dict[int, str] | int:
+    """Train the seeds of ``base`` that the store lacks through the sweep's engine, with a progress line; the
+    seeds that failed, with why (or the exit status when the engine cannot run)."""
+    missing = [s for s in seeds if not store.has(base.replace(seed=s))]
+    if not missing:
+        return {}
+    from bnviz.sweep import Unreachable, jobs, run
+
+    failed: dict[int, str] = {}
+    done = 0
+
+    def progress(outcome) -> None:
+        nonlocal done
+        done += 1
+        seed = outcome.job.config.seed
+        if outcome.state == "failed":
+            failed[seed] = outcome.error or "failed"
+        sys.stderr.write(f"bnviz: {preset} seed {seed} {outcome.state} ({done}/{len(missing)} runs)\n")
+
+    def started(skipped: int, to_train: int, workers: int) -> None:  # once the engine is up: said only if it is
+        sys.stderr.write(f"bnviz: training {to_train} missing run{'s' if to_train != 1 else ''} of {preset} "
+                         f"(seeds {', '.join(map(str, missing))}) on the {engine} engine, {workers} at a time\n")
+
+    try:
+        run(jobs(preset, base, {"seed": [str(s) for s in missing]}), store, engine=engine, address=address,
+            on_outcome=progress, on_start=started)
+    except Unreachable as exc:
+        return _fail(str(exc), "verdicts")
+    return failed
+
+
+def _verdict_table(judged: dict, seeds: list[int], argv: list[str]) -> str:
+    """docs/claims.md's verdict table: claims as rows, presets as columns, after the command that made it."""
+    import shlex
+
+    from bnviz.present.claims import across
+
+    cells: dict[str, dict[str, str]] = {}
+    titles: dict[str, str] = {}
+    for name, by_seed in judged.items():
+        titles.update({v.claim: v.title for vs in by_seed.values() for v in vs or ()})
+        for a in across.across(by_seed):
+            cells.setdefault(a.claim, {})[name] = a.cell()
+    command = " ".join(shlex.quote(a) for a in [*PROG.split(), *argv])
+    rows = [f"Made by `{command}` (seeds {across.seed_list(seeds)}, each judged at its run's final step):", "",
+            "| claim | " + " | ".join(f"`{name}`" for name in judged) + " |",
+            "|---|" + "---|" * len(judged)]
+    for claim, by_preset in cells.items():
+        row = [f"{claim} {titles[claim]}", *(by_preset.get(name) or across.failed_text(judged[name])
+                                              for name in judged)]
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit status."""
     parser = _parser()
@@ -441,6 +593,8 @@ def main(argv: list[str] | None = None) -> int:
         return _view(args)
     if args.command == "sweep":
         return _sweep(args)
+    if args.command == "verdicts":
+        return _verdicts(args, sys.argv[1:] if argv is None else argv)
     return _record(args)
 
 

@@ -643,3 +643,131 @@ def test_a_sweep_names_a_corrupt_file_in_the_store_and_trains_that_run_again(tmp
     assert f"bnviz: note: Skipped {runs.path(job.config).name} in the store of runs: it cannot be read" in err
     assert "It is trained again." in err and "1 trained and stored, 0 already in the store, 0 failed" in err
     assert runs.get(job.config) is not None
+
+
+# ------------------------------------------------------------------------------------------ verdicts
+
+VERDICTS_HELP = "(see python -m bnviz verdicts --help)"
+TINY = PRESETS["ioffe"].config.replace(steps=20, snapshot_every=10)  # verdicts --steps 20 --snapshot-every 10
+TINY_ARGS = ("--preset", "ioffe", "--steps", "20", "--snapshot-every", "10")
+
+
+@pytest.fixture(scope="module")
+def seeded_store(tmp_path_factory):
+    """A store holding the tiny ioffe run at seeds 0-2, and each seed's verdicts judged on the live run's own
+    snapshots (not the store's)."""
+    from bnviz.present.claims import evidence
+    from bnviz.table.store import RunStore, run_bytes
+
+    from .helpers import finished_run
+
+    folder = tmp_path_factory.mktemp("runs")
+    store, verdicts = RunStore(folder), {}
+    for seed in (0, 1, 2):
+        cfg = TINY.replace(seed=seed)
+        snaps = finished_run(cfg).history.snapshots()
+        store.put(cfg, run_bytes(cfg, snaps))
+        verdicts[seed] = evidence(snaps, cfg)
+    return folder, verdicts
+
+
+@pytest.mark.slow
+def test_verdicts_counts_equal_the_board_judged_on_each_seed(seeded_store):
+    folder, verdicts = seeded_store
+    res = cli("verdicts", *TINY_ARGS, "--seeds", "0-2", env={"BNVIZ_RUNS": str(folder)}, timeout=120)
+    assert res.returncode == 0, res.stderr
+    out = res.stdout.splitlines()
+    assert out[0] == "ioffe, seeds 0–2:"
+    claims = [v.claim for v in verdicts[0]]
+    assert len(out) == 1 + len(claims)
+    for line, claim in zip(out[1:], claims):
+        assert line.startswith(f"  {claim} ")
+        said = line.split(": across 3 seeds (0–2): ", 1)[1].split(";")[0]
+        counted = {word: sum(verdicts[s][claims.index(claim)].verdict == word for s in verdicts)
+                   for word in ("supported", "refuted", "mixed", "not measured")}
+        assert said == ", ".join(f"{w} {n}" for w, n in counted.items() if n), line
+
+
+@pytest.mark.slow
+def test_verdicts_names_a_seed_whose_stored_run_cannot_be_read(seeded_store, tmp_path):
+    import shutil
+
+    from bnviz.table.store import RunStore
+
+    folder, _ = seeded_store
+    copy = tmp_path / "runs"
+    shutil.copytree(folder, copy)
+    RunStore(copy).path(TINY.replace(seed=1)).write_bytes(b"not a parquet file")
+    res = cli("verdicts", *TINY_ARGS, "--seeds", "0-2", env={"BNVIZ_RUNS": str(copy)}, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "seed 1 failed" in res.stdout
+    assert "ioffe seed 1 failed: Skipped" in res.stderr
+
+
+@pytest.mark.slow
+def test_verdicts_markdown_is_the_table_after_the_command_that_made_it(seeded_store):
+    folder, verdicts = seeded_store
+    args = ("verdicts", *TINY_ARGS, "--seeds", "0,1,2", "--markdown")
+    res = cli(*args, env={"BNVIZ_RUNS": str(folder)}, timeout=120)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith(f"Made by `python -m bnviz {' '.join(args)}`")
+    assert lines[2] == "| claim | `ioffe` |" and lines[3] == "|---|---|"
+    rows = lines[4:]
+    assert [r.split()[1] for r in rows] == [v.claim for v in verdicts[0]]
+    c3 = next(r for r in rows if r.startswith("| C3 "))
+    assert c3.count(" | ") == 1 and "\\|ΔW\\|" in c3  # the figure's bars are escaped: two cells only
+
+
+VERDICTS_BAD = [
+    (["verdicts", "--preset", "nope", "--seeds", "0-2"], "unknown preset 'nope'"),
+    (["verdicts", "--preset", "ioffe", "--seeds", "9-0"], "9-0 is not a list of seeds"),
+    (["verdicts", "--preset", "ioffe", "--seeds", "a,b"], "a,b is not a list of seeds"),
+    (["verdicts", "--preset", "ioffe", "--seeds", "0-200"], "names 101 seeds; at most 100"),
+    (["verdicts", "--preset", "ioffe"], "--seeds"),
+    (["verdicts", "--preset", "ioffe", "--seeds", "0", "--engine", "spark"], "invalid choice: 'spark'"),
+    (["verdicts", "--preset", "ioffe", "--seeds", "0", "--address", "10.0.0.1:6379"], "give --engine ray too"),
+    (["verdicts", "--preset", "ioffe", "--seeds", "0", "--steps", "0"], "0 is not a whole number from 1"),
+]
+
+
+@pytest.mark.parametrize("args, needle", VERDICTS_BAD)
+def test_verdicts_bad_arguments_exit_2_with_one_line(args, needle, tmp_path):
+    res = cli(*args, cwd=tmp_path, timeout=60, env={"BNVIZ_RUNS": str(tmp_path / "runs")})
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0], res.stderr
+    assert lines[0].startswith("bnviz: error: ") and lines[0].endswith(VERDICTS_HELP), lines[0]
+    assert not (tmp_path / "runs").exists()  # refused before anything trained
+
+
+@pytest.mark.slow
+def test_verdicts_trains_the_missing_seeds_first_and_judges_them(seeded_store, tmp_path):
+    import shutil
+
+    from bnviz.present.claims import evidence
+    from bnviz.table.store import RunStore
+
+    folder, verdicts = seeded_store
+    copy = tmp_path / "runs"
+    shutil.copytree(folder, copy)
+    RunStore(copy).path(TINY.replace(seed=2)).unlink()
+    res = cli("verdicts", *TINY_ARGS, "--seeds", "0-2", env={"BNVIZ_RUNS": str(copy)}, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "training 1 missing run of ioffe (seeds 2) on the local engine" in res.stderr
+    assert "ioffe seed 2 stored (1/1 runs)" in res.stderr
+    stored = RunStore(copy).get(TINY.replace(seed=2))
+    assert stored is not None  # trained by the sweep's engine into the store
+    again = evidence(stored.snapshots, TINY.replace(seed=2))
+    assert [v.verdict for v in again] == [v.verdict for v in verdicts[2]]  # a run is a pure function of its link
+    assert "across 3 seeds (0–2)" in res.stdout
+
+
+def test_verdicts_with_an_unreachable_cluster_exits_2_with_one_line(tmp_path):
+    res = cli("verdicts", *TINY_ARGS, "--seeds", "0", "--engine", "ray", "--address", "127.0.0.1:1",
+              env={"BNVIZ_RUNS": str(tmp_path / "runs")}, timeout=120)
+    assert res.returncode == 2, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "127.0.0.1:1" in lines[0], res.stderr
+    assert lines[0].startswith("bnviz: error: ") and lines[0].endswith(VERDICTS_HELP), lines[0]
+    assert not list((tmp_path / "runs").glob("*.parquet"))

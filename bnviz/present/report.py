@@ -11,6 +11,7 @@ import html
 import json
 import re
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
@@ -54,7 +55,7 @@ h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin:1.2em 0 .4em;border-b
 .question{font-size:1.1em;font-style:italic;margin:0}
 dl.cfg{display:grid;grid-template-columns:max-content minmax(0,1fr);gap:2px 12px;margin:.6em 0}
 dl.cfg dt{font-weight:600}dl.cfg dd{margin:0;min-width:0;overflow-wrap:anywhere}a{overflow-wrap:anywhere}
-.meta{color:#555;font-size:.9em}
+.meta{color:#555;font-size:.9em}.across{margin-top:.4em;color:#333;font-style:italic}
 figure.fig{margin:12px 0 20px;break-inside:avoid;page-break-inside:avoid}
 figcaption{font-size:.85em;color:#555}.plot{width:100%;max-width:100%}
 .note{background:#f4f4f4;border-left:4px solid #999;padding:6px 10px;break-inside:avoid}
@@ -325,16 +326,18 @@ def _plot_html(f: _Figure) -> str:
 
 # ------------------------------------------------------------------------------------------ evidence
 
-def _board_html(verdicts: list[claims.Verdict]) -> str:
+def _board_html(verdicts: list[claims.Verdict], across: Mapping[str, str]) -> str:
     rows = []
     for v in verdicts:
+        line = across.get(v.claim)
+        below = f'<div class="across">{_e(line)}</div>' if line else ""
         bg, fg = VERDICT_STYLE.get(v.verdict, ("#DDDDDD", "#000"))
         panel = C.PANELS.get(v.panel, v.panel)
         rows.append(
             f'<tr id="{_e(v.claim)}"><td>{_e(v.claim)}</td><td>{_e(v.title)}<br>'
             f'<span class="meta">shown in: {_e(panel)}</span></td>'
             f'<td><span class="badge" style="background:{bg};color:{fg}">{_e(v.verdict)}</span></td>'
-            f"<td>{_e(v.figure)}</td><td>{_e(v.threshold)}</td><td>{_e(v.detail)}</td></tr>")
+            f"<td>{_e(v.figure)}</td><td>{_e(v.threshold)}</td><td>{_e(v.detail)}{below}</td></tr>")
     return ('<table class="board"><colgroup><col class="c-id"><col class="c-title"><col class="c-verdict">'
             '<col class="c-fig"><col class="c-rule"><col class="c-detail"></colgroup>'
             "<thead><tr><th>Claim</th><th>Title</th><th>Verdict</th><th>Measured figure</th><th>Rule</th>"
@@ -344,13 +347,15 @@ def _board_html(verdicts: list[claims.Verdict]) -> str:
 # ------------------------------------------------------------------------------------------ the report
 
 def html_report(snaps: tuple[Snapshot, ...], cfg: ExperimentConfig, *, panel: str, layer: int, unit: int,
-                step: int, link: str | None = None, title: str | None = None) -> str:
+                step: int, link: str | None = None, title: str | None = None,
+                across: Mapping[str, str] | None = None) -> str:
     """One self-contained HTML page of the view (panel, layer, unit, step) of a run: figures, evidence board.
 
     ``snaps`` are the run's snapshots (the whole run: figures show all of it with the shown step marked,
     as the page does; the evidence board uses those up to ``step``). ``step`` picks the shown snapshot: the
     one at ``step``, else the last before it. ``layer`` is 0-based; ``unit`` is -1 (all units pooled) or a
-    tracked unit of that layer. ``link`` (the share link) becomes an anchor if it is an http(s) URL.
+    tracked unit of that layer. ``link`` (the share link) becomes an anchor if it is an http(s) URL. ``across``:
+    claim id -> the line across seeds (``claims.across.lines``), printed under that claim's detail.
     Raises ValueError for an unknown panel, a layer the network lacks or an untracked unit.
     """
     if panel not in C.PANELS:
@@ -417,7 +422,7 @@ def html_report(snaps: tuple[Snapshot, ...], cfg: ExperimentConfig, *, panel: st
         f'<section id="evidence"><h2>Evidence board</h2><p>Each verdict is computed from this run\'s numbers up '
         f"to step {_e(f'{shown_step:,}')}, by the rule stated beside it; a different run can give a different "
         "verdict.</p>",
-        _board_html(verdicts),
+        _board_html(verdicts, across or {}),
         "</section></main>",
         f"<script>{js}</script>",
         "<script>" + SCRIPT.replace("%(cfg)s", json.dumps(PLOTLY_CONFIG)).replace("%(pw)d", str(PRINT_WIDTH_PX))

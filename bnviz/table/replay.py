@@ -52,6 +52,7 @@ from bnviz.table.schema import (
 from bnviz.table.upload import (
     MAX_BYTES,
     MAX_QUERY,
+    MAX_ROWS,
     MAX_UNIT,
     ReplayError,
     distinct,
@@ -582,9 +583,10 @@ def has_quantiles(df) -> bool:
     return any(str(c) in QUANTILE_STATS for c in df["stat"].cat.categories)
 
 
-def load(data: bytes, name: str, max_bytes: int = MAX_BYTES, max_snapshots: int | None = MAX_SNAPSHOTS) -> Replay:
+def load(data: bytes, name: str, max_bytes: int = MAX_BYTES, max_snapshots: int | None = MAX_SNAPSHOTS,
+         max_rows: int = MAX_ROWS) -> Replay:
     """read_table + config_for + snapshots_from_table, with the notes to show; raises ReplayError."""
-    df = read_table(data, name, max_bytes)
+    df = read_table(data, name, max_bytes, max_rows)
     cfg, notes = _config(df)
     snaps = snapshots_from_table(df, cfg, max_snapshots)
     n_steps = len(_steps(df))

@@ -30,11 +30,16 @@ from bnviz import urlstate
 from bnviz.config import ExperimentConfig
 from bnviz.owndata.store import cache_folder
 from bnviz.table import replay
-from bnviz.table.upload import ReplayError
+from bnviz.table.upload import MAX_ROWS, ReplayError
 
 MAX_TOTAL = 2 << 30  # bytes of stored runs on one server (a preset's run with its quantiles is 1-30 MB)
 CAP_ENV = "BNVIZ_RUNS_MB"  # the cap in megabytes, for a store that holds a large sweep
 MAX_FILE = 256 << 20  # a stored table is the store's own, so it is read past the upload cap (replay.load's 20 MB)
+MAX_FILE_ROWS = 32_000_000  # and past the upload's rows: santurkar-dln's 25 layers x 3 variants make 14 million
+# Rows a page reads from the store at once: the upload's cap. Reading takes about 190 bytes of memory a row at its
+# peak (ioffe's 1.7 million rows: 0.48 GB; santurkar-dln's 14 million: 2.8 GB, too much beside thirty sessions), so
+# a page trains a larger run instead; the command line reads up to MAX_FILE_ROWS.
+PAGE_ROWS = MAX_ROWS
 KEY_LEN = 16
 SUFFIX = ".parquet"
 FAILED = ".failed.json"
@@ -104,6 +109,16 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def _rows(path: Path) -> int | None:
+    """The rows of the Parquet file at ``path``, from its footer; None when it has no readable footer."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except Exception:  # noqa: BLE001 - absent, or not Parquet: get says which
+        return None
 
 
 def default_folder() -> Path:
@@ -198,16 +213,21 @@ class RunStore:
             self._skip(path, "it holds another run than its name says")
         return key == path.stem
 
-    def get(self, cfg: ExperimentConfig) -> replay.Replay | None:
+    def get(self, cfg: ExperimentConfig, max_rows: int = MAX_FILE_ROWS) -> replay.Replay | None:
         """The stored run of ``cfg``, or None when the store does not hold it (or holds an unreadable or foreign
-        file under its key, which is then named in ``skipped``)."""
+        file under its key, or one of more than ``max_rows`` rows, which is then named in ``skipped``)."""
         path = self.path(cfg)
+        rows = _rows(path)
+        if rows is not None and rows > max_rows:  # found from the footer, before any reading
+            self.skipped.append(f"Not opened {path.name} from the store of runs: its table has {rows:,} rows, more "
+                                f"than a page reads at once ({max_rows:,}).")
+            return None
         try:
             data = path.read_bytes()
         except OSError:
             return None
         try:
-            run = replay.load(data, path.name, max_bytes=MAX_FILE)
+            run = replay.load(data, path.name, max_bytes=MAX_FILE, max_rows=max_rows)
         except ReplayError as exc:
             self._skip(path, f"it cannot be read ({exc})")
             return None

@@ -83,7 +83,8 @@ def _mb(n: int) -> str:
     return f"{n / (1 << 20):.1f} MB"
 
 
-def read_table(data: bytes, name: str, max_bytes: int = MAX_BYTES) -> pandas.DataFrame:
+def read_table(data: bytes, name: str, max_bytes: int = MAX_BYTES,
+               max_rows: int = MAX_ROWS) -> pandas.DataFrame:
     """Parse and validate an uploaded table (CSV or Parquet) as data only.
 
     The format is sniffed (Parquet files start and end with ``PAR1``) and must agree with the name's suffix
@@ -110,7 +111,7 @@ def read_table(data: bytes, name: str, max_bytes: int = MAX_BYTES) -> pandas.Dat
     if suffix not in ("", "csv", "parquet", "pq"):
         raise ReplayError(f"{shown}: expected a .csv or .parquet file")
     if data.startswith(b"PAR1"):
-        (df, query, described, config), kind = _read_parquet(data, shown), "parquet"
+        (df, query, described, config), kind = _read_parquet(data, shown, max_rows), "parquet"
     else:
         if suffix in ("parquet", "pq"):
             raise ReplayError(f"{shown} is not a Parquet file (it does not start with the PAR1 marker)")
@@ -119,7 +120,7 @@ def read_table(data: bytes, name: str, max_bytes: int = MAX_BYTES) -> pandas.Dat
                 raise ReplayError(f"{shown} is {what}, not a CSV or Parquet table")
         df, query, described, config, kind = _read_csv(data, shown), None, None, None, "csv"
     df.attrs["bnviz.config"] = config  # validate's layer limit depends on it
-    df = validate(df)
+    df = validate(df, max_rows)
     df.attrs.update({"bnviz.kind": kind, "bnviz.name": str(name)[:200], "bnviz.query": query,
                      "bnviz.data": described})
     return df
@@ -214,7 +215,7 @@ def _check_columns(names, shown: str) -> None:
         raise ReplayError(f"{shown}: {'; '.join(parts)} (a bnviz table has exactly {', '.join(TABLE_COLUMNS)})")
 
 
-def _read_parquet(data: bytes, shown: str):
+def _read_parquet(data: bytes, shown: str, max_rows: int = MAX_ROWS):
     """(DataFrame, query string or None, data description or None, config JSON or None) from Parquet bytes; the
     footer is checked before any data is read."""
     import pandas as pd
@@ -233,8 +234,8 @@ def _read_parquet(data: bytes, shown: str):
         raise
     except Exception as exc:  # noqa: BLE001 - pyarrow raises ArrowInvalid, OSError, ... on a damaged footer
         raise ReplayError(f"{shown} is not a readable Parquet file ({type(exc).__name__})") from None
-    if md.num_rows > MAX_ROWS:
-        raise ReplayError(f"{shown} has {md.num_rows:,} rows, over the limit of {MAX_ROWS:,}")
+    if md.num_rows > max_rows:
+        raise ReplayError(f"{shown} has {md.num_rows:,} rows, over the limit of {max_rows:,}")
     if md.num_rows == 0:
         raise ReplayError(f"{shown} has no rows")
     if md.num_row_groups > MAX_ROW_GROUPS:
@@ -294,7 +295,7 @@ def _categorical(col, name: str, shown: str):
     return cat.array
 
 
-def validate(df) -> pandas.DataFrame:
+def validate(df, max_rows: int = MAX_ROWS) -> pandas.DataFrame:
     """Check a table's columns, types, names, keys and sizes; returns a normalized copy (see read_table).
 
     Accepts what read_table parsed or what record.to_table built; raises ReplayError. Idempotent: a
@@ -313,8 +314,8 @@ def validate(df) -> pandas.DataFrame:
     n = len(df)
     if n == 0:
         raise ReplayError("the table has no rows")
-    if n > MAX_ROWS:
-        raise ReplayError(f"the table has {n:,} rows, over the limit of {MAX_ROWS:,}")
+    if n > max_rows:
+        raise ReplayError(f"the table has {n:,} rows, over the limit of {max_rows:,}")
     out = {}
     for col in ("variant", "stage", "stat"):
         cat = df[col]

@@ -34,7 +34,7 @@ from typing import TypedDict
 from bnviz.config import HISTORY_CAP, ExperimentConfig
 from bnviz.measure.worker import lower_priority
 from bnviz.table.replay import StoredRun
-from bnviz.table.store import RunStore, StoreError, run_bytes
+from bnviz.table.store import PAGE_ROWS, RunStore, StoreError, run_bytes
 from bnviz.training.run import Run
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,7 @@ class Registry:
             return None, []
         name = self.store.path(config).name
         seen = len(self.store.skipped)
-        replay = self.store.get(config)
+        replay = self.store.get(config, max_rows=PAGE_ROWS)
         if replay is None:
             return None, [why for why in self.store.skipped[seen:] if name in why]
         return StoredRun(replay, config), []

@@ -16,7 +16,7 @@ from bnviz.table.schema import TABLE_COLUMNS
 from bnviz.training.registry import Lease
 from bnviz.training.run import Run
 
-from . import state
+from . import seeds, state
 
 _L = C.LIMITS
 _NONE = SimpleNamespace(step=-1)
@@ -216,7 +216,8 @@ def report_bytes(run: Run, view: dict) -> bytes:
     step = view.get("step")
     step = snaps[-1].step if step is None else step
     return html_report(snaps, run.config, panel=view.get("panel", "over-time"), layer=view.get("layer", 0),
-                       unit=view.get("unit", -1), step=step, link=view.get("link")).encode()
+                       unit=view.get("unit", -1), step=step, link=view.get("link"),
+                       across=seeds.report_lines(snaps, run.config)).encode()
 
 
 def export(run: Run, view: dict, replays: bool = True) -> None:

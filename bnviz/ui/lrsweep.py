@@ -21,7 +21,7 @@ import streamlit as st
 from bnviz.config import ExperimentConfig
 from bnviz.present import lrrange
 from bnviz.present.lrrange import LrPoint
-from bnviz.table.store import RunStore, StoreError
+from bnviz.table.store import PAGE_ROWS, RunStore, StoreError
 
 from . import runtime
 
@@ -54,7 +54,7 @@ class PointsCache:
             if hit is not None:
                 self._items.move_to_end(key)
                 return hit
-        replay = store.get(cfg)
+        replay = store.get(cfg, max_rows=PAGE_ROWS)
         if replay is None:
             return ()
         points = lrrange.run_points(tuple(replay.snapshots), cfg)  # the replay itself is dropped here

@@ -17,7 +17,7 @@ from bnviz.present.claims import sums
 from bnviz.present.claims.record import RunView
 from bnviz.present.style import STAGE_TITLES, described, message, presented
 
-from . import classroom, lrsweep, state
+from . import classroom, lrsweep, seeds, state
 from .runtime import shared
 
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2},
@@ -249,8 +249,11 @@ def _lr_sweep(cfg) -> None:
 
 def evidence(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
     """Every claim of docs/claims.md with a verdict computed from this run."""
+    final = shared(_evidence_upto, snaps, snaps[-1].step, cfg) if seeds.judged_at_end(snaps, cfg) else None
+    lines = across_lines(final, cfg)
+    # One paragraph whatever the lines' state: the elements below keep their places while the lines arrive.
     st.markdown("Each verdict is computed from this run's numbers up to the shown step; a different run can "
-                "give a different verdict.")
+                "give a different verdict." + _across_note(lines, scrubbed=shown.step != snaps[-1].step))
     for v in shared(_evidence_upto, snaps, shown.step, cfg, lrsweep.points(cfg)):
         with st.container(border=True):
             # The button takes the width its label needs (beside the text, or below it on a narrow page).
@@ -258,6 +261,8 @@ def evidence(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
                 with st.container(width="stretch"):
                     st.markdown(f"**{v.claim}** {VERDICT_BADGE.get(v.verdict, v.verdict)} {v.title}")
                     st.text(v.detail)  # text, not markdown: the numbers are shown as measured
+                    if lines and v.claim in lines:
+                        st.caption(":material/stacks: " + lines[v.claim].replace("[", "\\[").replace("*", "\\*"))
                 claim = claims.BY_ID.get(v.claim)
                 if v.verdict == "not measured" and (cfg.watched is not None or st.session_state.get("_following")):
                     pass  # a followed run is the page's only run: no preset to open here
@@ -271,6 +276,33 @@ def evidence(snaps, shown: Snapshot, cfg, layer_idx: int, unit: int) -> None:
                               width="content")
             with st.expander("Measured figure and the rule it was judged by"):
                 st.text(f"Measured: {v.figure}\nRule: {v.threshold}")
+    if lines is None and final is not None:
+        _await_across(cfg, final)
+
+
+def across_lines(final, cfg) -> dict[str, str] | None:
+    """The across-seed sentence per claim, given the verdicts ``final`` of the page's finished run (None while it
+    trains: a live run's verdicts still change); {} without other stored seeds; None while they are judged, off
+    this thread."""
+    if final is None or st.session_state.get("_following"):
+        return {}
+    return seeds.across_seeds().lines(cfg, final)
+
+
+def _across_note(lines: dict[str, str] | None, scrubbed: bool) -> str:
+    """The board's second line about the across-seed lines: loading, or at which step they judge."""
+    if lines is None:
+        return "  \n*Across-seed verdicts loading…*"
+    if lines and scrubbed:
+        return "  \nThe lines *across seeds* judge each run at its final step."
+    return ""
+
+
+@st.fragment(run_every=1.0)
+def _await_across(cfg, own) -> None:
+    """Redraws the page once the stored seeds are judged (the board itself no longer refreshes: its run ended)."""
+    if seeds.across_seeds().lines(cfg, own) is not None:
+        st.rerun(scope="app")
 
 
 def _evidence_upto(snaps, step: int, cfg, lr_points=()) -> list:

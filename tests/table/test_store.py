@@ -220,3 +220,36 @@ def test_a_table_without_the_affine_rows_replays_gamma_and_beta_of_its_tracked_u
         np.testing.assert_array_equal(gl.beta[tracked], wl.beta[tracked])
         others = np.setdiff1d(np.arange(100), tracked)
         assert len(gl.gamma) == 100 and np.isnan(gl.gamma[others]).all() and np.isnan(gl.beta[others]).all()
+
+
+def test_the_store_reads_its_own_tables_past_the_uploads_row_limit(ioffe, tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from bnviz.table import replay, store
+    from bnviz.table.upload import ReplayError
+
+    data = stored_bytes(ioffe)
+    rows = pq.ParquetFile(pa.BufferReader(data)).metadata.num_rows
+    with pytest.raises(ReplayError, match=f"over the limit of {rows - 1:,}"):
+        replay.load(data, "run.parquet", max_rows=rows - 1)  # an upload this long is refused
+    s = RunStore(tmp_path / "runs")
+    s.put(IOFFE, data)
+    assert store.MAX_FILE_ROWS > 4 * store.PAGE_ROWS  # santurkar-dln's 14 million rows are read by the commands
+    assert s.get(IOFFE, max_rows=rows) is not None and s.skipped == []
+
+
+def test_get_refuses_a_table_over_its_row_limit_from_the_footer_alone(ioffe, tmp_path, monkeypatch):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    store = RunStore(tmp_path)
+    data = stored_bytes(ioffe)
+    store.put(IOFFE, data)
+    rows = pq.ParquetFile(pa.BufferReader(data)).metadata.num_rows
+    with monkeypatch.context() as m:
+        m.setattr("bnviz.table.replay.load", lambda *a, **k: pytest.fail("the table was read"))
+        assert store.get(IOFFE, max_rows=rows - 1) is None
+    assert store.skipped == [f"Not opened {run_key(IOFFE)}.parquet from the store of runs: its table has {rows:,} "
+                             f"rows, more than a page reads at once ({rows - 1:,})."]
+    assert store.get(IOFFE, max_rows=rows) is not None

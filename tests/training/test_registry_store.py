@@ -144,3 +144,21 @@ def test_a_full_disk_leaves_the_run_in_memory_and_no_file(registries, tmp_path, 
     assert os.listdir(tmp_path) == []  # nothing partial
     assert f"could not store the run in {tmp_path}: {os.strerror(errno.ENOSPC)}" in caplog.text
     assert lease.view(CFG) is run and run.state == "finished" and len(run.history) == 4  # still shown from memory
+
+
+@pytest.mark.slow
+def test_a_stored_run_of_more_rows_than_a_page_reads_is_trained_instead_and_named(registries, tmp_path, monkeypatch):
+    first = registries(tmp_path)
+    finish(first)
+    import pyarrow.parquet as pq
+
+    rows = pq.ParquetFile(RunStore(tmp_path).path(CFG)).metadata.num_rows
+    monkeypatch.setattr("bnviz.training.registry.PAGE_ROWS", rows - 1)
+    second = registries(tmp_path)
+    run = second.lease().view(CFG)
+    assert isinstance(run, Run) and second.started == 1  # trained: the stored table is not read
+    (note,) = [n for n in run.notes if "store of runs" in n]
+    assert note.startswith(f"Not opened {run_key(CFG)}.parquet from the store of runs: its table has {rows:,} rows, "
+                           f"more than a page reads at once ({rows - 1:,}).")
+    monkeypatch.setattr("bnviz.training.registry.PAGE_ROWS", rows)
+    assert isinstance(registries(tmp_path).lease().view(CFG), StoredRun)  # at the limit: opened
