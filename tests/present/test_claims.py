@@ -342,6 +342,7 @@ def test_a_units_fan_in_counts_what_it_sums():
     assert [claims.fan_in(dln, i) for i in (0, 1, 24)] == [16, 16, 16]  # 16 synthetic inputs, then 16 units
 
 
+@pytest.mark.slow
 def test_the_board_of_a_conv_run_speaks_of_channels_and_judges_the_regressions_r2():
     cfg = PRESETS["santurkar-conv"].config.replace(dataset="regression", n_features=16, widths=(4, 6), steps=60,
                                                    snapshot_every=10, ics_every=20)

@@ -77,6 +77,7 @@ def test_eviction_frees_memory_of_unwatched_finished_runs():
         reg.stop_all()
 
 
+@pytest.mark.slow
 def test_restart_gives_a_fresh_identical_run(registry):
     short = CFG.replace(steps=60, snapshot_every=10)
     lease = registry.lease()

@@ -13,6 +13,7 @@ from ..helpers import wait_for
 from .pages import APP, SHORT, open_page, the_run
 
 
+@pytest.mark.slow
 def test_opens_on_ioffe_and_trains_at_once():
     at = open_page({})
     assert not at.exception
@@ -71,6 +72,7 @@ def test_a_tabs_first_frame_is_the_leading_chart_with_data_alone_then_the_whole_
     assert at.session_state["preset"] == "ioffe" and len(at.get("button")) >= 4 and at.get("segmented_control")
 
 
+@pytest.mark.slow
 def test_waiting_for_the_first_snapshot_ends_when_it_comes_at_the_timeout_or_when_the_run_ends():
     from types import SimpleNamespace
 
@@ -167,6 +169,7 @@ def test_a_link_sets_the_initialization_and_a_bad_one_is_named():
     assert warning == "Link: " + as_text(words)  # escaped for markdown, shown as typed
 
 
+@pytest.mark.slow
 def test_bad_widget_value_gives_a_message_and_keeps_the_last_valid_config():
     at = open_page(SHORT)
     before = the_run().config
@@ -314,6 +317,7 @@ def test_a_link_to_a_conv_network_opens_one_and_the_page_says_channel():
     assert [s.value for s in at.get("segmented_control") if s.key == "arch"] == ["conv"]
 
 
+@pytest.mark.slow
 def test_a_claim_this_run_cannot_measure_offers_the_preset_that_can():
     at = open_page({"preset": "ioffe", "panel": "evidence", **SHORT})
     assert not at.exception, at.exception

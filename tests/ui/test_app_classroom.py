@@ -117,6 +117,7 @@ def test_next_and_back_move_through_the_steps():
     assert at.session_state["lesson"] == 1 and not at.exception
 
 
+@pytest.mark.slow
 def test_unknown_lesson_is_a_warning():
     at = open_page({"lesson": "99"})
     assert not at.exception
@@ -130,6 +131,7 @@ def test_presenter_mode_from_the_link_hides_the_sidebar():
     assert at.query_params["present"] == "1"
 
 
+@pytest.mark.slow
 def test_presenter_mode_sends_charts_with_larger_fonts_and_lines():
     from bnviz.present.style import PRESENT_SCALE
 

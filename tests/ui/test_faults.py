@@ -70,6 +70,7 @@ def test_batch_1_refuses_batch_norm_with_a_reason_and_trains_the_rest(caplog):
     assert_no_traceback(caplog)
 
 
+@pytest.mark.slow
 def test_a_batch_larger_than_the_data_is_clamped_and_said(caplog):
     at = open_page({"preset": "ioffe", "batch": "4096", "steps": "20", "every": "10"}, wait_snapshots=3)
     run = the_run()
